@@ -1,0 +1,302 @@
+/* vlmc.h — the whole interface of the vlm compiler in one read.
+ * Front end (arena, diagnostics, AST, distribution table, checker), middle
+ * (tensor IR, autodiff, planning) and back end (C emission, cc driver).
+ * It does not describe the runtime; that is runtime/vlm.h. */
+#ifndef VLMC_H
+#define VLMC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- arena */
+
+/* One bump allocator per compilation; everything the front end and the IR
+ * allocate lives here and is freed once by vlmc_arena_free. Allocation
+ * failure is fatal with file:line (vlmc has nothing to save). */
+typedef struct VlmcArena VlmcArena;
+VlmcArena *vlmc_arena_new(void);
+void *vlmc_arena_alloc(VlmcArena *a, size_t n);       /* zeroed, 16-aligned */
+char *vlmc_arena_strndup(VlmcArena *a, const char *s, size_t n);
+void vlmc_arena_free(VlmcArena *a);
+
+/* ---------------------------------------------------------- diagnostics */
+
+/* 1-based line/column of the first character and one past the last
+ * character of a span (end_col is exclusive, on end_line). */
+typedef struct {
+    int line, col, end_line, end_col;
+} VlmcLoc;
+
+typedef struct VlmcSource {
+    const char *path;  /* as given on the command line */
+    const char *text;  /* whole file, NUL-terminated copy */
+    size_t len;        /* bytes (the file may contain NULs: they are errors) */
+} VlmcSource;
+
+/* Collects diagnostics; prints `file:line:col: error: msg`, the source line
+ * and a caret/tilde span. Stops printing after VLMC_MAX_ERRORS errors with
+ * "too many errors". */
+#define VLMC_MAX_ERRORS 20
+typedef struct VlmcDiag {
+    const VlmcSource *src;
+    FILE *out;        /* stderr normally; tests may redirect */
+    int n_errors, n_warnings;
+    bool too_many;    /* cap reached: callers should stop early */
+} VlmcDiag;
+
+void vlmc_error(VlmcDiag *d, VlmcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void vlmc_warning(VlmcDiag *d, VlmcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void vlmc_note(VlmcDiag *d, VlmcLoc loc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Closest name among candidates by edit distance, or NULL if none is close. */
+const char *vlmc_suggest(const char *name, const char *const *cands, int n);
+
+/* ------------------------------------------------------------------ AST */
+
+/* A size: a positive integer literal or the name of a `const`. Sizes stay
+ * symbolic through the compiler because `--set NAME=VALUE` may change a
+ * const when the generated program starts. */
+typedef struct VlmcDim {
+    int cst;     /* index into VlmcModel.consts, or -1 for a literal */
+    long value;  /* the literal, or the const's default value */
+} VlmcDim;
+
+#define VLMC_MAX_RANK 4
+/* Per-item shape: rank 0 is a scalar. Batched values additionally carry a
+ * leading row dimension that shapes never mention. */
+typedef struct VlmcShape {
+    int rank;
+    VlmcDim dim[VLMC_MAX_RANK];
+} VlmcShape;
+
+typedef enum {
+    VLMC_T_REAL,  /* float values */
+    VLMC_T_INT,   /* discrete values: a Categorical/Poisson/Bernoulli draw */
+} VlmcType;
+
+typedef enum {
+    VLMC_SYM_CONST,
+    VLMC_SYM_PARAM,     /* learnable tensor: model's (theta) or a guide's (phi) */
+    VLMC_SYM_NET,       /* linear/mlp: model's or a guide's */
+    VLMC_SYM_LET,       /* named expression */
+    VLMC_SYM_LATENT,
+    VLMC_SYM_OBSERVED,
+} VlmcSymKind;
+
+typedef enum {
+    VLMC_E_NUM,    /* num */
+    VLMC_E_NAME,   /* name -> sym */
+    VLMC_E_NEG,    /* -a[0] */
+    VLMC_E_BIN,    /* a[0] op a[1], op in + - * / @ */
+    VLMC_E_CALL,   /* builtin function or net application: name(args) */
+    VLMC_E_INDEX,  /* a[0][a[1]]: a param indexed by a discrete latent */
+} VlmcExprKind;
+
+/* Builtin elementwise functions and reductions, recognised by name. */
+typedef enum {
+    VLMC_FN_NONE = 0,
+    VLMC_FN_EXP, VLMC_FN_LOG, VLMC_FN_LOG1P, VLMC_FN_SQRT, VLMC_FN_SIGMOID,
+    VLMC_FN_SOFTPLUS, VLMC_FN_TANH, VLMC_FN_RELU, VLMC_FN_ABS, VLMC_FN_ELU,
+    VLMC_FN_SUM,
+    VLMC_FN_COUNT
+} VlmcFn;
+
+typedef struct VlmcSym VlmcSym;
+typedef struct VlmcExpr VlmcExpr;
+
+typedef struct VlmcArg {       /* call argument, positional or keyword */
+    const char *key;           /* NULL when positional */
+    VlmcLoc key_loc;
+    VlmcExpr *value;
+} VlmcArg;
+
+struct VlmcExpr {
+    VlmcExprKind kind;
+    VlmcLoc loc;               /* whole expression span */
+    double num;                /* VLMC_E_NUM */
+    char op;                   /* VLMC_E_BIN: '+','-','*','/','@' */
+    const char *name;          /* VLMC_E_NAME, VLMC_E_CALL: callee */
+    VlmcExpr *a[2];            /* operands (NEG, BIN, INDEX) */
+    VlmcArg *args; int n_args; /* VLMC_E_CALL */
+    /* filled by the checker */
+    VlmcSym *sym;              /* NAME: resolved symbol; CALL: the net, if any */
+    VlmcFn fn;                 /* CALL: builtin function, if any */
+    VlmcShape shape;           /* per-item shape of the value */
+    VlmcType type;
+    bool batched;              /* depends on data or latents (varies per row) */
+};
+
+typedef enum {
+    VLMC_ACT_IDENTITY = 0, VLMC_ACT_RELU, VLMC_ACT_TANH, VLMC_ACT_SIGMOID,
+    VLMC_ACT_SOFTPLUS, VLMC_ACT_ELU
+} VlmcAct;
+
+#define VLMC_MAX_LAYERS 16
+typedef struct VlmcNetSpec {
+    bool is_mlp;               /* linear(in, out) is a one-layer net */
+    int n_sizes;               /* layer widths: in, hidden..., out (>= 2) */
+    VlmcDim sizes[VLMC_MAX_LAYERS + 1];
+    VlmcAct act;               /* between layers (mlp), default relu */
+    VlmcAct out_act;           /* after the last layer, default identity */
+} VlmcNetSpec;
+
+typedef enum {
+    VLMC_INIT_DEFAULT,   /* normal(0, 0.01) for params; He/Glorot for nets */
+    VLMC_INIT_CONST,     /* = number */
+    VLMC_INIT_NORMAL,    /* ~ normal(a, b) / init normal(a, b) */
+    VLMC_INIT_UNIFORM,   /* uniform(a, b) */
+} VlmcInitKind;
+
+typedef enum {
+    VLMC_CON_NONE,       /* unconstrained real */
+    VLMC_CON_POSITIVE,   /* stored as log; the param's value is exp(raw) */
+    VLMC_CON_UNIT,       /* in (0,1): stored as logit; value sigmoid(raw) */
+    VLMC_CON_SIMPLEX,    /* last dimension sums to 1: stored as logits */
+} VlmcConstraint;
+
+typedef struct VlmcDist VlmcDist;
+
+struct VlmcSym {
+    VlmcSymKind kind;
+    const char *name;
+    VlmcLoc loc;               /* the name at its declaration */
+    int index;                 /* position among symbols of its kind */
+    bool in_guide;             /* declared inside a guide block (phi) */
+    bool used;                 /* for "unused" warnings */
+    VlmcShape shape;           /* per-item shape (params: whole shape) */
+    VlmcType type;
+    /* CONST */
+    long value;
+    /* PARAM */
+    VlmcInitKind init; double init_a, init_b;
+    VlmcConstraint constraint;
+    /* NET */
+    VlmcNetSpec net;
+    /* LET */
+    VlmcExpr *expr;
+    /* LATENT / OBSERVED: the conditional `~ Dist(args)` */
+    const VlmcDist *dist;
+    VlmcExpr **dist_args;      /* canonical order of the chosen parameterization */
+    int param_form;            /* which parameterization (e.g. probs vs logits) */
+    VlmcLoc dist_loc;
+    VlmcSym **deps; int n_deps;   /* latents/observed this conditional reads */
+    long support;              /* discrete values: number of values per element
+                                  (Categorical: K; Bernoulli: 2); 0 if infinite
+                                  or continuous */
+    VlmcDim support_dim;       /* Categorical: the K as a symbolic size */
+    /* LATENT: the guide's conditional for it, if a guide samples it */
+    const VlmcDist *q_dist;
+    VlmcExpr **q_args;
+    int q_param_form;
+    VlmcLoc q_loc;
+};
+
+/* One statement of a model or guide, in source order. */
+typedef enum {
+    VLMC_S_CONST, VLMC_S_PARAM, VLMC_S_NET, VLMC_S_LET,
+    VLMC_S_LATENT, VLMC_S_OBSERVED,
+    VLMC_S_SAMPLE,             /* inside a guide: name ~ Dist(args); */
+} VlmcStmtKind;
+
+typedef struct VlmcStmt {
+    VlmcStmtKind kind;
+    VlmcLoc loc;
+    VlmcSym *sym;              /* the symbol declared or (SAMPLE) sampled */
+} VlmcStmt;
+
+typedef enum {
+    VLMC_GUIDE_NONE,     /* no guide block: the compiler chooses */
+    VLMC_GUIDE_AMORTIZED,/* guide { ... }: q(z | x), may read observed */
+    VLMC_GUIDE_LOCAL,    /* guide local { ... }: params per data point */
+} VlmcGuideKind;
+
+/* How the generated code treats a latent variable. */
+typedef enum {
+    VLMC_TREAT_ENUMERATE,  /* discrete, small support, no guide: summed out */
+    VLMC_TREAT_REPARAM,    /* continuous, reparameterizable guide: pathwise */
+    VLMC_TREAT_SCORE,      /* discrete with a guide, or too many values */
+    VLMC_TREAT_AUTO_GUIDE, /* continuous, no guide: mean-field Gaussian guide
+                              synthesised by the compiler (then REPARAM) */
+} VlmcTreatment;
+
+#define VLMC_MAX_ENUM 4096 /* largest joint support summed out exactly */
+
+typedef struct VlmcModel {
+    const VlmcSource *src;
+    VlmcStmt *stmts; int n_stmts;          /* model block, source order */
+    VlmcStmt *gstmts; int n_gstmts;        /* guide block, source order */
+    VlmcGuideKind guide;
+    VlmcLoc guide_loc;
+    /* symbols by kind, in declaration order (filled by the checker) */
+    VlmcSym **consts; int n_consts;
+    VlmcSym **params; int n_params;        /* model and guide params */
+    VlmcSym **nets; int n_nets;            /* model and guide nets */
+    VlmcSym **latents; int n_latents;
+    VlmcSym **observed; int n_observed;
+    VlmcTreatment *treat;                  /* per latent */
+} VlmcModel;
+
+/* ------------------------------------------------------- distributions */
+
+/* Support of a value or of a distribution parameter. */
+typedef enum {
+    VLMC_SUP_REAL, VLMC_SUP_POSITIVE, VLMC_SUP_NONNEG, VLMC_SUP_UNIT,
+    VLMC_SUP_UNIT_CLOSED,   /* [0,1]: Bernoulli values as relaxed targets */
+    VLMC_SUP_BINARY,        /* {0,1} */
+    VLMC_SUP_CATEGORY,      /* {0..K-1}, K from the parameter's last dim */
+    VLMC_SUP_COUNT,         /* {0,1,2,...} */
+    VLMC_SUP_INTERVAL,      /* (low, high) from the parameters */
+    VLMC_SUP_LOGITS,        /* vector of unnormalised log-probabilities */
+    VLMC_SUP_SIMPLEX,       /* vector summing to 1 */
+} VlmcSupport;
+
+#define VLMC_MAX_DIST_PARAMS 3
+/* One parameterization: e.g. Bernoulli(probs) or Bernoulli(logits). */
+typedef struct VlmcDistForm {
+    int n_params;
+    const char *names[VLMC_MAX_DIST_PARAMS];
+    VlmcSupport supports[VLMC_MAX_DIST_PARAMS];
+    const char *runtime;       /* runtime function stem, e.g. "normal",
+                                  "bernoulli_logits" -> vlm_dist_<stem>_logp */
+} VlmcDistForm;
+
+/* The one table of distributions, shared by the checker and the code
+ * generator (compiler/dists.c). */
+struct VlmcDist {
+    const char *name;          /* "Normal" */
+    int n_forms;
+    VlmcDistForm forms[2];
+    VlmcSupport value_support;
+    bool discrete;
+    bool reparam;              /* has a pathwise (reparameterized) sampler */
+    bool event_last_dim;       /* Categorical: the last parameter dim is the
+                                  category axis, the value drops it */
+};
+
+const VlmcDist *vlmc_dist_lookup(const char *name);
+extern const VlmcDist vlmc_dists[];
+extern const int vlmc_n_dists;
+
+/* ----------------------------------------------------------- front end */
+
+/* Parse a source into a model (statements only, unresolved). Returns NULL
+ * only if nothing could be parsed; diagnostics go to d. */
+VlmcModel *vlmc_parse(VlmcArena *a, const VlmcSource *src, VlmcDiag *d);
+/* Resolve names, infer/check shapes and types, choose treatments.
+ * Returns true when no errors were reported. */
+bool vlmc_check_model(VlmcArena *a, VlmcModel *m, VlmcDiag *d);
+/* The checked model in a stable text form (golden-tested). */
+void vlmc_dump_model(const VlmcModel *m, FILE *out);
+/* Read a whole file; on failure prints `path: error: reason` to d->out. */
+bool vlmc_read_source(VlmcArena *a, const char *path, VlmcSource *src,
+                      FILE *err);
+
+const char *vlmc_fn_name(VlmcFn fn);
+const char *vlmc_act_name(VlmcAct act);
+const char *vlmc_treat_name(VlmcTreatment t);
+
+#endif

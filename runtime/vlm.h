@@ -1,0 +1,401 @@
+/* vlm.h — the whole public interface of libvlm, the runtime that generated
+ * trainers link to: memory, errors, RNG, tensor kernels, distributions,
+ * optimizers, data, checkpoints, progress, images and inference drivers.
+ * It holds no model-specific code; models reach it through VlmModelDesc. */
+#ifndef VLM_H
+#define VLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ============================================================ memory */
+
+/* Checked allocation: on failure print "file:line: out of memory (N bytes)"
+ * and exit(1). Used everywhere instead of malloc. */
+void *vlm_xmalloc_(size_t n, const char *file, int line);
+void *vlm_xcalloc_(size_t n, size_t size, const char *file, int line);
+void *vlm_xrealloc_(void *p, size_t n, const char *file, int line);
+#define vlm_xmalloc(n) vlm_xmalloc_((n), __FILE__, __LINE__)
+#define vlm_xcalloc(n, s) vlm_xcalloc_((n), (s), __FILE__, __LINE__)
+#define vlm_xrealloc(p, n) vlm_xrealloc_((p), (n), __FILE__, __LINE__)
+
+/* A bump arena sized once at start-up; 64-byte aligned, zeroed blocks. */
+typedef struct VlmArena {
+    char *base;
+    size_t size, used;
+} VlmArena;
+void vlm_arena_init(VlmArena *a, size_t size);
+void *vlm_arena_alloc(VlmArena *a, size_t n); /* exits if the arena is full */
+void vlm_arena_reset(VlmArena *a);
+void vlm_arena_free(VlmArena *a);
+
+/* ============================================================ errors */
+
+/* Fallible runtime calls return 0 on success and -1 on failure, with a
+ * one-line human message in err (no trailing newline). */
+typedef struct VlmErr {
+    char msg[512];
+} VlmErr;
+void vlm_err_set(VlmErr *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ============================================================ RNG */
+
+/* Philox4x32-10, counter based. A generator is (seed, stream, counter):
+ * streams with different ids are independent; the whole state is the three
+ * numbers plus the unread part of the current block, so saving VlmRng and
+ * restoring it continues the identical sequence. */
+typedef struct VlmRng {
+    uint64_t seed;
+    uint64_t stream;
+    uint64_t counter;   /* blocks consumed */
+    uint32_t buf[4];
+    uint32_t pos;       /* next unread word of buf; 4 = empty */
+} VlmRng;
+
+enum { VLM_STREAM_INIT = 1, VLM_STREAM_ORDER = 2, VLM_STREAM_NOISE = 3,
+       VLM_STREAM_SAMPLE = 4 };
+
+void vlm_rng_init(VlmRng *r, uint64_t seed, uint64_t stream);
+uint32_t vlm_rng_u32(VlmRng *r);
+double vlm_rng_uniform(VlmRng *r);            /* in (0, 1), never 0 or 1 */
+double vlm_rng_normal(VlmRng *r);             /* standard normal */
+void vlm_rng_uniform_fill(VlmRng *r, float *out, size_t n);
+void vlm_rng_normal_fill(VlmRng *r, float *out, size_t n);
+int vlm_rng_bernoulli(VlmRng *r, double p);
+int vlm_rng_categorical(VlmRng *r, const float *probs, int k); /* sums to 1 */
+double vlm_rng_gamma(VlmRng *r, double shape); /* rate 1, shape > 0 */
+double vlm_rng_beta(VlmRng *r, double a, double b);
+long vlm_rng_poisson(VlmRng *r, double rate);
+uint64_t vlm_rng_below(VlmRng *r, uint64_t n); /* uniform in [0, n) */
+void vlm_rng_shuffle(VlmRng *r, uint32_t *perm, size_t n);
+
+/* ============================================================ tensors */
+
+/* Strided operand views used by every batched kernel. Element i of row r
+ * is p[r*rs + i*es]: rs == 0 broadcasts one row over all rows (a global
+ * parameter), es == 0 broadcasts one scalar over the row. */
+typedef struct VlmIn {
+    const float *p;
+    ptrdiff_t rs, es;
+} VlmIn;
+/* Gradient accumulators with the same layout; contributions are added
+ * (+=), summed over the broadcast axes. p == NULL means "not needed". */
+typedef struct VlmOut {
+    float *p;
+    ptrdiff_t rs, es;
+} VlmOut;
+
+/* Elementwise functions (same codes as the language's builtins). */
+typedef enum {
+    VLM_FN_EXP, VLM_FN_LOG, VLM_FN_LOG1P, VLM_FN_SQRT, VLM_FN_SIGMOID,
+    VLM_FN_SOFTPLUS, VLM_FN_TANH, VLM_FN_RELU, VLM_FN_ABS, VLM_FN_ELU,
+    VLM_FN_NEG, VLM_FN_IDENTITY
+} VlmFn;
+
+/* y[i] = f(x[i]), i < n (contiguous). */
+void vlm_ew_fn_fwd(VlmFn f, size_t n, const float *x, float *y);
+/* dx[i] += f'(x[i]) * dy[i]; both x and y = f(x) are given so each
+ * derivative uses the cheaper/stabler one. */
+void vlm_ew_fn_bwd(VlmFn f, size_t n, const float *x, const float *y,
+                   const float *dy, float *dx);
+
+/* out (R,n) = a op b with broadcasting through the views; out contiguous. */
+void vlm_ew_add_fwd(int R, int n, VlmIn a, VlmIn b, float *out);
+void vlm_ew_sub_fwd(int R, int n, VlmIn a, VlmIn b, float *out);
+void vlm_ew_mul_fwd(int R, int n, VlmIn a, VlmIn b, float *out);
+void vlm_ew_div_fwd(int R, int n, VlmIn a, VlmIn b, float *out);
+/* da += d(out)/da * dout, db += ..., reduced over broadcast axes.
+ * dout (R,n) contiguous. */
+void vlm_ew_add_bwd(int R, int n, const float *dout, VlmOut da, VlmOut db);
+void vlm_ew_sub_bwd(int R, int n, const float *dout, VlmOut da, VlmOut db);
+void vlm_ew_mul_bwd(int R, int n, VlmIn a, VlmIn b, const float *dout,
+                    VlmOut da, VlmOut db);
+void vlm_ew_div_bwd(int R, int n, VlmIn a, VlmIn b, const float *dout,
+                    VlmOut da, VlmOut db);
+/* out (R,n) = a (strided) — materialise a broadcast view; bwd reduces. */
+void vlm_ew_copy_fwd(int R, int n, VlmIn a, float *out);
+void vlm_ew_copy_bwd(int R, int n, const float *dout, VlmOut da);
+
+/* out[r] = sum_i x[r,i]   x (R,n) contiguous -> out (R) */
+void vlm_sum_rows_fwd(int R, int n, const float *x, float *out);
+/* dx[r,i] += dout[r] */
+void vlm_sum_rows_bwd(int R, int n, const float *dout, float *dx);
+
+/* Log-sum-exp over groups: x (G,K) -> out (G), in double; -inf rows give
+ * -inf, never NaN. softmax (G,K) optional (may be NULL): the normalised
+ * weights exp(x - out). */
+void vlm_logsumexp(int G, int K, const double *x, double *out, double *softmax);
+
+/* Gather rows of a table by index: out (R,n) = table (K,n)[idx[r]].
+ * idx holds integer values stored as float. */
+void vlm_gather_fwd(int R, int n, const float *table, const float *idx,
+                    float *out);
+/* dtable[idx[r]] += dout[r] */
+void vlm_gather_bwd(int R, int n, const float *idx, const float *dout,
+                    float *dtable);
+
+/* Plain GEMM wrapper: C (M,N) = alpha * op(A) op(B) + beta * C, row major. */
+void vlm_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
+              const float *A, const float *B, float beta, float *C);
+
+/* ============================================================ networks */
+
+/* Activation codes for nets (subset of VlmFn). */
+typedef enum {
+    VLM_ACT_IDENTITY = 0, VLM_ACT_RELU, VLM_ACT_TANH, VLM_ACT_SIGMOID,
+    VLM_ACT_SOFTPLUS, VLM_ACT_ELU
+} VlmAct;
+
+/* y (R,out) = act(x (R,in) @ W (in,out) + b (out)); b may be NULL. */
+void vlm_nn_linear_fwd(int R, int in, int out, const float *x,
+                       const float *W, const float *b, VlmAct act, float *y);
+/* Given y = the forward output and dy, with the activation's derivative
+ * expressed through y: dpre = act'(y) * dy (computed into scratch (R,out),
+ * which may alias dy), then dx += dpre @ W^T (dx may be NULL),
+ * dW += x^T @ dpre, db += sum_r dpre (db may be NULL). */
+void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
+                       const float *W, const float *y, const float *dy,
+                       VlmAct act, float *scratch, float *dx, float *dW,
+                       float *db);
+/* Matrix-vector per row: y (R,m) = A (m,n) @ x_r (n), i.e. x @ A^T. */
+void vlm_nn_matvec_fwd(int R, int m, int n, const float *A, const float *x,
+                       float *y);
+/* dx += dy @ A ; dA += dy^T @ x (either may be NULL) */
+void vlm_nn_matvec_bwd(int R, int m, int n, const float *A, const float *x,
+                       const float *dy, float *dA, float *dx);
+
+/* ============================================================ distributions */
+
+/* Every distribution has the same batched entry points, named
+ * vlm_dist_<stem>_<op>, where <stem> is e.g. normal, bernoulli_logits,
+ * bernoulli_probs, categorical_logits, categorical_probs, laplace,
+ * lognormal, exponential, gamma, beta, uniform, poisson,
+ * continuous_bernoulli_logits, continuous_bernoulli_probs.
+ *
+ * R rows, n independent elements per row, K categories (Categorical: the
+ * parameter view addresses element i's category k at p[r*rs + i*es*K + k];
+ * K = 1 for every other distribution). th[j] are the parameters in the
+ * order of the table in docs/runtime.md (Normal: loc, scale; Gamma:
+ * concentration, rate; Beta: alpha, beta; Uniform: low, high; ...).
+ * Discrete values are stored as floats holding integers.
+ *
+ * logp: out[r] = sum_i mask(r,i) * log p(x(r,i) | th(r,i)), accumulated in
+ * double. mask.p == NULL means every element is observed. Values outside
+ * the support give -inf; invalid parameters (e.g. scale <= 0) give NaN. */
+typedef void VlmLogpFn(int R, int n, int K, VlmIn x, const VlmIn *th,
+                       VlmIn mask, double *out);
+/* Gradients of logp with respect to the value and each parameter, scaled by
+ * dout[r] and accumulated (+=) into dx and dth[j] (any p may be NULL). */
+typedef void VlmLogpBwdFn(int R, int n, int K, VlmIn x, const VlmIn *th,
+                          VlmIn mask, const float *dout, VlmOut dx,
+                          const VlmOut *dth);
+/* Draw out (R,n) contiguous from the distribution (no gradient). */
+typedef void VlmSampleFn(VlmRng *rng, int R, int n, int K, const VlmIn *th,
+                         float *out);
+/* Reparameterized sampling: eps (R*n) from vlm_dist_<stem>_noise, then
+ * out = g(th, eps); rsample_bwd accumulates dth from dout. */
+typedef void VlmNoiseFn(VlmRng *rng, size_t n, float *eps);
+typedef void VlmRsampleFn(int R, int n, const VlmIn *th, const float *eps,
+                          float *out);
+typedef void VlmRsampleBwdFn(int R, int n, const VlmIn *th, const float *eps,
+                             const float *out, const float *dout,
+                             const VlmOut *dth);
+/* Mean of the distribution, out (R,n) contiguous (Categorical: the mode). */
+typedef void VlmMeanFn(int R, int n, int K, const VlmIn *th, float *out);
+
+#define VLM_DECLARE_DIST(stem)                                   \
+    VlmLogpFn vlm_dist_##stem##_logp;                            \
+    VlmLogpBwdFn vlm_dist_##stem##_logp_bwd;                     \
+    VlmSampleFn vlm_dist_##stem##_sample;                        \
+    VlmMeanFn vlm_dist_##stem##_mean;
+#define VLM_DECLARE_RSAMPLE(stem)                                \
+    VlmNoiseFn vlm_dist_##stem##_noise;                          \
+    VlmRsampleFn vlm_dist_##stem##_rsample;                      \
+    VlmRsampleBwdFn vlm_dist_##stem##_rsample_bwd;
+
+VLM_DECLARE_DIST(normal)
+VLM_DECLARE_DIST(laplace)
+VLM_DECLARE_DIST(lognormal)
+VLM_DECLARE_DIST(exponential)
+VLM_DECLARE_DIST(gamma)
+VLM_DECLARE_DIST(beta)
+VLM_DECLARE_DIST(uniform)
+VLM_DECLARE_DIST(poisson)
+VLM_DECLARE_DIST(bernoulli_probs)
+VLM_DECLARE_DIST(bernoulli_logits)
+VLM_DECLARE_DIST(categorical_probs)
+VLM_DECLARE_DIST(categorical_logits)
+VLM_DECLARE_DIST(continuous_bernoulli_probs)
+VLM_DECLARE_DIST(continuous_bernoulli_logits)
+VLM_DECLARE_RSAMPLE(normal)
+VLM_DECLARE_RSAMPLE(laplace)
+VLM_DECLARE_RSAMPLE(lognormal)
+VLM_DECLARE_RSAMPLE(exponential)
+VLM_DECLARE_RSAMPLE(uniform)
+
+/* Closed forms, per row summed over n elements (double):
+ * KL(N(lq, sq) || N(lp, sp)) and its gradients; Normal entropy. */
+void vlm_dist_normal_kl(int R, int n, VlmIn lq, VlmIn sq, VlmIn lp,
+                        VlmIn sp, double *out);
+void vlm_dist_normal_kl_bwd(int R, int n, VlmIn lq, VlmIn sq, VlmIn lp,
+                            VlmIn sp, const float *dout, VlmOut dlq,
+                            VlmOut dsq, VlmOut dlp, VlmOut dsp);
+void vlm_dist_normal_entropy(int R, int n, VlmIn scale, double *out);
+
+/* Scalar helpers (numerically stable forms). */
+double vlm_log1pexp(double x);   /* softplus */
+double vlm_log_sigmoid(double x);
+
+/* ============================================================ optimizers */
+
+typedef enum { VLM_OPT_ADAM, VLM_OPT_SGD } VlmOptKind;
+typedef enum { VLM_SCHED_CONST, VLM_SCHED_COSINE, VLM_SCHED_STEP } VlmSched;
+
+typedef struct VlmOptim {
+    VlmOptKind kind;
+    float lr, beta1, beta2, eps, weight_decay, momentum;
+    float clip_norm;        /* 0 = no clipping */
+    VlmSched sched;
+    long total_steps;       /* for cosine */
+    long step_every; float step_gamma; /* for step */
+    long t;                 /* steps taken (bias correction, schedule) */
+} VlmOptim;
+
+void vlm_optim_defaults(VlmOptim *o, VlmOptKind kind, float lr);
+/* Learning rate at step t under the schedule. */
+float vlm_optim_lr(const VlmOptim *o, long t);
+/* Global L2 norm of g (n) and, when above clip_norm, rescale g in place.
+ * Returns the norm before clipping. */
+double vlm_optim_clip(float *g, size_t n, float clip_norm);
+/* One step over a contiguous block: p -= update(g); m and v are the first
+ * and second moment buffers (SGD uses m as momentum; v may be NULL).
+ * Increments o->t once per call of vlm_optim_begin_step. */
+void vlm_optim_begin_step(VlmOptim *o);
+void vlm_optim_update(const VlmOptim *o, float *p, const float *g, float *m,
+                      float *v, size_t n);
+/* Lazy update of selected rows of a (rows, width) block: only the rows in
+ * idx (count) take a step; used for per-data-point parameters. */
+void vlm_optim_update_rows(const VlmOptim *o, float *p, const float *g,
+                           float *m, float *v, size_t width,
+                           const uint32_t *idx, size_t count);
+
+/* ============================================================ data */
+
+/* A data set in memory: N items of D floats, row major; mask (N*D) is
+ * NULL when nothing is missing, else 1 = observed, 0 = missing (the value
+ * there is 0). labels (N) when the format has them (IDX label file). */
+typedef struct VlmData {
+    size_t n, d;
+    int shape[3]; int rank;   /* per-item shape as stored (IDX: 28x28) */
+    float *x;
+    float *mask;
+    int32_t *labels;
+} VlmData;
+
+typedef enum { VLM_FMT_AUTO, VLM_FMT_IDX, VLM_FMT_CSV, VLM_FMT_NPY } VlmFormat;
+
+/* Read a data file. IDX (optionally .gz) uint8 images are scaled to [0,1];
+ * CSV: optional header line, empty/NA/NaN fields are missing; NPY: float32,
+ * float64 or uint8 (uint8 scaled to [0,1]), C order. Every header and size
+ * is validated before allocating (max_bytes caps the allocation). */
+int vlm_data_read(const char *path, VlmFormat fmt, size_t max_bytes,
+                  VlmData *out, VlmErr *err);
+/* IDX label file (idx1 uint8) -> labels (n). */
+int vlm_data_read_labels(const char *path, VlmData *data, VlmErr *err);
+void vlm_data_free(VlmData *d);
+/* Write N rows of D floats as CSV (NaN written as "NaN"), atomically. */
+int vlm_data_write_csv(const char *path, const char *const *colnames,
+                       size_t n, size_t d, const float *x, VlmErr *err);
+/* Write float32 NPY, atomically. */
+int vlm_data_write_npy(const char *path, size_t n, size_t d, const float *x,
+                       VlmErr *err);
+
+/* Shuffled minibatches with a resumable cursor: (epoch, pos) plus the
+ * order stream's RNG state determine the order exactly. */
+typedef struct VlmBatcher {
+    size_t n, batch;
+    uint32_t *perm;
+    size_t pos;        /* next index into perm */
+    long epoch;
+    VlmRng rng;        /* VLM_STREAM_ORDER */
+    bool shuffle;
+} VlmBatcher;
+void vlm_batcher_init(VlmBatcher *b, size_t n, size_t batch, uint64_t seed,
+                      bool shuffle);
+/* Next batch indices; returns count (0 at the end of an epoch, after which
+ * the next call starts a new, reshuffled epoch). */
+size_t vlm_batcher_next(VlmBatcher *b, const uint32_t **idx);
+void vlm_batcher_free(VlmBatcher *b);
+
+/* ============================================================ checkpoints */
+
+/* Versioned binary checkpoint: magic "VLMCKPT\0", format version, model
+ * hash, named tensors with shapes, a free-form metadata block (optimizer
+ * state, RNG states, epoch, cursor), CRC32 over everything. */
+#define VLM_CKPT_MAX_TENSORS 256
+typedef struct VlmCkptTensor {
+    char name[64];
+    int rank;
+    int64_t dims[4];
+    float *data;          /* save: caller's; load: allocated by the loader */
+    size_t count;
+} VlmCkptTensor;
+
+typedef struct VlmCkpt {
+    uint64_t model_hash;
+    int n_tensors;
+    VlmCkptTensor t[VLM_CKPT_MAX_TENSORS];
+    uint8_t *meta; size_t meta_len;   /* opaque to the checkpoint layer */
+} VlmCkpt;
+
+/* Atomic: temp file in the same directory, fsync, rename, fsync dir. On
+ * any failure the previous file at path is untouched. */
+int vlm_ckpt_save(const char *path, const VlmCkpt *c, VlmErr *err);
+/* Validates everything (magic, version, sizes, CRC) before returning;
+ * expected_hash mismatch is an error naming both hashes. */
+int vlm_ckpt_load(const char *path, uint64_t expected_hash, VlmCkpt *c,
+                  VlmErr *err);
+void vlm_ckpt_free(VlmCkpt *c);   /* frees what load allocated */
+uint32_t vlm_crc32(uint32_t crc, const void *p, size_t n);
+
+/* File layer with failure injection for tests: when the countdown reaches
+ * zero the next write/fsync/rename fails (as ENOSPC/EIO). -1 = never. */
+void vlm_io_fail_after(long n_ops);
+
+/* ============================================================ progress */
+
+typedef struct VlmProgress {
+    FILE *out;
+    bool tty;
+    const char *label;
+    long total, done;
+    double t_start, t_last;
+    double running;     /* running objective shown on the bar */
+} VlmProgress;
+double vlm_now(void);   /* monotonic seconds */
+void vlm_progress_start(VlmProgress *p, FILE *out, const char *label,
+                        long total);
+void vlm_progress_update(VlmProgress *p, long done, double objective);
+void vlm_progress_finish(VlmProgress *p, const char *summary);
+
+/* Metrics CSV: header written once, then one row per call. */
+typedef struct VlmMetrics {
+    FILE *f;
+    int n_cols;
+} VlmMetrics;
+int vlm_metrics_open(VlmMetrics *m, const char *path,
+                     const char *const *cols, int n_cols, VlmErr *err);
+void vlm_metrics_row(VlmMetrics *m, const double *vals);
+void vlm_metrics_close(VlmMetrics *m);
+
+/* ============================================================ images */
+
+/* Grid of n grey images of h x w floats in [0,1] (clamped), cols per row,
+ * 2-pixel gaps, written as an 8-bit PNG atomically. */
+int vlm_png_grid(const char *path, const float *imgs, int n, int h, int w,
+                 int cols, VlmErr *err);
+
+#endif
