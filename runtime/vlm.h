@@ -97,8 +97,13 @@ typedef enum {
 
 /* y[i] = f(x[i]), i < n (contiguous). */
 void vlm_ew_fn_fwd(VlmFn f, size_t n, const float *x, float *y);
-/* dx[i] += f'(x[i]) * dy[i]; both x and y = f(x) are given so each
- * derivative uses the cheaper/stabler one. */
+/* dx[i] += f'(x[i]) * dy[i]. Each derivative reads only one of x and
+ * y = f(x), the cheaper/stabler one; the other may be NULL.
+ * From y: exp (y), sqrt (0.5/y), sigmoid (y(1-y)), tanh (1-y^2),
+ *         elu (y > 0 ? 1 : y+1; alpha = 1).
+ * From x: log (1/x), log1p (1/(1+x)), softplus (sigmoid(x)),
+ *         relu (x > 0), abs (sign(x), 0 at 0).
+ * Neither: neg, identity. */
 void vlm_ew_fn_bwd(VlmFn f, size_t n, const float *x, const float *y,
                    const float *dy, float *dx);
 
@@ -130,7 +135,7 @@ void vlm_sum_rows_bwd(int R, int n, const float *dout, float *dx);
 void vlm_logsumexp(int G, int K, const double *x, double *out, double *softmax);
 
 /* Gather rows of a table by index: out (R,n) = table (K,n)[idx[r]].
- * idx holds integer values stored as float. */
+ * idx holds integer values in [0, K) stored as float (not checked). */
 void vlm_gather_fwd(int R, int n, const float *table, const float *idx,
                     float *out);
 /* dtable[idx[r]] += dout[r] */
@@ -277,7 +282,10 @@ void vlm_optim_begin_step(VlmOptim *o);
 void vlm_optim_update(const VlmOptim *o, float *p, const float *g, float *m,
                       float *v, size_t n);
 /* Lazy update of selected rows of a (rows, width) block: only the rows in
- * idx (count) take a step; used for per-data-point parameters. */
+ * idx (count, no duplicates) take a step; used for per-data-point
+ * parameters. p, m, v are the whole (rows, width) blocks; g is compact
+ * (count, width): g row j is the gradient of row idx[j]. Bias correction
+ * uses the global step o->t (as TF's LazyAdam and torch's SparseAdam). */
 void vlm_optim_update_rows(const VlmOptim *o, float *p, const float *g,
                            float *m, float *v, size_t width,
                            const uint32_t *idx, size_t count);
@@ -293,7 +301,11 @@ typedef struct VlmData {
     float *x;
     float *mask;
     int32_t *labels;
+    char **colnames;          /* d names from a CSV header line, else NULL */
 } VlmData;
+
+/* max_bytes == 0 means this default cap on what a reader allocates. */
+#define VLM_DATA_DEFAULT_MAX_BYTES ((size_t)8 << 30)
 
 typedef enum { VLM_FMT_AUTO, VLM_FMT_IDX, VLM_FMT_CSV, VLM_FMT_NPY } VlmFormat;
 
@@ -312,6 +324,64 @@ int vlm_data_write_csv(const char *path, const char *const *colnames,
 /* Write float32 NPY, atomically. */
 int vlm_data_write_npy(const char *path, size_t n, size_t d, const float *x,
                        VlmErr *err);
+
+/* The per-format readers behind vlm_data_read (fmt already known). */
+int vlm_data_read_idx(const char *path, size_t max_bytes, VlmData *out,
+                      VlmErr *err);
+int vlm_data_read_csv(const char *path, size_t max_bytes, VlmData *out,
+                      VlmErr *err);
+int vlm_data_read_npy(const char *path, size_t max_bytes, VlmData *out,
+                      VlmErr *err);
+
+/* Sequential reader over a plain or gzip file (zlib reads both), used by
+ * the binary readers; errors name the path and the byte offset. */
+typedef struct VlmReader {
+    void *gz;               /* gzFile */
+    const char *path;
+    uint64_t file_size;     /* bytes on disk */
+    bool compressed;
+    uint64_t offset;        /* uncompressed bytes consumed */
+} VlmReader;
+int vlm_reader_open(VlmReader *r, const char *path, VlmErr *err);
+/* Up to n bytes; returns the count (0 at end of file) or -1 on error. */
+long vlm_reader_read_some(VlmReader *r, void *buf, size_t n, VlmErr *err);
+/* Exactly n bytes, else "path: truncated at byte offset X (...)". */
+int vlm_reader_read(VlmReader *r, void *buf, size_t n, VlmErr *err);
+/* Exactly n bytes into a new buffer. Plain files: n is checked against
+ * the bytes left on disk before allocating; gzip files: the buffer grows
+ * with the data actually decompressed, so a lying header cannot make it
+ * allocate what the file does not hold. */
+int vlm_reader_read_alloc(VlmReader *r, size_t n, uint8_t **buf, VlmErr *err);
+/* Error unless the file ends here ("trailing data at byte offset X"). */
+int vlm_reader_expect_eof(VlmReader *r, VlmErr *err);
+int vlm_reader_rewind(VlmReader *r, VlmErr *err);
+void vlm_reader_close(VlmReader *r);
+
+/* Atomic file writing (io.c), used by every writer: the content goes to a
+ * temp file in the target's directory (mkstemp); commit fsyncs it, renames
+ * it over the target and fsyncs the directory. Any failure, or abort,
+ * unlinks the temp and leaves the old file untouched. Writes are
+ * buffered; after the first failure the others are no-ops and commit
+ * reports it. */
+typedef struct VlmAtomicFile {
+    char *path, *tmp;
+    int fd;
+    bool failed;
+    VlmErr err;
+    size_t len;
+    char buf[1 << 16];
+} VlmAtomicFile;
+int vlm_atomic_open(VlmAtomicFile *f, const char *path, VlmErr *err);
+int vlm_atomic_write(VlmAtomicFile *f, const void *p, size_t n);
+int vlm_atomic_printf(VlmAtomicFile *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Commit (rename over the target) or, when anything failed, abort and
+ * return -1 with the first error. Frees f's resources either way. */
+int vlm_atomic_commit(VlmAtomicFile *f, VlmErr *err);
+void vlm_atomic_abort(VlmAtomicFile *f);
+/* Whole-buffer convenience: open + write + commit. */
+int vlm_atomic_write_file(const char *path, const void *p, size_t n,
+                          VlmErr *err);
 
 /* Shuffled minibatches with a resumable cursor: (epoch, pos) plus the
  * order stream's RNG state determine the order exactly. */
@@ -362,8 +432,12 @@ void vlm_ckpt_free(VlmCkpt *c);   /* frees what load allocated */
 uint32_t vlm_crc32(uint32_t crc, const void *p, size_t n);
 
 /* File layer with failure injection for tests: when the countdown reaches
- * zero the next write/fsync/rename fails (as ENOSPC/EIO). -1 = never. */
+ * zero the next write/fsync/rename fails (as ENOSPC/EIO). -1 = never.
+ * Counted operations: temp-file creation, each write(2), fsync of the
+ * file, close, rename, fsync of the directory. vlm_io_ops() counts the
+ * operations performed so far (tests use it to size the sweep). */
 void vlm_io_fail_after(long n_ops);
+long vlm_io_ops(void);
 
 /* ============================================================ progress */
 
@@ -397,5 +471,143 @@ void vlm_metrics_close(VlmMetrics *m);
  * 2-pixel gaps, written as an 8-bit PNG atomically. */
 int vlm_png_grid(const char *path, const float *imgs, int n, int h, int w,
                  int cols, VlmErr *err);
+
+/* ============================================================ models and inference */
+
+/* What generated code tells the runtime about a model. Generated trainers
+ * contain one VlmModelDesc and call vlm_main(); every inference algorithm
+ * (ELBO with reparameterization / enumeration / score function, IWAE,
+ * importance sampling, sampling, posterior, imputation) lives in the
+ * runtime and sees the model only through this struct and VlmModel.
+ *
+ * Rows. Every batched buffer has R rows laid out as R = B * S * E:
+ * row r belongs to item b = r / (S*E) of the minibatch, importance/MC
+ * sample s = (r / E) % S, and enumeration index e = r % E, where E is the
+ * joint number of values of the enumerated (summed-out) latents. The
+ * driver fills the observed rows (each item's data repeated S*E times) and
+ * row_item; the generated code fills everything else. Rows of one (b, s)
+ * share the same guide sample (the generated guide draws noise for R/E rows
+ * and repeats it). */
+
+typedef enum { VLM_VAR_LATENT, VLM_VAR_OBSERVED } VlmVarKind;
+typedef enum {   /* same order as the compiler's VlmcTreatment */
+    VLM_TREAT_ENUMERATE, VLM_TREAT_REPARAM, VLM_TREAT_SCORE,
+    VLM_TREAT_AUTO_GUIDE, VLM_TREAT_NONE /* observed */
+} VlmTreat;
+typedef enum { VLM_INIT_NORMAL, VLM_INIT_UNIFORM, VLM_INIT_CONST,
+               VLM_INIT_GLOROT /* uniform(+-sqrt(6/(fan_in+fan_out))) */
+} VlmInit;
+
+typedef struct VlmParamInfo {
+    const char *name;       /* "mu", "decoder.W0", "enc.b1" */
+    int rank;
+    long dims[4];
+    size_t count;           /* elements */
+    size_t offset;          /* in floats, into VlmModel.w (global) or into
+                               one row of VlmModel.loc (local) */
+    VlmInit init;
+    float a, b;             /* init arguments (normal: mean, sd; ...) */
+    bool guide;             /* phi (guide) vs theta (model) */
+    bool local;             /* per data point: one row of loc per item */
+} VlmParamInfo;
+
+typedef struct VlmVarInfo {
+    const char *name;
+    VlmVarKind kind;
+    VlmTreat treat;
+    const char *dist;       /* "Normal", "Bernoulli", ... */
+    bool discrete;
+    long numel;             /* elements per item */
+    long support;           /* discrete finite support per element, else 0 */
+    int rank;
+    long dims[4];
+} VlmVarInfo;
+
+#define VLM_MAX_VARS 32
+#define VLM_MAX_PARAMS 128
+
+typedef struct VlmModel VlmModel;
+typedef struct VlmModelDesc VlmModelDesc;
+
+struct VlmModel {
+    const VlmModelDesc *desc;
+    /* filled by desc->configure from desc->const_values */
+    int n_params; VlmParamInfo params[VLM_MAX_PARAMS];
+    int n_vars; VlmVarInfo vars[VLM_MAX_VARS];  /* latents, then observed */
+    int n_latent, n_observed;
+    size_t n_w;             /* floats of global parameters */
+    size_t local_width;     /* floats of local parameters per item (0: none) */
+    long E;                 /* enumeration size (1: nothing enumerated) */
+    uint64_t hash;          /* model structure + sizes, for checkpoints */
+    size_t bytes_per_row;   /* activation memory per row (for planning) */
+    size_t bytes_fixed;
+
+    /* parameters: one block; gradients and optimizer moments alongside */
+    float *w, *dw, *w_m, *w_v;
+    /* per-data-point parameters: local_rows x local_width */
+    size_t local_rows;
+    float *loc, *dloc, *loc_m, *loc_v;
+
+    /* batch interface, R rows (see above); set by the driver */
+    int R, B, S;
+    int Rmax;               /* buffers were allocated for this many rows */
+    const float *obs[VLM_MAX_VARS];      /* per observed var: R x numel */
+    const float *obs_mask[VLM_MAX_VARS]; /* NULL = fully observed */
+    float *row_item;        /* R: data index of each row's item (local) */
+
+    /* outputs of the generated forward passes (allocated by desc->alloc) */
+    float *lat[VLM_MAX_VARS];     /* per latent: R x numel values */
+    float *dlat[VLM_MAX_VARS];    /* per latent: d logp / d value (continuous) */
+    double *logp_term[VLM_MAX_VARS]; /* per variable (latents, then observed):
+                                        R, log p(var | parents) */
+    double *logq_term[VLM_MAX_VARS]; /* per latent with a guide: R, log q */
+    float *obs_mean[VLM_MAX_VARS];   /* per observed: R x numel, E[x | z]
+                                        (computed when want_mean) */
+    float *q_loc[VLM_MAX_VARS];      /* per guided Normal latent: guide's loc */
+    float *q_scale[VLM_MAX_VARS];    /* ... and scale, R x numel */
+    bool want_mean;
+
+    /* upstream gradients, set by the driver before the backward passes */
+    float *dlogp;           /* R: coefficient of every log p term */
+    float *dlogq[VLM_MAX_VARS]; /* per latent: R, coefficient of its log q */
+
+    VlmRng rng;             /* VLM_STREAM_NOISE: guide noise and samples */
+};
+
+struct VlmModelDesc {
+    const char *name;             /* model name (file stem) */
+    const char *source;           /* the .vlm text, for `info` */
+    const char *plan;             /* vlmc --plan text, for `info` */
+    int n_consts;
+    const char *const *const_names;
+    long *const_values;           /* defaults; --set overwrites */
+    bool has_guide_local;
+    /* Fill the tables of m from the const values; -1 with a message when
+     * the sizes are invalid (non-positive, too large). */
+    int (*configure)(VlmModel *m, VlmErr *err);
+    /* Allocate every activation buffer for up to Rmax rows. */
+    void (*alloc)(VlmModel *m, int Rmax);
+    void (*release)(VlmModel *m);
+    /* Guide: sample every guided latent into m->lat and compute
+     * m->logq_term (and q_loc/q_scale). No-op when nothing is guided. */
+    void (*guide_fwd)(VlmModel *m);
+    /* Model: set enumerated latents, compute m->logp_term for every
+     * variable (and obs_mean when want_mean). */
+    void (*model_fwd)(VlmModel *m);
+    /* Zero m->dlat, then accumulate dw (theta part) and dlat from
+     * dlogp (every logp term weighted by dlogp[r]). Call after model_fwd. */
+    void (*model_bwd)(VlmModel *m);
+    /* Accumulate dw (phi part) and dloc from dlogq[j] (weight of latent j's
+     * log q term) and from m->dlat flowing through reparameterized samples.
+     * Call after model_bwd. */
+    void (*guide_bwd)(VlmModel *m);
+    /* Ancestral sampling from the model into lat / a copy of obs values
+     * (obs_sample) and obs_mean: R rows. */
+    void (*sample)(VlmModel *m, float **obs_sample);
+};
+
+/* The generated main: parses argv, runs the command (train, eval, sample,
+ * posterior, impute, info). Returns the process exit code. */
+int vlm_main(const VlmModelDesc *desc, int argc, char **argv);
 
 #endif
