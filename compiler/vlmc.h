@@ -128,7 +128,11 @@ struct VlmcExpr {
     VlmcShape shape;           /* per-item shape of the value */
     VlmcType type;
     bool batched;              /* depends on data or latents (varies per row) */
+    int depth;                 /* nesting depth (parser limit VLMC_MAX_EXPR_DEPTH) */
 };
+
+#define VLMC_MAX_EXPR_DEPTH 1000   /* deeper expressions are an error */
+#define VLMC_MAX_IDENT 256         /* longer identifiers are an error */
 
 typedef enum {
     VLMC_ACT_IDENTITY = 0, VLMC_ACT_RELU, VLMC_ACT_TANH, VLMC_ACT_SIGMOID,
@@ -193,6 +197,16 @@ struct VlmcSym {
     VlmcExpr **q_args;
     int q_param_form;
     VlmcLoc q_loc;
+    /* front-end additions */
+    bool local;                /* PARAM declared in `guide local`: one value
+                                  per data point (batched) */
+    /* syntax as parsed, interpreted by the checker */
+    VlmcExpr **dims; int n_dims;  /* `[K, 5]`: NAME or NUM expressions */
+    VlmcExpr *init_expr;       /* PARAM: `= 1`, `= normal(a, b)`, ... */
+    const char *con_name;      /* PARAM: `: positive` */
+    VlmcLoc con_loc;
+    VlmcExpr *net_call;        /* NET: the `mlp(...)`/`linear(...)` call */
+    VlmcExpr *dist_call;       /* LATENT/OBSERVED: the `Dist(args)` call */
 };
 
 /* One statement of a model or guide, in source order. */
@@ -205,7 +219,12 @@ typedef enum {
 typedef struct VlmcStmt {
     VlmcStmtKind kind;
     VlmcLoc loc;
-    VlmcSym *sym;              /* the symbol declared or (SAMPLE) sampled */
+    VlmcSym *sym;              /* the symbol declared or (SAMPLE) sampled;
+                                  SAMPLE: NULL until the checker resolves it */
+    /* SAMPLE only (front-end addition) */
+    const char *target;        /* the sampled name */
+    VlmcLoc target_loc;
+    VlmcExpr *call;            /* the `Dist(args)` call */
 } VlmcStmt;
 
 typedef enum {
@@ -238,6 +257,10 @@ typedef struct VlmcModel {
     VlmcSym **latents; int n_latents;
     VlmcSym **observed; int n_observed;
     VlmcTreatment *treat;                  /* per latent */
+    /* front-end additions */
+    VlmcSym **lets; int n_lets;            /* model and guide lets */
+    int n_guides;                          /* guide blocks seen (> 1 is an error) */
+    VlmcLoc guide2_loc;                    /* the second one */
 } VlmcModel;
 
 /* ------------------------------------------------------- distributions */
@@ -298,5 +321,122 @@ bool vlmc_read_source(VlmcArena *a, const char *path, VlmcSource *src,
 const char *vlmc_fn_name(VlmcFn fn);
 const char *vlmc_act_name(VlmcAct act);
 const char *vlmc_treat_name(VlmcTreatment t);
+/* front-end additions */
+const char *vlmc_support_name(VlmcSupport s);
+const char *vlmc_sym_kind_name(VlmcSymKind k);      /* "param", "latent", ... */
+VlmcFn vlmc_fn_lookup(const char *name);            /* VLMC_FN_NONE if none */
+/* An expression as source text, minimally parenthesised: `exp(0.5 * lv(h))`. */
+void vlmc_print_expr(const VlmcExpr *e, FILE *out);
+/* A shape as `[K, D]` (`[]` for a scalar). */
+void vlmc_print_shape(const VlmcShape *s, FILE *out);
+
+/* ------------------------------------------------------------ tensor IR */
+
+/* A graph of whole-minibatch tensor operations in SSA form: node i reads
+ * nodes with smaller ids. Every value is either global (one row, e.g. a
+ * parameter) or batched (R rows, one per (item, sample, enumeration)
+ * combination). Sizes are C expressions because consts are only fixed
+ * when the generated program starts (`--set`). */
+typedef enum {
+    VLMC_OP_NUM,      /* scalar constant: cexpr */
+    VLMC_OP_PARAM,    /* global parameter tensor `param` */
+    VLMC_OP_LOCAL,    /* per-data-point parameter, gathered by row item */
+    VLMC_OP_OBS,      /* observed variable's data rows */
+    VLMC_OP_LATENT,   /* latent value provided by the guide (model graph) */
+    VLMC_OP_ENUM,     /* enumerated latent: every value of its support */
+    VLMC_OP_FN,       /* elementwise function fn(in0) (incl. negation) */
+    VLMC_OP_ADD, VLMC_OP_SUB, VLMC_OP_MUL, VLMC_OP_DIV,
+    VLMC_OP_MATVEC,   /* global A (m,k) @ x (k) -> (m) */
+    VLMC_OP_LINEAR,   /* act(x (in) @ W (in,out) + b) -> (out); b optional */
+    VLMC_OP_GATHER,   /* table (K, n)[idx] -> (n) */
+    VLMC_OP_SUM,      /* sum over the row's elements -> scalar */
+    VLMC_OP_LOGP,     /* log density of in0 under dist(in1..): one term */
+    VLMC_OP_RSAMPLE,  /* reparameterized sample (guide) */
+    VLMC_OP_SAMPLE,   /* sample without gradient (guide discrete / prior) */
+    VLMC_OP_MEAN,     /* mean of dist(in0..): E[x | parents] */
+} VlmcOp;
+
+#define VLMC_MAX_IN 4
+typedef struct VlmcNode {
+    VlmcOp op;
+    int in[VLMC_MAX_IN]; int n_in;
+    bool batched;
+    const char *n;        /* elements per row, a C expression */
+    bool scalar;          /* rank 0 (broadcasts over elements) */
+    VlmcLoc loc;
+    /* op specifics */
+    int fn;               /* FN: runtime VlmFn code */
+    const char *cexpr;    /* NUM: value as a C expression */
+    int param;            /* PARAM/LOCAL/LINEAR weight: index in param table */
+    int bias;             /* LINEAR: bias param index or -1 */
+    int act;              /* LINEAR: VlmAct */
+    const char *m, *k;    /* MATVEC rows/cols; LINEAR in (k) and out (m) */
+    int var;              /* LOGP/RSAMPLE/SAMPLE/MEAN/LATENT/ENUM/OBS: runtime
+                             variable index (latents first, then observed) */
+    const VlmcDist *dist; int form;
+    const char *K;        /* categories (Categorical), else "1" */
+    bool is_q;            /* LOGP of a guide term */
+    /* filled by autodiff */
+    bool live;            /* reachable from an output */
+    bool dep;             /* depends on something trainable: needs a gradient */
+} VlmcNode;
+
+typedef struct VlmcGraph {
+    VlmcNode *nodes; int n, cap;
+} VlmcGraph;
+
+/* One generated parameter tensor (a `param`, a net layer's W or b, or a
+ * parameter of an automatic guide). */
+typedef struct VlmcParam {
+    const char *name;     /* "mu", "decoder.W0" */
+    int rank; const char *dims[VLMC_MAX_RANK];  /* C expressions */
+    int init;             /* runtime VlmInit */
+    double a, b;
+    bool guide, local;
+    int constraint;       /* VlmcConstraint */
+} VlmcParam;
+
+typedef struct VlmcVar {  /* runtime variable table: latents, then observed */
+    VlmcSym *sym;         /* NULL never */
+    const char *n;        /* elements per item */
+    int treat;            /* VlmcTreatment, or -1 for observed */
+    const char *K;        /* support per element for discrete, "0" else */
+    bool has_q;           /* a guide (written or automatic) samples it */
+    const VlmcDist *q_dist;
+} VlmcVar;
+
+typedef struct VlmcProgram {
+    const VlmcModel *model;
+    VlmcParam *params; int n_params, cap_params;
+    VlmcVar *vars; int n_vars, n_latent;
+    VlmcGraph model_g;    /* log p(x, z) with latents as inputs */
+    VlmcGraph guide_g;    /* samples of guided latents and log q */
+    VlmcGraph sample_g;   /* ancestral sampling from the model */
+    bool has_local;
+    const char *E;        /* enumeration size, C expression */
+    int auto_hidden;      /* width of an automatic amortized guide */
+} VlmcProgram;
+
+/* Lower a checked model to the three graphs; false (with diagnostics) when
+ * the model uses something code generation does not support. */
+bool vlmc_lower(VlmcArena *a, const VlmcModel *m, VlmcProgram *p, VlmcDiag *d);
+/* Mark live nodes and nodes that need gradients (reverse-mode at compile
+ * time: the backward pass is emitted from this marking). */
+void vlmc_autodiff(VlmcProgram *p);
+/* Human-readable inference plan and memory estimate (vlmc --plan). */
+void vlmc_print_plan(const VlmcProgram *p, FILE *out);
+/* Write the C translation unit. */
+bool vlmc_emit_c(const VlmcProgram *p, const char *model_name, FILE *out,
+                 bool line_directives);
+
+/* ---------------------------------------------------------- cc driver */
+typedef struct VlmcCcOptions {
+    const char *c_file, *out_file;
+    bool debug;           /* -O0 -g */
+    bool verbose;
+} VlmcCcOptions;
+/* Compile and link a generated file with $CC (default cc) via posix_spawnp;
+ * returns 0 or prints the compiler output and returns 1. */
+int vlmc_cc(const VlmcCcOptions *o, FILE *err);
 
 #endif
