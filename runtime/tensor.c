@@ -1,0 +1,419 @@
+/* tensor.c — elementwise kernels with broadcasting views, row sums,
+ * log-sum-exp, gathers and the GEMM wrapper. Single-threaded loops; the
+ * only parallelism is inside OpenBLAS. No allocation: broadcast paths work
+ * in fixed-size stack chunks. */
+#include "vlm.h"
+
+#include <cblas.h>
+#include <math.h>
+
+/* Non-contiguous rows are processed in chunks of this many elements,
+ * materialised on the stack so the arithmetic loop is always contiguous. */
+#define CHUNK 256
+
+static bool is_contig(ptrdiff_t rs, ptrdiff_t es, int n)
+{
+    return es == 1 && rs == n;
+}
+
+/* Elements [i0, i0+len) of row r of v as a contiguous pointer: the view
+ * itself when es == 1, else copied (or splatted, es == 0) into buf. */
+static const float *row_chunk(VlmIn v, int r, int i0, int len, float *buf)
+{
+    const float *p = v.p + r * v.rs + i0 * v.es;
+    if (v.es == 1)
+        return p;
+    if (v.es == 0) {
+        float s = p[0];
+        for (int i = 0; i < len; i++)
+            buf[i] = s;
+    } else {
+        for (int i = 0; i < len; i++)
+            buf[i] = p[i * v.es];
+    }
+    return buf;
+}
+
+/* d(r, i0..i0+len) += g, reducing over d's broadcast axes: es == 0 sums
+ * the chunk into one scalar (in double); rs == 0 makes every row land on
+ * the same storage, which sums over rows. */
+static void accum_chunk(VlmOut d, int r, int i0, int len, const float *g)
+{
+    float *p = d.p + r * d.rs + i0 * d.es;
+    if (d.es == 1) {
+        for (int i = 0; i < len; i++)
+            p[i] += g[i];
+    } else if (d.es == 0) {
+        double s = 0;
+        for (int i = 0; i < len; i++)
+            s += g[i];
+        p[0] += (float)s;
+    } else {
+        for (int i = 0; i < len; i++)
+            p[i * d.es] += g[i];
+    }
+}
+
+/* ------------------------------------------------------------ unary */
+
+static float sigmoidf_(float x)
+{
+    float e = expf(-fabsf(x)); /* in (0, 1]: never overflows */
+    return x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+static float softplusf_(float x)
+{
+    return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
+}
+
+// x (n) -> y (n) = f(x)
+void vlm_ew_fn_fwd(VlmFn f, size_t n, const float *x, float *y)
+{
+    switch (f) {
+    case VLM_FN_EXP:
+        for (size_t i = 0; i < n; i++) y[i] = expf(x[i]);
+        break;
+    case VLM_FN_LOG:
+        for (size_t i = 0; i < n; i++) y[i] = logf(x[i]);
+        break;
+    case VLM_FN_LOG1P:
+        for (size_t i = 0; i < n; i++) y[i] = log1pf(x[i]);
+        break;
+    case VLM_FN_SQRT:
+        for (size_t i = 0; i < n; i++) y[i] = sqrtf(x[i]);
+        break;
+    case VLM_FN_SIGMOID:
+        for (size_t i = 0; i < n; i++) y[i] = sigmoidf_(x[i]);
+        break;
+    case VLM_FN_SOFTPLUS:
+        for (size_t i = 0; i < n; i++) y[i] = softplusf_(x[i]);
+        break;
+    case VLM_FN_TANH:
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    case VLM_FN_RELU:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f;
+        break;
+    case VLM_FN_ABS:
+        for (size_t i = 0; i < n; i++) y[i] = fabsf(x[i]);
+        break;
+    case VLM_FN_ELU: /* alpha = 1 */
+        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : expm1f(x[i]);
+        break;
+    case VLM_FN_NEG:
+        for (size_t i = 0; i < n; i++) y[i] = -x[i];
+        break;
+    case VLM_FN_IDENTITY:
+        for (size_t i = 0; i < n; i++) y[i] = x[i];
+        break;
+    }
+}
+
+// dy (n) -> dx (n) += f'(x) * dy; see vlm.h for which of x, y is read
+void vlm_ew_fn_bwd(VlmFn f, size_t n, const float *x, const float *y,
+                   const float *dy, float *dx)
+{
+    switch (f) {
+    case VLM_FN_EXP: /* d exp = y */
+        for (size_t i = 0; i < n; i++) dx[i] += y[i] * dy[i];
+        break;
+    case VLM_FN_LOG:
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i] / x[i];
+        break;
+    case VLM_FN_LOG1P:
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i] / (1.0f + x[i]);
+        break;
+    case VLM_FN_SQRT: /* 1 / (2 sqrt x) */
+        for (size_t i = 0; i < n; i++) dx[i] += 0.5f * dy[i] / y[i];
+        break;
+    case VLM_FN_SIGMOID:
+        for (size_t i = 0; i < n; i++) dx[i] += y[i] * (1.0f - y[i]) * dy[i];
+        break;
+    case VLM_FN_SOFTPLUS: /* sigmoid(x) */
+        for (size_t i = 0; i < n; i++) dx[i] += sigmoidf_(x[i]) * dy[i];
+        break;
+    case VLM_FN_TANH:
+        for (size_t i = 0; i < n; i++) dx[i] += (1.0f - y[i] * y[i]) * dy[i];
+        break;
+    case VLM_FN_RELU:
+        for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : 0.0f;
+        break;
+    case VLM_FN_ABS: /* sign(x), 0 at 0 */
+        for (size_t i = 0; i < n; i++)
+            dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0.0f;
+        break;
+    case VLM_FN_ELU: /* y > 0 ? 1 : exp(x) = y + 1 */
+        for (size_t i = 0; i < n; i++)
+            dx[i] += y[i] > 0 ? dy[i] : (y[i] + 1.0f) * dy[i];
+        break;
+    case VLM_FN_NEG:
+        for (size_t i = 0; i < n; i++) dx[i] -= dy[i];
+        break;
+    case VLM_FN_IDENTITY:
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i];
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ binary */
+
+/* The forward of every binary op has the same shape: one tight loop when
+ * a, b and out are all contiguous (R*n elements), else per row in chunks
+ * over contiguous (possibly materialised) operands. OP is an expression
+ * in x and y. */
+#define EW_BINARY_FWD(NAME, OP)                                             \
+    void vlm_ew_##NAME##_fwd(int R, int n, VlmIn a, VlmIn b, float *out)    \
+    {                                                                       \
+        if (is_contig(a.rs, a.es, n) && is_contig(b.rs, b.es, n)) {         \
+            size_t N = (size_t)R * (size_t)n;                               \
+            const float *pa = a.p, *pb = b.p;                               \
+            for (size_t k = 0; k < N; k++) {                                \
+                float x = pa[k], y = pb[k];                                 \
+                out[k] = (OP);                                              \
+            }                                                               \
+            return;                                                         \
+        }                                                                   \
+        float ba[CHUNK], bb[CHUNK];                                         \
+        for (int r = 0; r < R; r++)                                         \
+            for (int i0 = 0; i0 < n; i0 += CHUNK) {                         \
+                int len = n - i0 < CHUNK ? n - i0 : CHUNK;                  \
+                const float *pa = row_chunk(a, r, i0, len, ba);             \
+                const float *pb = row_chunk(b, r, i0, len, bb);             \
+                float *o = out + (size_t)r * n + i0;                        \
+                for (int i = 0; i < len; i++) {                             \
+                    float x = pa[i], y = pb[i];                             \
+                    o[i] = (OP);                                            \
+                }                                                           \
+            }                                                               \
+    }
+
+// a (R,n) view + b (R,n) view -> out (R,n)
+EW_BINARY_FWD(add, x + y)
+// a (R,n) view - b (R,n) view -> out (R,n)
+EW_BINARY_FWD(sub, x - y)
+// a (R,n) view * b (R,n) view -> out (R,n)
+EW_BINARY_FWD(mul, x * y)
+// a (R,n) view / b (R,n) view -> out (R,n)
+EW_BINARY_FWD(div, x / y)
+
+/* d += sign * dout, reduced over d's broadcast axes. */
+static void accum_scaled(int R, int n, const float *dout, float sign,
+                         VlmOut d)
+{
+    if (!d.p)
+        return;
+    if (is_contig(d.rs, d.es, n)) {
+        size_t N = (size_t)R * (size_t)n;
+        for (size_t k = 0; k < N; k++)
+            d.p[k] += sign * dout[k];
+        return;
+    }
+    float g[CHUNK];
+    for (int r = 0; r < R; r++)
+        for (int i0 = 0; i0 < n; i0 += CHUNK) {
+            int len = n - i0 < CHUNK ? n - i0 : CHUNK;
+            const float *dp = dout + (size_t)r * n + i0;
+            for (int i = 0; i < len; i++)
+                g[i] = sign * dp[i];
+            accum_chunk(d, r, i0, len, g);
+        }
+}
+
+// dout (R,n) -> da += dout, db += dout (reduced over broadcast axes)
+void vlm_ew_add_bwd(int R, int n, const float *dout, VlmOut da, VlmOut db)
+{
+    accum_scaled(R, n, dout, 1.0f, da);
+    accum_scaled(R, n, dout, 1.0f, db);
+}
+
+// dout (R,n) -> da += dout, db -= dout
+void vlm_ew_sub_bwd(int R, int n, const float *dout, VlmOut da, VlmOut db)
+{
+    accum_scaled(R, n, dout, 1.0f, da);
+    accum_scaled(R, n, dout, -1.0f, db);
+}
+
+/* Gradient into one operand of mul/div: d += G, G an expression in
+ * dy (= dout), x (= a) and y (= b). da and db are done in separate passes,
+ * so they may alias (x * x). */
+#define EW_GRAD(d, G)                                                       \
+    do {                                                                    \
+        if (!(d).p)                                                         \
+            break;                                                          \
+        if (is_contig((d).rs, (d).es, n) && is_contig(a.rs, a.es, n) &&     \
+            is_contig(b.rs, b.es, n)) {                                     \
+            size_t N = (size_t)R * (size_t)n;                               \
+            float *dp = (d).p;                                              \
+            for (size_t k = 0; k < N; k++) {                                \
+                float x = a.p[k], y = b.p[k], dy = dout[k];                 \
+                (void)x; (void)y;                                           \
+                dp[k] += (G);                                               \
+            }                                                               \
+            break;                                                          \
+        }                                                                   \
+        float ba[CHUNK], bb[CHUNK], g[CHUNK];                               \
+        for (int r = 0; r < R; r++)                                         \
+            for (int i0 = 0; i0 < n; i0 += CHUNK) {                         \
+                int len = n - i0 < CHUNK ? n - i0 : CHUNK;                  \
+                const float *pa = row_chunk(a, r, i0, len, ba);             \
+                const float *pb = row_chunk(b, r, i0, len, bb);             \
+                const float *dp = dout + (size_t)r * n + i0;                \
+                for (int i = 0; i < len; i++) {                             \
+                    float x = pa[i], y = pb[i], dy = dp[i];                 \
+                    (void)x; (void)y;                                       \
+                    g[i] = (G);                                             \
+                }                                                           \
+                accum_chunk((d), r, i0, len, g);                            \
+            }                                                               \
+    } while (0)
+
+// out = a * b:  da += dout * b,  db += dout * a
+void vlm_ew_mul_bwd(int R, int n, VlmIn a, VlmIn b, const float *dout,
+                    VlmOut da, VlmOut db)
+{
+    EW_GRAD(da, dy * y);
+    EW_GRAD(db, dy * x);
+}
+
+// out = a / b:  da += dout / b,  db -= dout * a / b^2
+void vlm_ew_div_bwd(int R, int n, VlmIn a, VlmIn b, const float *dout,
+                    VlmOut da, VlmOut db)
+{
+    EW_GRAD(da, dy / y);
+    EW_GRAD(db, -dy * x / (y * y));
+}
+
+// a (R,n) view -> out (R,n) contiguous
+void vlm_ew_copy_fwd(int R, int n, VlmIn a, float *out)
+{
+    float buf[CHUNK];
+    for (int r = 0; r < R; r++)
+        for (int i0 = 0; i0 < n; i0 += CHUNK) {
+            int len = n - i0 < CHUNK ? n - i0 : CHUNK;
+            const float *pa = row_chunk(a, r, i0, len, buf);
+            float *o = out + (size_t)r * n + i0;
+            for (int i = 0; i < len; i++)
+                o[i] = pa[i];
+        }
+}
+
+// dout (R,n) -> da += dout, reduced over da's broadcast axes
+void vlm_ew_copy_bwd(int R, int n, const float *dout, VlmOut da)
+{
+    accum_scaled(R, n, dout, 1.0f, da);
+}
+
+/* ------------------------------------------------------------ reductions */
+
+// x (R,n) -> out (R): out[r] = sum_i x[r,i], accumulated in double
+void vlm_sum_rows_fwd(int R, int n, const float *x, float *out)
+{
+    for (int r = 0; r < R; r++) {
+        const float *xr = x + (size_t)r * n;
+        double s = 0;
+        for (int i = 0; i < n; i++)
+            s += xr[i];
+        out[r] = (float)s;
+    }
+}
+
+// dout (R) -> dx (R,n) += dout[r]
+void vlm_sum_rows_bwd(int R, int n, const float *dout, float *dx)
+{
+    for (int r = 0; r < R; r++) {
+        float *d = dx + (size_t)r * n;
+        float g = dout[r];
+        for (int i = 0; i < n; i++)
+            d[i] += g;
+    }
+}
+
+/* x (G,K) -> out (G) = log sum_k exp x[g,k], softmax (G,K) = exp(x - out).
+ * Shifted by the row max m. Rows that are all -inf give out = -inf and a
+ * zero softmax (no mass, so no gradient); rows whose max is +inf give +inf
+ * with the weight split evenly over the +inf entries; NaN propagates. */
+void vlm_logsumexp(int G, int K, const double *x, double *out, double *softmax)
+{
+    for (int g = 0; g < G; g++) {
+        const double *xr = x + (size_t)g * K;
+        double *sm = softmax ? softmax + (size_t)g * K : NULL;
+        double m = -INFINITY;
+        bool nan = false;
+        for (int k = 0; k < K; k++) {
+            if (isnan(xr[k]))
+                nan = true;
+            else if (xr[k] > m)
+                m = xr[k];
+        }
+        if (nan) {
+            out[g] = NAN;
+            if (sm)
+                for (int k = 0; k < K; k++) sm[k] = NAN;
+            continue;
+        }
+        if (isinf(m)) {
+            out[g] = m;
+            if (sm) {
+                int cnt = 0;
+                for (int k = 0; k < K; k++) cnt += xr[k] == m;
+                for (int k = 0; k < K; k++)
+                    sm[k] = m > 0 && xr[k] == m ? 1.0 / cnt : 0.0;
+            }
+            continue;
+        }
+        double s = 0;
+        for (int k = 0; k < K; k++)
+            s += exp(xr[k] - m);
+        double lse = m + log(s);
+        out[g] = lse;
+        if (sm)
+            for (int k = 0; k < K; k++)
+                sm[k] = exp(xr[k] - lse);
+    }
+}
+
+/* ------------------------------------------------------------ gather */
+
+// table (K,n)[idx (R)] -> out (R,n); idx must lie in [0, K)
+void vlm_gather_fwd(int R, int n, const float *table, const float *idx,
+                    float *out)
+{
+    for (int r = 0; r < R; r++) {
+        const float *src = table + (size_t)idx[r] * n;
+        float *dst = out + (size_t)r * n;
+        for (int i = 0; i < n; i++)
+            dst[i] = src[i];
+    }
+}
+
+// dout (R,n) -> dtable (K,n)[idx[r]] += dout[r]
+void vlm_gather_bwd(int R, int n, const float *idx, const float *dout,
+                    float *dtable)
+{
+    for (int r = 0; r < R; r++) {
+        float *dst = dtable + (size_t)idx[r] * n;
+        const float *src = dout + (size_t)r * n;
+        for (int i = 0; i < n; i++)
+            dst[i] += src[i];
+    }
+}
+
+/* ------------------------------------------------------------ GEMM */
+
+// op(A) (M,K) @ op(B) (K,N) -> C (M,N) = alpha * op(A) op(B) + beta * C
+void vlm_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
+              const float *A, const float *B, float beta, float *C)
+{
+    if (M <= 0 || N <= 0)
+        return;
+    if (K <= 0) { /* BLAS rejects ld = 0; the product is empty */
+        size_t MN = (size_t)M * N;
+        for (size_t k = 0; k < MN; k++)
+            C[k] = beta == 0 ? 0.0f : beta * C[k];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+                ta ? M : K, B, tb ? K : N, beta, C, N);
+}
