@@ -270,7 +270,10 @@ typedef struct VlmOptim {
 } VlmOptim;
 
 void vlm_optim_defaults(VlmOptim *o, VlmOptKind kind, float lr);
-/* Learning rate at step t under the schedule. */
+/* Learning rate of step t (1-based: o->t after vlm_optim_begin_step).
+ * With k = t - 1 steps taken: constant lr; cosine
+ * lr (1 + cos(pi min(k, total_steps) / total_steps)) / 2, reaching 0 after
+ * total_steps steps; step lr * step_gamma^floor(k / step_every). */
 float vlm_optim_lr(const VlmOptim *o, long t);
 /* Global L2 norm of g (n) and, when above clip_norm, rescale g in place.
  * Returns the norm before clipping. */
