@@ -183,7 +183,7 @@ void vlm_nn_matvec_bwd(int R, int m, int n, const float *A, const float *x,
  * R rows, n independent elements per row, K categories (Categorical: the
  * parameter view addresses element i's category k at p[r*rs + i*es*K + k];
  * K = 1 for every other distribution). th[j] are the parameters in the
- * order of the table in docs/runtime.md (Normal: loc, scale; Gamma:
+ * order of the table in docs/distributions.md (Normal: loc, scale; Gamma:
  * concentration, rate; Beta: alpha, beta; Uniform: low, high; ...).
  * Discrete values are stored as floats holding integers.
  *
@@ -253,6 +253,7 @@ void vlm_dist_normal_entropy(int R, int n, VlmIn scale, double *out);
 /* Scalar helpers (numerically stable forms). */
 double vlm_log1pexp(double x);   /* softplus */
 double vlm_log_sigmoid(double x);
+double vlm_digamma(double x);    /* d/dx lgamma(x); NaN at the poles */
 
 /* ============================================================ optimizers */
 
