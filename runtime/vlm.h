@@ -370,7 +370,7 @@ void vlm_reader_close(VlmReader *r);
 typedef struct VlmAtomicFile {
     char *path, *tmp;
     int fd;
-    bool failed;
+    bool created, failed;
     VlmErr err;
     size_t len;
     char buf[1 << 16];
