@@ -142,6 +142,11 @@ void vlm_gather_fwd(int R, int n, const float *table, const float *idx,
 void vlm_gather_bwd(int R, int n, const float *idx, const float *dout,
                     float *dtable);
 
+/* Expand G rows of n floats at the front of buf, in place, to G*E rows:
+ * row r becomes original row r / E (the guide's samples shared by the E
+ * enumeration rows of one (b, s)). buf holds G*E*n floats. */
+void vlm_rows_repeat(int G, int E, size_t n, float *buf);
+
 /* Plain GEMM wrapper: C (M,N) = alpha * op(A) op(B) + beta * C, row major. */
 void vlm_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
               const float *A, const float *B, float beta, float *C);
@@ -571,7 +576,10 @@ struct VlmModel {
     float *q_scale[VLM_MAX_VARS];    /* ... and scale, R x numel */
     bool want_mean;
 
-    /* upstream gradients, set by the driver before the backward passes */
+    /* upstream gradients, set by the driver before the backward passes
+     * (allocated by the driver, like obs, obs_mask and row_item). The
+     * coefficient of a (b, s)'s log q sits on its row e = 0; rows e > 0
+     * carry 0 (log q is read at e = 0 too: every e row holds the same). */
     float *dlogp;           /* R: coefficient of every log p term */
     float *dlogq[VLM_MAX_VARS]; /* per latent: R, coefficient of its log q */
 
@@ -613,5 +621,71 @@ struct VlmModelDesc {
 /* The generated main: parses argv, runs the command (train, eval, sample,
  * posterior, impute, info). Returns the process exit code. */
 int vlm_main(const VlmModelDesc *desc, int argc, char **argv);
+
+/* ---- the generic drivers behind vlm_main (model.c, infer.c, train.c) */
+
+/* Configure m from desc->const_values and allocate the parameter block
+ * (w, dw, w_m, w_v: one allocation). Rows and locals come later. */
+int vlm_model_init(VlmModel *m, const VlmModelDesc *desc, VlmErr *err);
+/* desc->alloc(Rmax) plus the driver's buffers (obs, obs_mask, row_item,
+ * dlogp, dlogq); frees any previous row buffers first. */
+void vlm_model_alloc_rows(VlmModel *m, int Rmax);
+/* Local table of rows x local_width (loc, dloc, loc_m, loc_v), zeroed. */
+void vlm_model_alloc_local(VlmModel *m, size_t rows);
+/* Draw every parameter (global and local) from its VlmInit, from the
+ * VLM_STREAM_INIT stream of seed; zero moments and gradients. Local params
+ * only: vlm_model_init_local. */
+void vlm_model_init_params(VlmModel *m, uint64_t seed);
+void vlm_model_init_local(VlmModel *m, uint64_t seed);
+void vlm_model_free(VlmModel *m);
+/* Error unless data width == the observed variables' elements; the
+ * message names the variables and the const to --set. */
+int vlm_model_check_data(const VlmModel *m, const VlmData *d,
+                         const char *path, VlmErr *err);
+/* Set R = B*S*E and fill obs / obs_mask / row_item for items idx[0..B). */
+void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
+                          int B, int S);
+
+typedef enum { VLM_OBJ_ELBO, VLM_OBJ_IWAE } VlmObjective;
+
+/* Estimator state carried across steps (saved in checkpoints). */
+typedef struct VlmInfer {
+    VlmObjective objective;
+    double baseline;        /* moving average of the learning signal */
+    bool baseline_set;
+    double decay;           /* 0.9 */
+} VlmInfer;
+void vlm_infer_init(VlmInfer *st, VlmObjective obj);
+
+/* One minibatch (after fill_batch): guide and model forward, the
+ * per-(b,s) log weights logw (B*S, may be NULL), and the per-item
+ * objective summed over the B items into *obj_sum. Errors name the term
+ * that is NaN/Inf. */
+int vlm_infer_forward(VlmModel *m, double *logw, double *obj_sum,
+                      VlmObjective obj, VlmErr *err);
+/* Forward, then the gradient of loss = -mean_b objective_b: sets dlogp,
+ * dlogq, zeroes dw and the batch's dloc rows, runs model_bwd, guide_bwd. */
+int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err);
+
+/* Per-item summary of K log importance weights. */
+typedef struct VlmItemStats {
+    double elbo;       /* mean_k logw */
+    double iwae;       /* logsumexp_k logw - log K = IS estimate of log p(x) */
+    double se;         /* delta-method SE of iwae: sd(w) / mean(w) / sqrt(K) */
+    double ess;        /* (sum w)^2 / sum w^2 */
+} VlmItemStats;
+void vlm_infer_stats(int K, const double *logw, VlmItemStats *out);
+/* True when no latent has a guide: log p(x) is computed exactly. */
+bool vlm_model_exact(const VlmModel *m);
+/* Statistics of every item of d (stats: d->n) from K importance samples
+ * each (an exact model takes one pass: iwae = elbo = log p(x), se = 0),
+ * in chunks of at most m->Rmax rows (needs Rmax >= E). */
+int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
+                        VlmItemStats *stats, VlmErr *err);
+
+/* train.c: local (per-item) guide parameters fitted to d with theta
+ * frozen: every item takes `steps` Adam steps at learning rate lr. */
+int vlm_train_refine(VlmModel *m, const VlmData *d, int steps, int batch,
+                     float lr, VlmErr *err);
 
 #endif

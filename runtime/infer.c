@@ -1,0 +1,360 @@
+/* infer.c — the estimators, written once for every model: log weights over
+ * the R = B*S*E rows, the ELBO / IWAE objectives and the coefficients that
+ * turn the generated backward passes into their gradients (enumeration,
+ * reparameterization, score function with baselines), and the per-item
+ * statistics of eval. It sees models only through VlmModel. */
+#include "vlm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vlm_infer_init(VlmInfer *st, VlmObjective obj)
+{
+    memset(st, 0, sizeof *st);
+    st->objective = obj;
+    st->decay = 0.9;
+}
+
+static bool is_guided(VlmTreat t)
+{
+    return t == VLM_TREAT_REPARAM || t == VLM_TREAT_SCORE ||
+           t == VLM_TREAT_AUTO_GUIDE;
+}
+
+/* Scratch of one forward: lp (R) = sum of log p terms per row,
+ * L (B*S) = logsumexp_e lp, lq (B*S) = sum of guided log q at e = 0,
+ * logw = L - lq. */
+typedef struct Fwd {
+    double *lp, *L, *lq, *logw;
+} Fwd;
+
+static void fwd_free(Fwd *f)
+{
+    free(f->lp);
+    free(f->L);
+    free(f->lq);
+    free(f->logw);
+}
+
+static int item_of(const VlmModel *m, int b)
+{
+    return (int)m->row_item[(size_t)b * m->S * m->E];
+}
+
+/* Find the term that made item b's log weight non-finite and say so. */
+static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
+{
+    int E = (int)m->E;
+    int b = bs / m->S;
+    int item = item_of(m, b);
+    /* NaN or +inf anywhere in the (b, s) rows first, then -inf. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int v = 0; v < m->n_vars; v++) {
+            const double *t = m->logp_term[v];
+            if (!t)
+                continue;
+            for (int e = 0; e < E; e++) {
+                double x = t[(size_t)bs * E + e];
+                if (pass == 0 ? (isnan(x) || x == INFINITY) : false) {
+                    vlm_err_set(err, "log p(%s) term of variable `%s` is %s "
+                                "at item %d", m->vars[v].name,
+                                m->vars[v].name, isnan(x) ? "NaN" : "+Inf",
+                                item);
+                    return;
+                }
+            }
+        }
+        for (int j = 0; j < m->n_latent; j++) {
+            const double *t = m->logq_term[j];
+            if (!t || !is_guided(m->vars[j].treat))
+                continue;
+            double x = t[(size_t)bs * E];
+            if (pass == 0 ? (isnan(x) || isinf(x)) : false) {
+                vlm_err_set(err, "log q(%s) term of latent `%s` (the guide) "
+                            "is %s at item %d", m->vars[j].name,
+                            m->vars[j].name, isnan(x) ? "NaN" : "Inf", item);
+                return;
+            }
+        }
+        if (pass == 1)
+            break;
+        /* -inf: every enumeration row has some -inf term; name the first
+         * variable of the first row that does. */
+        for (int v = 0; v < m->n_vars; v++) {
+            const double *t = m->logp_term[v];
+            if (t && t[(size_t)bs * E] == -INFINITY) {
+                vlm_err_set(err, "log p(%s) term of variable `%s` is -Inf at "
+                            "item %d (a value outside the distribution's "
+                            "support?)", m->vars[v].name, m->vars[v].name,
+                            item);
+                return;
+            }
+        }
+    }
+    vlm_err_set(err, "log weight is %s at item %d", isnan(f->logw[bs]) ? "NaN"
+                : "infinite", item);
+}
+
+/* Run guide and model forward and reduce the rows to log weights. */
+static int forward(VlmModel *m, Fwd *f, VlmErr *err)
+{
+    int R = m->R, E = (int)m->E, BS = m->B * m->S;
+    if (m->desc->guide_fwd)
+        m->desc->guide_fwd(m);
+    m->desc->model_fwd(m);
+    f->lp = vlm_xcalloc((size_t)R, sizeof(double));
+    f->L = vlm_xmalloc((size_t)BS * sizeof(double));
+    f->lq = vlm_xcalloc((size_t)BS, sizeof(double));
+    f->logw = vlm_xmalloc((size_t)BS * sizeof(double));
+    for (int v = 0; v < m->n_vars; v++) {
+        const double *t = m->logp_term[v];
+        if (t)
+            for (int r = 0; r < R; r++)
+                f->lp[r] += t[r];
+    }
+    vlm_logsumexp(BS, E, f->lp, f->L, NULL);
+    for (int j = 0; j < m->n_latent; j++) {
+        const double *t = m->logq_term[j];
+        if (t && is_guided(m->vars[j].treat))
+            for (int bs = 0; bs < BS; bs++)
+                f->lq[bs] += t[(size_t)bs * E];
+    }
+    for (int bs = 0; bs < BS; bs++) {
+        f->logw[bs] = f->L[bs] - f->lq[bs];
+        if (!isfinite(f->logw[bs])) {
+            blame(m, f, bs, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Per-item objective from its S log weights. */
+static double item_objective(VlmObjective obj, int S, const double *logw)
+{
+    if (obj == VLM_OBJ_ELBO || S == 1) {
+        double s = 0;
+        for (int k = 0; k < S; k++)
+            s += logw[k];
+        return s / S;
+    }
+    double l;
+    vlm_logsumexp(1, S, logw, &l, NULL);
+    return l - log((double)S);
+}
+
+int vlm_infer_forward(VlmModel *m, double *logw, double *obj_sum,
+                      VlmObjective obj, VlmErr *err)
+{
+    Fwd f = {0};
+    int rc = forward(m, &f, err);
+    if (rc == 0) {
+        double sum = 0;
+        for (int b = 0; b < m->B; b++)
+            sum += item_objective(obj, m->S, f.logw + (size_t)b * m->S);
+        if (obj_sum)
+            *obj_sum = sum;
+        if (logw)
+            memcpy(logw, f.logw, (size_t)m->B * m->S * sizeof *logw);
+    }
+    fwd_free(&f);
+    return rc;
+}
+
+/* Gradient of loss = -(1/B) sum_b objective_b with respect to every log
+ * term, per (b, s) with weight c_bs:
+ *   ELBO: c_bs = 1/(B S);   IWAE: c_bs = softmax_s(logw_b)_s / B.
+ * log p rows: d loss / d lp_r = -c_bs softmax_e(lp)_e (the enumerated
+ * latents are summed out exactly, so each row's gradient is weighted by
+ * its posterior responsibility).
+ * log q, pathwise (REPARAM, AUTO_GUIDE): the direct dependence of
+ * -(L - lq) on lq: +c_bs (the path through z is carried by dlat).
+ * log q, score function (SCORE): the surrogate c_bs (1 - (f_bs - b_bs))
+ * log q, with f = logw the learning signal, since
+ *   d ELBO/d phi = E_q[(f - b) d log q] - E_q[d log q]   (b independent
+ * of the own sample). b_bs: the mean of f over the item's other samples
+ * when S > 1 (leave-one-out), else the moving average of f over earlier
+ * batches (on the first batch: the mean over the batch's other items). */
+int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
+{
+    int B = m->B, S = m->S, E = (int)m->E, R = m->R, BS = B * S;
+    bool has_score = false;
+    for (int j = 0; j < m->n_latent; j++)
+        if (m->vars[j].treat == VLM_TREAT_SCORE)
+            has_score = true;
+    if (has_score && st->objective == VLM_OBJ_IWAE) {
+        for (int j = 0; j < m->n_latent; j++)
+            if (m->vars[j].treat == VLM_TREAT_SCORE) {
+                vlm_err_set(err, "--objective iwae needs reparameterized or "
+                            "enumerated latents; latent `%s` uses the "
+                            "score-function estimator (use --objective elbo)",
+                            m->vars[j].name);
+                break;
+            }
+        return -1;
+    }
+    Fwd f = {0};
+    if (forward(m, &f, err) != 0) {
+        fwd_free(&f);
+        return -1;
+    }
+    double *c = vlm_xmalloc((size_t)BS * sizeof *c);
+    double sum = 0;
+    for (int b = 0; b < B; b++) {
+        const double *lw = f.logw + (size_t)b * S;
+        sum += item_objective(st->objective, S, lw);
+        if (st->objective == VLM_OBJ_IWAE && S > 1) {
+            double l;
+            vlm_logsumexp(1, S, lw, &l, c + (size_t)b * S);
+            for (int s = 0; s < S; s++)
+                c[(size_t)b * S + s] /= B;
+        } else {
+            for (int s = 0; s < S; s++)
+                c[(size_t)b * S + s] = 1.0 / ((double)B * S);
+        }
+    }
+    if (obj_sum)
+        *obj_sum = sum;
+
+    for (int bs = 0; bs < BS; bs++)
+        for (int e = 0; e < E; e++) {
+            size_t r = (size_t)bs * E + e;
+            m->dlogp[r] = (float)(-c[bs] * exp(f.lp[r] - f.L[bs]));
+        }
+
+    if (has_score) {
+        double mean_f = 0;
+        for (int bs = 0; bs < BS; bs++)
+            mean_f += f.logw[bs];
+        mean_f /= BS;
+        for (int j = 0; j < m->n_latent; j++) {
+            if (m->vars[j].treat != VLM_TREAT_SCORE)
+                continue;
+            float *d = m->dlogq[j];
+            memset(d, 0, (size_t)R * sizeof *d);
+            for (int b = 0; b < B; b++) {
+                double tot = 0;
+                for (int s = 0; s < S; s++)
+                    tot += f.logw[(size_t)b * S + s];
+                for (int s = 0; s < S; s++) {
+                    int bs = b * S + s;
+                    double base;
+                    if (S > 1)
+                        base = (tot - f.logw[bs]) / (S - 1);
+                    else if (st->baseline_set)
+                        base = st->baseline;
+                    else if (BS > 1)
+                        base = (mean_f * BS - f.logw[bs]) / (BS - 1);
+                    else
+                        base = 0;
+                    d[(size_t)bs * E] =
+                        (float)(c[bs] - c[bs] * (f.logw[bs] - base));
+                }
+            }
+        }
+        if (!st->baseline_set) {
+            st->baseline = mean_f;
+            st->baseline_set = true;
+        } else {
+            st->baseline = st->decay * st->baseline + (1 - st->decay) * mean_f;
+        }
+    }
+    for (int j = 0; j < m->n_latent; j++) {
+        VlmTreat t = m->vars[j].treat;
+        if (t != VLM_TREAT_REPARAM && t != VLM_TREAT_AUTO_GUIDE)
+            continue;
+        float *d = m->dlogq[j];
+        memset(d, 0, (size_t)R * sizeof *d);
+        for (int bs = 0; bs < BS; bs++)
+            d[(size_t)bs * E] = (float)c[bs];
+    }
+    free(c);
+    fwd_free(&f);
+
+    memset(m->dw, 0, (m->n_w ? m->n_w : 1) * sizeof *m->dw);
+    if (m->dloc)
+        for (int b = 0; b < B; b++)
+            memset(m->dloc + (size_t)item_of(m, b) * m->local_width, 0,
+                   m->local_width * sizeof *m->dloc);
+    m->desc->model_bwd(m);
+    if (m->desc->guide_bwd)
+        m->desc->guide_bwd(m);
+    return 0;
+}
+
+/* w_k = exp(logw_k - max): ELBO = mean logw, IWAE_K = log mean w + max,
+ * SE(IWAE_K) ~ sd(w) / (mean(w) sqrt(K)) (delta method on log of the
+ * mean), ESS = (sum w)^2 / sum w^2. */
+void vlm_infer_stats(int K, const double *logw, VlmItemStats *out)
+{
+    double mx = -INFINITY, s = 0;
+    for (int k = 0; k < K; k++) {
+        s += logw[k];
+        if (logw[k] > mx)
+            mx = logw[k];
+    }
+    out->elbo = s / K;
+    if (!isfinite(mx)) {
+        out->iwae = mx;
+        out->se = NAN;
+        out->ess = 0;
+        return;
+    }
+    double sw = 0, sw2 = 0;
+    for (int k = 0; k < K; k++) {
+        double w = exp(logw[k] - mx);
+        sw += w;
+        sw2 += w * w;
+    }
+    double mean = sw / K;
+    out->iwae = mx + log(mean);
+    out->ess = sw * sw / sw2;
+    if (K > 1) {
+        double var = (sw2 - K * mean * mean) / (K - 1);
+        out->se = sqrt(var > 0 ? var : 0) / mean / sqrt((double)K);
+    } else {
+        out->se = 0;
+    }
+}
+
+int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
+                        VlmItemStats *stats, VlmErr *err)
+{
+    int E = (int)m->E;
+    bool exact = vlm_model_exact(m);
+    if (exact)
+        K = 1;
+    if (K < 1)
+        K = 1;
+    int per = m->Rmax / E;            /* (b, s) pairs per forward */
+    if (per < 1) {
+        vlm_err_set(err, "internal: %d rows cannot hold E = %d", m->Rmax, E);
+        return -1;
+    }
+    int Sc = K < per ? K : per;       /* samples per pass */
+    int Bp = Sc == K ? per / K : 1;   /* items per pass */
+    double *logw = vlm_xmalloc((size_t)Bp * K * sizeof *logw);
+    double *lw = vlm_xmalloc((size_t)Bp * Sc * sizeof *lw);
+    uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
+    int rc = 0;
+    for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)Bp) {
+        int nb = d->n - i0 < (size_t)Bp ? (int)(d->n - i0) : Bp;
+        for (int b = 0; b < nb; b++)
+            idx[b] = (uint32_t)(i0 + b);
+        for (int k0 = 0; k0 < K && rc == 0; k0 += Sc) {
+            int S = K - k0 < Sc ? K - k0 : Sc;
+            vlm_model_fill_batch(m, d, idx, nb, S);
+            rc = vlm_infer_forward(m, lw, NULL, VLM_OBJ_ELBO, err);
+            for (int b = 0; b < nb && rc == 0; b++)
+                memcpy(logw + (size_t)b * K + k0, lw + (size_t)b * S,
+                       (size_t)S * sizeof *lw);
+        }
+        for (int b = 0; b < nb && rc == 0; b++)
+            vlm_infer_stats(K, logw + (size_t)b * K, &stats[i0 + b]);
+    }
+    free(logw);
+    free(lw);
+    free(idx);
+    return rc;
+}

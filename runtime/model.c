@@ -1,0 +1,265 @@
+/* model.c — the VlmModel lifecycle seen from the driver: configure through
+ * the descriptor, the parameter block and the local table, initialisation,
+ * and filling a minibatch's observed rows. No inference happens here. */
+#include "vlm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int vlm_model_init(VlmModel *m, const VlmModelDesc *desc, VlmErr *err)
+{
+    memset(m, 0, sizeof *m);
+    m->desc = desc;
+    m->E = 1;
+    if (desc->configure(m, err) != 0)
+        return -1;
+    if (m->E < 1)
+        m->E = 1;
+    /* One allocation: w | dw | w_m | w_v (the optimizer loop and the
+     * checkpoint see contiguous blocks). */
+    size_t n = m->n_w ? m->n_w : 1;
+    m->w = vlm_xcalloc(4 * n, sizeof(float));
+    m->dw = m->w + n;
+    m->w_m = m->w + 2 * n;
+    m->w_v = m->w + 3 * n;
+    vlm_rng_init(&m->rng, 0, VLM_STREAM_NOISE);
+    return 0;
+}
+
+static void free_rows(VlmModel *m)
+{
+    if (m->Rmax == 0)
+        return;
+    if (m->desc->release)
+        m->desc->release(m);
+    for (int j = 0; j < VLM_MAX_VARS; j++) {
+        free((void *)m->obs[j]);
+        free((void *)m->obs_mask[j]);
+        free(m->dlogq[j]);
+        m->obs[j] = m->obs_mask[j] = NULL;
+        m->dlogq[j] = NULL;
+    }
+    free(m->row_item);
+    free(m->dlogp);
+    m->row_item = NULL;
+    m->dlogp = NULL;
+    m->Rmax = 0;
+}
+
+void vlm_model_alloc_rows(VlmModel *m, int Rmax)
+{
+    free_rows(m);
+    if (Rmax < 1)
+        Rmax = 1;
+    m->Rmax = Rmax;
+    m->desc->alloc(m, Rmax);
+    for (int j = 0; j < m->n_observed; j++) {
+        const VlmVarInfo *v = &m->vars[m->n_latent + j];
+        m->obs[m->n_latent + j] =
+            vlm_xcalloc((size_t)Rmax * (size_t)v->numel, sizeof(float));
+    }
+    for (int j = 0; j < m->n_latent; j++)
+        m->dlogq[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
+    m->row_item = vlm_xcalloc((size_t)Rmax, sizeof(float));
+    m->dlogp = vlm_xcalloc((size_t)Rmax, sizeof(float));
+}
+
+void vlm_model_alloc_local(VlmModel *m, size_t rows)
+{
+    free(m->loc);
+    m->loc = m->dloc = m->loc_m = m->loc_v = NULL;
+    m->local_rows = 0;
+    if (m->local_width == 0)
+        return;
+    size_t n = rows * m->local_width;
+    if (n == 0)
+        n = 1;
+    m->loc = vlm_xcalloc(4 * n, sizeof(float));
+    m->dloc = m->loc + n;
+    m->loc_m = m->loc + 2 * n;
+    m->loc_v = m->loc + 3 * n;
+    m->local_rows = rows;
+}
+
+/* Draw count values of p from its initialiser:
+ * NORMAL(a=mean, b=sd), UNIFORM(a=low, b=high), CONST(a),
+ * GLOROT: uniform(+-sqrt(6 / (fan_in + fan_out))), fan_in = dims[0],
+ * fan_out = dims[1] (a vector: fan_out = fan_in). */
+static void init_one(const VlmParamInfo *p, float *dst, VlmRng *rng)
+{
+    switch (p->init) {
+    case VLM_INIT_NORMAL:
+        for (size_t i = 0; i < p->count; i++)
+            dst[i] = (float)(p->a + p->b * vlm_rng_normal(rng));
+        break;
+    case VLM_INIT_UNIFORM:
+        for (size_t i = 0; i < p->count; i++)
+            dst[i] = (float)(p->a + (p->b - p->a) * vlm_rng_uniform(rng));
+        break;
+    case VLM_INIT_CONST:
+        for (size_t i = 0; i < p->count; i++)
+            dst[i] = p->a;
+        break;
+    case VLM_INIT_GLOROT: {
+        double fan_in = p->rank >= 1 ? (double)p->dims[0] : 1.0;
+        double fan_out = p->rank >= 2 ? (double)p->dims[1] : fan_in;
+        double lim = sqrt(6.0 / (fan_in + fan_out));
+        for (size_t i = 0; i < p->count; i++)
+            dst[i] = (float)(lim * (2.0 * vlm_rng_uniform(rng) - 1.0));
+        break;
+    }
+    }
+}
+
+void vlm_model_init_local(VlmModel *m, uint64_t seed)
+{
+    if (!m->loc)
+        return;
+    /* A stream of its own (seed + 1 of INIT) so re-initialising the
+     * locals for eval does not depend on how many globals there are. */
+    VlmRng rng;
+    vlm_rng_init(&rng, seed + 0x9e3779b97f4a7c15ull, VLM_STREAM_INIT);
+    size_t n = m->local_rows * m->local_width;
+    memset(m->loc, 0, 4 * (n ? n : 1) * sizeof(float));
+    for (size_t r = 0; r < m->local_rows; r++)
+        for (int i = 0; i < m->n_params; i++) {
+            const VlmParamInfo *p = &m->params[i];
+            if (p->local)
+                init_one(p, m->loc + r * m->local_width + p->offset, &rng);
+        }
+}
+
+void vlm_model_init_params(VlmModel *m, uint64_t seed)
+{
+    VlmRng rng;
+    vlm_rng_init(&rng, seed, VLM_STREAM_INIT);
+    size_t n = m->n_w ? m->n_w : 1;
+    memset(m->w, 0, 4 * n * sizeof(float));
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        if (!p->local)
+            init_one(p, m->w + p->offset, &rng);
+    }
+    vlm_model_init_local(m, seed);
+}
+
+void vlm_model_free(VlmModel *m)
+{
+    free_rows(m);
+    free(m->w);
+    free(m->loc);
+    m->w = m->loc = NULL;
+}
+
+bool vlm_model_exact(const VlmModel *m)
+{
+    for (int j = 0; j < m->n_latent; j++)
+        if (m->vars[j].treat != VLM_TREAT_ENUMERATE)
+            return false;
+    return true;
+}
+
+/* Names of consts whose value equals v, for the --set hint. */
+static int consts_equal(const VlmModelDesc *d, long v, char *buf, size_t len)
+{
+    int found = 0;
+    buf[0] = 0;
+    for (int i = 0; i < d->n_consts; i++)
+        if (d->const_values[i] == v) {
+            size_t u = strlen(buf);
+            snprintf(buf + u, len - u, "%s%s", found ? "/" : "",
+                     d->const_names[i]);
+            found++;
+        }
+    return found;
+}
+
+int vlm_model_check_data(const VlmModel *m, const VlmData *d,
+                         const char *path, VlmErr *err)
+{
+    long want = 0;
+    char vars[256] = "";
+    for (int j = 0; j < m->n_observed; j++) {
+        const VlmVarInfo *v = &m->vars[m->n_latent + j];
+        want += v->numel;
+        size_t u = strlen(vars);
+        snprintf(vars + u, sizeof vars - u, "%s`%s` (%ld)",
+                 j ? (j + 1 == m->n_observed ? " and " : ", ") : "",
+                 v->name, v->numel);
+    }
+    if ((long)d->d == want)
+        return 0;
+    /* Suggest the const that sizes the (single, vector) observed variable
+     * when one const holds that size; otherwise list the consts. */
+    char hint[256] = "";
+    if (m->n_observed == 1) {
+        const VlmVarInfo *v = &m->vars[m->n_latent];
+        char names[128];
+        if (v->rank == 1 && consts_equal(m->desc, v->dims[0], names,
+                                         sizeof names) == 1)
+            snprintf(hint, sizeof hint, "; use --set %s=%zu", names, d->d);
+    }
+    if (!hint[0] && m->desc->n_consts > 0) {
+        size_t u = (size_t)snprintf(hint, sizeof hint,
+                                    "; change the sizes with --set (consts:");
+        for (int i = 0; i < m->desc->n_consts && u < sizeof hint; i++)
+            u += (size_t)snprintf(hint + u, sizeof hint - u, " %s=%ld",
+                                  m->desc->const_names[i],
+                                  m->desc->const_values[i]);
+        if (u < sizeof hint)
+            snprintf(hint + u, sizeof hint - u, ")");
+    }
+    vlm_err_set(err, "%s: items have %zu values but the model's observed "
+                "variable%s %s take%s %ld%s", path, d->d,
+                m->n_observed == 1 ? "" : "s", vars,
+                m->n_observed == 1 ? "s" : "", want, hint);
+    return -1;
+}
+
+void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
+                          int B, int S)
+{
+    int SE = S * (int)m->E;
+    m->B = B;
+    m->S = S;
+    m->R = B * SE;
+    if (m->R > m->Rmax) {
+        fprintf(stderr, "internal error: batch of %d rows exceeds %d\n",
+                m->R, m->Rmax);
+        abort();
+    }
+    /* Observed variables take consecutive column ranges of each item, in
+     * declaration order; every row of item b holds the item's values. */
+    size_t col = 0;
+    for (int j = 0; j < m->n_observed; j++) {
+        int vi = m->n_latent + j;
+        size_t n = (size_t)m->vars[vi].numel;
+        float *o = (float *)m->obs[vi];
+        float *mk = NULL;
+        if (d->mask) {
+            if (!m->obs_mask[vi])
+                m->obs_mask[vi] =
+                    vlm_xcalloc((size_t)m->Rmax * n, sizeof(float));
+            mk = (float *)m->obs_mask[vi];
+        } else {
+            free((void *)m->obs_mask[vi]);
+            m->obs_mask[vi] = NULL;
+        }
+        for (int b = 0; b < B; b++) {
+            const float *src = d->x + (size_t)idx[b] * d->d + col;
+            const float *msrc = mk ? d->mask + (size_t)idx[b] * d->d + col
+                                   : NULL;
+            for (int k = 0; k < SE; k++) {
+                size_t r = (size_t)b * SE + k;
+                memcpy(o + r * n, src, n * sizeof *o);
+                if (mk)
+                    memcpy(mk + r * n, msrc, n * sizeof *mk);
+            }
+        }
+        col += n;
+    }
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < SE; k++)
+            m->row_item[(size_t)b * SE + k] = (float)idx[b];
+}
