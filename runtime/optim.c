@@ -1,0 +1,149 @@
+/* optim.c — first-order optimizers over contiguous parameter blocks:
+ * Adam (bias-corrected, optional decoupled weight decay as in AdamW), SGD
+ * with momentum, global-norm clipping, learning-rate schedules and lazy
+ * row-wise updates for per-data-point parameters. Buffers are the
+ * caller's (one block each for p, g, m, v); nothing is allocated here. */
+#include "vlm.h"
+
+#include <math.h>
+
+void vlm_optim_defaults(VlmOptim *o, VlmOptKind kind, float lr)
+{
+    *o = (VlmOptim){
+        .kind = kind,
+        .lr = lr,
+        .beta1 = 0.9f,
+        .beta2 = 0.999f,
+        .eps = 1e-8f,
+        .weight_decay = 0.0f,
+        .momentum = 0.0f,
+        .clip_norm = 0.0f,
+        .sched = VLM_SCHED_CONST,
+        .total_steps = 0,
+        .step_every = 0,
+        .step_gamma = 0.1f,
+        .t = 0,
+    };
+}
+
+/* k = t - 1 steps already taken.
+ * cosine: lr * (1 + cos(pi * min(k, T) / T)) / 2   (T = total_steps)
+ * step:   lr * gamma^floor(k / step_every) */
+float vlm_optim_lr(const VlmOptim *o, long t)
+{
+    long k = t > 1 ? t - 1 : 0;
+    switch (o->sched) {
+    case VLM_SCHED_CONST:
+        break;
+    case VLM_SCHED_COSINE:
+        if (o->total_steps > 0) {
+            double f = k < o->total_steps ? (double)k / o->total_steps : 1.0;
+            return (float)(o->lr * 0.5 * (1.0 + cos(M_PI * f)));
+        }
+        break;
+    case VLM_SCHED_STEP:
+        if (o->step_every > 0)
+            return (float)(o->lr * pow(o->step_gamma, (double)(k / o->step_every)));
+        break;
+    }
+    return o->lr;
+}
+
+// g (n) -> ||g||_2, and g *= clip / ||g|| when ||g|| > clip > 0
+double vlm_optim_clip(float *g, size_t n, float clip_norm)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)g[i] * g[i];
+    double norm = sqrt(s);
+    /* A non-finite norm is returned untouched: scaling would only turn
+     * the gradient into NaN/0 and hide the problem from the caller. */
+    if (clip_norm > 0 && isfinite(norm) && norm > clip_norm) {
+        float scale = (float)(clip_norm / norm);
+        for (size_t i = 0; i < n; i++)
+            g[i] *= scale;
+    }
+    return norm;
+}
+
+void vlm_optim_begin_step(VlmOptim *o) { o->t++; }
+
+/* The per-step constants shared by every element of one step. */
+typedef struct Step {
+    float lr, decay;      /* decay = 1 - lr * weight_decay */
+    float a1, bc2_sqrt;   /* Adam: lr / (1 - beta1^t), sqrt(1 - beta2^t) */
+} Step;
+
+static Step step_consts(const VlmOptim *o)
+{
+    long t = o->t > 0 ? o->t : 1;
+    Step s;
+    s.lr = vlm_optim_lr(o, t);
+    s.decay = 1.0f - s.lr * o->weight_decay;
+    double bc1 = 1.0 - pow(o->beta1, (double)t);
+    double bc2 = 1.0 - pow(o->beta2, (double)t);
+    s.a1 = (float)(s.lr / bc1);
+    s.bc2_sqrt = (float)sqrt(bc2);
+    return s;
+}
+
+/* Adam with bias correction, weight decay decoupled from the gradient:
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+ *   p = p (1 - lr wd) - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
+static void adam_span(const VlmOptim *o, const Step *s, float *p,
+                      const float *g, float *m, float *v, size_t n)
+{
+    float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float mi = b1 * m[i] + (1.0f - b1) * gi;
+        float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * s->decay - s->a1 * mi / (sqrtf(vi) / s->bc2_sqrt + eps);
+    }
+}
+
+/* SGD with (heavy-ball) momentum, as torch.optim.SGD with dampening 0:
+ *   m = mu m + g;  p = p (1 - lr wd) - lr m   (no m: p -= lr g) */
+static void sgd_span(const VlmOptim *o, const Step *s, float *p,
+                     const float *g, float *m, size_t n)
+{
+    if (m && o->momentum != 0.0f) {
+        float mu = o->momentum;
+        for (size_t i = 0; i < n; i++) {
+            m[i] = mu * m[i] + g[i];
+            p[i] = p[i] * s->decay - s->lr * m[i];
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            p[i] = p[i] * s->decay - s->lr * g[i];
+    }
+}
+
+// p, g, m, v (n): one optimizer step at step o->t
+void vlm_optim_update(const VlmOptim *o, float *p, const float *g, float *m,
+                      float *v, size_t n)
+{
+    Step s = step_consts(o);
+    if (o->kind == VLM_OPT_ADAM)
+        adam_span(o, &s, p, g, m, v, n);
+    else
+        sgd_span(o, &s, p, g, m, n);
+}
+
+// p, m, v (rows,width), g (count,width): step rows idx[0..count) only
+void vlm_optim_update_rows(const VlmOptim *o, float *p, const float *g,
+                           float *m, float *v, size_t width,
+                           const uint32_t *idx, size_t count)
+{
+    Step s = step_consts(o);
+    for (size_t j = 0; j < count; j++) {
+        size_t off = (size_t)idx[j] * width;
+        const float *gj = g + j * width;
+        if (o->kind == VLM_OPT_ADAM)
+            adam_span(o, &s, p + off, gj, m + off, v + off, width);
+        else
+            sgd_span(o, &s, p + off, gj, m ? m + off : NULL, width);
+    }
+}
