@@ -78,8 +78,11 @@ static void rng_words(VlmRng *r, uint32_t *w, size_t n)
     size_t i = 0;
     while (i < n && r->pos < 4)
         w[i++] = r->buf[r->pos++];
+    size_t first = i;
     for (; i + 4 <= n; i += 4)
         rng_block(r, r->counter++, w + i);
+    if (i == n && i > first) /* keep buf as vlm_rng_u32 would leave it */
+        memcpy(r->buf, w + n - 4, sizeof r->buf);
     if (i < n) {
         rng_block(r, r->counter++, r->buf);
         r->pos = 0;
