@@ -120,16 +120,18 @@ static int parse_field(const char *b, const char *e, float *v)
         return F_NOTNUM;
     memcpy(tmp, b, n);
     tmp[n] = 0;
+    const char *w = tmp + (*tmp == '+' || *tmp == '-');
+    if (!strcasecmp(w, "inf") || !strcasecmp(w, "infinity"))
+        return F_INF;
+    if (tmp[strspn(tmp, "0123456789+-.eE")])
+        return F_NOTNUM;   /* no hex floats, no "nan(...)" */
     char *end;
-    errno = 0;
     double d = strtod(tmp, &end);
     if (end == tmp || *end)
         return F_NOTNUM;
     if (isnan(d))
         return F_MISSING;
-    if (isinf(d))
-        return strpbrk(tmp, "iI") ? F_INF : F_RANGE;
-    if (fabs(d) > 3.4028234663852886e38)
+    if (isinf(d) || fabs(d) > 3.4028234663852886e38)
         return F_RANGE;
     *v = (float)d;
     return F_OK;

@@ -241,7 +241,7 @@ int vlm_data_read_npy(const char *path, size_t max_bytes, VlmData *out,
         const uint8_t *b = raw + i * h.item;
         float v;
         if (h.item == 1) {
-            v = b[0] * (1.0f / 255.0f);
+            v = b[0] / 255.0f;
         } else if (h.item == 4) {
             uint32_t u = le32(b);
             memcpy(&v, &u, 4);
