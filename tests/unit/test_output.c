@@ -1,0 +1,261 @@
+/* test_output.c — what a run writes besides checkpoints: progress lines
+ * (non-tty form), the metrics CSV and PNG image grids (read back with
+ * libpng), plus the atomic writer's own guarantees. */
+#include "vlm.h"
+
+#include <CUnit/CUnit.h>
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static const char *tpath(const char *name)
+{
+    static char buf[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static char *slurp_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *b = calloc(1, (size_t)n + 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n)
+        b[0] = 0;
+    fclose(f);
+    return b;
+}
+
+/* ------------------------------------------------------------ progress */
+
+static void test_progress_plain(void)
+{
+    FILE *f = tmpfile();
+    CU_ASSERT_FATAL(f != NULL);
+    VlmProgress p;
+    vlm_progress_start(&p, f, "epoch 2/5", 1000);
+    CU_ASSERT(p.tty == false);
+    for (long i = 1; i <= 500; i++)
+        vlm_progress_update(&p, i, -100.0 - (double)i / 100);
+    /* pretend time passed: exactly one periodic line is due */
+    p.t_last -= 10;
+    p.t_start -= 10;
+    vlm_progress_update(&p, 600, -106.5);
+    for (long i = 601; i <= 1000; i++)
+        vlm_progress_update(&p, i, -107.25);
+    vlm_progress_finish(&p, "elbo -107.25");
+    rewind(f);
+    char line[512];
+    int n = 0;
+    bool ok = true;
+    while (fgets(line, sizeof line, f)) {
+        n++;
+        ok &= strchr(line, '\r') == NULL && strchr(line, '\033') == NULL;
+        ok &= line[strlen(line) - 1] == '\n';
+        if (n == 1) {
+            long done, total;
+            int pct;
+            double rate, obj;
+            char eta[16];
+            int k = sscanf(line, "epoch 2/5: %ld/%ld (%d%%) %lf items/s obj %lf ETA %15s",
+                           &done, &total, &pct, &rate, &obj, eta);
+            CU_ASSERT(k == 6);
+            CU_ASSERT(done == 600 && total == 1000 && pct == 60 && obj == -106.5);
+            CU_ASSERT(rate > 50 && rate < 61);   /* 600 items in ~10 s */
+            CU_ASSERT(!strcmp(eta, "0:06") || !strcmp(eta, "0:07"));
+        } else if (n == 2) {
+            long done;
+            double secs, rate, obj;
+            int k = sscanf(line, "epoch 2/5: %ld items in %lfs (%lf items/s) obj %lf",
+                           &done, &secs, &rate, &obj);
+            CU_ASSERT(k == 4);
+            CU_ASSERT(done == 1000 && secs >= 10 && obj == -107.25);
+            CU_ASSERT(strstr(line, "  elbo -107.25\n") != NULL);
+        }
+    }
+    CU_ASSERT(n == 2);
+    CU_ASSERT(ok);
+    fclose(f);
+
+    double t0 = vlm_now();
+    usleep(2000);
+    CU_ASSERT(vlm_now() - t0 >= 0.002 && vlm_now() - t0 < 1);
+    /* no output stream: silent, no crash */
+    vlm_progress_start(&p, NULL, "quiet", 10);
+    vlm_progress_update(&p, 5, 1);
+    vlm_progress_finish(&p, NULL);
+}
+
+/* ------------------------------------------------------------ metrics */
+
+static void test_metrics(void)
+{
+    const char *cols[3] = {"epoch", "elbo", "seconds"};
+    VlmMetrics m;
+    VlmErr e = {{0}};
+    const char *p = tpath("metrics.csv");
+    CU_ASSERT_FATAL(vlm_metrics_open(&m, p, cols, 3, &e) == 0);
+    double r1[3] = {1, -120.5, 3.25}, r2[3] = {2, -110.125, 6.5};
+    vlm_metrics_row(&m, r1);
+    vlm_metrics_row(&m, r2);
+    char *s = slurp_text(p);   /* rows are flushed as they are written */
+    CU_ASSERT(s && !strcmp(s, "epoch,elbo,seconds\n1,-120.5,3.25\n2,-110.125,6.5\n"));
+    free(s);
+    vlm_metrics_close(&m);
+    /* reopening with the same columns appends (a resumed run) */
+    CU_ASSERT_FATAL(vlm_metrics_open(&m, p, cols, 3, &e) == 0);
+    double r3[3] = {3, -105, 9};
+    vlm_metrics_row(&m, r3);
+    vlm_metrics_close(&m);
+    s = slurp_text(p);
+    CU_ASSERT(s && !strcmp(s, "epoch,elbo,seconds\n1,-120.5,3.25\n2,-110.125,6.5\n3,-105,9\n"));
+    free(s);
+    /* the file reads back as data with a header */
+    VlmData d;
+    CU_ASSERT(vlm_data_read(p, VLM_FMT_AUTO, 0, &d, &e) == 0);
+    CU_ASSERT(d.n == 3 && d.d == 3 && d.colnames && !strcmp(d.colnames[1], "elbo"));
+    vlm_data_free(&d);
+    /* different columns: refuse to clobber the old log */
+    CU_ASSERT(vlm_metrics_open(&m, p, cols, 2, &e) == -1);
+    CU_ASSERT(strstr(e.msg, "different columns") != NULL);
+    s = slurp_text(p);
+    CU_ASSERT(s && strlen(s) == strlen("epoch,elbo,seconds\n1,-120.5,3.25\n2,-110.125,6.5\n3,-105,9\n"));
+    free(s);
+    CU_ASSERT(vlm_metrics_open(&m, "/nonexistent-vlm-dir/m.csv", cols, 3, &e) == -1);
+    CU_ASSERT(strstr(e.msg, "/nonexistent-vlm-dir/m.csv") != NULL);
+}
+
+/* ------------------------------------------------------------ png */
+
+static uint8_t *read_png(const char *path, unsigned *w, unsigned *h)
+{
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&img, path))
+        return NULL;
+    img.format = PNG_FORMAT_GRAY;
+    uint8_t *buf = malloc(PNG_IMAGE_SIZE(img));
+    if (!png_image_finish_read(&img, NULL, buf, 0, NULL)) {
+        free(buf);
+        return NULL;
+    }
+    *w = img.width;
+    *h = img.height;
+    return buf;
+}
+
+static void test_png(void)
+{
+    enum { N = 5, H = 3, W = 4 };
+    float imgs[N * H * W];
+    for (int k = 0; k < N; k++)
+        for (int i = 0; i < H * W; i++)
+            imgs[k * H * W + i] = (float)(k * H * W + i) / (N * H * W);
+    imgs[0] = -1;           /* clamped to 0 */
+    imgs[1] = 7;            /* clamped to 1 */
+    VlmErr e = {{0}};
+    const char *p = tpath("grid.png");
+    CU_ASSERT_FATAL(vlm_png_grid(p, imgs, N, H, W, 3, &e) == 0);
+    unsigned w, h;
+    uint8_t *px = read_png(p, &w, &h);
+    CU_ASSERT_FATAL(px != NULL);
+    /* 3 columns, 2 rows, 2-px gaps */
+    CU_ASSERT(w == 3 * W + 2 * 2 && h == 2 * H + 2);
+    CU_ASSERT(px[0] == 0 && px[1] == 255);
+    CU_ASSERT(px[3] == 13);   /* 3/60 * 255 = 12.75 */
+    /* image 4 (row 1, col 1) pixel (2,3) */
+    int k = 4, y = 2, x = 3;
+    uint8_t want = (uint8_t)((double)(k * H * W + y * W + x) / (N * H * W) * 255 + 0.5);
+    CU_ASSERT(px[(1 * (H + 2) + y) * w + 1 * (W + 2) + x] == want);
+    CU_ASSERT(px[0 * w + W] == 255 && px[0 * w + W + 1] == 255);   /* gap */
+    CU_ASSERT(px[H * w] == 255);                                   /* gap row */
+    CU_ASSERT(px[(h - 1) * w + (w - 1)] == 255);                    /* empty tile */
+    free(px);
+    /* default columns, single image */
+    CU_ASSERT(vlm_png_grid(p, imgs, 1, H, W, 0, &e) == 0);
+    px = read_png(p, &w, &h);
+    CU_ASSERT(px && w == W && h == H);
+    free(px);
+    /* unwritable destination, bad arguments: errors, and the old file stays */
+    CU_ASSERT(vlm_png_grid("/nonexistent-vlm-dir/g.png", imgs, N, H, W, 3, &e) == -1);
+    CU_ASSERT(strstr(e.msg, "/nonexistent-vlm-dir/g.png") != NULL);
+    CU_ASSERT(vlm_png_grid("/proc/g.png", imgs, N, H, W, 3, &e) == -1);
+    CU_ASSERT(vlm_png_grid(p, imgs, 0, H, W, 3, &e) == -1);
+    vlm_io_fail_after(1);      /* the first write fails */
+    CU_ASSERT(vlm_png_grid(p, imgs, N, H, W, 3, &e) == -1);
+    vlm_io_fail_after(-1);
+    CU_ASSERT(strstr(e.msg, "cannot write") != NULL);
+    px = read_png(p, &w, &h);
+    CU_ASSERT(px && w == W && h == H);
+    free(px);
+}
+
+/* ------------------------------------------------------------ atomic */
+
+static void test_atomic(void)
+{
+    VlmErr e = {{0}};
+    const char *p = tpath("a.txt");
+    CU_ASSERT(vlm_atomic_write_file(p, "old\n", 4, &e) == 0);
+    VlmAtomicFile *f = malloc(sizeof *f);
+    CU_ASSERT_FATAL(vlm_atomic_open(f, p, &e) == 0);
+    char *big = malloc(200000);
+    memset(big, 'x', 200000);
+    vlm_atomic_printf(f, "%s %d\n", "new", 1);
+    vlm_atomic_write(f, big, 200000);
+    vlm_atomic_abort(f);       /* abandoned: old content stays */
+    char *s = slurp_text(p);
+    CU_ASSERT(s && !strcmp(s, "old\n"));
+    free(s);
+    CU_ASSERT_FATAL(vlm_atomic_open(f, p, &e) == 0);
+    vlm_atomic_printf(f, "%s %d\n", "new", 1);
+    vlm_atomic_printf(f, "%.*s", 1000, big);   /* longer than printf's buffer */
+    CU_ASSERT(vlm_atomic_commit(f, &e) == 0);
+    s = slurp_text(p);
+    CU_ASSERT(s && strlen(s) == 6 + 1000 && !strncmp(s, "new 1\nxxx", 9));
+    free(s);
+    /* a relative path works (the directory is ".") */
+    char cwd[512];
+    CU_ASSERT_FATAL(getcwd(cwd, sizeof cwd) != NULL);
+    CU_ASSERT_FATAL(chdir(dir) == 0);
+    CU_ASSERT(vlm_atomic_write_file("rel.txt", "r", 1, &e) == 0);
+    CU_ASSERT(chdir(cwd) == 0);
+    s = slurp_text(tpath("rel.txt"));
+    CU_ASSERT(s && !strcmp(s, "r"));
+    free(s);
+    free(big);
+    free(f);
+}
+
+static int suite_init(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/vlm-out-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+    vlm_io_fail_after(-1);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+void vlm_test_output(void)
+{
+    CU_pSuite s = CU_add_suite("output", suite_init, suite_clean);
+    CU_add_test(s, "progress lines when not a tty", test_progress_plain);
+    CU_add_test(s, "metrics csv", test_metrics);
+    CU_add_test(s, "png grid read back", test_png);
+    CU_add_test(s, "atomic writer", test_atomic);
+}
