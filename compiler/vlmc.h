@@ -439,4 +439,17 @@ typedef struct VlmcCcOptions {
  * returns 0 or prints the compiler output and returns 1. */
 int vlmc_cc(const VlmcCcOptions *o, FILE *err);
 
+/* ------------------------------------------------------------ pipeline */
+typedef struct VlmcGenOptions {
+    const char *out;          /* -o: executable to produce */
+    const char *emit_c;       /* --emit-c: write the C here */
+    bool plan;                /* --plan: print the inference plan */
+    bool debug;               /* -O0 -g */
+    bool keep_temps;
+    bool verbose;
+    bool line_directives;     /* #line back to the .vlm (default on) */
+} VlmcGenOptions;
+/* Lower, differentiate, emit and compile a checked model; exit status. */
+int vlmc_generate(VlmcArena *a, VlmcModel *m, VlmcDiag *d, const VlmcGenOptions *o);
+
 #endif

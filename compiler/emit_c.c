@@ -1,0 +1,740 @@
+/* emit_c.c — writes the C translation unit of a lowered, differentiated
+ * program: size tables, the parameter/variable tables, buffers, and
+ * straight-line forward/backward functions of runtime kernel calls, plus
+ * the VlmModelDesc and main(). It makes no inference decisions. */
+#include "vlmc.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { FN_EXP, FN_LOG, FN_LOG1P, FN_SQRT, FN_SIGMOID, FN_SOFTPLUS, FN_TANH,
+       FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY };
+
+static const char *const fn_enum[] = {
+    "VLM_FN_EXP", "VLM_FN_LOG", "VLM_FN_LOG1P", "VLM_FN_SQRT", "VLM_FN_SIGMOID",
+    "VLM_FN_SOFTPLUS", "VLM_FN_TANH", "VLM_FN_RELU", "VLM_FN_ABS", "VLM_FN_ELU",
+    "VLM_FN_NEG", "VLM_FN_IDENTITY"};
+static const char *const act_enum[] = {"VLM_ACT_IDENTITY", "VLM_ACT_RELU", "VLM_ACT_TANH",
+                                       "VLM_ACT_SIGMOID", "VLM_ACT_SOFTPLUS", "VLM_ACT_ELU"};
+static const char *const init_enum[] = {"VLM_INIT_NORMAL", "VLM_INIT_UNIFORM", "VLM_INIT_CONST",
+                                        "VLM_INIT_GLOROT"};
+static const char *const treat_enum[] = {"VLM_TREAT_ENUMERATE", "VLM_TREAT_REPARAM",
+                                         "VLM_TREAT_SCORE", "VLM_TREAT_AUTO_GUIDE"};
+
+typedef struct Emit {
+    FILE *o;
+    const VlmcProgram *p;
+    const VlmcGraph *g;
+    char pfx;            /* 'm' model, 'g' guide, 's' sampler */
+    bool lines;
+    const char *path;
+} Emit;
+
+static void out(Emit *E, const char *f, ...) __attribute__((format(printf, 2, 3)));
+static void out(Emit *E, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    vfprintf(E->o, f, ap);
+    va_end(ap);
+}
+
+static const VlmcNode *node(Emit *E, int i) { return &E->g->nodes[i]; }
+static int n_obs_index(Emit *E, int var) { return var - E->p->n_latent; }
+
+/* ------------------------------------------------ values and gradients */
+
+static bool own_value(const VlmcNode *x)
+{
+    switch (x->op) {
+    case VLMC_OP_PARAM: case VLMC_OP_LATENT: case VLMC_OP_ENUM: case VLMC_OP_OBS:
+    case VLMC_OP_LOGP: case VLMC_OP_RSAMPLE: case VLMC_OP_SAMPLE: case VLMC_OP_MEAN:
+        return false;
+    default:
+        return true;
+    }
+}
+
+static bool own_grad(const VlmcNode *x)
+{
+    return x->live && x->dep && x->op != VLMC_OP_PARAM && x->op != VLMC_OP_LATENT &&
+           x->op != VLMC_OP_LOGP;
+}
+
+/* value pointer of node i as a C expression */
+static void V(Emit *E, int i, char *buf, size_t n)
+{
+    const VlmcNode *x = node(E, i);
+    switch (x->op) {
+    case VLMC_OP_PARAM:
+        snprintf(buf, n, "(M->w + po[%d])", x->param);
+        return;
+    case VLMC_OP_LATENT: case VLMC_OP_ENUM: case VLMC_OP_RSAMPLE:
+        snprintf(buf, n, "M->lat[%d]", x->var);
+        return;
+    case VLMC_OP_SAMPLE:
+        if (E->pfx == 's' && x->var >= E->p->n_latent)
+            snprintf(buf, n, "obs_sample[%d]", n_obs_index(E, x->var));
+        else
+            snprintf(buf, n, "M->lat[%d]", x->var);
+        return;
+    case VLMC_OP_OBS:
+        snprintf(buf, n, "M->obs[%d]", n_obs_index(E, x->var));
+        return;
+    default:
+        snprintf(buf, n, "%c_v%d", E->pfx, i);
+    }
+}
+
+static void D(Emit *E, int i, char *buf, size_t n)
+{
+    const VlmcNode *x = node(E, i);
+    if (!x->dep) {
+        snprintf(buf, n, "NULL");
+        return;
+    }
+    switch (x->op) {
+    case VLMC_OP_PARAM:
+        snprintf(buf, n, "(M->dw + po[%d])", x->param);
+        return;
+    case VLMC_OP_LATENT:
+        snprintf(buf, n, "M->dlat[%d]", x->var);
+        return;
+    default:
+        snprintf(buf, n, "%c_d%d", E->pfx, i);
+    }
+}
+
+static const char *rows(const VlmcNode *x) { return x->batched ? "R" : "1"; }
+
+/* VlmIn view: element i of row r at p[r*rs + i*es] */
+static void in_view(Emit *E, int i, const char *rs_scale, char *buf, size_t n)
+{
+    const VlmcNode *x = node(E, i);
+    char v[64];
+    V(E, i, v, sizeof v);
+    if (x->batched)
+        snprintf(buf, n, "(VlmIn){%s, (ptrdiff_t)(%s)%s, %d}", v, x->n, rs_scale, x->scalar ? 0 : 1);
+    else
+        snprintf(buf, n, "(VlmIn){%s, 0, %d}", v, x->scalar ? 0 : 1);
+}
+
+static void out_view(Emit *E, int i, char *buf, size_t n)
+{
+    const VlmcNode *x = node(E, i);
+    if (!x->dep) {
+        snprintf(buf, n, "(VlmOut){NULL, 0, 0}");
+        return;
+    }
+    char d[64];
+    D(E, i, d, sizeof d);
+    if (x->batched)
+        snprintf(buf, n, "(VlmOut){%s, (ptrdiff_t)(%s), %d}", d, x->n, x->scalar ? 0 : 1);
+    else
+        snprintf(buf, n, "(VlmOut){%s, 0, %d}", d, x->scalar ? 0 : 1);
+}
+
+static const char *stem(const VlmcNode *x) { return x->dist->forms[x->form].runtime; }
+
+/* the distribution-parameter operands of a dist node: inputs from `first` */
+static void th_views(Emit *E, const VlmcNode *x, int first, const char *rs_scale)
+{
+    out(E, "(VlmIn[]){");
+    for (int k = first; k < x->n_in; k++) {
+        char b[256];
+        in_view(E, x->in[k], rs_scale, b, sizeof b);
+        out(E, "%s%s", k > first ? ", " : "", b);
+    }
+    out(E, "}");
+}
+
+static void th_grads(Emit *E, const VlmcNode *x, int first)
+{
+    out(E, "(VlmOut[]){");
+    for (int k = first; k < x->n_in; k++) {
+        char b[256];
+        out_view(E, x->in[k], b, sizeof b);
+        out(E, "%s%s", k > first ? ", " : "", b);
+    }
+    out(E, "}");
+}
+
+static void mask_view(Emit *E, const VlmcNode *x)
+{
+    if (x->var >= E->p->n_latent && !x->is_q)
+        out(E, "obs_mask_view(M, %d, %s)", n_obs_index(E, x->var), x->n);
+    else
+        out(E, "(VlmIn){NULL, 0, 0}");
+}
+
+static void line(Emit *E, const VlmcNode *x)
+{
+    if (E->lines && x->loc.line > 0)
+        out(E, "#line %d \"%s\"\n", x->loc.line, E->path);
+}
+
+/* ------------------------------------------------------------ forward */
+
+static void emit_fwd(Emit *E, int i)
+{
+    const VlmcNode *x = node(E, i);
+    if (!x->live)
+        return;
+    char a[256], b[256], v[64], va[64], vb[64];
+    V(E, i, v, sizeof v);
+    switch (x->op) {
+    case VLMC_OP_PARAM: case VLMC_OP_LATENT: case VLMC_OP_OBS:
+        return;
+    default:
+        break;
+    }
+    line(E, x);
+    switch (x->op) {
+    case VLMC_OP_NUM:
+        out(E, "    %s[0] = %s;\n", v, x->cexpr);
+        break;
+    case VLMC_OP_LOCAL:
+        out(E, "    for (int r = 0; r < R; r++)\n"
+               "        memcpy(%s + (size_t)r * %s, M->loc + (size_t)M->row_item[r] * M->local_width + po[%d], sizeof(float) * (size_t)%s);\n",
+            v, x->n, x->param, x->n);
+        break;
+    case VLMC_OP_ENUM: {
+        const VlmcVar *var = &E->p->vars[x->var];
+        out(E, "    for (int r = 0; r < R; r++) {\n"
+               "        long e = (r %% M->E) / enum_stride[%d];\n"
+               "        for (long i = 0; i < %s; i++) { M->lat[%d][(size_t)r * %s + i] = (float)(e %% %s); e /= %s; }\n"
+               "    }\n",
+            x->var, x->n, x->var, x->n, var->K, var->K);
+        break;
+    }
+    case VLMC_OP_FN:
+        V(E, x->in[0], va, sizeof va);
+        out(E, "    vlm_ew_fn_fwd(%s, (size_t)%s * %s, %s, %s);\n", fn_enum[x->fn], rows(x), x->n, va, v);
+        break;
+    case VLMC_OP_ADD: case VLMC_OP_SUB: case VLMC_OP_MUL: case VLMC_OP_DIV: {
+        static const char *nm[] = {"add", "sub", "mul", "div"};
+        in_view(E, x->in[0], "", a, sizeof a);
+        in_view(E, x->in[1], "", b, sizeof b);
+        out(E, "    vlm_ew_%s_fwd(%s, (int)%s, %s, %s, %s);\n", nm[x->op - VLMC_OP_ADD], rows(x), x->n, a, b, v);
+        break;
+    }
+    case VLMC_OP_MATVEC:
+        V(E, x->in[0], va, sizeof va);
+        V(E, x->in[1], vb, sizeof vb);
+        out(E, "    vlm_nn_matvec_fwd(%s, (int)%s, (int)%s, %s, %s, %s);\n", rows(x), x->m, x->k, va, vb, v);
+        break;
+    case VLMC_OP_LINEAR: {
+        V(E, x->in[0], va, sizeof va);
+        V(E, x->in[1], vb, sizeof vb);
+        char vc[64] = "NULL";
+        if (x->n_in > 2)
+            V(E, x->in[2], vc, sizeof vc);
+        out(E, "    vlm_nn_linear_fwd(%s, (int)%s, (int)%s, %s, %s, %s, %s, %s);\n", rows(x), x->k, x->m, va,
+            vb, vc, act_enum[x->act], v);
+        break;
+    }
+    case VLMC_OP_GATHER:
+        V(E, x->in[0], va, sizeof va);
+        V(E, x->in[1], vb, sizeof vb);
+        out(E, "    vlm_gather_fwd(R, (int)%s, %s, %s, %s);\n", x->n, va, vb, v);
+        break;
+    case VLMC_OP_SUM:
+        V(E, x->in[0], va, sizeof va);
+        out(E, "    vlm_sum_rows_fwd(%s, (int)%s, %s, %s);\n", rows(x), node(E, x->in[0])->n, va, v);
+        break;
+    case VLMC_OP_LOGP:
+        in_view(E, x->in[0], "", a, sizeof a);
+        out(E, "    vlm_dist_%s_logp(R, (int)%s, (int)%s, %s, ", stem(x), x->n, x->K, a);
+        th_views(E, x, 1, "");
+        out(E, ", ");
+        mask_view(E, x);
+        out(E, ", M->%s[%d]);\n", x->is_q ? "logq_term" : "logp_term", x->var);
+        break;
+    case VLMC_OP_RSAMPLE:
+        out(E, "    vlm_dist_%s_noise(&M->rng, (size_t)(R / M->E) * %s, %c_e%d);\n", stem(x), x->n, E->pfx, i);
+        out(E, "    if (M->E > 1) vlm_rows_repeat(R / (int)M->E, (int)M->E, (size_t)%s, %c_e%d);\n", x->n, E->pfx, i);
+        out(E, "    vlm_dist_%s_rsample(R, (int)%s, ", stem(x), x->n);
+        th_views(E, x, 0, "");
+        out(E, ", %c_e%d, %s);\n", E->pfx, i, v);
+        break;
+    case VLMC_OP_SAMPLE:
+        if (E->pfx == 's') {
+            out(E, "    vlm_dist_%s_sample(&M->rng, R, (int)%s, (int)%s, ", stem(x), x->n, x->K);
+            th_views(E, x, 0, "");
+            out(E, ", %s);\n", v);
+        } else {
+            /* one draw per (item, sample), shared by its enumeration rows */
+            out(E, "    vlm_dist_%s_sample(&M->rng, R / (int)M->E, (int)%s, (int)%s, ", stem(x), x->n, x->K);
+            th_views(E, x, 0, " * M->E");
+            out(E, ", %s);\n", v);
+            out(E, "    if (M->E > 1) vlm_rows_repeat(R / (int)M->E, (int)M->E, (size_t)%s, %s);\n", x->n, v);
+        }
+        break;
+    case VLMC_OP_MEAN:
+        out(E, "    %svlm_dist_%s_mean(R, (int)%s, (int)%s, ", E->pfx == 'm' ? "if (M->want_mean) " : "",
+            stem(x), x->n, x->K);
+        th_views(E, x, 0, "");
+        out(E, ", M->obs_mean[%d]);\n", n_obs_index(E, x->var));
+        break;
+    default:
+        break;
+    }
+    /* the guide's location and scale, for `posterior` */
+    if (E->pfx == 'g' && (x->op == VLMC_OP_RSAMPLE || x->op == VLMC_OP_SAMPLE) && x->n_in >= 2 &&
+        (!strcmp(x->dist->name, "Normal") || !strcmp(x->dist->name, "LogNormal"))) {
+        in_view(E, x->in[0], "", a, sizeof a);
+        in_view(E, x->in[1], "", b, sizeof b);
+        out(E, "    vlm_ew_copy_fwd(R, (int)%s, %s, M->q_loc[%d]);\n", x->n, a, x->var);
+        out(E, "    vlm_ew_copy_fwd(R, (int)%s, %s, M->q_scale[%d]);\n", x->n, b, x->var);
+    }
+}
+
+/* ----------------------------------------------------------- backward */
+
+static void emit_bwd(Emit *E, int i)
+{
+    const VlmcNode *x = node(E, i);
+    if (!x->live || !x->dep)
+        return;
+    char a[256], b[256], v[64], va[64], vb[64], d[64], da[64], db[64];
+    V(E, i, v, sizeof v);
+    D(E, i, d, sizeof d);
+    switch (x->op) {
+    case VLMC_OP_PARAM: case VLMC_OP_LATENT: case VLMC_OP_NUM: case VLMC_OP_OBS:
+    case VLMC_OP_ENUM: case VLMC_OP_SAMPLE: case VLMC_OP_MEAN:
+        return;
+    default:
+        break;
+    }
+    line(E, x);
+    switch (x->op) {
+    case VLMC_OP_LOCAL:
+        out(E, "    for (int r = 0; r < R; r++) {\n"
+               "        float *dl = M->dloc + (size_t)M->row_item[r] * M->local_width + po[%d];\n"
+               "        for (long i = 0; i < %s; i++) dl[i] += %s[(size_t)r * %s + i];\n"
+               "    }\n",
+            x->param, x->n, d, x->n);
+        break;
+    case VLMC_OP_FN:
+        if (!node(E, x->in[0])->dep)
+            break;
+        V(E, x->in[0], va, sizeof va);
+        D(E, x->in[0], da, sizeof da);
+        out(E, "    vlm_ew_fn_bwd(%s, (size_t)%s * %s, %s, %s, %s, %s);\n", fn_enum[x->fn], rows(x), x->n, va, v,
+            d, da);
+        break;
+    case VLMC_OP_ADD: case VLMC_OP_SUB:
+        out_view(E, x->in[0], a, sizeof a);
+        out_view(E, x->in[1], b, sizeof b);
+        out(E, "    vlm_ew_%s_bwd(%s, (int)%s, %s, %s, %s);\n", x->op == VLMC_OP_ADD ? "add" : "sub", rows(x),
+            x->n, d, a, b);
+        break;
+    case VLMC_OP_MUL: case VLMC_OP_DIV: {
+        char ia[256], ib[256];
+        in_view(E, x->in[0], "", ia, sizeof ia);
+        in_view(E, x->in[1], "", ib, sizeof ib);
+        out_view(E, x->in[0], a, sizeof a);
+        out_view(E, x->in[1], b, sizeof b);
+        out(E, "    vlm_ew_%s_bwd(%s, (int)%s, %s, %s, %s, %s, %s);\n", x->op == VLMC_OP_MUL ? "mul" : "div",
+            rows(x), x->n, ia, ib, d, a, b);
+        break;
+    }
+    case VLMC_OP_MATVEC:
+        V(E, x->in[0], va, sizeof va);
+        V(E, x->in[1], vb, sizeof vb);
+        D(E, x->in[0], da, sizeof da);
+        D(E, x->in[1], db, sizeof db);
+        out(E, "    vlm_nn_matvec_bwd(%s, (int)%s, (int)%s, %s, %s, %s, %s, %s);\n", rows(x), x->m, x->k, va, vb,
+            d, da, db);
+        break;
+    case VLMC_OP_LINEAR: {
+        V(E, x->in[0], va, sizeof va);
+        V(E, x->in[1], vb, sizeof vb);
+        D(E, x->in[0], da, sizeof da);
+        D(E, x->in[1], db, sizeof db);
+        char dc[64] = "NULL";
+        if (x->n_in > 2)
+            D(E, x->in[2], dc, sizeof dc);
+        out(E, "    vlm_nn_linear_bwd(%s, (int)%s, (int)%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n", rows(x), x->k,
+            x->m, va, vb, v, d, act_enum[x->act], d, da, db, dc);
+        break;
+    }
+    case VLMC_OP_GATHER:
+        if (!node(E, x->in[0])->dep)
+            break;
+        V(E, x->in[1], vb, sizeof vb);
+        D(E, x->in[0], da, sizeof da);
+        out(E, "    vlm_gather_bwd(R, (int)%s, %s, %s, %s);\n", x->n, vb, d, da);
+        break;
+    case VLMC_OP_SUM:
+        if (!node(E, x->in[0])->dep)
+            break;
+        D(E, x->in[0], da, sizeof da);
+        out(E, "    vlm_sum_rows_bwd(%s, (int)%s, %s, %s);\n", rows(x), node(E, x->in[0])->n, d, da);
+        break;
+    case VLMC_OP_LOGP:
+        in_view(E, x->in[0], "", a, sizeof a);
+        out_view(E, x->in[0], b, sizeof b);
+        out(E, "    vlm_dist_%s_logp_bwd(R, (int)%s, (int)%s, %s, ", stem(x), x->n, x->K, a);
+        th_views(E, x, 1, "");
+        out(E, ", ");
+        mask_view(E, x);
+        if (x->is_q)
+            out(E, ", M->dlogq[%d], %s, ", x->var, b);
+        else
+            out(E, ", M->dlogp, %s, ", b);
+        th_grads(E, x, 1);
+        out(E, ");\n");
+        break;
+    case VLMC_OP_RSAMPLE:
+        out(E, "    vlm_dist_%s_rsample_bwd(R, (int)%s, ", stem(x), x->n);
+        th_views(E, x, 0, "");
+        out(E, ", %c_e%d, %s, %s, ", E->pfx, i, v, d);
+        th_grads(E, x, 0);
+        out(E, ");\n");
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ buffers */
+
+static void declare_buffers(Emit *E)
+{
+    for (int i = 0; i < E->g->n; i++) {
+        const VlmcNode *x = node(E, i);
+        if (!x->live)
+            continue;
+        if (own_value(x))
+            out(E, "static float *%c_v%d;\n", E->pfx, i);
+        if (own_grad(x))
+            out(E, "static float *%c_d%d;\n", E->pfx, i);
+        if (x->op == VLMC_OP_RSAMPLE)
+            out(E, "static float *%c_e%d;\n", E->pfx, i);
+    }
+}
+
+static void alloc_buffers(Emit *E)
+{
+    for (int i = 0; i < E->g->n; i++) {
+        const VlmcNode *x = node(E, i);
+        if (!x->live)
+            continue;
+        const char *r = x->batched ? "(size_t)Rmax" : "(size_t)1";
+        if (own_value(x))
+            out(E, "    %c_v%d = vlm_xcalloc(%s * %s, sizeof(float));\n", E->pfx, i, r, x->n);
+        if (own_grad(x))
+            out(E, "    %c_d%d = vlm_xcalloc(%s * %s, sizeof(float));\n", E->pfx, i, r, x->n);
+        if (x->op == VLMC_OP_RSAMPLE)
+            out(E, "    %c_e%d = vlm_xcalloc(%s * %s, sizeof(float));\n", E->pfx, i, r, x->n);
+    }
+}
+
+static void free_buffers(Emit *E)
+{
+    for (int i = 0; i < E->g->n; i++) {
+        const VlmcNode *x = node(E, i);
+        if (!x->live)
+            continue;
+        if (own_value(x))
+            out(E, "    free(%c_v%d); %c_v%d = NULL;\n", E->pfx, i, E->pfx, i);
+        if (own_grad(x))
+            out(E, "    free(%c_d%d); %c_d%d = NULL;\n", E->pfx, i, E->pfx, i);
+        if (x->op == VLMC_OP_RSAMPLE)
+            out(E, "    free(%c_e%d); %c_e%d = NULL;\n", E->pfx, i, E->pfx, i);
+    }
+}
+
+/* bytes per row (batched) and fixed (global) of this graph's buffers */
+static void count_bytes(Emit *E)
+{
+    for (int i = 0; i < E->g->n; i++) {
+        const VlmcNode *x = node(E, i);
+        if (!x->live)
+            continue;
+        int k = own_value(x) + own_grad(x) + (x->op == VLMC_OP_RSAMPLE);
+        if (!k)
+            continue;
+        out(E, "    M->%s += %d * sizeof(float) * (size_t)%s;\n", x->batched ? "bytes_per_row" : "bytes_fixed",
+            k, x->n);
+    }
+}
+
+static void use_graph(Emit *E, const VlmcGraph *g, char pfx)
+{
+    E->g = g;
+    E->pfx = pfx;
+}
+
+/* ------------------------------------------------------------- tables */
+
+static void c_string(FILE *o, const char *s)
+{
+    fputc('"', o);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '\n')
+            fputs("\\n\"\n    \"", o);
+        else if (c == '"' || c == '\\')
+            fprintf(o, "\\%c", c);
+        else if (c < 32 || c >= 127)
+            fprintf(o, "\\%03o", c);
+        else
+            fputc(c, o);
+    }
+    fputc('"', o);
+}
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void emit_configure(Emit *E)
+{
+    const VlmcProgram *p = E->p;
+    const VlmcModel *m = p->model;
+    out(E, "static int configure(VlmModel *M, VlmErr *err)\n{\n");
+    for (int i = 0; i < m->n_consts; i++)
+        out(E, "    if (c_%s < 1 || c_%s > 100000000L) {\n"
+               "        vlm_err_set(err, \"const %s = %%ld: sizes must be between 1 and 100000000\", c_%s);\n"
+               "        return -1;\n    }\n",
+            m->consts[i]->name, m->consts[i]->name, m->consts[i]->name, m->consts[i]->name);
+    out(E, "    size_t off = 0, loff = 0;\n    M->n_params = %d;\n", p->n_params);
+    for (int i = 0; i < p->n_params; i++) {
+        const VlmcParam *q = &p->params[i];
+        out(E, "    if (add_param(M, %d, \"%s\", %d, (long[]){", i, q->name, q->rank);
+        for (int k = 0; k < q->rank; k++)
+            out(E, "%s%s", k ? ", " : "", q->dims[k]);
+        if (!q->rank)
+            out(E, "1");
+        out(E, "}, %s, %.9gf, %.9gf, %s, %s, &off, &loff, err)) return -1;\n", init_enum[q->init], q->a, q->b,
+            q->guide ? "true" : "false", q->local ? "true" : "false");
+    }
+    out(E, "    M->n_w = off;\n    M->local_width = loff;\n");
+    out(E, "    M->n_vars = %d; M->n_latent = %d; M->n_observed = %d;\n", p->n_vars, p->n_latent,
+        p->n_vars - p->n_latent);
+    out(E, "    long stride = 1;\n    (void)stride;\n");
+    for (int j = 0; j < p->n_vars; j++) {
+        const VlmcVar *v = &p->vars[j];
+        const VlmcSym *s = v->sym;
+        out(E, "    M->vars[%d] = (VlmVarInfo){\"%s\", %s, %s, \"%s\", %s, %s, %s, %d, {", j, s->name,
+            j < p->n_latent ? "VLM_VAR_LATENT" : "VLM_VAR_OBSERVED",
+            j < p->n_latent ? treat_enum[v->treat] : "VLM_TREAT_NONE", s->dist->name,
+            s->dist->discrete ? "true" : "false", v->n, v->K, s->shape.rank);
+        for (int k = 0; k < s->shape.rank; k++) {
+            const VlmcDim dm = s->shape.dim[k];
+            if (dm.cst >= 0)
+                out(E, "%sc_%s", k ? ", " : "", m->consts[dm.cst]->name);
+            else
+                out(E, "%s%ldL", k ? ", " : "", dm.value);
+        }
+        if (!s->shape.rank)
+            out(E, "1");
+        out(E, "}};\n");
+        if (j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) {
+            out(E, "    enum_stride[%d] = stride;\n", j);
+            if (s->shape.rank)
+                out(E, "    stride *= gen_ipow(%s, %s);\n", v->K, v->n);
+            else
+                out(E, "    stride *= %s;\n", v->K);
+        }
+    }
+    out(E, "    M->E = %s;\n", p->E);
+    out(E, "    if (M->E < 1 || M->E > %d) {\n"
+           "        vlm_err_set(err, \"%%ld joint values of the enumerated latents: at most %d can be summed out\", M->E);\n"
+           "        return -1;\n    }\n",
+        VLMC_MAX_ENUM, VLMC_MAX_ENUM);
+    out(E, "    uint64_t h = 0x%016llxull;\n", (unsigned long long)fnv1a(m->src->text, m->src->len));
+    out(E, "    for (int i = 0; i < N_CONSTS; i++) h = (h ^ (uint64_t)const_values[i]) * 1099511628211ull;\n");
+    out(E, "    M->hash = h;\n    M->bytes_per_row = 0; M->bytes_fixed = 0;\n");
+    use_graph(E, &p->model_g, 'm');
+    count_bytes(E);
+    use_graph(E, &p->guide_g, 'g');
+    count_bytes(E);
+    out(E, "    return 0;\n}\n\n");
+}
+
+static void emit_alloc(Emit *E)
+{
+    const VlmcProgram *p = E->p;
+    out(E, "static void alloc_buffers(VlmModel *M, int Rmax)\n{\n");
+    out(E, "    M->Rmax = Rmax;\n");
+    for (int j = 0; j < p->n_vars; j++) {
+        const VlmcVar *v = &p->vars[j];
+        out(E, "    M->logp_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
+        if (j < p->n_latent) {
+            out(E, "    M->lat[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
+            out(E, "    M->dlat[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
+            if (v->has_q || v->treat == VLMC_TREAT_AUTO_GUIDE) {
+                out(E, "    M->logq_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
+                out(E, "    M->q_loc[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
+                out(E, "    M->q_scale[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
+            }
+        } else {
+            out(E, "    M->obs_mean[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j - p->n_latent,
+                v->n);
+        }
+    }
+    use_graph(E, &p->model_g, 'm');
+    alloc_buffers(E);
+    use_graph(E, &p->guide_g, 'g');
+    alloc_buffers(E);
+    use_graph(E, &p->sample_g, 's');
+    alloc_buffers(E);
+    out(E, "}\n\nstatic void release_buffers(VlmModel *M)\n{\n");
+    for (int j = 0; j < p->n_vars; j++) {
+        out(E, "    free(M->logp_term[%d]); M->logp_term[%d] = NULL;\n", j, j);
+        if (j < p->n_latent)
+            out(E, "    free(M->lat[%d]); free(M->dlat[%d]); free(M->logq_term[%d]); free(M->q_loc[%d]); "
+                   "free(M->q_scale[%d]);\n    M->lat[%d] = M->dlat[%d] = M->q_loc[%d] = M->q_scale[%d] = NULL; "
+                   "M->logq_term[%d] = NULL;\n",
+                j, j, j, j, j, j, j, j, j, j);
+        else
+            out(E, "    free(M->obs_mean[%d]); M->obs_mean[%d] = NULL;\n", j - p->n_latent, j - p->n_latent);
+    }
+    use_graph(E, &p->model_g, 'm');
+    free_buffers(E);
+    use_graph(E, &p->guide_g, 'g');
+    free_buffers(E);
+    use_graph(E, &p->sample_g, 's');
+    free_buffers(E);
+    out(E, "}\n\n");
+}
+
+static void emit_zero_grads(Emit *E)
+{
+    for (int i = 0; i < E->g->n; i++) {
+        const VlmcNode *x = node(E, i);
+        if (own_grad(x) && x->op != VLMC_OP_RSAMPLE)
+            out(E, "    memset(%c_d%d, 0, sizeof(float) * (size_t)%s * %s);\n", E->pfx, i, rows(x), x->n);
+        if (x->op == VLMC_OP_RSAMPLE && x->live) {
+            /* the model's d log p / dz enters the sampler's gradient */
+            out(E, "    memcpy(%c_d%d, M->dlat[%d], sizeof(float) * (size_t)R * %s);\n", E->pfx, i, x->var, x->n);
+        }
+    }
+}
+
+static void emit_functions(Emit *E)
+{
+    const VlmcProgram *p = E->p;
+    /* guide forward */
+    use_graph(E, &p->guide_g, 'g');
+    out(E, "static void guide_fwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
+    for (int i = 0; i < E->g->n; i++)
+        emit_fwd(E, i);
+    out(E, "}\n\nstatic void guide_bwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
+    emit_zero_grads(E);
+    for (int i = E->g->n - 1; i >= 0; i--)
+        emit_bwd(E, i);
+    out(E, "}\n\n");
+    /* model */
+    use_graph(E, &p->model_g, 'm');
+    out(E, "static void model_fwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
+    for (int i = 0; i < E->g->n; i++)
+        emit_fwd(E, i);
+    out(E, "}\n\nstatic void model_bwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
+    for (int j = 0; j < p->n_latent; j++)
+        out(E, "    memset(M->dlat[%d], 0, sizeof(float) * (size_t)R * %s);\n", j, p->vars[j].n);
+    emit_zero_grads(E);
+    for (int i = E->g->n - 1; i >= 0; i--)
+        emit_bwd(E, i);
+    out(E, "}\n\n");
+    /* ancestral sampler */
+    use_graph(E, &p->sample_g, 's');
+    out(E, "static void sample_fwd(VlmModel *M, float **obs_sample)\n{\n    const int R = M->R;\n"
+           "    (void)R; (void)obs_sample;\n");
+    for (int i = 0; i < E->g->n; i++)
+        emit_fwd(E, i);
+    out(E, "}\n\n");
+}
+
+bool vlmc_emit_c(const VlmcProgram *p, const char *model_name, FILE *o, bool line_directives)
+{
+    const VlmcModel *m = p->model;
+    Emit E = {.o = o, .p = p, .lines = line_directives, .path = m->src->path};
+    out(&E, "/* Generated by vlmc from %s — do not edit; edit the model and recompile.\n"
+            " * Straight-line forward and backward passes over whole minibatches;\n"
+            " * the inference algorithms live in the runtime (vlm_main). */\n",
+        m->src->path);
+    out(&E, "#include \"vlm.h\"\n\n#include <math.h>\n#include <stdlib.h>\n#include <string.h>\n\n");
+    /* sizes */
+    out(&E, "#define N_CONSTS %d\n", m->n_consts);
+    out(&E, "static const char *const const_names[] = {");
+    for (int i = 0; i < m->n_consts; i++)
+        out(&E, "%s\"%s\"", i ? ", " : "", m->consts[i]->name);
+    out(&E, "%s};\nstatic long const_values[] = {", m->n_consts ? "" : "NULL");
+    for (int i = 0; i < m->n_consts; i++)
+        out(&E, "%s%ldL", i ? ", " : "", m->consts[i]->value);
+    out(&E, "%s};\n", m->n_consts ? "" : "0");
+    for (int i = 0; i < m->n_consts; i++)
+        out(&E, "#define c_%s (const_values[%d])\n", m->consts[i]->name, i);
+    out(&E, "\nstatic size_t po[%d];          /* parameter offsets (floats) */\n",
+        p->n_params ? p->n_params : 1);
+    out(&E, "static long enum_stride[%d];  /* enumeration radix per latent */\n\n", p->n_vars ? p->n_vars : 1);
+    out(&E, "static long gen_ipow(long b, long e)\n{\n    long r = 1;\n    while (e-- > 0) r *= b;\n    return r;\n}\n\n");
+    out(&E,
+        "static VlmIn obs_mask_view(const VlmModel *M, int o, long n)\n{\n"
+        "    return (VlmIn){M->obs_mask[o], M->obs_mask[o] ? (ptrdiff_t)n : 0, M->obs_mask[o] ? 1 : 0};\n}\n\n");
+    out(&E,
+        "static int add_param(VlmModel *M, int i, const char *name, int rank, const long *dims, VlmInit init,\n"
+        "                     float a, float b, bool guide, bool local, size_t *off, size_t *loff, VlmErr *err)\n"
+        "{\n"
+        "    VlmParamInfo *q = &M->params[i];\n"
+        "    double count = 1;\n"
+        "    q->name = name; q->rank = rank; q->init = init; q->a = a; q->b = b;\n"
+        "    q->guide = guide; q->local = local;\n"
+        "    for (int k = 0; k < rank; k++) { q->dims[k] = dims[k]; count *= (double)dims[k]; }\n"
+        "    if (count > 4e9) {\n"
+        "        vlm_err_set(err, \"parameter %%s would have %%.0f elements: too large\", name, count);\n"
+        "        return -1;\n    }\n"
+        "    q->count = (size_t)count;\n"
+        "    size_t *o = local ? loff : off;\n"
+        "    q->offset = *o;\n"
+        "    po[i] = *o;\n"
+        "    *o += (q->count + 15) & ~(size_t)15;  /* 64-byte aligned tensors */\n"
+        "    return 0;\n}\n\n");
+    /* buffers */
+    use_graph(&E, &p->model_g, 'm');
+    declare_buffers(&E);
+    use_graph(&E, &p->guide_g, 'g');
+    declare_buffers(&E);
+    use_graph(&E, &p->sample_g, 's');
+    declare_buffers(&E);
+    out(&E, "\n");
+    emit_configure(&E);
+    emit_alloc(&E);
+    emit_functions(&E);
+    /* descriptor */
+    out(&E, "static const char model_source[] =\n    ");
+    c_string(o, m->src->text);
+    out(&E, ";\n\nstatic const char model_plan[] =\n    ");
+    char *plan = NULL;
+    size_t plan_len = 0;
+    FILE *pf = open_memstream(&plan, &plan_len);
+    if (pf) {
+        vlmc_print_plan(p, pf);
+        fclose(pf);
+    }
+    c_string(o, plan ? plan : "");
+    free(plan);
+    out(&E, ";\n\n");
+    out(&E,
+        "static const VlmModelDesc model_desc = {\n"
+        "    .name = \"%s\",\n    .source = model_source,\n    .plan = model_plan,\n"
+        "    .n_consts = N_CONSTS,\n    .const_names = const_names,\n    .const_values = const_values,\n"
+        "    .has_guide_local = %s,\n"
+        "    .configure = configure,\n    .alloc = alloc_buffers,\n    .release = release_buffers,\n"
+        "    .guide_fwd = guide_fwd,\n    .model_fwd = model_fwd,\n    .model_bwd = model_bwd,\n"
+        "    .guide_bwd = guide_bwd,\n    .sample = sample_fwd,\n};\n\n"
+        "int main(int argc, char **argv)\n{\n    return vlm_main(&model_desc, argc, argv);\n}\n",
+        model_name, p->has_local ? "true" : "false");
+    return !ferror(o);
+}

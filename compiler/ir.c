@@ -1,0 +1,633 @@
+/* ir.c — lowers a checked model to the tensor IR: the model graph (log p),
+ * the guide graph (samples and log q, including automatic guides) and the
+ * ancestral sampling graph, plus the parameter and variable tables.
+ * It does not decide gradients (autodiff.c) or print C (emit_c.c). */
+#include "vlmc.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* runtime codes mirrored here (runtime/vlm.h is not included by vlmc) */
+enum { FN_EXP, FN_LOG, FN_LOG1P, FN_SQRT, FN_SIGMOID, FN_SOFTPLUS, FN_TANH,
+       FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY };
+enum { INIT_NORMAL, INIT_UNIFORM, INIT_CONST, INIT_GLOROT };
+
+#define AUTO_HIDDEN 256
+
+/* ---------------------------------------------------- sym -> int maps */
+
+typedef struct SymMap {
+    const void **keys; int *vals; int cap, n;
+} SymMap;
+
+static void map_init(VlmcArena *a, SymMap *m, int cap)
+{
+    m->cap = cap; m->n = 0;
+    m->keys = vlmc_arena_alloc(a, sizeof *m->keys * (size_t)cap);
+    m->vals = vlmc_arena_alloc(a, sizeof *m->vals * (size_t)cap);
+}
+
+static size_t ptr_hash(const void *p) { return ((uintptr_t)p >> 4) * 2654435761u; }
+
+static int *map_slot(SymMap *m, const void *k, bool insert)
+{
+    size_t i = ptr_hash(k) & (size_t)(m->cap - 1);
+    while (m->keys[i] && m->keys[i] != k)
+        i = (i + 1) & (size_t)(m->cap - 1);
+    if (!m->keys[i]) {
+        if (!insert)
+            return NULL;
+        m->keys[i] = k;
+        m->n++;
+    }
+    return &m->vals[i];
+}
+
+static int map_get(SymMap *m, const void *k)
+{
+    int *v = map_slot(m, k, false);
+    return v ? *v : -1;
+}
+
+static void map_put(SymMap *m, const void *k, int v) { *map_slot(m, k, true) = v; }
+
+/* ------------------------------------------------------------ lowering */
+
+typedef struct Lower {
+    VlmcArena *a;
+    const VlmcModel *m;
+    VlmcProgram *p;
+    VlmcDiag *d;
+    VlmcGraph *g;
+    SymMap values;     /* sym -> node in the current graph */
+    SymMap param_of;   /* param/net sym -> first param table index */
+    SymMap var_of;     /* latent/observed sym -> var index */
+    bool guide;        /* lowering the guide graph */
+    bool ok;
+} Lower;
+
+static char *fmt(VlmcArena *a, const char *f, ...) __attribute__((format(printf, 2, 3)));
+static char *fmt(VlmcArena *a, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    char *s = vlmc_arena_alloc(a, (size_t)n + 1);
+    va_start(ap, f);
+    vsnprintf(s, (size_t)n + 1, f, ap);
+    va_end(ap);
+    return s;
+}
+
+static const char *dim_c(Lower *L, VlmcDim dm)
+{
+    if (dm.cst >= 0)
+        return fmt(L->a, "c_%s", L->m->consts[dm.cst]->name);
+    return fmt(L->a, "%ldL", dm.value);
+}
+
+/* elements of a shape from dimension `from` on, as a C expression */
+static const char *numel_c(Lower *L, const VlmcShape *s, int from)
+{
+    if (s->rank <= from)
+        return "1";
+    const char *r = dim_c(L, s->dim[from]);
+    for (int i = from + 1; i < s->rank; i++)
+        r = fmt(L->a, "%s*%s", r, dim_c(L, s->dim[i]));
+    return s->rank - from > 1 ? fmt(L->a, "(%s)", r) : r;
+}
+
+static int add_node(Lower *L, VlmcOp op, bool batched, const char *n, bool scalar,
+                    VlmcLoc loc)
+{
+    VlmcGraph *g = L->g;
+    if (g->n == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 64;
+        VlmcNode *nn = vlmc_arena_alloc(L->a, sizeof *nn * (size_t)cap);
+        if (g->n)
+            memcpy(nn, g->nodes, sizeof *nn * (size_t)g->n);
+        g->nodes = nn;
+        g->cap = cap;
+    }
+    VlmcNode *x = &g->nodes[g->n];
+    memset(x, 0, sizeof *x);
+    x->op = op; x->batched = batched; x->n = n; x->scalar = scalar; x->loc = loc;
+    x->param = x->bias = x->var = -1;
+    x->K = "1";
+    return g->n++;
+}
+
+static VlmcNode *N(Lower *L, int i) { return &L->g->nodes[i]; }
+
+static void unsupported(Lower *L, VlmcLoc loc, const char *what)
+{
+    vlmc_error(L->d, loc, "code generation does not support %s yet", what);
+    L->ok = false;
+}
+
+static int add_param(Lower *L, const char *name, int rank, const char **dims, int init,
+                     double a, double b, bool guide, bool local, int constraint)
+{
+    VlmcProgram *p = L->p;
+    if (p->n_params == p->cap_params) {
+        int cap = p->cap_params ? 2 * p->cap_params : 32;
+        VlmcParam *np = vlmc_arena_alloc(L->a, sizeof *np * (size_t)cap);
+        if (p->n_params)
+            memcpy(np, p->params, sizeof *np * (size_t)p->n_params);
+        p->params = np;
+        p->cap_params = cap;
+    }
+    VlmcParam *q = &p->params[p->n_params];
+    memset(q, 0, sizeof *q);
+    q->name = name; q->rank = rank;
+    for (int i = 0; i < rank; i++)
+        q->dims[i] = dims[i];
+    q->init = init; q->a = a; q->b = b; q->guide = guide; q->local = local;
+    q->constraint = constraint;
+    if (local)
+        p->has_local = true;
+    return p->n_params++;
+}
+
+static int param_node(Lower *L, int pi, VlmcLoc loc)
+{
+    const VlmcParam *q = &L->p->params[pi];
+    const char *n = "1";
+    if (q->rank) {
+        n = q->dims[0];
+        for (int i = 1; i < q->rank; i++)
+            n = fmt(L->a, "%s*%s", n, q->dims[i]);
+        if (q->rank > 1)
+            n = fmt(L->a, "(%s)", n);
+    }
+    int x = add_node(L, q->local ? VLMC_OP_LOCAL : VLMC_OP_PARAM, q->local, n,
+                     q->rank == 0, loc);
+    N(L, x)->param = pi;
+    return x;
+}
+
+static int fn_node(Lower *L, int fn, int in, VlmcLoc loc)
+{
+    VlmcNode *s = N(L, in);
+    int x = add_node(L, VLMC_OP_FN, s->batched, s->n, s->scalar, loc);
+    N(L, x)->fn = fn;
+    N(L, x)->in[0] = in;
+    N(L, x)->n_in = 1;
+    return x;
+}
+
+static int bin_node(Lower *L, VlmcOp op, int a, int b, VlmcLoc loc)
+{
+    VlmcNode *x = N(L, a), *y = N(L, b);
+    const char *n = x->scalar ? y->n : x->n;
+    int r = add_node(L, op, x->batched || y->batched, n, x->scalar && y->scalar, loc);
+    N(L, r)->in[0] = a;
+    N(L, r)->in[1] = b;
+    N(L, r)->n_in = 2;
+    return r;
+}
+
+static int linear_node(Lower *L, int x, int W, int b, const char *in, const char *out,
+                       int act, VlmcLoc loc)
+{
+    int r = add_node(L, VLMC_OP_LINEAR, N(L, x)->batched, out, false, loc);
+    VlmcNode *y = N(L, r);
+    y->in[0] = x; y->in[1] = W; y->n_in = 2;
+    if (b >= 0)
+        y->in[y->n_in++] = b;
+    y->k = in; y->m = out; y->act = act;
+    return r;
+}
+
+static int num_node(Lower *L, const char *cexpr, VlmcLoc loc)
+{
+    int x = add_node(L, VLMC_OP_NUM, false, "1", true, loc);
+    N(L, x)->cexpr = cexpr;
+    return x;
+}
+
+static int lower_expr(Lower *L, const VlmcExpr *e);
+
+static int fn_code(VlmcFn f)
+{
+    switch (f) {
+    case VLMC_FN_EXP: return FN_EXP;
+    case VLMC_FN_LOG: return FN_LOG;
+    case VLMC_FN_LOG1P: return FN_LOG1P;
+    case VLMC_FN_SQRT: return FN_SQRT;
+    case VLMC_FN_SIGMOID: return FN_SIGMOID;
+    case VLMC_FN_SOFTPLUS: return FN_SOFTPLUS;
+    case VLMC_FN_TANH: return FN_TANH;
+    case VLMC_FN_RELU: return FN_RELU;
+    case VLMC_FN_ABS: return FN_ABS;
+    case VLMC_FN_ELU: return FN_ELU;
+    default: return -1;
+    }
+}
+
+static int lower_name(Lower *L, const VlmcExpr *e)
+{
+    VlmcSym *s = e->sym;
+    int have = map_get(&L->values, s);
+    if (have >= 0)
+        return have;
+    int x = -1;
+    switch (s->kind) {
+    case VLMC_SYM_CONST:
+        return num_node(L, fmt(L->a, "(float)c_%s", s->name), e->loc);
+    case VLMC_SYM_PARAM: {
+        int pi = map_get(&L->param_of, s);
+        x = param_node(L, pi, e->loc);
+        if (s->constraint == VLMC_CON_POSITIVE)
+            x = fn_node(L, FN_EXP, x, e->loc);
+        else if (s->constraint == VLMC_CON_UNIT)
+            x = fn_node(L, FN_SIGMOID, x, e->loc);
+        else if (s->constraint == VLMC_CON_SIMPLEX)
+            unsupported(L, e->loc, "the `simplex` constraint");
+        break;
+    }
+    case VLMC_SYM_LET:
+        x = lower_expr(L, s->expr);
+        break;
+    case VLMC_SYM_OBSERVED:
+        if (!L->guide) {
+            /* the checker guarantees declaration before use */
+            vlmc_error(L->d, e->loc, "internal: observed `%s` used before lowering", s->name);
+            L->ok = false;
+            return num_node(L, "0.0f", e->loc);
+        }
+        x = add_node(L, VLMC_OP_OBS, true, numel_c(L, &s->shape, 0), s->shape.rank == 0, e->loc);
+        N(L, x)->var = map_get(&L->var_of, s);
+        break;
+    case VLMC_SYM_LATENT:
+        vlmc_error(L->d, e->loc, "internal: latent `%s` used before its value exists", s->name);
+        L->ok = false;
+        return num_node(L, "0.0f", e->loc);
+    case VLMC_SYM_NET:
+        vlmc_error(L->d, e->loc, "internal: net `%s` used as a value", s->name);
+        L->ok = false;
+        return num_node(L, "0.0f", e->loc);
+    }
+    map_put(&L->values, s, x);
+    return x;
+}
+
+static int lower_call(Lower *L, const VlmcExpr *e)
+{
+    if (e->sym && e->sym->kind == VLMC_SYM_NET) {
+        const VlmcNetSpec *net = &e->sym->net;
+        int x = lower_expr(L, e->args[0].value);
+        int p0 = map_get(&L->param_of, e->sym);
+        int layers = net->n_sizes - 1;
+        for (int l = 0; l < layers; l++) {
+            int act = l + 1 < layers ? (int)net->act : (int)net->out_act;
+            int W = param_node(L, p0 + 2 * l, e->loc);
+            int b = param_node(L, p0 + 2 * l + 1, e->loc);
+            x = linear_node(L, x, W, b, dim_c(L, net->sizes[l]), dim_c(L, net->sizes[l + 1]),
+                            act, e->loc);
+        }
+        return x;
+    }
+    int x = lower_expr(L, e->args[0].value);
+    if (e->fn == VLMC_FN_SUM) {
+        int r = add_node(L, VLMC_OP_SUM, N(L, x)->batched, "1", true, e->loc);
+        N(L, r)->in[0] = x;
+        N(L, r)->n_in = 1;
+        return r;
+    }
+    int code = fn_code(e->fn);
+    if (code < 0) {
+        unsupported(L, e->loc, "this function");
+        return x;
+    }
+    return fn_node(L, code, x, e->loc);
+}
+
+static int lower_matmul(Lower *L, const VlmcExpr *e)
+{
+    const VlmcExpr *A = e->a[0], *B = e->a[1];
+    int a = lower_expr(L, A), b = lower_expr(L, B);
+    if (A->shape.rank == 2 && B->shape.rank == 1 && !A->batched) {
+        /* A (m,k) @ x (k) */
+        int r = add_node(L, VLMC_OP_MATVEC, N(L, b)->batched, dim_c(L, A->shape.dim[0]), false,
+                         e->loc);
+        VlmcNode *y = N(L, r);
+        y->in[0] = a; y->in[1] = b; y->n_in = 2;
+        y->m = dim_c(L, A->shape.dim[0]);
+        y->k = dim_c(L, A->shape.dim[1]);
+        return r;
+    }
+    if (A->shape.rank == 1 && B->shape.rank == 2 && !B->batched)  /* x (k) @ W (k,m) */
+        return linear_node(L, a, b, -1, dim_c(L, B->shape.dim[0]), dim_c(L, B->shape.dim[1]),
+                           0, e->loc);
+    unsupported(L, e->loc, "this form of `@` (supported: global matrix @ vector, vector @ global matrix)");
+    return a;
+}
+
+static int lower_expr(Lower *L, const VlmcExpr *e)
+{
+    switch (e->kind) {
+    case VLMC_E_NUM:
+        return num_node(L, fmt(L->a, "%.9gf", e->num), e->loc);
+    case VLMC_E_NAME:
+        return lower_name(L, e);
+    case VLMC_E_NEG:
+        return fn_node(L, FN_NEG, lower_expr(L, e->a[0]), e->loc);
+    case VLMC_E_BIN:
+        switch (e->op) {
+        case '+': return bin_node(L, VLMC_OP_ADD, lower_expr(L, e->a[0]), lower_expr(L, e->a[1]), e->loc);
+        case '-': return bin_node(L, VLMC_OP_SUB, lower_expr(L, e->a[0]), lower_expr(L, e->a[1]), e->loc);
+        case '*': return bin_node(L, VLMC_OP_MUL, lower_expr(L, e->a[0]), lower_expr(L, e->a[1]), e->loc);
+        case '/': return bin_node(L, VLMC_OP_DIV, lower_expr(L, e->a[0]), lower_expr(L, e->a[1]), e->loc);
+        case '@': return lower_matmul(L, e);
+        }
+        break;
+    case VLMC_E_CALL:
+        return lower_call(L, e);
+    case VLMC_E_INDEX: {
+        const VlmcExpr *t = e->a[0];
+        int table = lower_expr(L, t), idx = lower_expr(L, e->a[1]);
+        if (N(L, table)->batched || t->shape.rank < 1) {
+            unsupported(L, e->loc, "indexing a batched value");
+            return table;
+        }
+        int r = add_node(L, VLMC_OP_GATHER, true, numel_c(L, &t->shape, 1), t->shape.rank == 1,
+                         e->loc);
+        N(L, r)->in[0] = table;
+        N(L, r)->in[1] = idx;
+        N(L, r)->n_in = 2;
+        return r;
+    }
+    }
+    unsupported(L, e->loc, "this expression");
+    return num_node(L, "0.0f", e->loc);
+}
+
+/* A distribution node (LOGP/RSAMPLE/SAMPLE/MEAN) over lowered arguments. */
+static int dist_node(Lower *L, VlmcOp op, const VlmcDist *dist, int form, VlmcExpr **args,
+                     int value, int var, VlmcLoc loc)
+{
+    const VlmcVar *v = &L->p->vars[var];
+    int ins[VLMC_MAX_IN], n_in = 0;
+    if (value >= 0)
+        ins[n_in++] = value;
+    int np = dist->forms[form].n_params;
+    for (int i = 0; i < np; i++)
+        ins[n_in++] = lower_expr(L, args[i]);
+    int r = add_node(L, op, true, v->n, v->sym->shape.rank == 0, loc);
+    VlmcNode *x = N(L, r);
+    memcpy(x->in, ins, sizeof ins);
+    x->n_in = n_in;
+    x->var = var;
+    x->dist = dist;
+    x->form = form;
+    if (dist->event_last_dim) {
+        /* Categorical: K from the parameter's last dimension */
+        const VlmcShape *ps = &args[0]->shape;
+        x->K = dim_c(L, ps->dim[ps->rank - 1]);
+    }
+    return r;
+}
+
+static const VlmcDist *find_dist(const char *name) { return vlmc_dist_lookup(name); }
+
+/* q(z) for a latent without a written guide: mean-field Normal (real
+ * support) or LogNormal (positive support); amortized by one MLP over the
+ * single observed variable when the model has nets, per data point
+ * otherwise. */
+static void lower_auto_guide(Lower *L, int j, int *enc_h)
+{
+    VlmcVar *v = &L->p->vars[j];
+    VlmcSym *s = v->sym;
+    const VlmcDist *qd = NULL;
+    if (s->dist->value_support == VLMC_SUP_REAL)
+        qd = find_dist("Normal");
+    else if (s->dist->value_support == VLMC_SUP_POSITIVE)
+        qd = find_dist("LogNormal");
+    if (!qd) {
+        vlmc_error(L->d, s->loc, "latent `%s` has no guide and its support has no automatic "
+                   "guide; write `guide { %s ~ ...; }`", s->name, s->name);
+        L->ok = false;
+        return;
+    }
+    v->q_dist = qd;
+    v->has_q = true;
+    const char *dims[1] = {v->n};
+    int loc_n, sc_n;
+    if (L->m->n_nets > 0) {
+        if (L->m->n_observed != 1) {
+            vlmc_error(L->d, s->loc, "latent `%s` needs a guide: the automatic amortized guide "
+                       "needs exactly one observed variable", s->name);
+            L->ok = false;
+            return;
+        }
+        const VlmcSym *o = L->m->observed[0];
+        if (*enc_h < 0) {
+            const char *din = numel_c(L, &o->shape, 0);
+            const char *hd = fmt(L->a, "%dL", AUTO_HIDDEN);
+            const char *wd[2] = {din, hd};
+            int W = add_param(L, "auto.enc.W0", 2, wd, INIT_GLOROT, 0, 0, true, false, 0);
+            int b = add_param(L, "auto.enc.b0", 1, &wd[1], INIT_CONST, 0, 0, true, false, 0);
+            int x = add_node(L, VLMC_OP_OBS, true, din, o->shape.rank == 0, s->loc);
+            N(L, x)->var = map_get(&L->var_of, o);
+            *enc_h = linear_node(L, x, param_node(L, W, s->loc), param_node(L, b, s->loc), din,
+                                 hd, 1 /* relu */, s->loc);
+        }
+        const char *hd = fmt(L->a, "%dL", AUTO_HIDDEN);
+        const char *wd[2] = {hd, v->n};
+        int lw = add_param(L, fmt(L->a, "auto.%s.loc.W", s->name), 2, wd, INIT_GLOROT, 0, 0, true, false, 0);
+        int lb = add_param(L, fmt(L->a, "auto.%s.loc.b", s->name), 1, dims, INIT_CONST, 0, 0, true, false, 0);
+        int sw = add_param(L, fmt(L->a, "auto.%s.log_scale.W", s->name), 2, wd, INIT_NORMAL, 0, 1e-3, true, false, 0);
+        int sb = add_param(L, fmt(L->a, "auto.%s.log_scale.b", s->name), 1, dims, INIT_CONST, -1, 0, true, false, 0);
+        loc_n = linear_node(L, *enc_h, param_node(L, lw, s->loc), param_node(L, lb, s->loc), hd,
+                            v->n, 0, s->loc);
+        sc_n = linear_node(L, *enc_h, param_node(L, sw, s->loc), param_node(L, sb, s->loc), hd,
+                           v->n, 0, s->loc);
+    } else {
+        int lp = add_param(L, fmt(L->a, "auto.%s.loc", s->name), 1, dims, INIT_CONST, 0, 0, true, true, 0);
+        int sp = add_param(L, fmt(L->a, "auto.%s.log_scale", s->name), 1, dims, INIT_CONST, -1, 0, true, true, 0);
+        loc_n = param_node(L, lp, s->loc);
+        sc_n = param_node(L, sp, s->loc);
+    }
+    int scale = fn_node(L, FN_EXP, sc_n, s->loc);
+    int r = add_node(L, VLMC_OP_RSAMPLE, true, v->n, s->shape.rank == 0, s->loc);
+    VlmcNode *x = N(L, r);
+    x->in[0] = loc_n; x->in[1] = scale; x->n_in = 2;
+    x->var = j; x->dist = qd; x->form = 0;
+    int lq = add_node(L, VLMC_OP_LOGP, true, v->n, s->shape.rank == 0, s->loc);
+    x = N(L, lq);
+    x->in[0] = r; x->in[1] = loc_n; x->in[2] = scale; x->n_in = 3;
+    x->var = j; x->dist = qd; x->form = 0; x->is_q = true;
+}
+
+static void build_tables(Lower *L)
+{
+    const VlmcModel *m = L->m;
+    VlmcProgram *p = L->p;
+    for (int i = 0; i < m->n_params; i++) {
+        VlmcSym *s = m->params[i];
+        const char *dims[VLMC_MAX_RANK];
+        for (int k = 0; k < s->shape.rank; k++)
+            dims[k] = dim_c(L, s->shape.dim[k]);
+        int init = INIT_NORMAL;
+        double a = 0, b = 0.01;
+        double ia = s->init_a;
+        /* initializers describe the constrained value: store its preimage */
+        if (s->init == VLMC_INIT_CONST) {
+            init = INIT_CONST;
+            a = ia;
+            if (s->constraint == VLMC_CON_POSITIVE)
+                a = ia > 0 ? log(ia) : -30;
+            else if (s->constraint == VLMC_CON_UNIT)
+                a = ia > 0 && ia < 1 ? log(ia / (1 - ia)) : 0;
+        } else if (s->init == VLMC_INIT_NORMAL) {
+            a = s->init_a; b = s->init_b;
+        } else if (s->init == VLMC_INIT_UNIFORM) {
+            init = INIT_UNIFORM; a = s->init_a; b = s->init_b;
+        }
+        map_put(&L->param_of, s,
+                add_param(L, s->name, s->shape.rank, dims, init, a, b, s->in_guide, s->local,
+                          (int)s->constraint));
+    }
+    for (int i = 0; i < m->n_nets; i++) {
+        VlmcSym *s = m->nets[i];
+        int first = -1;
+        for (int l = 0; l + 1 < s->net.n_sizes; l++) {
+            const char *wd[2] = {dim_c(L, s->net.sizes[l]), dim_c(L, s->net.sizes[l + 1])};
+            int w = add_param(L, fmt(L->a, "%s.W%d", s->name, l), 2, wd, INIT_GLOROT, 0, 0,
+                              s->in_guide, false, 0);
+            add_param(L, fmt(L->a, "%s.b%d", s->name, l), 1, &wd[1], INIT_CONST, 0, 0,
+                      s->in_guide, false, 0);
+            if (first < 0)
+                first = w;
+        }
+        map_put(&L->param_of, s, first);
+    }
+    p->n_vars = m->n_latents + m->n_observed;
+    p->n_latent = m->n_latents;
+    p->vars = vlmc_arena_alloc(L->a, sizeof *p->vars * (size_t)(p->n_vars ? p->n_vars : 1));
+    const char *E = "1L";
+    for (int i = 0; i < p->n_vars; i++) {
+        bool lat = i < m->n_latents;
+        VlmcSym *s = lat ? m->latents[i] : m->observed[i - m->n_latents];
+        VlmcVar *v = &p->vars[i];
+        v->sym = s;
+        v->n = numel_c(L, &s->shape, 0);
+        v->treat = lat ? (int)m->treat[i] : -1;
+        v->K = "0L";
+        if (s->dist->event_last_dim) {
+            const VlmcShape *ps = &s->dist_args[0]->shape;
+            v->K = dim_c(L, ps->dim[ps->rank - 1]);
+        } else if (s->dist->discrete && s->support > 0) {
+            v->K = fmt(L->a, "%ldL", s->support);
+        }
+        v->has_q = lat && s->q_dist;
+        v->q_dist = s->q_dist;
+        if (lat && v->treat == VLMC_TREAT_ENUMERATE) {
+            /* support^numel for each enumerated latent */
+            if (s->shape.rank == 0)
+                E = fmt(L->a, "%s*%s", E, v->K);
+            else
+                E = fmt(L->a, "%s*gen_ipow(%s, %s)", E, v->K, v->n);
+        }
+        map_put(&L->var_of, s, i);
+    }
+    p->E = E;
+}
+
+static void begin_graph(Lower *L, VlmcGraph *g, bool guide)
+{
+    L->g = g;
+    L->guide = guide;
+    map_init(L->a, &L->values, 1 << 12);
+}
+
+static void lower_model(Lower *L)
+{
+    begin_graph(L, &L->p->model_g, false);
+    const VlmcModel *m = L->m;
+    for (int i = 0; i < m->n_stmts && L->ok; i++) {
+        const VlmcStmt *st = &m->stmts[i];
+        if (st->kind != VLMC_S_LATENT && st->kind != VLMC_S_OBSERVED)
+            continue;
+        VlmcSym *s = st->sym;
+        int var = map_get(&L->var_of, s);
+        VlmcVar *v = &L->p->vars[var];
+        VlmcOp op = st->kind == VLMC_S_OBSERVED ? VLMC_OP_OBS
+                    : v->treat == VLMC_TREAT_ENUMERATE ? VLMC_OP_ENUM : VLMC_OP_LATENT;
+        int x = add_node(L, op, true, v->n, s->shape.rank == 0, s->loc);
+        N(L, x)->var = var;
+        dist_node(L, VLMC_OP_LOGP, s->dist, s->param_form, s->dist_args, x, var, s->dist_loc);
+        if (st->kind == VLMC_S_OBSERVED)
+            dist_node(L, VLMC_OP_MEAN, s->dist, s->param_form, s->dist_args, -1, var, s->dist_loc);
+        map_put(&L->values, s, x);
+    }
+}
+
+static void lower_guide(Lower *L)
+{
+    begin_graph(L, &L->p->guide_g, true);
+    const VlmcModel *m = L->m;
+    for (int i = 0; i < m->n_gstmts && L->ok; i++) {
+        const VlmcStmt *st = &m->gstmts[i];
+        if (st->kind != VLMC_S_SAMPLE)
+            continue;
+        VlmcSym *s = st->sym;
+        int var = map_get(&L->var_of, s);
+        VlmcOp op = s->q_dist->reparam && !s->q_dist->discrete ? VLMC_OP_RSAMPLE : VLMC_OP_SAMPLE;
+        int x = dist_node(L, op, s->q_dist, s->q_param_form, s->q_args, -1, var, s->q_loc);
+        int lq = dist_node(L, VLMC_OP_LOGP, s->q_dist, s->q_param_form, s->q_args, x, var, s->q_loc);
+        N(L, lq)->is_q = true;
+        map_put(&L->values, s, x);
+    }
+    int enc_h = -1;
+    for (int j = 0; j < L->p->n_latent && L->ok; j++)
+        if (L->p->vars[j].treat == VLMC_TREAT_AUTO_GUIDE)
+            lower_auto_guide(L, j, &enc_h);
+}
+
+static void lower_sampler(Lower *L)
+{
+    begin_graph(L, &L->p->sample_g, false);
+    const VlmcModel *m = L->m;
+    for (int i = 0; i < m->n_stmts && L->ok; i++) {
+        const VlmcStmt *st = &m->stmts[i];
+        if (st->kind != VLMC_S_LATENT && st->kind != VLMC_S_OBSERVED)
+            continue;
+        VlmcSym *s = st->sym;
+        int var = map_get(&L->var_of, s);
+        int x = dist_node(L, VLMC_OP_SAMPLE, s->dist, s->param_form, s->dist_args, -1, var,
+                          s->dist_loc);
+        if (st->kind == VLMC_S_OBSERVED)
+            dist_node(L, VLMC_OP_MEAN, s->dist, s->param_form, s->dist_args, -1, var, s->dist_loc);
+        map_put(&L->values, s, x);
+    }
+}
+
+bool vlmc_lower(VlmcArena *a, const VlmcModel *m, VlmcProgram *p, VlmcDiag *d)
+{
+    memset(p, 0, sizeof *p);
+    p->model = m;
+    p->auto_hidden = AUTO_HIDDEN;
+    Lower L = {.a = a, .m = m, .p = p, .d = d, .ok = true};
+    int cap = 64;
+    while (cap < 4 * (m->n_params + m->n_nets + m->n_latents + m->n_observed + 8))
+        cap *= 2;
+    map_init(a, &L.param_of, cap);
+    map_init(a, &L.var_of, cap);
+    if (m->n_latents + m->n_observed > 32) {
+        vlmc_error(d, m->n_stmts ? m->stmts[0].loc : (VlmcLoc){1, 1, 1, 2},
+                   "code generation supports at most 32 random variables");
+        return false;
+    }
+    build_tables(&L);
+    lower_model(&L);
+    if (L.ok)
+        lower_guide(&L);
+    if (L.ok)
+        lower_sampler(&L);
+    return L.ok;
+}
