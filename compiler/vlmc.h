@@ -327,8 +327,8 @@ const char *vlmc_sym_kind_name(VlmcSymKind k);      /* "param", "latent", ... */
 VlmcFn vlmc_fn_lookup(const char *name);            /* VLMC_FN_NONE if none */
 /* An expression as source text, minimally parenthesised: `exp(0.5 * lv(h))`. */
 void vlmc_print_expr(const VlmcExpr *e, FILE *out);
-/* A shape as `[K, D]` (`[]` for a scalar). */
-void vlmc_print_shape(const VlmcShape *s, FILE *out);
+/* A shape as `[K, D]` (`[]` for a scalar); const names from m. */
+void vlmc_print_shape(const VlmcModel *m, const VlmcShape *s, FILE *out);
 
 /* ------------------------------------------------------------ tensor IR */
 

@@ -1,0 +1,1424 @@
+/* check.c — the semantic checker: name resolution (hash-table scopes),
+ * shapes and types of every expression, distribution signatures and literal
+ * supports, guide rules, and the treatment of each latent. Every kind of
+ * semantic error has one constructor (err_*) so messages stay consistent.
+ * It does not lower anything to IR. */
+#include "vlmc.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ scopes */
+
+/* Checker-side facts about a declared name. */
+typedef struct Entry {
+    VlmcSym *sym;
+    int order;          /* statement index in its block */
+    bool bad;           /* its declaration had errors: stay quiet about uses */
+    int var_id;         /* latents/observed: dependency-set index, else -1 */
+    VlmcSym **deps;     /* LET: the latents/observed it reads */
+    int n_deps;
+    unsigned visit;     /* cycle search stamp */
+} Entry;
+
+typedef struct Scope {
+    Entry **slot;
+    size_t cap, n;
+} Scope;
+
+typedef struct Ck {
+    VlmcArena *a;
+    VlmcDiag *d;
+    VlmcModel *m;
+    Scope model, guide;
+    bool in_guide;
+    int cur_order;          /* statement being checked */
+    Entry *cur;             /* its entry, if it declares a name */
+    /* dependency set of the statement being checked */
+    VlmcSym **dep; int n_dep, cap_dep;
+    unsigned *dep_mark; unsigned dep_stamp;
+    int n_vars;
+    unsigned visit_stamp;
+    int cap_consts, cap_params, cap_nets, cap_lets, cap_latents, cap_observed;
+} Ck;
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static Entry *scope_get(const Scope *sc, const char *name)
+{
+    if (!sc->cap) return NULL;
+    size_t mask = sc->cap - 1;
+    for (size_t i = hash_str(name) & mask;; i = (i + 1) & mask) {
+        Entry *e = sc->slot[i];
+        if (!e) return NULL;
+        if (!strcmp(e->sym->name, name)) return e;
+    }
+}
+
+static void scope_put(Ck *c, Scope *sc, Entry *e)
+{
+    if (2 * (sc->n + 1) > sc->cap) {
+        size_t ncap = sc->cap ? 2 * sc->cap : 64;
+        Entry **ns = vlmc_arena_alloc(c->a, ncap * sizeof *ns);
+        for (size_t j = 0; j < sc->cap; j++) {
+            Entry *old = sc->slot[j];
+            if (!old) continue;
+            size_t i = hash_str(old->sym->name) & (ncap - 1);
+            while (ns[i]) i = (i + 1) & (ncap - 1);
+            ns[i] = old;
+        }
+        sc->slot = ns;
+        sc->cap = ncap;
+    }
+    size_t i = hash_str(e->sym->name) & (sc->cap - 1);
+    while (sc->slot[i]) i = (i + 1) & (sc->cap - 1);
+    sc->slot[i] = e;
+    sc->n++;
+}
+
+/* Grow-by-doubling append into an arena array. */
+static void *push(Ck *c, void *arr, int *n, int *cap, size_t size)
+{
+    if (*n == *cap) {
+        int ncap = *cap ? 2 * *cap : 8;
+        void *na = vlmc_arena_alloc(c->a, (size_t)ncap * size);
+        if (*n) memcpy(na, arr, (size_t)*n * size);
+        arr = na;
+        *cap = ncap;
+    }
+    (*n)++;
+    return arr;
+}
+#define PUSH(c, arr, n, cap, v) \
+    do { (arr) = push((c), (arr), &(n), &(cap), sizeof *(arr)); (arr)[(n) - 1] = (v); } while (0)
+
+/* ------------------------------------------------- names for messages */
+
+#define SHAPE_BUF 160
+
+static const char *fmt_dim(const VlmcModel *m, VlmcDim d, char *buf, size_t n)
+{
+    if (d.cst >= 0 && d.cst < m->n_consts) snprintf(buf, n, "%s", m->consts[d.cst]->name);
+    else snprintf(buf, n, "%ld", d.value);
+    return buf;
+}
+
+static const char *fmt_shape(const VlmcModel *m, const VlmcShape *s, char *buf)
+{
+    size_t len = (size_t)snprintf(buf, SHAPE_BUF, "[");
+    for (int i = 0; i < s->rank && len < SHAPE_BUF; i++) {
+        char one[80];
+        len += (size_t)snprintf(buf + len, SHAPE_BUF - len, "%s%s", i ? ", " : "",
+                                fmt_dim(m, s->dim[i], one, sizeof one));
+    }
+    if (len < SHAPE_BUF) snprintf(buf + len, SHAPE_BUF - len, "]");
+    return buf;
+}
+
+static bool dim_eq(VlmcDim a, VlmcDim b)
+{
+    return a.cst == b.cst && (a.cst >= 0 || a.value == b.value);
+}
+
+static bool shape_eq(const VlmcShape *a, const VlmcShape *b)
+{
+    if (a->rank != b->rank) return false;
+    for (int i = 0; i < a->rank; i++)
+        if (!dim_eq(a->dim[i], b->dim[i])) return false;
+    return true;
+}
+
+/* Equal sizes under the const defaults, though not symbolically equal. */
+static bool shape_same_values(const VlmcShape *a, const VlmcShape *b)
+{
+    if (a->rank != b->rank) return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dim[i].value != b->dim[i].value) return false;
+    return true;
+}
+
+static void note_symbolic(Ck *c, VlmcLoc loc, const VlmcShape *a, const VlmcShape *b)
+{
+    if (shape_same_values(a, b))
+        vlmc_note(c->d, loc, "sizes are compared by name, not by value: a const "
+                  "can be changed with `--set NAME=VALUE`, so use the same const on both sides");
+}
+
+/* --------------------------------------------------- error constructors */
+
+static void err_undefined(Ck *c, VlmcLoc loc, const char *name, const char *sugg)
+{
+    if (sugg) vlmc_error(c->d, loc, "undefined name `%s`; did you mean `%s`?", name, sugg);
+    else vlmc_error(c->d, loc, "undefined name `%s`", name);
+}
+
+static void err_redefinition(Ck *c, VlmcLoc loc, const VlmcSym *prev, const char *name)
+{
+    if (!prev) {
+        vlmc_error(c->d, loc, "`%s` is a builtin function and cannot be redefined", name);
+        return;
+    }
+    vlmc_error(c->d, loc, "redefinition of `%s`", name);
+    vlmc_note(c->d, prev->loc, "`%s` was first declared here as a %s", name,
+              vlmc_sym_kind_name(prev->kind));
+}
+
+static void err_use_before_def(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "%s `%s` is used before its declaration", vlmc_sym_kind_name(s->kind), s->name);
+    vlmc_note(c->d, s->loc, "`%s` is declared here; move it before its first use", s->name);
+}
+
+static void err_cycle(Ck *c, VlmcLoc loc, const VlmcSym *self, const VlmcSym *other)
+{
+    if (!other || other == self)
+        vlmc_error(c->d, loc, "%s `%s` refers to itself", vlmc_sym_kind_name(self->kind), self->name);
+    else {
+        vlmc_error(c->d, loc, "`%s` and `%s` are defined in terms of each other", self->name, other->name);
+        vlmc_note(c->d, other->loc, "`%s` is declared here", other->name);
+    }
+}
+
+static void err_unknown_dist(Ck *c, VlmcLoc loc, const char *name, const char *sugg)
+{
+    if (sugg) vlmc_error(c->d, loc, "unknown distribution `%s`; did you mean `%s`?", name, sugg);
+    else vlmc_error(c->d, loc, "unknown distribution `%s`", name);
+}
+
+static void err_unknown_keyword(Ck *c, VlmcLoc loc, const char *key, const char *callee,
+                                const char *sugg)
+{
+    if (sugg) vlmc_error(c->d, loc, "unknown keyword argument `%s` to `%s`; did you mean `%s`?", key, callee, sugg);
+    else vlmc_error(c->d, loc, "unknown keyword argument `%s` to `%s`", key, callee);
+}
+
+static void err_duplicate_keyword(Ck *c, VlmcLoc loc, const char *key, VlmcLoc first)
+{
+    vlmc_error(c->d, loc, "argument `%s` is given twice", key);
+    vlmc_note(c->d, first, "first given here");
+}
+
+static void err_missing_arg(Ck *c, VlmcLoc loc, const char *callee, const char *param)
+{
+    vlmc_error(c->d, loc, "`%s` is missing its argument `%s`", callee, param);
+}
+
+static void err_arg_count(Ck *c, VlmcLoc loc, const char *callee, int want, int got)
+{
+    vlmc_error(c->d, loc, "`%s` takes %d argument%s, got %d", callee, want, want == 1 ? "" : "s", got);
+}
+
+static void err_mixed_forms(Ck *c, VlmcLoc loc, const char *dist, const char *k1, const char *k2)
+{
+    vlmc_error(c->d, loc, "`%s` and `%s` select different parameterizations of %s; give only one",
+               k1, k2, dist);
+}
+
+static void err_positional_after_keyword(Ck *c, VlmcLoc loc)
+{
+    vlmc_error(c->d, loc, "positional argument after a keyword argument");
+}
+
+static void err_shape_mismatch(Ck *c, VlmcLoc loc, char op, const VlmcShape *l, const VlmcShape *r)
+{
+    char a[SHAPE_BUF], b[SHAPE_BUF];
+    vlmc_error(c->d, loc, "shape mismatch in `%c`: left is %s, right is %s (shapes must be equal or one side a scalar)",
+               op, fmt_shape(c->m, l, a), fmt_shape(c->m, r, b));
+    note_symbolic(c, loc, l, r);
+}
+
+static void err_dist_arg_shape(Ck *c, VlmcLoc loc, const char *param, const VlmcShape *got,
+                               const char *var, const VlmcShape *want, bool categorical)
+{
+    char a[SHAPE_BUF], b[SHAPE_BUF];
+    if (categorical)
+        vlmc_error(c->d, loc, "argument `%s` has shape %s, but `%s` has shape %s: Categorical's `%s` "
+                   "needs the value's shape plus a last dimension of categories",
+                   param, fmt_shape(c->m, got, a), var, fmt_shape(c->m, want, b), param);
+    else
+        vlmc_error(c->d, loc, "argument `%s` has shape %s, but `%s` has shape %s "
+                   "(an argument is a scalar or has the value's shape)",
+                   param, fmt_shape(c->m, got, a), var, fmt_shape(c->m, want, b));
+    note_symbolic(c, loc, got, want);
+}
+
+static void err_bad_size(Ck *c, VlmcLoc loc, const char *why)
+{
+    vlmc_error(c->d, loc, "%s", why);
+}
+
+static void err_unknown_const(Ck *c, VlmcLoc loc, const char *name, const VlmcSym *s,
+                              const char *sugg)
+{
+    if (s)
+        vlmc_error(c->d, loc, "`%s` is a %s, not a const: a size is a const or an integer literal",
+                   name, vlmc_sym_kind_name(s->kind));
+    else if (sugg)
+        vlmc_error(c->d, loc, "unknown const `%s` in shape; did you mean `%s`?", name, sugg);
+    else
+        vlmc_error(c->d, loc, "unknown const `%s` in shape", name);
+}
+
+static void err_dim_syntax(Ck *c, VlmcLoc loc)
+{
+    vlmc_error(c->d, loc, "a size in a shape must be a const name or an integer literal");
+}
+
+static void err_const_expr(Ck *c, VlmcLoc loc, const char *what)
+{
+    vlmc_error(c->d, loc, "%s is not allowed in a const: use integers, earlier consts, `+`, `-`, `*` and parentheses", what);
+}
+
+static void err_too_many_dims(Ck *c, VlmcLoc loc, int rank)
+{
+    vlmc_error(c->d, loc, "too many dimensions (%d; the limit is %d)", rank, VLMC_MAX_RANK);
+}
+
+static void err_index_base(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    if (s->kind == VLMC_SYM_PARAM)
+        vlmc_error(c->d, loc, "param `%s` is a scalar and cannot be indexed", s->name);
+    else
+        vlmc_error(c->d, loc, "only params can be indexed, but `%s` is a %s", s->name,
+                   vlmc_sym_kind_name(s->kind));
+}
+
+static void err_index_not_latent(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    if (s)
+        vlmc_error(c->d, loc, "index must be a discrete latent variable, but `%s` is a %s",
+                   s->name, vlmc_sym_kind_name(s->kind));
+    else
+        vlmc_error(c->d, loc, "index must be the name of a discrete latent variable");
+}
+
+static void err_index_continuous(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "index `%s` is continuous (%s): only Categorical or Bernoulli latents can index",
+               s->name, s->dist ? s->dist->name : "real");
+}
+
+static void err_index_not_scalar(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    char a[SHAPE_BUF];
+    vlmc_error(c->d, loc, "index `%s` has shape %s; an index must be a scalar", s->name,
+               fmt_shape(c->m, &s->shape, a));
+}
+
+static void err_matmul_shape(Ck *c, VlmcLoc loc, const VlmcShape *l, const VlmcShape *r)
+{
+    char a[SHAPE_BUF], b[SHAPE_BUF];
+    vlmc_error(c->d, loc, "matrix product `@` cannot multiply %s by %s "
+               "(needs [m, n] @ [n], [n] @ [n, m] or [m, n] @ [n, p])",
+               fmt_shape(c->m, l, a), fmt_shape(c->m, r, b));
+    note_symbolic(c, loc, l, r);
+}
+
+static void err_net_input(Ck *c, VlmcLoc loc, const VlmcSym *net, const VlmcShape *got)
+{
+    char a[SHAPE_BUF], b[SHAPE_BUF];
+    VlmcShape want = {1, {net->net.sizes[0]}};
+    vlmc_error(c->d, loc, "net `%s` takes input of shape %s, got %s", net->name,
+               fmt_shape(c->m, &want, a), fmt_shape(c->m, got, b));
+    note_symbolic(c, loc, &want, got);
+}
+
+static void err_unknown_function(Ck *c, VlmcLoc loc, const char *name, const char *sugg)
+{
+    if (vlmc_dist_lookup(name))
+        vlmc_error(c->d, loc, "`%s` is a distribution; distributions appear only after `~`", name);
+    else if (sugg)
+        vlmc_error(c->d, loc, "unknown function `%s`; did you mean `%s`?", name, sugg);
+    else
+        vlmc_error(c->d, loc, "unknown function `%s`", name);
+}
+
+static void err_fn_args(Ck *c, VlmcLoc loc, const char *name, int got, bool keyword)
+{
+    if (keyword) vlmc_error(c->d, loc, "`%s` takes no keyword arguments", name);
+    else vlmc_error(c->d, loc, "`%s` takes 1 argument, got %d", name, got);
+}
+
+static void err_not_callable(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "`%s` is a %s, not a function or net", s->name, vlmc_sym_kind_name(s->kind));
+}
+
+static void err_not_a_value(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "net `%s` is a function; apply it to an input, e.g. `%s(x)`", s->name, s->name);
+}
+
+static void err_guide_samples_observed(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is observed: a guide samples only latent variables",
+               s->name, s->name);
+    vlmc_note(c->d, s->loc, "`%s` is declared observed here", s->name);
+}
+
+static void err_guide_samples_unknown(Ck *c, VlmcLoc loc, const char *name, const char *sugg)
+{
+    if (sugg) vlmc_error(c->d, loc, "the guide samples `%s`, which the model does not declare; did you mean `%s`?", name, sugg);
+    else vlmc_error(c->d, loc, "the guide samples `%s`, which the model does not declare", name);
+}
+
+static void err_guide_sample_not_latent(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is a %s, not a latent variable",
+               s->name, s->name, vlmc_sym_kind_name(s->kind));
+}
+
+static void err_guide_samples_twice(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "the guide samples `%s` twice", s->name);
+    vlmc_note(c->d, s->q_loc, "first sampled here");
+}
+
+static void err_guide_sample_shape(Ck *c, VlmcLoc loc, const VlmcSym *s, const char *param,
+                                   const VlmcShape *got)
+{
+    char a[SHAPE_BUF], b[SHAPE_BUF];
+    vlmc_error(c->d, loc, "the guide samples `%s` with shape %s (from `%s`), but the model declares `%s` with shape %s",
+               s->name, fmt_shape(c->m, got, a), param, s->name, fmt_shape(c->m, &s->shape, b));
+    note_symbolic(c, loc, got, &s->shape);
+}
+
+static void err_guide_reads_model(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "the guide cannot read the model's %s `%s`: a guide has its own params, nets and lets",
+               vlmc_sym_kind_name(s->kind), s->name);
+    vlmc_note(c->d, s->loc, "`%s` is declared in the model here", s->name);
+}
+
+static void err_guide_reads_unsampled(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "the guide reads latent `%s` before sampling it", s->name);
+}
+
+static void err_literal_support(Ck *c, VlmcLoc loc, const char *dist, const char *param,
+                                VlmcSupport sup, double v)
+{
+    const char *want = sup == VLMC_SUP_POSITIVE ? "positive"
+                     : sup == VLMC_SUP_NONNEG ? "nonnegative"
+                     : sup == VLMC_SUP_UNIT ? "in (0, 1)"
+                     : sup == VLMC_SUP_UNIT_CLOSED ? "in [0, 1]"
+                     : "finite";
+    vlmc_error(c->d, loc, "%s's %s must be %s, got %g", dist, param, want, v);
+}
+
+static void err_support_mismatch(Ck *c, VlmcLoc loc, const char *what)
+{
+    vlmc_error(c->d, loc, "%s", what);
+}
+
+static void err_too_many_enum(Ck *c, VlmcLoc loc, const VlmcSym *s, const char *count, bool alone)
+{
+    if (alone)
+        vlmc_error(c->d, loc, "latent `%s` has %s joint values: too many to sum out (the limit is %d); "
+                   "sample it in a guide", s->name, count, VLMC_MAX_ENUM);
+    else
+        vlmc_error(c->d, loc, "latent `%s` brings the enumerated latents to %s joint values: too many "
+                   "to sum out (the limit is %d); sample some of them in a guide", s->name, count, VLMC_MAX_ENUM);
+}
+
+static void err_infinite_unguided(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "latent `%s` ~ %s has infinitely many values and cannot be summed out; "
+               "sample it in a guide", s->name, s->dist->name);
+}
+
+static void err_no_observed(Ck *c)
+{
+    VlmcLoc loc = {1, 1, 1, 1};
+    vlmc_error(c->d, loc, "the model has no observed variables (declare one, e.g. `observed x[D] ~ Normal(mu, 1);`)");
+}
+
+static void err_unknown_activation(Ck *c, VlmcLoc loc, const char *name, const char *sugg)
+{
+    if (sugg) vlmc_error(c->d, loc, "unknown activation `%s`; did you mean `%s`?", name, sugg);
+    else vlmc_error(c->d, loc, "unknown activation `%s` (relu, tanh, sigmoid, softplus, elu or identity)", name);
+}
+
+static void err_bad_initializer(Ck *c, VlmcLoc loc, const char *why)
+{
+    vlmc_error(c->d, loc, "bad initializer: %s", why);
+}
+
+static void err_bad_constraint(Ck *c, VlmcLoc loc, const char *name, const char *sugg, const char *why)
+{
+    if (why) vlmc_error(c->d, loc, "%s", why);
+    else if (sugg) vlmc_error(c->d, loc, "unknown constraint `%s`; did you mean `%s`?", name, sugg);
+    else vlmc_error(c->d, loc, "unknown constraint `%s` (positive, unit or simplex)", name);
+}
+
+static void err_guide_twice(Ck *c, VlmcLoc loc, VlmcLoc first)
+{
+    vlmc_error(c->d, loc, "a model has at most one `guide` block");
+    vlmc_note(c->d, first, "the first guide is here");
+}
+
+static void err_unknown_net_kind(Ck *c, VlmcLoc loc, const char *name, const char *sugg)
+{
+    if (sugg) vlmc_error(c->d, loc, "unknown network `%s`; did you mean `%s`?", name, sugg);
+    else vlmc_error(c->d, loc, "unknown network `%s` (mlp or linear)", name);
+}
+
+static void err_net_sizes(Ck *c, VlmcLoc loc, bool mlp, int got)
+{
+    if (mlp)
+        vlmc_error(c->d, loc, "mlp takes 2 to %d layer sizes (in, hidden..., out), got %d",
+                   VLMC_MAX_LAYERS + 1, got);
+    else
+        vlmc_error(c->d, loc, "linear takes 2 sizes (in, out), got %d", got);
+}
+
+static void warn_unused(Ck *c, const VlmcSym *s)
+{
+    vlmc_warning(c->d, s->loc, "%s `%s` is never used", vlmc_sym_kind_name(s->kind), s->name);
+}
+
+static void warn_shadow(Ck *c, const VlmcSym *s, const VlmcSym *model_sym)
+{
+    vlmc_warning(c->d, s->loc, "the guide's `%s` shadows the model's %s `%s`", s->name,
+                 vlmc_sym_kind_name(model_sym->kind), model_sym->name);
+    vlmc_note(c->d, model_sym->loc, "the model's `%s` is declared here", model_sym->name);
+}
+
+/* ------------------------------------------------------- suggestions */
+
+#define MAX_CANDS 20000
+
+/* Names of `sc` passing `keep` (NULL: all), for vlmc_suggest. */
+static const char *suggest_in(Ck *c, const char *name, const Scope *sc1, const Scope *sc2,
+                              bool (*keep)(const Ck *, const VlmcSym *))
+{
+    const Scope *scs[2] = {sc1, sc2};
+    size_t total = (sc1 ? sc1->n : 0) + (sc2 ? sc2->n : 0);
+    if (total > MAX_CANDS) total = MAX_CANDS;
+    const char **cands = vlmc_arena_alloc(c->a, (total + 1) * sizeof *cands);
+    int n = 0;
+    size_t len = strlen(name);
+    for (int k = 0; k < 2; k++) {
+        if (!scs[k]) continue;
+        for (size_t i = 0; i < scs[k]->cap && (size_t)n < total; i++) {
+            Entry *e = scs[k]->slot[i];
+            if (!e || (keep && !keep(c, e->sym))) continue;
+            size_t l2 = strlen(e->sym->name);
+            if (l2 + 3 < len || len + 3 < l2) continue;
+            cands[n++] = e->sym->name;
+        }
+    }
+    return vlmc_suggest(name, cands, n);
+}
+
+static bool keep_value(const Ck *c, const VlmcSym *s)
+{
+    if (!c->in_guide || s->in_guide) return s->kind != VLMC_SYM_NET;
+    return s->kind == VLMC_SYM_CONST || s->kind == VLMC_SYM_OBSERVED
+        || (s->kind == VLMC_SYM_LATENT && s->q_dist);
+}
+static bool keep_const(const Ck *c, const VlmcSym *s) { (void)c; return s->kind == VLMC_SYM_CONST; }
+static bool keep_latent(const Ck *c, const VlmcSym *s) { (void)c; return s->kind == VLMC_SYM_LATENT; }
+static bool keep_net(const Ck *c, const VlmcSym *s)
+{
+    return s->kind == VLMC_SYM_NET && (!c->in_guide || s->in_guide);
+}
+
+static const char *const fn_names[] = {"exp", "log", "log1p", "sqrt", "sigmoid", "softplus",
+                                       "tanh", "relu", "abs", "elu", "sum"};
+static const char *const act_names[] = {"identity", "relu", "tanh", "sigmoid", "softplus", "elu"};
+
+/* ------------------------------------------------------------ lookups */
+
+static Entry *lookup_any(Ck *c, const char *name)
+{
+    Entry *e = c->in_guide ? scope_get(&c->guide, name) : NULL;
+    return e ? e : scope_get(&c->model, name);
+}
+
+/* Does let `e`'s expression reach `target` through later-declared lets? */
+static bool reaches(Ck *c, const VlmcExpr *x, const VlmcSym *target, int budget)
+{
+    if (!x || budget <= 0) return false;
+    if (x->kind == VLMC_E_NAME) {
+        Entry *e = lookup_any(c, x->name);
+        if (!e) return false;
+        if (e->sym == target) return true;
+        if (e->sym->kind != VLMC_SYM_LET || e->order <= c->cur_order || e->visit == c->visit_stamp)
+            return false;
+        e->visit = c->visit_stamp;
+        return reaches(c, e->sym->expr, target, budget - 1);
+    }
+    for (int i = 0; i < 2; i++)
+        if (reaches(c, x->a[i], target, budget - 1)) return true;
+    for (int i = 0; i < x->n_args; i++)
+        if (reaches(c, x->args[i].value, target, budget - 1)) return true;
+    return false;
+}
+
+/* Resolve a use of `name`, applying order and guide rules. NULL after an
+ * error (reported here) or when the name's declaration was bad. */
+static Entry *resolve(Ck *c, const char *name, VlmcLoc loc, const VlmcExpr *use)
+{
+    Entry *e = NULL;
+    bool from_model = false;
+    if (c->in_guide) e = scope_get(&c->guide, name);
+    if (!e) {
+        e = scope_get(&c->model, name);
+        from_model = c->in_guide && e;
+    }
+    if (!e) {
+        err_undefined(c, loc, name, suggest_in(c, name, c->in_guide ? &c->guide : NULL,
+                                               &c->model, keep_value));
+        return NULL;
+    }
+    VlmcSym *s = e->sym;
+    if (from_model) {
+        switch (s->kind) {
+        case VLMC_SYM_CONST: case VLMC_SYM_OBSERVED: break;
+        case VLMC_SYM_LATENT:
+            if (!s->q_dist) { err_guide_reads_unsampled(c, loc, s); return NULL; }
+            break;
+        default: err_guide_reads_model(c, loc, s); return NULL;
+        }
+    } else if (e->order >= c->cur_order) {
+        if (c->cur && e == c->cur) { err_cycle(c, loc, s, NULL); e->bad = true; return NULL; }
+        c->visit_stamp++;
+        if (c->cur && c->cur->sym->kind == VLMC_SYM_LET && s->kind == VLMC_SYM_LET
+            && reaches(c, s->expr, c->cur->sym, 10000)) {
+            err_cycle(c, loc, c->cur->sym, s);
+            c->cur->bad = true;
+            return NULL;
+        }
+        err_use_before_def(c, loc, s);
+        return NULL;
+    }
+    (void)use;
+    s->used = true;
+    return e->bad ? NULL : e;
+}
+
+static void add_dep(Ck *c, VlmcSym *s, int var_id)
+{
+    if (var_id < 0 || c->dep_mark[var_id] == c->dep_stamp) return;
+    c->dep_mark[var_id] = c->dep_stamp;
+    PUSH(c, c->dep, c->n_dep, c->cap_dep, s);
+}
+
+/* ------------------------------------------------------------ sizes */
+
+static bool literal_value(const VlmcExpr *e, double *v)
+{
+    if (e->kind == VLMC_E_NUM) { *v = e->num; return true; }
+    if (e->kind == VLMC_E_NEG && e->a[0]->kind == VLMC_E_NUM) { *v = -e->a[0]->num; return true; }
+    return false;
+}
+
+#define MAX_SIZE 2147483647L
+
+static bool check_size_value(Ck *c, VlmcLoc loc, double v)
+{
+    char why[160];
+    if (v != floor(v)) {
+        snprintf(why, sizeof why, "a size must be a positive integer, got %g", v);
+        err_bad_size(c, loc, why);
+        return false;
+    }
+    if (v <= 0) {
+        snprintf(why, sizeof why, "a size must be positive, got %.0f", v);
+        err_bad_size(c, loc, why);
+        return false;
+    }
+    if (v > MAX_SIZE) {
+        snprintf(why, sizeof why, "size %.0f is too large (the limit is %ld)", v, MAX_SIZE);
+        err_bad_size(c, loc, why);
+        return false;
+    }
+    return true;
+}
+
+static bool resolve_dim(Ck *c, const VlmcExpr *e, VlmcDim *out)
+{
+    double v;
+    if (literal_value(e, &v)) {
+        if (!check_size_value(c, e->loc, v)) return false;
+        out->cst = -1;
+        out->value = (long)v;
+        return true;
+    }
+    if (e->kind != VLMC_E_NAME) { err_dim_syntax(c, e->loc); return false; }
+    Entry *en = lookup_any(c, e->name);
+    if (!en) {
+        err_unknown_const(c, e->loc, e->name, NULL, suggest_in(c, e->name, NULL, &c->model, keep_const));
+        return false;
+    }
+    if (en->sym->kind != VLMC_SYM_CONST) { err_unknown_const(c, e->loc, e->name, en->sym, NULL); return false; }
+    en = resolve(c, e->name, e->loc, e);
+    if (!en) return false;
+    out->cst = en->sym->index;
+    out->value = en->sym->value;
+    return true;
+}
+
+static bool resolve_shape(Ck *c, VlmcSym *s)
+{
+    if (s->n_dims > VLMC_MAX_RANK) {
+        VlmcLoc l = s->dims[0]->loc;
+        l.end_line = s->dims[s->n_dims - 1]->loc.end_line;
+        l.end_col = s->dims[s->n_dims - 1]->loc.end_col;
+        err_too_many_dims(c, l, s->n_dims);
+        return false;
+    }
+    bool ok = true;
+    s->shape.rank = s->n_dims;
+    for (int i = 0; i < s->n_dims; i++)
+        ok &= resolve_dim(c, s->dims[i], &s->shape.dim[i]);
+    return ok;
+}
+
+/* const expressions: integers, earlier consts, + - * and parentheses */
+static bool eval_const(Ck *c, const VlmcExpr *e, long *out)
+{
+    long a, b;
+    switch (e->kind) {
+    case VLMC_E_NUM:
+        if (e->num != floor(e->num) || fabs(e->num) > 4e18) {
+            char why[120];
+            snprintf(why, sizeof why, "a const must be an integer, got %g", e->num);
+            err_bad_size(c, e->loc, why);
+            return false;
+        }
+        *out = (long)e->num;
+        return true;
+    case VLMC_E_NAME: {
+        Entry *en = lookup_any(c, e->name);
+        if (en && en->sym->kind != VLMC_SYM_CONST) { err_unknown_const(c, e->loc, e->name, en->sym, NULL); return false; }
+        en = resolve(c, e->name, e->loc, e);
+        if (!en) return false;
+        *out = en->sym->value;
+        return true;
+    }
+    case VLMC_E_NEG:
+        if (!eval_const(c, e->a[0], &a)) return false;
+        *out = -a;
+        return true;
+    case VLMC_E_BIN: {
+        if (e->op == '/' || e->op == '@') {
+            err_const_expr(c, e->loc, e->op == '/' ? "division" : "matrix product");
+            return false;
+        }
+        bool ok1 = eval_const(c, e->a[0], &a), ok2 = eval_const(c, e->a[1], &b);
+        if (!ok1 || !ok2) return false;
+        bool ovf = e->op == '+' ? __builtin_add_overflow(a, b, out)
+                 : e->op == '-' ? __builtin_sub_overflow(a, b, out)
+                 : __builtin_mul_overflow(a, b, out);
+        if (ovf) { err_bad_size(c, e->loc, "const value overflows"); return false; }
+        return true;
+    }
+    case VLMC_E_CALL: err_const_expr(c, e->loc, "a function call"); return false;
+    case VLMC_E_INDEX: err_const_expr(c, e->loc, "indexing"); return false;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------ expressions */
+
+static bool check_expr(Ck *c, VlmcExpr *e);
+
+static void set_scalar(VlmcExpr *e)
+{
+    e->shape.rank = 0;
+    e->type = VLMC_T_REAL;
+    e->batched = false;
+}
+
+static bool check_index(Ck *c, VlmcExpr *e)
+{
+    VlmcExpr *base = e->a[0], *idx = e->a[1];
+    Entry *be = resolve(c, base->name, base->loc, base);
+    bool ok = idx->kind == VLMC_E_NAME ? check_expr(c, idx) : (check_expr(c, idx), false);
+    if (!be) return false;
+    VlmcSym *p = be->sym;
+    base->sym = p;
+    base->shape = p->shape;
+    base->batched = p->local;
+    if (p->kind != VLMC_SYM_PARAM || p->shape.rank == 0) { err_index_base(c, base->loc, p); return false; }
+    if (idx->kind != VLMC_E_NAME) { err_index_not_latent(c, idx->loc, NULL); return false; }
+    if (!ok) return false;
+    VlmcSym *z = idx->sym;
+    if (z->kind != VLMC_SYM_LATENT) { err_index_not_latent(c, idx->loc, z); return false; }
+    if (!z->dist) return false;
+    if (!z->dist->discrete) { err_index_continuous(c, idx->loc, z); return false; }
+    if (z->shape.rank != 0) { err_index_not_scalar(c, idx->loc, z); return false; }
+    char msg[400], a[80], b[80];
+    if (z->support == 0) {
+        snprintf(msg, sizeof msg, "index `%s` ~ %s has unbounded values; an index needs a Categorical "
+                 "or Bernoulli latent", z->name, z->dist->name);
+        err_support_mismatch(c, idx->loc, msg);
+        return false;
+    }
+    if (!dim_eq(z->support_dim, p->shape.dim[0])) {
+        snprintf(msg, sizeof msg, "`%s` takes %s values, but the first dimension of `%s` is %s",
+                 z->name, fmt_dim(c->m, z->support_dim, a, sizeof a), p->name,
+                 fmt_dim(c->m, p->shape.dim[0], b, sizeof b));
+        err_support_mismatch(c, idx->loc, msg);
+        return false;
+    }
+    e->shape.rank = p->shape.rank - 1;
+    for (int i = 1; i < p->shape.rank; i++) e->shape.dim[i - 1] = p->shape.dim[i];
+    e->type = VLMC_T_REAL;
+    e->batched = true;
+    return true;
+}
+
+static bool check_call(Ck *c, VlmcExpr *e)
+{
+    VlmcFn fn = vlmc_fn_lookup(e->name);
+    Entry *en = fn ? NULL : lookup_any(c, e->name);
+    if (!fn && !en) {
+        const char *sugg = suggest_in(c, e->name, c->in_guide ? &c->guide : NULL,
+                                      c->in_guide ? NULL : &c->model, keep_net);
+        if (!sugg) sugg = vlmc_suggest(e->name, fn_names, 11);
+        err_unknown_function(c, e->loc, e->name, sugg);
+        for (int i = 0; i < e->n_args; i++) check_expr(c, e->args[i].value);
+        return false;
+    }
+    if (en && en->sym->kind != VLMC_SYM_NET) { err_not_callable(c, e->loc, en->sym); return false; }
+    bool kw = false;
+    for (int i = 0; i < e->n_args; i++) kw |= e->args[i].key != NULL;
+    bool ok = true;
+    for (int i = 0; i < e->n_args; i++) ok &= check_expr(c, e->args[i].value);
+    if (fn) {
+        e->fn = fn;
+        if (kw || e->n_args != 1) { err_fn_args(c, e->loc, e->name, e->n_args, kw); return false; }
+        if (!ok) return false;
+        VlmcExpr *x = e->args[0].value;
+        e->shape = fn == VLMC_FN_SUM ? (VlmcShape){0, {{0, 0}}} : x->shape;
+        e->type = VLMC_T_REAL;
+        e->batched = x->batched;
+        return true;
+    }
+    en = resolve(c, e->name, e->loc, e);
+    if (!en) return false;
+    VlmcSym *net = en->sym;
+    if (net->kind != VLMC_SYM_NET) { err_not_callable(c, e->loc, net); return false; }
+    e->sym = net;
+    if (kw || e->n_args != 1) { err_fn_args(c, e->loc, e->name, e->n_args, kw); return false; }
+    if (!ok) return false;
+    VlmcExpr *x = e->args[0].value;
+    if (x->shape.rank != 1 || !dim_eq(x->shape.dim[0], net->net.sizes[0])) {
+        err_net_input(c, x->loc, net, &x->shape);
+        return false;
+    }
+    e->shape.rank = 1;
+    e->shape.dim[0] = net->net.sizes[net->net.n_sizes - 1];
+    e->type = VLMC_T_REAL;
+    e->batched = x->batched;
+    return true;
+}
+
+/* Shapes of `@`: [m,n]@[n] -> [m]; [n]@[n,m] -> [m]; [m,n]@[n,p] -> [m,p]. */
+static bool matmul_shape(const VlmcShape *l, const VlmcShape *r, VlmcShape *out)
+{
+    if (l->rank == 2 && r->rank == 1 && dim_eq(l->dim[1], r->dim[0])) {
+        *out = (VlmcShape){1, {l->dim[0]}};
+        return true;
+    }
+    if (l->rank == 1 && r->rank == 2 && dim_eq(l->dim[0], r->dim[0])) {
+        *out = (VlmcShape){1, {r->dim[1]}};
+        return true;
+    }
+    if (l->rank == 2 && r->rank == 2 && dim_eq(l->dim[1], r->dim[0])) {
+        *out = (VlmcShape){2, {l->dim[0], r->dim[1]}};
+        return true;
+    }
+    return false;
+}
+
+static bool check_expr(Ck *c, VlmcExpr *e)
+{
+    switch (e->kind) {
+    case VLMC_E_NUM:
+        set_scalar(e);
+        return true;
+    case VLMC_E_NAME: {
+        Entry *en = resolve(c, e->name, e->loc, e);
+        if (!en) return false;
+        VlmcSym *s = en->sym;
+        e->sym = s;
+        switch (s->kind) {
+        case VLMC_SYM_CONST: set_scalar(e); return true;
+        case VLMC_SYM_NET: err_not_a_value(c, e->loc, s); return false;
+        case VLMC_SYM_PARAM:
+            e->shape = s->shape; e->type = VLMC_T_REAL; e->batched = s->local;
+            return true;
+        case VLMC_SYM_LET:
+            e->shape = s->shape; e->type = s->type; e->batched = s->expr->batched;
+            for (int i = 0; i < en->n_deps; i++) {
+                Entry *de = scope_get(&c->model, en->deps[i]->name);
+                if (de) add_dep(c, en->deps[i], de->var_id);
+            }
+            return true;
+        case VLMC_SYM_LATENT: case VLMC_SYM_OBSERVED:
+            e->shape = s->shape; e->type = s->type; e->batched = true;
+            add_dep(c, s, en->var_id);
+            return true;
+        }
+        return false;
+    }
+    case VLMC_E_NEG:
+        if (!check_expr(c, e->a[0])) return false;
+        e->shape = e->a[0]->shape;
+        e->type = VLMC_T_REAL;
+        e->batched = e->a[0]->batched;
+        return true;
+    case VLMC_E_BIN: {
+        bool ok1 = check_expr(c, e->a[0]), ok2 = check_expr(c, e->a[1]);
+        if (!ok1 || !ok2) return false;
+        VlmcExpr *l = e->a[0], *r = e->a[1];
+        e->type = VLMC_T_REAL;
+        e->batched = l->batched || r->batched;
+        if (e->op == '@') {
+            if (!matmul_shape(&l->shape, &r->shape, &e->shape)) {
+                err_matmul_shape(c, e->loc, &l->shape, &r->shape);
+                return false;
+            }
+            return true;
+        }
+        if (l->shape.rank == 0) e->shape = r->shape;
+        else if (r->shape.rank == 0 || shape_eq(&l->shape, &r->shape)) e->shape = l->shape;
+        else { err_shape_mismatch(c, e->loc, e->op, &l->shape, &r->shape); return false; }
+        return true;
+    }
+    case VLMC_E_CALL:
+        return check_call(c, e);
+    case VLMC_E_INDEX:
+        return check_index(c, e);
+    }
+    return false;
+}
+
+/* ---------------------------------------------------- distributions */
+
+typedef struct DistResult {
+    const VlmcDist *dist;
+    int form;
+    VlmcExpr **args;
+    VlmcDim k;          /* Categorical: number of categories */
+} DistResult;
+
+static bool literal_in_support(VlmcSupport s, double v)
+{
+    switch (s) {
+    case VLMC_SUP_POSITIVE: return v > 0;
+    case VLMC_SUP_NONNEG: return v >= 0;
+    case VLMC_SUP_UNIT: return v > 0 && v < 1;
+    case VLMC_SUP_UNIT_CLOSED: return v >= 0 && v <= 1;
+    default: return isfinite(v);
+    }
+}
+
+/* `var ~ Dist(args)` with `var` of shape `vshape`. `guide_of` is the latent
+ * a guide samples (NULL in the model). */
+static bool check_dist(Ck *c, VlmcExpr *call, const char *var, const VlmcShape *vshape,
+                       VlmcSym *guide_of, DistResult *r)
+{
+    const VlmcDist *dist = vlmc_dist_lookup(call->name);
+    bool ok = true;
+    if (!dist) {
+        const char *names[32];
+        for (int i = 0; i < vlmc_n_dists && i < 32; i++) names[i] = vlmc_dists[i].name;
+        err_unknown_dist(c, call->loc, call->name, vlmc_suggest(call->name, names, vlmc_n_dists));
+        for (int i = 0; i < call->n_args; i++) check_expr(c, call->args[i].value);
+        return false;
+    }
+    r->dist = dist;
+    /* choose the form from the keywords */
+    int form = -1, n_pos = 0;
+    const VlmcArg *form_key = NULL;
+    bool seen_kw = false;
+    for (int i = 0; i < call->n_args; i++) {
+        const VlmcArg *a = &call->args[i];
+        if (!a->key) {
+            if (seen_kw) { err_positional_after_keyword(c, a->value->loc); ok = false; }
+            else n_pos++;
+            continue;
+        }
+        seen_kw = true;
+        int f = -1;
+        for (int j = 0; j < dist->n_forms && f < 0; j++)
+            for (int p = 0; p < dist->forms[j].n_params; p++)
+                if (!strcmp(dist->forms[j].names[p], a->key)) { f = j; break; }
+        if (f < 0) {
+            const char *names[8];
+            int nn = 0;
+            for (int j = 0; j < dist->n_forms; j++)
+                for (int p = 0; p < dist->forms[j].n_params; p++) names[nn++] = dist->forms[j].names[p];
+            err_unknown_keyword(c, a->key_loc, a->key, dist->name, vlmc_suggest(a->key, names, nn));
+            ok = false;
+            continue;
+        }
+        if (form >= 0 && f != form) {
+            err_mixed_forms(c, a->key_loc, dist->name, form_key->key, a->key);
+            ok = false;
+            continue;
+        }
+        form = f;
+        form_key = a;
+    }
+    if (form < 0) form = 0;
+    const VlmcDistForm *F = &dist->forms[form];
+    r->form = form;
+    r->args = vlmc_arena_alloc(c->a, VLMC_MAX_DIST_PARAMS * sizeof *r->args);
+    VlmcLoc given[VLMC_MAX_DIST_PARAMS];
+    if (n_pos > F->n_params) {
+        err_arg_count(c, call->args[F->n_params].value->loc, dist->name, F->n_params, n_pos);
+        ok = false;
+    }
+    for (int i = 0, pos = 0; i < call->n_args; i++) {
+        const VlmcArg *a = &call->args[i];
+        int slot = -1;
+        if (!a->key) slot = pos < F->n_params ? pos : -1, pos++;
+        else
+            for (int p = 0; p < F->n_params; p++)
+                if (!strcmp(F->names[p], a->key)) slot = p;
+        if (slot < 0) continue;
+        if (r->args[slot]) { err_duplicate_keyword(c, a->key_loc, a->key, given[slot]); ok = false; continue; }
+        r->args[slot] = a->value;
+        given[slot] = a->key ? a->key_loc : a->value->loc;
+    }
+    for (int p = 0; p < F->n_params && ok; p++)
+        if (!r->args[p]) { err_missing_arg(c, call->loc, dist->name, F->names[p]); ok = false; }
+    /* check every argument, even after errors, to report their own */
+    for (int i = 0; i < call->n_args; i++)
+        if (!check_expr(c, call->args[i].value)) ok = false;
+    if (!ok) return false;
+    for (int p = 0; p < F->n_params; p++) {
+        VlmcExpr *x = r->args[p];
+        double v;
+        if (literal_value(x, &v) && !literal_in_support(F->supports[p], v)) {
+            err_literal_support(c, x->loc, dist->name, F->names[p], F->supports[p], v);
+            ok = false;
+            continue;
+        }
+        if (dist->event_last_dim) {
+            VlmcShape pre = x->shape;
+            if (pre.rank == 0) {
+                err_dist_arg_shape(c, x->loc, F->names[p], &x->shape, var, vshape, true);
+                ok = false;
+                continue;
+            }
+            r->k = pre.dim[--pre.rank];
+            if (pre.rank != 0 && !shape_eq(&pre, vshape)) {
+                if (guide_of) err_guide_sample_shape(c, x->loc, guide_of, F->names[p], &pre);
+                else err_dist_arg_shape(c, x->loc, F->names[p], &x->shape, var, vshape, true);
+                ok = false;
+            }
+            continue;
+        }
+        if (x->shape.rank != 0 && !shape_eq(&x->shape, vshape)) {
+            if (guide_of) err_guide_sample_shape(c, x->loc, guide_of, F->names[p], &x->shape);
+            else err_dist_arg_shape(c, x->loc, F->names[p], &x->shape, var, vshape, false);
+            ok = false;
+        }
+    }
+    double lo, hi;
+    if (ok && !strcmp(dist->name, "Uniform") && literal_value(r->args[0], &lo)
+        && literal_value(r->args[1], &hi) && !(lo < hi)) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "Uniform needs low < high, got low = %g and high = %g", lo, hi);
+        vlmc_error(c->d, call->loc, "%s", msg);
+        ok = false;
+    }
+    return ok;
+}
+
+/* Can values drawn from q (the guide) lie outside p's support? */
+static bool support_within(VlmcSupport q, VlmcSupport p)
+{
+    if (q == p) return true;
+    switch (p) {
+    case VLMC_SUP_REAL:
+        return q == VLMC_SUP_POSITIVE || q == VLMC_SUP_NONNEG || q == VLMC_SUP_UNIT
+            || q == VLMC_SUP_UNIT_CLOSED || q == VLMC_SUP_INTERVAL;
+    case VLMC_SUP_POSITIVE: return q == VLMC_SUP_UNIT;
+    case VLMC_SUP_NONNEG: return q == VLMC_SUP_POSITIVE || q == VLMC_SUP_UNIT || q == VLMC_SUP_UNIT_CLOSED;
+    case VLMC_SUP_UNIT_CLOSED: return q == VLMC_SUP_UNIT;
+    case VLMC_SUP_INTERVAL: return q == VLMC_SUP_UNIT || q == VLMC_SUP_UNIT_CLOSED;
+    case VLMC_SUP_COUNT: return q == VLMC_SUP_BINARY || q == VLMC_SUP_CATEGORY;
+    default: return false;
+    }
+}
+
+/* ------------------------------------------------------- statements */
+
+static void finish_deps(Ck *c, VlmcSym *s)
+{
+    /* sort by dependency index: declaration order */
+    for (int i = 1; i < c->n_dep; i++)
+        for (int j = i; j > 0; j--) {
+            Entry *a = scope_get(&c->model, c->dep[j - 1]->name);
+            Entry *b = scope_get(&c->model, c->dep[j]->name);
+            if (a->var_id <= b->var_id) break;
+            VlmcSym *t = c->dep[j]; c->dep[j] = c->dep[j - 1]; c->dep[j - 1] = t;
+        }
+    s->n_deps = c->n_dep;
+    s->deps = vlmc_arena_alloc(c->a, (size_t)(c->n_dep + 1) * sizeof *s->deps);
+    if (c->n_dep) memcpy(s->deps, c->dep, (size_t)c->n_dep * sizeof *s->deps);
+}
+
+static bool check_const(Ck *c, VlmcSym *s)
+{
+    long v;
+    if (!eval_const(c, s->expr, &v)) { s->value = 1; return false; }
+    if (!check_size_value(c, s->expr->loc, (double)v)) { s->value = 1; return false; }
+    s->value = v;
+    return true;
+}
+
+static bool check_param(Ck *c, VlmcSym *s)
+{
+    bool ok = resolve_shape(c, s);
+    s->type = VLMC_T_REAL;
+    if (s->con_name) {
+        static const char *const cons[] = {"positive", "unit", "simplex"};
+        int k = -1;
+        for (int i = 0; i < 3; i++) if (!strcmp(cons[i], s->con_name)) k = i;
+        if (k < 0) {
+            err_bad_constraint(c, s->con_loc, s->con_name, vlmc_suggest(s->con_name, cons, 3), NULL);
+            ok = false;
+        } else {
+            s->constraint = (VlmcConstraint)(k + 1);
+            if (s->constraint == VLMC_CON_SIMPLEX && s->n_dims == 0) {
+                err_bad_constraint(c, s->con_loc, s->con_name, NULL,
+                                   "a simplex param needs at least one dimension (its last sums to 1)");
+                ok = false;
+            }
+        }
+    }
+    VlmcExpr *x = s->init_expr;
+    if (!x) { s->init = VLMC_INIT_DEFAULT; return ok; }
+    double v, a, b;
+    char why[240];
+    if (literal_value(x, &v)) {
+        s->init = VLMC_INIT_CONST;
+        s->init_a = v;
+        if (s->constraint == VLMC_CON_POSITIVE && !(v > 0)) {
+            snprintf(why, sizeof why, "`%s` is positive, but its initial value is %g", s->name, v);
+            err_bad_initializer(c, x->loc, why);
+            return false;
+        }
+        if (s->constraint == VLMC_CON_UNIT && !(v > 0 && v < 1)) {
+            snprintf(why, sizeof why, "`%s` is in (0, 1), but its initial value is %g", s->name, v);
+            err_bad_initializer(c, x->loc, why);
+            return false;
+        }
+        if (s->constraint == VLMC_CON_SIMPLEX) {
+            err_bad_initializer(c, x->loc, "a simplex param starts uniform and takes no initializer");
+            return false;
+        }
+        return ok;
+    }
+    bool is_normal = x->kind == VLMC_E_CALL && !strcmp(x->name, "normal");
+    bool is_uniform = x->kind == VLMC_E_CALL && !strcmp(x->name, "uniform");
+    if (!is_normal && !is_uniform) {
+        err_bad_initializer(c, x->loc, "expected a number, normal(mean, sd) or uniform(low, high)");
+        return false;
+    }
+    if (x->n_args != 2 || x->args[0].key || x->args[1].key
+        || !literal_value(x->args[0].value, &a) || !literal_value(x->args[1].value, &b)) {
+        snprintf(why, sizeof why, "%s takes two numbers, e.g. %s", x->name,
+                 is_normal ? "normal(0, 0.01)" : "uniform(-0.1, 0.1)");
+        err_bad_initializer(c, x->loc, why);
+        return false;
+    }
+    s->init = is_normal ? VLMC_INIT_NORMAL : VLMC_INIT_UNIFORM;
+    s->init_a = a;
+    s->init_b = b;
+    if (is_normal && !(b > 0)) {
+        snprintf(why, sizeof why, "normal's standard deviation must be positive, got %g", b);
+        err_bad_initializer(c, x->loc, why);
+        return false;
+    }
+    if (is_uniform && !(a < b)) {
+        snprintf(why, sizeof why, "uniform needs low < high, got %g and %g", a, b);
+        err_bad_initializer(c, x->loc, why);
+        return false;
+    }
+    if (s->constraint != VLMC_CON_NONE) {
+        bool fits = s->constraint == VLMC_CON_POSITIVE ? (is_uniform && a >= 0)
+                  : s->constraint == VLMC_CON_UNIT ? (is_uniform && a >= 0 && b <= 1) : false;
+        if (!fits) {
+            snprintf(why, sizeof why, "%s(%g, %g) can give values outside the `%s` constraint%s", x->name,
+                     a, b, s->con_name,
+                     s->constraint == VLMC_CON_SIMPLEX ? "; a simplex param takes no initializer"
+                                                       : "; use a number or uniform(low, high) inside it");
+            err_bad_initializer(c, x->loc, why);
+            return false;
+        }
+    }
+    return ok;
+}
+
+static bool parse_act(Ck *c, const VlmcArg *a, VlmcAct *out)
+{
+    const VlmcExpr *x = a->value;
+    if (x->kind == VLMC_E_NAME)
+        for (int i = 0; i < 6; i++)
+            if (!strcmp(act_names[i], x->name)) { *out = (VlmcAct)i; return true; }
+    err_unknown_activation(c, x->loc, x->kind == VLMC_E_NAME ? x->name : "(expression)",
+                           x->kind == VLMC_E_NAME ? vlmc_suggest(x->name, act_names, 6) : NULL);
+    return false;
+}
+
+static bool check_net(Ck *c, VlmcSym *s)
+{
+    VlmcExpr *call = s->net_call;
+    VlmcNetSpec *n = &s->net;
+    static const char *const kinds[] = {"mlp", "linear"};
+    n->is_mlp = !strcmp(call->name, "mlp");
+    if (!n->is_mlp && strcmp(call->name, "linear")) {
+        VlmcLoc l = call->loc;
+        l.end_line = l.line;
+        l.end_col = l.col + (int)strlen(call->name);
+        err_unknown_net_kind(c, l, call->name, vlmc_suggest(call->name, kinds, 2));
+        return false;
+    }
+    n->act = VLMC_ACT_RELU;
+    n->out_act = VLMC_ACT_IDENTITY;
+    bool ok = true, seen_kw = false;
+    const VlmcArg *act_arg = NULL, *out_arg = NULL;
+    int n_sizes = 0;
+    for (int i = 0; i < call->n_args; i++) {
+        const VlmcArg *a = &call->args[i];
+        if (!a->key) {
+            if (seen_kw) { err_positional_after_keyword(c, a->value->loc); ok = false; continue; }
+            if (n_sizes < VLMC_MAX_LAYERS + 1) ok &= resolve_dim(c, a->value, &n->sizes[n_sizes]);
+            n_sizes++;
+            continue;
+        }
+        seen_kw = true;
+        const VlmcArg **slot = !strcmp(a->key, "act") && n->is_mlp ? &act_arg
+                             : !strcmp(a->key, "out") ? &out_arg : NULL;
+        if (!slot) {
+            static const char *const keys[] = {"act", "out"};
+            err_unknown_keyword(c, a->key_loc, a->key, call->name,
+                                n->is_mlp ? vlmc_suggest(a->key, keys, 2) : "out");
+            ok = false;
+            continue;
+        }
+        if (*slot) { err_duplicate_keyword(c, a->key_loc, a->key, (*slot)->key_loc); ok = false; continue; }
+        *slot = a;
+        ok &= parse_act(c, a, slot == &act_arg ? &n->act : &n->out_act);
+    }
+    if (n_sizes < 2 || n_sizes > VLMC_MAX_LAYERS + 1 || (!n->is_mlp && n_sizes != 2)) {
+        err_net_sizes(c, call->loc, n->is_mlp, n_sizes);
+        return false;
+    }
+    n->n_sizes = n_sizes;
+    return ok;
+}
+
+static bool check_var(Ck *c, VlmcSym *s)
+{
+    bool ok = resolve_shape(c, s);
+    DistResult r = {0};
+    ok &= check_dist(c, s->dist_call, s->name, &s->shape, NULL, &r);
+    if (!r.dist) return false;
+    s->dist = r.dist;
+    s->dist_loc = s->dist_call->loc;
+    s->param_form = r.form;
+    s->dist_args = r.args;
+    s->type = r.dist->discrete ? VLMC_T_INT : VLMC_T_REAL;
+    s->support_dim = (VlmcDim){-1, 0};
+    if (r.dist->value_support == VLMC_SUP_CATEGORY) {
+        s->support_dim = r.k;
+        s->support = r.k.value;
+    } else if (r.dist->value_support == VLMC_SUP_BINARY) {
+        s->support_dim = (VlmcDim){-1, 2};
+        s->support = 2;
+    }
+    return ok;
+}
+
+static bool check_sample(Ck *c, VlmcStmt *st)
+{
+    Entry *en = scope_get(&c->model, st->target);
+    if (!en) {
+        err_guide_samples_unknown(c, st->target_loc, st->target,
+                                  suggest_in(c, st->target, NULL, &c->model, keep_latent));
+        return false;
+    }
+    VlmcSym *z = en->sym;
+    if (z->kind == VLMC_SYM_OBSERVED) { err_guide_samples_observed(c, st->target_loc, z); return false; }
+    if (z->kind != VLMC_SYM_LATENT) { err_guide_sample_not_latent(c, st->target_loc, z); return false; }
+    if (z->q_dist) { err_guide_samples_twice(c, st->target_loc, z); return false; }
+    if (en->bad || !z->dist) return false;
+    DistResult r = {0};
+    if (!check_dist(c, st->call, z->name, &z->shape, z, &r)) {
+        if (r.dist) { z->q_dist = r.dist; z->q_loc = st->target_loc; }
+        return false;
+    }
+    char msg[400], a[80], b[80];
+    const VlmcDist *p = z->dist, *q = r.dist;
+    if (p->discrete != q->discrete || !support_within(q->value_support, p->value_support)) {
+        snprintf(msg, sizeof msg, "the guide samples `%s` from %s (%s values), but the model's %s gives it %s values",
+                 z->name, q->name, vlmc_support_name(q->value_support), p->name,
+                 vlmc_support_name(p->value_support));
+        err_support_mismatch(c, st->call->loc, msg);
+        return false;
+    }
+    if (q->value_support == VLMC_SUP_CATEGORY && p->value_support == VLMC_SUP_CATEGORY
+        && !dim_eq(r.k, z->support_dim)) {
+        snprintf(msg, sizeof msg, "the guide's Categorical has %s categories, but the model's `%s` has %s",
+                 fmt_dim(c->m, r.k, a, sizeof a), z->name, fmt_dim(c->m, z->support_dim, b, sizeof b));
+        err_support_mismatch(c, st->call->loc, msg);
+        return false;
+    }
+    z->q_dist = q;
+    z->q_args = r.args;
+    z->q_param_form = r.form;
+    z->q_loc = st->target_loc;
+    st->sym = z;
+    return true;
+}
+
+/* Register a declaration in its block's scope; false on redefinition. */
+static Entry *declare(Ck *c, VlmcSym *s, int order)
+{
+    Scope *sc = s->in_guide ? &c->guide : &c->model;
+    Entry *prev = scope_get(sc, s->name);
+    if (prev || vlmc_fn_lookup(s->name)) {
+        err_redefinition(c, s->loc, prev ? prev->sym : NULL, s->name);
+        return NULL;
+    }
+    if (s->in_guide) {
+        Entry *m = scope_get(&c->model, s->name);
+        if (m) warn_shadow(c, s, m->sym);
+    }
+    Entry *e = vlmc_arena_alloc(c->a, sizeof *e);
+    e->sym = s;
+    e->order = order;
+    e->var_id = -1;
+    if (s->kind == VLMC_SYM_LATENT || s->kind == VLMC_SYM_OBSERVED) e->var_id = c->n_vars++;
+    scope_put(c, sc, e);
+    VlmcModel *m = c->m;
+    switch (s->kind) {
+    case VLMC_SYM_CONST: s->index = m->n_consts; PUSH(c, m->consts, m->n_consts, c->cap_consts, s); break;
+    case VLMC_SYM_PARAM: s->index = m->n_params; PUSH(c, m->params, m->n_params, c->cap_params, s); break;
+    case VLMC_SYM_NET: s->index = m->n_nets; PUSH(c, m->nets, m->n_nets, c->cap_nets, s); break;
+    case VLMC_SYM_LET: s->index = m->n_lets; PUSH(c, m->lets, m->n_lets, c->cap_lets, s); break;
+    case VLMC_SYM_LATENT: s->index = m->n_latents; PUSH(c, m->latents, m->n_latents, c->cap_latents, s); break;
+    case VLMC_SYM_OBSERVED: s->index = m->n_observed; PUSH(c, m->observed, m->n_observed, c->cap_observed, s); break;
+    }
+    return e;
+}
+
+static void check_block(Ck *c, VlmcStmt *stmts, int n, Entry **entries)
+{
+    for (int i = 0; i < n && !c->d->too_many; i++) {
+        VlmcStmt *st = &stmts[i];
+        c->cur_order = i;
+        c->cur = entries[i];
+        c->dep_stamp++;
+        c->n_dep = 0;
+        if (st->kind == VLMC_S_SAMPLE) { check_sample(c, st); continue; }
+        if (!c->cur) continue;   /* redefinition: reported */
+        VlmcSym *s = st->sym;
+        bool ok = true;
+        switch (s->kind) {
+        case VLMC_SYM_CONST: ok = check_const(c, s); break;
+        case VLMC_SYM_PARAM: ok = check_param(c, s); break;
+        case VLMC_SYM_NET: ok = check_net(c, s); break;
+        case VLMC_SYM_LET:
+            ok = check_expr(c, s->expr) && !c->cur->bad;
+            s->shape = s->expr->shape;
+            s->type = s->expr->type;
+            if (ok) {
+                finish_deps(c, s);
+                c->cur->deps = s->deps;
+                c->cur->n_deps = s->n_deps;
+            }
+            break;
+        case VLMC_SYM_LATENT: case VLMC_SYM_OBSERVED:
+            ok = check_var(c, s);
+            finish_deps(c, s);
+            break;
+        }
+        if (!ok) c->cur->bad = true;
+    }
+}
+
+static void format_count(char *buf, size_t n, long support, long numel, double log2_total, bool alone)
+{
+    if (alone && numel > 1) snprintf(buf, n, "%ld^%ld", support, numel);
+    else if (log2_total < 62) snprintf(buf, n, "%.0f", exp2(log2_total));
+    else snprintf(buf, n, "about 2^%.0f", log2_total);
+}
+
+static void choose_treatments(Ck *c)
+{
+    VlmcModel *m = c->m;
+    m->treat = vlmc_arena_alloc(c->a, (size_t)(m->n_latents + 1) * sizeof *m->treat);
+    double log2_total = 0;
+    int n_enum = 0;
+    for (int i = 0; i < m->n_latents; i++) {
+        VlmcSym *z = m->latents[i];
+        if (!z->dist) continue;
+        if (z->q_dist) {
+            m->treat[i] = z->dist->discrete || !z->q_dist->reparam ? VLMC_TREAT_SCORE : VLMC_TREAT_REPARAM;
+        } else if (z->dist->discrete) {
+            m->treat[i] = VLMC_TREAT_ENUMERATE;
+            if (z->support == 0) { err_infinite_unguided(c, z->loc, z); continue; }
+            long numel = 1;
+            for (int k = 0; k < z->shape.rank; k++) numel *= z->shape.dim[k].value > 0 ? z->shape.dim[k].value : 1;
+            double l2 = (double)numel * log2((double)z->support);
+            log2_total += l2;
+            n_enum++;
+            if (log2_total > log2((double)VLMC_MAX_ENUM) + 1e-9) {
+                char count[64];
+                bool alone = n_enum == 1;
+                format_count(count, sizeof count, z->support, numel, alone ? l2 : log2_total, alone);
+                err_too_many_enum(c, z->loc, z, count, alone);
+                log2_total -= l2;
+                n_enum--;
+            }
+        } else {
+            m->treat[i] = VLMC_TREAT_AUTO_GUIDE;
+        }
+    }
+}
+
+bool vlmc_check_model(VlmcArena *a, VlmcModel *m, VlmcDiag *d)
+{
+    Ck ck = {.a = a, .d = d, .m = m};
+    Ck *c = &ck;
+    int errors0 = d->n_errors;
+    Entry **ents = vlmc_arena_alloc(a, (size_t)(m->n_stmts + 1) * sizeof *ents);
+    for (int i = 0; i < m->n_stmts; i++) ents[i] = declare(c, m->stmts[i].sym, i);
+    c->dep_mark = vlmc_arena_alloc(a, (size_t)(c->n_vars + 1) * sizeof *c->dep_mark);
+    check_block(c, m->stmts, m->n_stmts, ents);
+    if (m->n_observed == 0 && !d->too_many) err_no_observed(c);
+    if (m->n_guides > 1) err_guide_twice(c, m->guide2_loc, m->guide_loc);
+    if (m->n_gstmts && !d->too_many) {
+        c->in_guide = true;
+        Entry **gents = vlmc_arena_alloc(a, (size_t)(m->n_gstmts + 1) * sizeof *gents);
+        for (int i = 0; i < m->n_gstmts; i++)
+            gents[i] = m->gstmts[i].kind == VLMC_S_SAMPLE ? NULL : declare(c, m->gstmts[i].sym, i);
+        check_block(c, m->gstmts, m->n_gstmts, gents);
+        c->in_guide = false;
+    }
+    if (!d->too_many) choose_treatments(c);
+    if (d->n_errors == errors0) {
+        for (int i = 0; i < m->n_params; i++) if (!m->params[i]->used) warn_unused(c, m->params[i]);
+        for (int i = 0; i < m->n_nets; i++) if (!m->nets[i]->used) warn_unused(c, m->nets[i]);
+        for (int i = 0; i < m->n_lets; i++) if (!m->lets[i]->used) warn_unused(c, m->lets[i]);
+    }
+    return d->n_errors == errors0;
+}
