@@ -89,6 +89,27 @@ static void test_progress_plain(void)
     double t0 = vlm_now();
     usleep(2000);
     CU_ASSERT(vlm_now() - t0 >= 0.002 && vlm_now() - t0 < 1);
+    /* the terminal form: one line redrawn in place */
+    f = tmpfile();
+    vlm_progress_start(&p, f, "train", 200);
+    p.tty = true;
+    p.t_last -= 1;
+    vlm_progress_update(&p, 50, -3.5);
+    p.t_last -= 1;
+    vlm_progress_update(&p, 100, -3.25);
+    vlm_progress_update(&p, 101, -3.0);    /* within 0.1 s: not drawn */
+    vlm_progress_finish(&p, NULL);
+    rewind(f);
+    char all[1024] = {0};
+    size_t got = fread(all, 1, sizeof all - 1, f);
+    CU_ASSERT(got > 0);
+    CU_ASSERT(!strncmp(all, "\rtrain [######..................]  25% 50/200", 45));
+    CU_ASSERT(strstr(all, "\rtrain [############............]  50% 100/200") != NULL);
+    CU_ASSERT(strstr(all, "101/200") == NULL);
+    CU_ASSERT(strstr(all, "obj -3.25  ETA ") != NULL);
+    CU_ASSERT(strstr(all, "\r\033[Ktrain: 101 items in ") != NULL);
+    CU_ASSERT(strchr(all, '\n') == all + strlen(all) - 1);
+    fclose(f);
     /* no output stream: silent, no crash */
     vlm_progress_start(&p, NULL, "quiet", 10);
     vlm_progress_update(&p, 5, 1);
