@@ -135,6 +135,8 @@ int vlm_data_read_labels(const char *path, VlmData *data, VlmErr *err)
     data->labels = vlm_xmalloc((size_t)h.dims[0] * sizeof(int32_t) + 1);
     for (uint32_t i = 0; i < h.dims[0]; i++)
         data->labels[i] = raw[i];
+    if (!data->n)
+        data->n = h.dims[0];   /* labels read on their own */
     free(raw);
     return 0;
 fail:
