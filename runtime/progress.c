@@ -44,8 +44,8 @@ static void draw(VlmProgress *p, double now)
     double el = now - p->t_start;
     double rate = el > 0 ? (double)p->done / el : 0;
     char eta[32];
-    fmt_duration(eta, sizeof eta,
-                 rate > 0 && p->total > p->done ? (double)(p->total - p->done) / rate : 0);
+    double left = p->total > p->done ? (double)(p->total - p->done) : 0;
+    fmt_duration(eta, sizeof eta, left == 0 ? 0 : rate > 0 ? left / rate : -1);
     int pct = p->total > 0 ? (int)(100.0 * (double)p->done / (double)p->total) : 0;
     if (p->tty) {
         enum { W = 24 };
