@@ -4,9 +4,11 @@
  * Everything is row major; no allocation. */
 /* The Makefile builds at -O2, where GCC's "very cheap" vectorizer skips
  * any loop that needs a runtime alias check or a remainder loop, i.e.
- * every loop here; O3 for this file turns them into SIMD loops. */
+ * every loop here; O3 for this file turns them into SIMD loops. No
+ * trapping math / errno: nothing reads FP exception flags or errno, and
+ * without them selects (x > 0 ? a : b) and sqrtf stay branch-free. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
 #endif
 
 #include "vlm.h"
@@ -14,41 +16,23 @@
 #include <cblas.h>
 #include <math.h>
 
-/* Bias and activation over one row: y = act(y + b). One pass; the switch
- * is outside the loops so each loop is a plain elementwise body. */
+/* Bias and activation, row by row so the row is still in cache for the
+ * second pass: y = act(y + b). The activations are tensor.c's elementwise
+ * functions, so the forms (stable, vectorizable) live in one place. */
 static void bias_act_rows(int R, int out, const float *b, VlmAct act,
                           float *y)
 {
+    static const VlmFn fn[] = {
+        [VLM_ACT_IDENTITY] = VLM_FN_IDENTITY, [VLM_ACT_RELU] = VLM_FN_RELU,
+        [VLM_ACT_TANH] = VLM_FN_TANH, [VLM_ACT_SIGMOID] = VLM_FN_SIGMOID,
+        [VLM_ACT_SOFTPLUS] = VLM_FN_SOFTPLUS, [VLM_ACT_ELU] = VLM_FN_ELU,
+    };
     for (int r = 0; r < R; r++) {
         float *yr = y + (size_t)r * out;
         if (b)
             for (int j = 0; j < out; j++) yr[j] += b[j];
-        switch (act) {
-        case VLM_ACT_IDENTITY:
-            break;
-        case VLM_ACT_RELU:
-            for (int j = 0; j < out; j++) yr[j] = yr[j] > 0 ? yr[j] : 0.0f;
-            break;
-        case VLM_ACT_TANH:
-            for (int j = 0; j < out; j++) yr[j] = tanhf(yr[j]);
-            break;
-        case VLM_ACT_SIGMOID:
-            for (int j = 0; j < out; j++) {
-                float x = yr[j], e = expf(-fabsf(x));
-                yr[j] = x >= 0 ? 1.0f / (1.0f + e) : e / (1.0f + e);
-            }
-            break;
-        case VLM_ACT_SOFTPLUS:
-            for (int j = 0; j < out; j++) {
-                float x = yr[j];
-                yr[j] = fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x)));
-            }
-            break;
-        case VLM_ACT_ELU:
-            for (int j = 0; j < out; j++)
-                yr[j] = yr[j] > 0 ? yr[j] : expm1f(yr[j]);
-            break;
-        }
+        if (act != VLM_ACT_IDENTITY)
+            vlm_ew_fn_fwd(fn[act], (size_t)out, yr, yr);
     }
 }
 

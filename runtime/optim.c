@@ -5,9 +5,11 @@
  * caller's (one block each for p, g, m, v); nothing is allocated here. */
 /* The Makefile builds at -O2, where GCC's "very cheap" vectorizer skips
  * any loop that needs a runtime alias check or a remainder loop, i.e.
- * every loop here; O3 for this file turns them into SIMD loops. */
+ * every loop here; O3 for this file turns them into SIMD loops. No
+ * trapping math / errno: nothing reads FP exception flags or errno, and
+ * without them selects (x > 0 ? a : b) and sqrtf stay branch-free. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
 #endif
 
 #include "vlm.h"

@@ -137,8 +137,41 @@ static void test_ew_fn_extremes(void)
 
     vlm_ew_fn_fwd(VLM_FN_TANH, 6, x, y);
     for (int i = 0; i < 6; i++) CU_ASSERT(isfinite(y[i]));
+    CU_ASSERT(y[0] == -1.0f && y[5] == 1.0f);
     vlm_ew_fn_fwd(VLM_FN_ELU, 6, x, y);
     CU_ASSERT(y[0] == -1.0f && y[5] == 1000.0f);
+}
+
+/* sigmoid, tanh and softplus use their own exp polynomial: a few ulp of
+ * the double result over a dense grid crossing every branch point (tanh's
+ * 0.625, exp's -87 cutoff), computed in place as the linear layer does. */
+static void test_ew_fn_accuracy(void)
+{
+    enum { N = 24001 };
+    VlmFn fns[3] = {VLM_FN_SIGMOID, VLM_FN_TANH, VLM_FN_SOFTPLUS};
+    static float x[N];
+    for (int f = 0; f < 3; f++) {
+        double worst = 0;
+        for (int i = 0; i < N; i++) x[i] = -60.0f + 120.0f * i / (N - 1);
+        x[0] = 0.625f; x[1] = -0.625f; x[2] = 0.62499994f; x[3] = -43.5f;
+        x[4] = -43.6f; x[5] = 1e-7f; x[6] = -1e-30f; x[7] = 0.0f;
+        float *xs = tu_copy(x, N);
+        vlm_ew_fn_fwd(fns[f], N, x, x);
+        for (int i = 0; i < N; i++) {
+            double ref = ref_fn(fns[f], xs[i]);
+            double e = fabs(x[i] - ref) / (fabs(ref) + 1e-37);
+            worst = e > worst ? e : worst;
+        }
+        if (!(worst < 6e-7))
+            fprintf(stderr, "\n  fn %d: worst relative error %.3g\n", fns[f], worst);
+        CU_ASSERT(worst < 6e-7);
+        free(xs);
+    }
+    float nan_in = NAN, out;
+    for (int f = 0; f < 3; f++) {
+        vlm_ew_fn_fwd(fns[f], 1, &nan_in, &out);
+        CU_ASSERT(isnan(out));
+    }
 }
 
 /* ------------------------------------------------------------ binary */
@@ -503,6 +536,7 @@ void vlm_test_kernels(void)
     CU_pSuite s = CU_add_suite("kernels", NULL, NULL);
     CU_add_test(s, "ew_fn fwd/bwd vs double ref + FD", test_ew_fn);
     CU_add_test(s, "ew_fn stable at extremes", test_ew_fn_extremes);
+    CU_add_test(s, "ew_fn sigmoid/tanh/softplus accuracy grid", test_ew_fn_accuracy);
     CU_add_test(s, "ew binary ops, every broadcast combination", test_ew_binary);
     CU_add_test(s, "ew mul x*x with aliased gradients", test_ew_mul_alias);
     CU_add_test(s, "ew copy fwd/bwd over views", test_ew_copy);
