@@ -237,6 +237,10 @@ static void err_dist_arg_shape(Ck *c, VlmcLoc loc, const char *param, const Vlmc
                                const char *var, const VlmcShape *want, bool categorical)
 {
     char a[SHAPE_BUF], b[SHAPE_BUF];
+    if (!want) {
+        vlmc_error(c->d, loc, "Categorical's `%s` needs a last dimension of categories, got a scalar", param);
+        return;
+    }
     if (categorical)
         vlmc_error(c->d, loc, "argument `%s` has shape %s, but `%s` has shape %s: Categorical's `%s` "
                    "needs the value's shape plus a last dimension of categories",
@@ -311,13 +315,18 @@ static void err_index_not_scalar(Ck *c, VlmcLoc loc, const VlmcSym *s)
                fmt_shape(c->m, &s->shape, a));
 }
 
+static bool matmul_shape(const VlmcShape *l, const VlmcShape *r, VlmcShape *out);
+
 static void err_matmul_shape(Ck *c, VlmcLoc loc, const VlmcShape *l, const VlmcShape *r)
 {
     char a[SHAPE_BUF], b[SHAPE_BUF];
     vlmc_error(c->d, loc, "matrix product `@` cannot multiply %s by %s "
                "(needs [m, n] @ [n], [n] @ [n, m] or [m, n] @ [n, p])",
                fmt_shape(c->m, l, a), fmt_shape(c->m, r, b));
-    note_symbolic(c, loc, l, r);
+    VlmcShape lv = *l, rv = *r, out;
+    for (int i = 0; i < lv.rank; i++) lv.dim[i].cst = -1;
+    for (int i = 0; i < rv.rank; i++) rv.dim[i].cst = -1;
+    if (matmul_shape(&lv, &rv, &out)) note_symbolic(c, loc, l, r);
 }
 
 static void err_net_input(Ck *c, VlmcLoc loc, const VlmcSym *net, const VlmcShape *got)
@@ -350,9 +359,9 @@ static void err_not_callable(Ck *c, VlmcLoc loc, const VlmcSym *s)
     vlmc_error(c->d, loc, "`%s` is a %s, not a function or net", s->name, vlmc_sym_kind_name(s->kind));
 }
 
-static void err_not_a_value(Ck *c, VlmcLoc loc, const VlmcSym *s)
+static void err_not_a_value(Ck *c, VlmcLoc loc, const char *what, const char *name)
 {
-    vlmc_error(c->d, loc, "net `%s` is a function; apply it to an input, e.g. `%s(x)`", s->name, s->name);
+    vlmc_error(c->d, loc, "%s `%s` is a function; apply it to an input, e.g. `%s(x)`", what, name, name);
 }
 
 static void err_guide_samples_observed(Ck *c, VlmcLoc loc, const VlmcSym *s)
@@ -496,7 +505,7 @@ static void warn_shadow(Ck *c, const VlmcSym *s, const VlmcSym *model_sym)
 
 /* Names of `sc` passing `keep` (NULL: all), for vlmc_suggest. */
 static const char *suggest_in(Ck *c, const char *name, const Scope *sc1, const Scope *sc2,
-                              bool (*keep)(const Ck *, const VlmcSym *))
+                              bool (*keep)(const Ck *, const Entry *, bool))
 {
     const Scope *scs[2] = {sc1, sc2};
     size_t total = (sc1 ? sc1->n : 0) + (sc2 ? sc2->n : 0);
@@ -508,7 +517,7 @@ static const char *suggest_in(Ck *c, const char *name, const Scope *sc1, const S
         if (!scs[k]) continue;
         for (size_t i = 0; i < scs[k]->cap && (size_t)n < total; i++) {
             Entry *e = scs[k]->slot[i];
-            if (!e || (keep && !keep(c, e->sym))) continue;
+            if (!e || (keep && !keep(c, e, scs[k] == &c->model))) continue;
             size_t l2 = strlen(e->sym->name);
             if (l2 + 3 < len || len + 3 < l2) continue;
             cands[n++] = e->sym->name;
@@ -517,17 +526,34 @@ static const char *suggest_in(Ck *c, const char *name, const Scope *sc1, const S
     return vlmc_suggest(name, cands, n);
 }
 
-static bool keep_value(const Ck *c, const VlmcSym *s)
+/* Only names a use here could legally refer to: declared earlier in the
+ * same block, or (in a guide) the model names a guide may read. */
+static bool visible(const Ck *c, const Entry *e, bool model_scope)
 {
-    if (!c->in_guide || s->in_guide) return s->kind != VLMC_SYM_NET;
+    if (c->in_guide == model_scope) return true;   /* guide reading the model */
+    return e->order < c->cur_order;
+}
+static bool keep_value(const Ck *c, const Entry *e, bool model_scope)
+{
+    const VlmcSym *s = e->sym;
+    if (!visible(c, e, model_scope)) return false;
+    if (!c->in_guide || !model_scope) return s->kind != VLMC_SYM_NET;
     return s->kind == VLMC_SYM_CONST || s->kind == VLMC_SYM_OBSERVED
         || (s->kind == VLMC_SYM_LATENT && s->q_dist);
 }
-static bool keep_const(const Ck *c, const VlmcSym *s) { (void)c; return s->kind == VLMC_SYM_CONST; }
-static bool keep_latent(const Ck *c, const VlmcSym *s) { (void)c; return s->kind == VLMC_SYM_LATENT; }
-static bool keep_net(const Ck *c, const VlmcSym *s)
+static bool keep_const(const Ck *c, const Entry *e, bool model_scope)
 {
-    return s->kind == VLMC_SYM_NET && (!c->in_guide || s->in_guide);
+    return e->sym->kind == VLMC_SYM_CONST && visible(c, e, model_scope);
+}
+static bool keep_latent(const Ck *c, const Entry *e, bool model_scope)
+{
+    (void)c; (void)model_scope;
+    return e->sym->kind == VLMC_SYM_LATENT;
+}
+static bool keep_net(const Ck *c, const Entry *e, bool model_scope)
+{
+    return e->sym->kind == VLMC_SYM_NET && (!c->in_guide || !model_scope)
+        && visible(c, e, model_scope);
 }
 
 static const char *const fn_names[] = {"exp", "log", "log1p", "sqrt", "sigmoid", "softplus",
@@ -572,6 +598,10 @@ static Entry *resolve(Ck *c, const char *name, VlmcLoc loc, const VlmcExpr *use)
     if (!e) {
         e = scope_get(&c->model, name);
         from_model = c->in_guide && e;
+    }
+    if (!e && vlmc_fn_lookup(name)) {
+        err_not_a_value(c, loc, "builtin", name);
+        return NULL;
     }
     if (!e) {
         err_undefined(c, loc, name, suggest_in(c, name, c->in_guide ? &c->guide : NULL,
@@ -826,6 +856,7 @@ static bool check_call(Ck *c, VlmcExpr *e)
 /* Shapes of `@`: [m,n]@[n] -> [m]; [n]@[n,m] -> [m]; [m,n]@[n,p] -> [m,p]. */
 static bool matmul_shape(const VlmcShape *l, const VlmcShape *r, VlmcShape *out)
 {
+    /* declared above for err_matmul_shape */
     if (l->rank == 2 && r->rank == 1 && dim_eq(l->dim[1], r->dim[0])) {
         *out = (VlmcShape){1, {l->dim[0]}};
         return true;
@@ -854,7 +885,7 @@ static bool check_expr(Ck *c, VlmcExpr *e)
         e->sym = s;
         switch (s->kind) {
         case VLMC_SYM_CONST: set_scalar(e); return true;
-        case VLMC_SYM_NET: err_not_a_value(c, e->loc, s); return false;
+        case VLMC_SYM_NET: err_not_a_value(c, e->loc, "net", s->name); return false;
         case VLMC_SYM_PARAM:
             e->shape = s->shape; e->type = VLMC_T_REAL; e->batched = s->local;
             return true;
@@ -984,7 +1015,11 @@ static bool check_dist(Ck *c, VlmcExpr *call, const char *var, const VlmcShape *
     for (int i = 0, pos = 0; i < call->n_args; i++) {
         const VlmcArg *a = &call->args[i];
         int slot = -1;
-        if (!a->key) slot = pos < F->n_params ? pos : -1, pos++;
+        if (!a->key) {
+            if (pos >= n_pos) continue;   /* positional after a keyword: reported */
+            slot = pos < F->n_params ? pos : -1;
+            pos++;
+        }
         else
             for (int p = 0; p < F->n_params; p++)
                 if (!strcmp(F->names[p], a->key)) slot = p;
@@ -1010,7 +1045,7 @@ static bool check_dist(Ck *c, VlmcExpr *call, const char *var, const VlmcShape *
         if (dist->event_last_dim) {
             VlmcShape pre = x->shape;
             if (pre.rank == 0) {
-                err_dist_arg_shape(c, x->loc, F->names[p], &x->shape, var, vshape, true);
+                err_dist_arg_shape(c, x->loc, F->names[p], &x->shape, var, NULL, true);
                 ok = false;
                 continue;
             }
@@ -1236,6 +1271,9 @@ static bool check_var(Ck *c, VlmcSym *s)
     s->param_form = r.form;
     s->dist_args = r.args;
     s->type = r.dist->discrete ? VLMC_T_INT : VLMC_T_REAL;
+    /* observed Bernoulli data may be relaxed to [0, 1] (e.g. grey pixels) */
+    if (s->kind == VLMC_SYM_OBSERVED && r.dist->value_support == VLMC_SUP_BINARY)
+        s->type = VLMC_T_REAL;
     s->support_dim = (VlmcDim){-1, 0};
     if (r.dist->value_support == VLMC_SUP_CATEGORY) {
         s->support_dim = r.k;
@@ -1414,7 +1452,7 @@ bool vlmc_check_model(VlmcArena *a, VlmcModel *m, VlmcDiag *d)
         check_block(c, m->gstmts, m->n_gstmts, gents);
         c->in_guide = false;
     }
-    if (!d->too_many) choose_treatments(c);
+    if (d->n_errors == errors0) choose_treatments(c);
     if (d->n_errors == errors0) {
         for (int i = 0; i < m->n_params; i++) if (!m->params[i]->used) warn_unused(c, m->params[i]);
         for (int i = 0; i < m->n_nets; i++) if (!m->nets[i]->used) warn_unused(c, m->nets[i]);

@@ -151,7 +151,8 @@ const char *vlmc_suggest(const char *name, const char *const *cands, int n)
     for (int i = 0; i < n; i++) {
         if (!cands[i] || !strcmp(cands[i], name)) continue;
         int dist = edit_distance(name, cands[i]);
-        if (dist < best_d && dist < (int)strlen(cands[i])) {
+        size_t lc = strlen(cands[i]);
+        if (dist < best_d && (size_t)dist < (lc > len ? lc : len)) {
             best_d = dist;
             best = cands[i];
         }

@@ -405,6 +405,8 @@ static void tok_desc(char *buf, size_t n, yysymbol_kind_t k, const char *text)
     else if (k == YYSYMBOL_NUM && text && *text) snprintf(buf, n, "number `%s`", text);
     else if (k == YYSYMBOL_IDENT) snprintf(buf, n, "an identifier");
     else if (k == YYSYMBOL_NUM) snprintf(buf, n, "a number");
+    else if (k >= YYSYMBOL_CONST && k <= YYSYMBOL_LOCAL)
+        snprintf(buf, n, "keyword `%s`", name);
     else if (name[0] == '"' || name[0] == '\'') {
         size_t len = strlen(name);
         snprintf(buf, n, "`%.*s`", (int)(len - 2), name + 1);
@@ -456,6 +458,17 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, yyscan_t scanner,
     const char *prev = ctx->prev_text;
     int ptok = ctx->prev_tok;
 
+    if (is_sym(tok, "':'") && ptok == IDENT) {
+        for (int i = 0; i < n; i++)
+            if (is_sym(exp[i], "'='")) {
+                vlmc_error(d, loc, "keyword arguments use `=`, not `:` (e.g. `%s = ...`)", prev);
+                return 0;
+            }
+    }
+    if (is_sym(tok, "'}'") && want_decl && !ctx->in_guide) {
+        vlmc_error(d, loc, "unmatched `}`");
+        return 0;
+    }
     /* `latnet z ~ ...`: a misspelled keyword */
     if (tok == YYSYMBOL_IDENT && want_decl) {
         const char *kw = vlmc_suggest(ctx->cur_text, keywords, 8);
@@ -487,6 +500,17 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, yyscan_t scanner,
     if (want_decl && !want_semi) {
         vlmc_error(d, loc, "expected a declaration (`const`, `param`, `net`, `let`, "
                    "`latent`, `observed` or `guide`), got %s", got);
+        return 0;
+    }
+    bool want_rparen = false, want_comma = false, want_rbracket = false;
+    for (int i = 0; i < n; i++) {
+        if (is_sym(exp[i], "')'")) want_rparen = true;
+        if (is_sym(exp[i], "','")) want_comma = true;
+        if (is_sym(exp[i], "']'")) want_rbracket = true;
+    }
+    if ((want_rparen || want_rbracket) && n > 4) {
+        vlmc_error(d, loc, "expected %s`%s`, got %s", want_comma ? "`,` or " : "",
+                   want_rparen ? ")" : "]", got);
         return 0;
     }
     if (want_expr && n > 5) {
