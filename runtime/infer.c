@@ -358,3 +358,25 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
     free(idx);
     return rc;
 }
+
+int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err)
+{
+    Fwd f = {0};
+    int rc = forward(m, &f, err);
+    if (rc == 0) {
+        int SE = m->S * (int)m->E;
+        for (int b = 0; b < m->B; b++) {
+            double *lw = wrow + (size_t)b * SE, l;
+            for (int k = 0; k < SE; k++) {
+                int r = b * SE + k;
+                lw[k] = f.lp[r] - f.lq[r / m->E];
+            }
+            double *tmp = vlm_xmalloc((size_t)SE * sizeof *tmp);
+            memcpy(tmp, lw, (size_t)SE * sizeof *tmp);
+            vlm_logsumexp(1, SE, tmp, &l, lw);
+            free(tmp);
+        }
+    }
+    fwd_free(&f);
+    return rc;
+}

@@ -496,7 +496,9 @@ int vlm_png_grid(const char *path, const float *imgs, int n, int h, int w,
  * driver fills the observed rows (each item's data repeated S*E times) and
  * row_item; the generated code fills everything else. Rows of one (b, s)
  * share the same guide sample (the generated guide draws noise for R/E rows
- * and repeats it). */
+ * and repeats it). Every per-variable array below (obs, obs_mask, lat,
+ * logp_term, obs_mean, ...) is indexed by variable index: latents first,
+ * then observed variables, in declaration order. */
 
 typedef enum { VLM_VAR_LATENT, VLM_VAR_OBSERVED } VlmVarKind;
 typedef enum {   /* same order as the compiler's VlmcTreatment */
@@ -614,13 +616,19 @@ struct VlmModelDesc {
      * Call after model_bwd. */
     void (*guide_bwd)(VlmModel *m);
     /* Ancestral sampling from the model into lat / a copy of obs values
-     * (obs_sample) and obs_mean: R rows. */
+     * (obs_sample) and obs_mean: R rows. obs_sample[v] is indexed like obs
+     * (by variable), R x numel floats, allocated by the driver. */
     void (*sample)(VlmModel *m, float **obs_sample);
 };
 
 /* The generated main: parses argv, runs the command (train, eval, sample,
  * posterior, impute, info). Returns the process exit code. */
 int vlm_main(const VlmModelDesc *desc, int argc, char **argv);
+
+/* `./model gradcheck`: the generated backward passes against central
+ * finite differences of the generated forward passes, on synthetic data;
+ * prints one line per bad coordinate and a summary; 0 when all agree. */
+int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out);
 
 /* ---- the generic drivers behind vlm_main (model.c, infer.c, train.c) */
 
@@ -683,8 +691,37 @@ bool vlm_model_exact(const VlmModel *m);
 int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
                         VlmItemStats *stats, VlmErr *err);
 
-/* train.c: local (per-item) guide parameters fitted to d with theta
- * frozen: every item takes `steps` Adam steps at learning rate lr. */
+/* Row weights for posterior summaries: forward, then wrow (R) = the
+ * self-normalised importance weight of each row within its item,
+ * exp(lp_r - lq_bs) / sum over the item's S*E rows. */
+int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err);
+
+/* ---- train.c */
+typedef struct VlmTrainOpts {
+    const char *data_path, *test_path, *save, *load, *log;
+    long epochs, every;
+    int batch, samples;
+    float lr, clip;
+    VlmOptKind optimizer;
+    VlmSched sched;
+    VlmObjective objective;
+    uint64_t seed;
+    /* which of these were given on the command line (a resumed run keeps
+     * the checkpoint's value for the others) */
+    bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
+         has_clip, has_sched;
+} VlmTrainOpts;
+/* Train on data (test: may be NULL); prints progress to stderr and the
+ * per-epoch summary to stdout. -1 with err on failure (NaN/Inf objective:
+ * the message names the term; nothing is saved). */
+int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
+              const VlmTrainOpts *o, VlmErr *err);
+/* Parameters (and the local table, when its rows match) from a
+ * checkpoint of this model; *loc_loaded tells whether it did. */
+int vlm_model_load(VlmModel *m, const char *path, bool *loc_loaded,
+                   VlmErr *err);
+/* Local (per-item) guide parameters fitted to d with theta frozen: every
+ * item takes `steps` Adam steps at learning rate lr (S = 1, ELBO). */
 int vlm_train_refine(VlmModel *m, const VlmData *d, int steps, int batch,
                      float lr, VlmErr *err);
 

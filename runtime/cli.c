@@ -1,0 +1,1094 @@
+/* cli.c — the command line of every generated trainer: vlm_main parses
+ * `./model <command> [options]` and runs train, eval, sample, posterior,
+ * impute or info through the generic drivers. Errors: one line
+ * "prog: error: ..." and exit 1; bad usage: exit 2. No inference here. */
+#include "vlm.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void openblas_set_num_threads(int);
+
+static const char *prog = "model";
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: error: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return 1;
+}
+
+/* ------------------------------------------------------------ options */
+
+typedef struct Opts {
+    const char *cmd;
+    const char *data, *test, *save, *load, *log, *out, *png, *labels;
+    const char *mask;
+    VlmFormat format;
+    long epochs, every, n, refine;
+    int batch, samples, iw, threads, shape_h, shape_w;
+    float lr, clip, refine_lr;
+    VlmOptKind optimizer;
+    VlmSched sched;
+    VlmObjective objective;
+    uint64_t seed;
+    bool mean;
+    bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
+         has_clip, has_sched;
+} Opts;
+
+typedef struct Cmd {
+    const char *name, *summary, *usage, *help;
+} Cmd;
+
+static const Cmd cmds[] = {
+    {"train", "fit the model to data",
+     "train --data FILE [options]",
+     "  --data FILE          training data (.idx[.gz], .csv, .npy)\n"
+     "  --format F           idx | csv | npy (default: from the file)\n"
+     "  --test FILE          also report the test ELBO after every epoch\n"
+     "  --epochs N           train until N epochs in total (default 10)\n"
+     "  --batch B            minibatch size (default 64)\n"
+     "  --lr LR              learning rate (default 1e-3)\n"
+     "  --optimizer O        adam | sgd (default adam)\n"
+     "  --schedule S         const | cosine | step (default const)\n"
+     "  --clip C             clip the global gradient norm at C (default off)\n"
+     "  --seed S             seed of initialisation, order and noise (default 1)\n"
+     "  --threads T          BLAS threads (default 1)\n"
+     "  --set NAME=VALUE     change a const of the model (repeatable)\n"
+     "  --objective O        elbo | iwae (default elbo)\n"
+     "  --samples K          samples per item for the objective (default 1)\n"
+     "  --save CKPT          write a checkpoint at the end (atomically)\n"
+     "  --every N            ... and after every N epochs\n"
+     "  --load CKPT          resume from a checkpoint (continues exactly)\n"
+     "  --log FILE.csv       per-epoch metrics\n"},
+    {"eval", "bounds and log-likelihood estimates on data",
+     "eval --data FILE --load CKPT [options]",
+     "  --data FILE          data to evaluate\n"
+     "  --format F           idx | csv | npy\n"
+     "  --load CKPT          trained checkpoint\n"
+     "  --iw K               importance samples per item (default 100)\n"
+     "  --batch B            items per pass (default 64)\n"
+     "  --refine N           local-guide models: N steps fitting the local\n"
+     "                       parameters to the data, theta frozen (default 200)\n"
+     "  --refine-lr LR       learning rate of the refinement (default 1e-2)\n"
+     "  --seed S, --threads T, --set NAME=VALUE\n"},
+    {"sample", "draw from the model",
+     "sample --load CKPT -n N --out FILE.csv|FILE.png [options]",
+     "  --load CKPT          trained checkpoint\n"
+     "  -n N                 number of samples (default 16)\n"
+     "  --out FILE           .csv (one sample per row) or .png (image grid)\n"
+     "  --shape HxW          image shape for .png (default: square)\n"
+     "  --mean               write E[x | z] instead of raw samples\n"
+     "  --seed S, --threads T, --set NAME=VALUE\n"},
+    {"posterior", "per-item posterior over the latents",
+     "posterior --data FILE --load CKPT --out FILE.csv [options]",
+     "  --data FILE, --format F, --load CKPT\n"
+     "  --out FILE.csv       per item: p(z|x) and argmax for enumerated\n"
+     "                       latents, the guide's mean and scale otherwise\n"
+     "  --samples K          importance samples for guided latents (default 100)\n"
+     "  --labels IDXFILE     print cluster purity and NMI against labels\n"
+     "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n"},
+    {"impute", "fill missing entries",
+     "impute --data FILE --load CKPT --out FILE [options]",
+     "  --data FILE, --format F, --load CKPT\n"
+     "  --out FILE           .csv, .npy or .png: the data with missing entries\n"
+     "                       replaced by posterior-predictive means\n"
+     "  --mask M             top-half | none (default none); NaN entries are\n"
+     "                       always missing\n"
+     "  --samples K          importance samples per item (default 100)\n"
+     "  --png FILE           rows observed / imputed / true for the first items\n"
+     "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n"},
+    {"info", "the model, its plan, parameters and memory",
+     "info [--set NAME=VALUE]", "  --set NAME=VALUE     change a const\n"},
+};
+#define N_CMDS ((int)(sizeof cmds / sizeof cmds[0]))
+
+static void usage_main(FILE *f, const VlmModelDesc *d)
+{
+    fprintf(f, "usage: %s <command> [options]\n\n%s: a vlm-generated trainer "
+            "for the model `%s`.\n\ncommands:\n", prog, prog, d->name);
+    for (int i = 0; i < N_CMDS; i++)
+        fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+    fprintf(f, "\n`%s <command> --help` lists a command's options.\n", prog);
+}
+
+static void usage_cmd(FILE *f, const Cmd *c)
+{
+    fprintf(f, "usage: %s %s\n\n%s.\n\noptions:\n%s", prog, c->usage,
+            c->summary, c->help);
+}
+
+static int bad_usage(const Cmd *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int bad_usage(const Cmd *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: error: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    usage_cmd(stderr, c);
+    return 2;
+}
+
+static bool parse_long(const char *s, long lo, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_float(const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < 0)
+        return false;
+    *out = (float)v;
+    return true;
+}
+
+/* Apply --set NAME=VALUE to the descriptor's const table. */
+static int apply_set(const Cmd *c, const VlmModelDesc *d, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    long v;
+    if (!eq || eq == arg || !parse_long(eq + 1, 1, &v))
+        return bad_usage(c, "--set expects NAME=VALUE with a positive integer "
+                         "VALUE, got `%s`", arg);
+    for (int i = 0; i < d->n_consts; i++)
+        if (strlen(d->const_names[i]) == (size_t)(eq - arg) &&
+            !strncmp(d->const_names[i], arg, (size_t)(eq - arg))) {
+            d->const_values[i] = v;
+            return 0;
+        }
+    char list[512] = "";
+    for (int i = 0; i < d->n_consts; i++) {
+        size_t u = strlen(list);
+        snprintf(list + u, sizeof list - u, "%s%s=%ld", i ? ", " : "",
+                 d->const_names[i], d->const_values[i]);
+    }
+    return bad_usage(c, "--set: the model has no const `%.*s` (%s%s)",
+                     (int)(eq - arg), arg,
+                     d->n_consts ? "its consts: " : "it has no consts",
+                     list);
+}
+
+/* Options allowed per command: a space-separated list. */
+static const char *allowed[] = {
+    /* train */ " data format test epochs batch lr optimizer schedule clip "
+                "seed threads set objective samples save every load log ",
+    /* eval */ " data format load iw batch refine refine-lr seed threads set ",
+    /* sample */ " load n out shape mean seed threads set ",
+    /* posterior */ " data format load out samples labels refine refine-lr "
+                    "batch seed threads set ",
+    /* impute */ " data format load out mask samples png refine refine-lr "
+                 "batch seed threads set ",
+    /* info */ " set ",
+};
+
+static int parse_opts(const Cmd *c, int ci, const VlmModelDesc *d, int argc,
+                      char **argv, Opts *o)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage_cmd(stdout, c);
+            exit(0);
+        }
+        char name[64];
+        const char *val = NULL;
+        if (!strcmp(a, "-n"))
+            snprintf(name, sizeof name, "n");
+        else if (!strncmp(a, "--", 2) && a[2]) {
+            const char *eq = strchr(a, '=');
+            size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+            if (len >= sizeof name)
+                len = sizeof name - 1;
+            memcpy(name, a + 2, len);
+            name[len] = 0;
+            if (eq)
+                val = eq + 1;
+        } else {
+            return bad_usage(c, "unexpected argument `%s`", a);
+        }
+        char key[70];
+        snprintf(key, sizeof key, " %s ", name);
+        if (!strstr(allowed[ci], key))
+            return bad_usage(c, "unknown option `%s` for %s", a, c->name);
+        bool flag = !strcmp(name, "mean");
+        if (flag) {
+            if (val)
+                return bad_usage(c, "--mean takes no value");
+            o->mean = true;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc)
+                return bad_usage(c, "option `%s` needs a value", a);
+            val = argv[++i];
+        }
+        long L;
+        float F;
+#define NEED(cond, what)                                                    \
+    do {                                                                    \
+        if (!(cond))                                                        \
+            return bad_usage(c, "--%s expects %s, got `%s`", name, what,    \
+                             val);                                          \
+    } while (0)
+        if (!strcmp(name, "data")) o->data = val;
+        else if (!strcmp(name, "test")) o->test = val;
+        else if (!strcmp(name, "save")) o->save = val;
+        else if (!strcmp(name, "load")) o->load = val;
+        else if (!strcmp(name, "log")) o->log = val;
+        else if (!strcmp(name, "out")) o->out = val;
+        else if (!strcmp(name, "png")) o->png = val;
+        else if (!strcmp(name, "labels")) o->labels = val;
+        else if (!strcmp(name, "format")) {
+            if (!strcmp(val, "idx")) o->format = VLM_FMT_IDX;
+            else if (!strcmp(val, "csv")) o->format = VLM_FMT_CSV;
+            else if (!strcmp(val, "npy")) o->format = VLM_FMT_NPY;
+            else NEED(false, "idx, csv or npy");
+        } else if (!strcmp(name, "epochs")) {
+            NEED(parse_long(val, 0, &L), "a count");
+            o->epochs = L;
+        } else if (!strcmp(name, "every")) {
+            NEED(parse_long(val, 1, &L), "a positive count");
+            o->every = L;
+        } else if (!strcmp(name, "n")) {
+            NEED(parse_long(val, 1, &L) && L <= 1000000, "a positive count");
+            o->n = L;
+        } else if (!strcmp(name, "refine")) {
+            NEED(parse_long(val, 0, &L) && L <= 1000000, "a count");
+            o->refine = L;
+        } else if (!strcmp(name, "batch")) {
+            NEED(parse_long(val, 1, &L) && L <= 1 << 20, "a positive count");
+            o->batch = (int)L;
+            o->has_batch = true;
+        } else if (!strcmp(name, "samples")) {
+            NEED(parse_long(val, 1, &L) && L <= 1 << 20, "a positive count");
+            o->samples = (int)L;
+            o->has_samples = true;
+        } else if (!strcmp(name, "iw")) {
+            NEED(parse_long(val, 1, &L) && L <= 1 << 24, "a positive count");
+            o->iw = (int)L;
+        } else if (!strcmp(name, "threads")) {
+            NEED(parse_long(val, 1, &L) && L <= 1024, "a positive count");
+            o->threads = (int)L;
+        } else if (!strcmp(name, "seed")) {
+            NEED(parse_long(val, 0, &L), "a non-negative integer");
+            o->seed = (uint64_t)L;
+        } else if (!strcmp(name, "lr")) {
+            NEED(parse_float(val, &F) && F > 0, "a positive number");
+            o->lr = F;
+            o->has_lr = true;
+        } else if (!strcmp(name, "refine-lr")) {
+            NEED(parse_float(val, &F) && F > 0, "a positive number");
+            o->refine_lr = F;
+        } else if (!strcmp(name, "clip")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->clip = F;
+            o->has_clip = true;
+        } else if (!strcmp(name, "optimizer")) {
+            if (!strcmp(val, "adam")) o->optimizer = VLM_OPT_ADAM;
+            else if (!strcmp(val, "sgd")) o->optimizer = VLM_OPT_SGD;
+            else NEED(false, "adam or sgd");
+            o->has_optimizer = true;
+        } else if (!strcmp(name, "schedule")) {
+            if (!strcmp(val, "const")) o->sched = VLM_SCHED_CONST;
+            else if (!strcmp(val, "cosine")) o->sched = VLM_SCHED_COSINE;
+            else if (!strcmp(val, "step")) o->sched = VLM_SCHED_STEP;
+            else NEED(false, "const, cosine or step");
+            o->has_sched = true;
+        } else if (!strcmp(name, "objective")) {
+            if (!strcmp(val, "elbo")) o->objective = VLM_OBJ_ELBO;
+            else if (!strcmp(val, "iwae")) o->objective = VLM_OBJ_IWAE;
+            else NEED(false, "elbo or iwae");
+            o->has_objective = true;
+        } else if (!strcmp(name, "mask")) {
+            NEED(!strcmp(val, "top-half") || !strcmp(val, "none"),
+                 "top-half or none");
+            o->mask = val;
+        } else if (!strcmp(name, "shape")) {
+            int h, w;
+            char extra;
+            NEED(sscanf(val, "%dx%d%c", &h, &w, &extra) == 2 && h > 0 &&
+                     w > 0, "HxW");
+            o->shape_h = h;
+            o->shape_w = w;
+        } else if (!strcmp(name, "set")) {
+            int rc = apply_set(c, d, val);
+            if (rc)
+                return rc;
+        }
+#undef NEED
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static bool ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcasecmp(s + a - b, suf);
+}
+
+static int read_data(const VlmModel *m, const char *path, VlmFormat fmt,
+                     VlmData *d)
+{
+    VlmErr err;
+    if (vlm_data_read(path, fmt, 0, d, &err) != 0)
+        return fail("%s", err.msg);
+    if (d->n == 0) {
+        vlm_data_free(d);
+        return fail("%s: no items", path);
+    }
+    if (vlm_model_check_data(m, d, path, &err) != 0) {
+        vlm_data_free(d);
+        return fail("%s", err.msg);
+    }
+    return 0;
+}
+
+static long total_numel(const VlmModel *m)
+{
+    long n = 0;
+    for (int j = 0; j < m->n_observed; j++)
+        n += m->vars[m->n_latent + j].numel;
+    return n;
+}
+
+/* Rows for evaluation: room for `items` items of K samples, capped by an
+ * activation budget of 1 GiB. */
+static int eval_rows(const VlmModel *m, int items, int K)
+{
+    size_t per = m->bytes_per_row ? m->bytes_per_row : 256;
+    size_t cap = ((size_t)1 << 30) / per;
+    size_t want = (size_t)items * (size_t)K * (size_t)m->E;
+    if (want > cap)
+        want = cap;
+    if (want < (size_t)m->E)
+        want = (size_t)m->E;
+    if (want > (size_t)1 << 24)
+        want = (size_t)1 << 24;
+    return (int)want;
+}
+
+/* Load a trained model for eval/posterior/impute/sample; for data-bound
+ * commands size the local table to the data and refine it. */
+static int load_trained(VlmModel *m, const Opts *o, const VlmData *d,
+                        int rows)
+{
+    VlmErr err;
+    if (!o->load)
+        return fail("%s needs --load CKPT (a trained checkpoint)", o->cmd);
+    vlm_model_alloc_local(m, d && m->local_width ? d->n : 0);
+    vlm_model_init_params(m, o->seed);
+    bool loc_loaded = false;
+    if (vlm_model_load(m, o->load, &loc_loaded, &err) != 0)
+        return fail("%s", err.msg);
+    vlm_model_alloc_rows(m, rows);
+    vlm_rng_init(&m->rng, o->seed, VLM_STREAM_SAMPLE);
+    if (d && m->local_width && o->refine > 0) {
+        int b = o->batch > 0 ? o->batch : 64;
+        if (vlm_train_refine(m, d, (int)o->refine, b, o->refine_lr, &err))
+            return fail("%s", err.msg);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ train */
+
+static int cmd_train(VlmModel *m, const Opts *o)
+{
+    VlmErr err;
+    if (!o->data)
+        return fail("train needs --data FILE");
+    if (o->objective == VLM_OBJ_IWAE && o->samples < 2)
+        fprintf(stderr, "%s: note: --objective iwae with --samples 1 is the "
+                "ELBO\n", prog);
+    VlmData data, test;
+    if (read_data(m, o->data, o->format, &data))
+        return 1;
+    bool have_test = false;
+    if (o->test) {
+        if (read_data(m, o->test, o->format, &test)) {
+            vlm_data_free(&data);
+            return 1;
+        }
+        have_test = true;
+    }
+    VlmTrainOpts t = {
+        .data_path = o->data, .test_path = o->test, .save = o->save,
+        .load = o->load, .log = o->log, .epochs = o->epochs,
+        .every = o->every, .batch = o->batch, .samples = o->samples,
+        .lr = o->lr, .clip = o->clip, .optimizer = o->optimizer,
+        .sched = o->sched, .objective = o->objective, .seed = o->seed,
+        .has_batch = o->has_batch, .has_lr = o->has_lr,
+        .has_optimizer = o->has_optimizer, .has_samples = o->has_samples,
+        .has_objective = o->has_objective, .has_clip = o->has_clip,
+        .has_sched = o->has_sched,
+    };
+    int rc = vlm_train(m, &data, have_test ? &test : NULL, &t, &err);
+    vlm_data_free(&data);
+    if (have_test)
+        vlm_data_free(&test);
+    if (rc != 0)
+        return fail("%s", err.msg);
+    if (o->save)
+        printf("saved %s\n", o->save);
+    return 0;
+}
+
+/* ------------------------------------------------------------ eval */
+
+static int cmd_eval(VlmModel *m, const Opts *o)
+{
+    VlmErr err;
+    if (!o->data)
+        return fail("eval needs --data FILE");
+    VlmData d;
+    if (read_data(m, o->data, o->format, &d))
+        return 1;
+    int K = vlm_model_exact(m) ? 1 : o->iw;
+    int rows = eval_rows(m, o->batch > 0 ? o->batch : 64, K);
+    if (load_trained(m, o, &d, rows)) {
+        vlm_data_free(&d);
+        return 1;
+    }
+    VlmItemStats *st = vlm_xmalloc(d.n * sizeof *st);
+    if (vlm_infer_eval_data(m, &d, K, st, &err) != 0) {
+        free(st);
+        vlm_data_free(&d);
+        return fail("%s", err.msg);
+    }
+    double elbo = 0, iwae = 0, se2 = 0, ess = 0, ess_min = INFINITY;
+    double sq = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        elbo += st[i].elbo;
+        iwae += st[i].iwae;
+        sq += st[i].iwae * st[i].iwae;
+        se2 += st[i].se * st[i].se;
+        ess += st[i].ess;
+        ess_min = fmin(ess_min, st[i].ess);
+    }
+    double n = (double)d.n;
+    elbo /= n;
+    iwae /= n;
+    double sd_items = d.n > 1 ? sqrt(fmax(sq / n - iwae * iwae, 0)) : 0;
+    printf("eval: %zu items of %s\n", d.n, o->data);
+    if (vlm_model_exact(m)) {
+        printf("  log p(x)        %.6f  (exact: every latent is summed out; "
+               "per item, sd over items %.4f)\n", iwae, sd_items);
+    } else {
+        printf("  ELBO            %.6f\n", elbo);
+        printf("  IWAE_%-10d %.6f\n", K, iwae);
+        printf("  log p(x) (IS)   %.6f +- %.6f  (Monte Carlo standard error "
+               "of the mean, delta method; sd over items %.4f)\n", iwae,
+               sqrt(se2) / n, sd_items);
+        printf("  ESS             %.2f of %d  (mean per item; min %.2f)\n",
+               ess / n, K, ess_min);
+    }
+    free(st);
+    vlm_data_free(&d);
+    return 0;
+}
+
+/* ------------------------------------------------------------ outputs */
+
+static char **col_names(const VlmModel *m, long D)
+{
+    char **names = vlm_xmalloc((size_t)D * sizeof *names);
+    long c = 0;
+    for (int j = 0; j < m->n_observed; j++) {
+        const VlmVarInfo *v = &m->vars[m->n_latent + j];
+        for (long i = 0; i < v->numel; i++) {
+            char buf[96];
+            if (v->numel == 1)
+                snprintf(buf, sizeof buf, "%s", v->name);
+            else
+                snprintf(buf, sizeof buf, "%s[%ld]", v->name, i);
+            names[c++] = strdup(buf);
+        }
+    }
+    return names;
+}
+
+static void free_names(char **names, long n)
+{
+    for (long i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static bool image_shape(long D, int h, int w, int *H, int *W)
+{
+    if (h > 0) {
+        if ((long)h * w != D)
+            return false;
+        *H = h;
+        *W = w;
+        return true;
+    }
+    long s = (long)floor(sqrt((double)D) + 0.5);
+    if (s * s != D)
+        return false;
+    *H = *W = (int)s;
+    return true;
+}
+
+/* Write n rows of D values to .csv, .npy or .png (atomic writers). */
+static int write_rows(const VlmModel *m, const char *path, size_t n, long D,
+                      const float *x, int h, int w, VlmErr *err)
+{
+    if (ends_with(path, ".png")) {
+        int H, W;
+        if (!image_shape(D, h, w, &H, &W)) {
+            vlm_err_set(err, "%s: %ld values per item are not an image; give "
+                        "--shape HxW", path, D);
+            return -1;
+        }
+        int cols = (int)ceil(sqrt((double)n));
+        return vlm_png_grid(path, x, (int)n, H, W, cols, err);
+    }
+    if (ends_with(path, ".npy"))
+        return vlm_data_write_npy(path, n, (size_t)D, x, err);
+    char **names = col_names(m, D);
+    int rc = vlm_data_write_csv(path, (const char *const *)names, n,
+                                (size_t)D, x, err);
+    free_names(names, D);
+    return rc;
+}
+
+/* ------------------------------------------------------------ sample */
+
+static int cmd_sample(VlmModel *m, const Opts *o)
+{
+    VlmErr err;
+    if (!o->out)
+        return fail("sample needs --out FILE.csv|FILE.png");
+    if (!m->desc->sample)
+        return fail("this model has no sampler");
+    long D = total_numel(m);
+    size_t n = (size_t)o->n;
+    int chunk = n < 4096 ? (int)n : 4096;
+    if (load_trained(m, o, NULL, chunk))
+        return 1;
+    float *all = vlm_xmalloc(n * (size_t)D * sizeof *all);
+    float *os[VLM_MAX_VARS] = {0};
+    for (int j = 0; j < m->n_observed; j++)
+        os[m->n_latent + j] = vlm_xmalloc(
+            (size_t)chunk * (size_t)m->vars[m->n_latent + j].numel *
+            sizeof(float));
+    m->want_mean = o->mean;
+    for (size_t i0 = 0; i0 < n; i0 += (size_t)chunk) {
+        int R = n - i0 < (size_t)chunk ? (int)(n - i0) : chunk;
+        m->R = m->B = R;
+        m->S = 1;
+        m->desc->sample(m, os);
+        long col = 0;
+        for (int j = 0; j < m->n_observed; j++) {
+            int v = m->n_latent + j;
+            long k = m->vars[v].numel;
+            const float *src = o->mean ? m->obs_mean[v] : os[v];
+            if (!src) {
+                free(all);
+                return fail("the model computes no mean for `%s`",
+                            m->vars[v].name);
+            }
+            for (int r = 0; r < R; r++)
+                memcpy(all + (i0 + r) * D + col, src + (size_t)r * k,
+                       (size_t)k * sizeof *all);
+            col += k;
+        }
+    }
+    int rc = write_rows(m, o->out, n, D, all, o->shape_h, o->shape_w, &err);
+    for (int j = 0; j < VLM_MAX_VARS; j++)
+        free(os[j]);
+    free(all);
+    if (rc != 0)
+        return fail("%s", err.msg);
+    printf("wrote %zu %s to %s\n", n, o->mean ? "means" : "samples", o->out);
+    return 0;
+}
+
+/* ------------------------------------------------------------ posterior */
+
+/* Cluster purity and normalised mutual information (arithmetic mean of
+ * the entropies) between cluster ids c and labels y. */
+static void purity_nmi(size_t n, const int *c, const int32_t *y, int K,
+                       double *purity, double *nmi)
+{
+    int L = 0;
+    for (size_t i = 0; i < n; i++)
+        if (y[i] + 1 > L)
+            L = y[i] + 1;
+    double *t = vlm_xcalloc((size_t)K * L, sizeof *t);
+    for (size_t i = 0; i < n; i++)
+        if (y[i] >= 0)
+            t[(size_t)c[i] * L + y[i]] += 1;
+    double pur = 0, hc = 0, hy = 0, mi = 0;
+    double *py = vlm_xcalloc((size_t)L, sizeof *py);
+    for (int k = 0; k < K; k++) {
+        double best = 0, pk = 0;
+        for (int l = 0; l < L; l++) {
+            best = fmax(best, t[(size_t)k * L + l]);
+            pk += t[(size_t)k * L + l];
+            py[l] += t[(size_t)k * L + l];
+        }
+        pur += best;
+        if (pk > 0)
+            hc -= pk / n * log(pk / n);
+    }
+    for (int l = 0; l < L; l++)
+        if (py[l] > 0)
+            hy -= py[l] / n * log(py[l] / n);
+    for (int k = 0; k < K; k++) {
+        double pk = 0;
+        for (int l = 0; l < L; l++)
+            pk += t[(size_t)k * L + l];
+        for (int l = 0; l < L; l++) {
+            double pkl = t[(size_t)k * L + l] / n;
+            if (pkl > 0)
+                mi += pkl * log(pkl / (pk / n * py[l] / n));
+        }
+    }
+    *purity = pur / n;
+    *nmi = hc + hy > 0 ? 2 * mi / (hc + hy) : 1;
+    free(t);
+    free(py);
+}
+
+static int cmd_posterior(VlmModel *m, const Opts *o)
+{
+    VlmErr err;
+    if (!o->data || !o->out)
+        return fail("posterior needs --data FILE and --out FILE.csv");
+    VlmData d;
+    if (read_data(m, o->data, o->format, &d))
+        return 1;
+    int S = vlm_model_exact(m) ? 1 : o->samples;
+    int SE = S * (int)m->E;
+    int rows = eval_rows(m, o->batch > 0 ? o->batch : 64, S);
+    if (rows < SE)
+        rows = SE;
+    if (load_trained(m, o, &d, rows)) {
+        vlm_data_free(&d);
+        return 1;
+    }
+    /* Columns: enumerated latents: per element, p(z = k) for each k and
+     * the argmax; guided latents with a Normal guide: loc and scale per
+     * element; other guided latents: the importance-weighted mean. */
+    long ncol = 0;
+    for (int j = 0; j < m->n_latent; j++) {
+        const VlmVarInfo *v = &m->vars[j];
+        if (v->treat == VLM_TREAT_ENUMERATE)
+            ncol += v->numel * (v->support + 1);
+        else if (m->q_loc[j])
+            ncol += 2 * v->numel;
+        else
+            ncol += v->numel;
+    }
+    if (ncol == 0) {
+        vlm_data_free(&d);
+        return fail("the model has no latent variables");
+    }
+    char **names = vlm_xmalloc((size_t)ncol * sizeof *names);
+    long c = 0;
+    for (int j = 0; j < m->n_latent; j++) {
+        const VlmVarInfo *v = &m->vars[j];
+        for (long i = 0; i < v->numel; i++) {
+            char el[80], buf[128];
+            if (v->numel == 1)
+                snprintf(el, sizeof el, "%s", v->name);
+            else
+                snprintf(el, sizeof el, "%s[%ld]", v->name, i);
+            if (v->treat == VLM_TREAT_ENUMERATE) {
+                for (long k = 0; k < v->support; k++) {
+                    snprintf(buf, sizeof buf, "p(%s=%ld)", el, k);
+                    names[c++] = strdup(buf);
+                }
+                snprintf(buf, sizeof buf, "%s.argmax", el);
+                names[c++] = strdup(buf);
+            } else if (m->q_loc[j]) {
+                snprintf(buf, sizeof buf, "%s.mean", el);
+                names[c++] = strdup(buf);
+                snprintf(buf, sizeof buf, "%s.scale", el);
+                names[c++] = strdup(buf);
+            } else {
+                snprintf(buf, sizeof buf, "%s.mean", el);
+                names[c++] = strdup(buf);
+            }
+        }
+    }
+    float *out = vlm_xcalloc(d.n * (size_t)ncol, sizeof *out);
+    int *cluster = vlm_xcalloc(d.n, sizeof *cluster);
+    int cl_var = -1;
+    for (int j = 0; j < m->n_latent && cl_var < 0; j++)
+        if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
+            cl_var = j;
+    int Bp = rows / SE;
+    double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
+    uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
+    int rc = 0;
+    for (size_t i0 = 0; i0 < d.n && rc == 0; i0 += (size_t)Bp) {
+        int nb = d.n - i0 < (size_t)Bp ? (int)(d.n - i0) : Bp;
+        for (int b = 0; b < nb; b++)
+            idx[b] = (uint32_t)(i0 + b);
+        vlm_model_fill_batch(m, &d, idx, nb, S);
+        if ((rc = vlm_infer_row_weights(m, wrow, &err)) != 0)
+            break;
+        for (int b = 0; b < nb; b++) {
+            float *row = out + (i0 + b) * (size_t)ncol;
+            long col = 0;
+            for (int j = 0; j < m->n_latent; j++) {
+                const VlmVarInfo *v = &m->vars[j];
+                long nu = v->numel;
+                const float *lat = m->lat[j];
+                for (long i = 0; i < nu; i++) {
+                    if (v->treat == VLM_TREAT_ENUMERATE) {
+                        long K = v->support;
+                        for (int k = 0; k < SE; k++) {
+                            size_t r = (size_t)b * SE + k;
+                            long z = (long)lat[r * nu + i];
+                            if (z >= 0 && z < K)
+                                row[col + z] += (float)wrow[r];
+                        }
+                        long best = 0;
+                        for (long k = 1; k < K; k++)
+                            if (row[col + k] > row[col + best])
+                                best = k;
+                        row[col + K] = (float)best;
+                        if (j == cl_var)
+                            cluster[i0 + b] = (int)best;
+                        col += K + 1;
+                    } else if (m->q_loc[j]) {
+                        size_t r = (size_t)b * SE;
+                        row[col++] = m->q_loc[j][r * nu + i];
+                        row[col++] = m->q_scale[j][r * nu + i];
+                    } else {
+                        double s = 0;
+                        for (int k = 0; k < SE; k++) {
+                            size_t r = (size_t)b * SE + k;
+                            s += wrow[r] * lat[r * nu + i];
+                        }
+                        row[col++] = (float)s;
+                    }
+                }
+            }
+        }
+    }
+    if (rc == 0)
+        rc = vlm_data_write_csv(o->out, (const char *const *)names, d.n,
+                                (size_t)ncol, out, &err);
+    int ret = 0;
+    if (rc != 0) {
+        ret = fail("%s", err.msg);
+    } else {
+        printf("wrote the posterior of %zu items to %s\n", d.n, o->out);
+        if (o->labels) {
+            if (cl_var < 0) {
+                ret = fail("--labels needs an enumerated scalar latent "
+                           "(a cluster id)");
+            } else if (vlm_data_read_labels(o->labels, &d, &err) != 0) {
+                ret = fail("%s", err.msg);
+            } else {
+                double pur, nmi;
+                purity_nmi(d.n, cluster, d.labels,
+                           (int)m->vars[cl_var].support, &pur, &nmi);
+                printf("clusters of `%s` vs %s: purity %.4f  NMI %.4f\n",
+                       m->vars[cl_var].name, o->labels, pur, nmi);
+            }
+        }
+    }
+    free_names(names, ncol);
+    free(out);
+    free(cluster);
+    free(wrow);
+    free(idx);
+    vlm_data_free(&d);
+    return ret;
+}
+
+/* ------------------------------------------------------------ impute */
+
+static int cmd_impute(VlmModel *m, const Opts *o)
+{
+    VlmErr err;
+    if (!o->data || !o->out)
+        return fail("impute needs --data FILE and --out FILE");
+    VlmData d;
+    if (read_data(m, o->data, o->format, &d))
+        return 1;
+    size_t n = d.n, D = d.d;
+    /* truth: the data as read (NaN where missing); mask: 1 = observed in
+     * what the model sees (data mask x synthetic mask). */
+    float *truth = vlm_xmalloc(n * D * sizeof *truth);
+    for (size_t i = 0; i < n * D; i++)
+        truth[i] = d.mask && d.mask[i] == 0 ? NAN : d.x[i];
+    bool synthetic = o->mask && !strcmp(o->mask, "top-half");
+    if (!d.mask)
+        d.mask = vlm_xmalloc(n * D * sizeof *d.mask);
+    float *mask = d.mask;
+    for (size_t i = 0; i < n * D; i++)
+        mask[i] = isnan(truth[i]) ? 0.0f : 1.0f;
+    if (synthetic)
+        /* the first half of each item's values: the top rows of a
+         * row-major image */
+        for (size_t i = 0; i < n; i++)
+            for (size_t k = 0; k < D / 2; k++)
+                mask[i * D + k] = 0;
+    for (size_t i = 0; i < n * D; i++)
+        if (mask[i] == 0)
+            d.x[i] = 0;
+    int S = vlm_model_exact(m) ? 1 : o->samples;
+    int SE = S * (int)m->E;
+    int rows = eval_rows(m, o->batch > 0 ? o->batch : 64, S);
+    if (rows < SE)
+        rows = SE;
+    if (load_trained(m, o, &d, rows)) {
+        free(truth);
+        vlm_data_free(&d);
+        return 1;
+    }
+    m->want_mean = true;
+    float *imp = vlm_xmalloc(n * D * sizeof *imp);
+    int Bp = rows / SE;
+    double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
+    uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
+    int rc = 0;
+    for (size_t i0 = 0; i0 < n && rc == 0; i0 += (size_t)Bp) {
+        int nb = n - i0 < (size_t)Bp ? (int)(n - i0) : Bp;
+        for (int b = 0; b < nb; b++)
+            idx[b] = (uint32_t)(i0 + b);
+        vlm_model_fill_batch(m, &d, idx, nb, S);
+        if ((rc = vlm_infer_row_weights(m, wrow, &err)) != 0)
+            break;
+        for (int b = 0; b < nb; b++) {
+            size_t it = i0 + b;
+            long col = 0;
+            for (int j = 0; j < m->n_observed; j++) {
+                int v = m->n_latent + j;
+                long nu = m->vars[v].numel;
+                const float *mean = m->obs_mean[v];
+                for (long k = 0; k < nu; k++) {
+                    size_t e = it * D + col + k;
+                    if (mask[e] != 0) {
+                        imp[e] = d.x[e];
+                        continue;
+                    }
+                    double s = 0;
+                    for (int q = 0; q < SE; q++) {
+                        size_t r = (size_t)b * SE + q;
+                        s += wrow[r] * (mean ? mean[r * nu + k] : NAN);
+                    }
+                    imp[e] = (float)s;
+                }
+                col += nu;
+            }
+        }
+    }
+    int ret = 0;
+    if (rc != 0) {
+        ret = fail("%s", err.msg);
+        goto done;
+    }
+    if (write_rows(m, o->out, n, (long)D, imp, d.shape[0] && d.rank == 2 ?
+                   d.shape[0] : 0, d.rank == 2 ? d.shape[1] : 0, &err) != 0) {
+        ret = fail("%s", err.msg);
+        goto done;
+    }
+    size_t missing = 0;
+    for (size_t i = 0; i < n * D; i++)
+        missing += mask[i] == 0;
+    printf("imputed %zu missing values of %zu items; wrote %s\n", missing, n,
+           o->out);
+    if (synthetic) {
+        /* MSE on the entries the mask hid but the data knows, against
+         * filling each entry with its mean over the data's known values. */
+        double se = 0, se_mean = 0;
+        size_t cnt = 0;
+        for (size_t k = 0; k < D; k++) {
+            double mu = 0;
+            size_t c = 0;
+            for (size_t i = 0; i < n; i++)
+                if (!isnan(truth[i * D + k]))
+                    mu += truth[i * D + k], c++;
+            mu = c ? mu / c : 0;
+            for (size_t i = 0; i < n; i++) {
+                size_t e = i * D + k;
+                if (mask[e] == 0 && !isnan(truth[e])) {
+                    se += (imp[e] - truth[e]) * (imp[e] - truth[e]);
+                    se_mean += (mu - truth[e]) * (mu - truth[e]);
+                    cnt++;
+                }
+            }
+        }
+        if (cnt)
+            printf("hidden entries: %zu  MSE %.6f  (per-entry mean of the "
+                   "data: MSE %.6f)\n", cnt, se / cnt, se_mean / cnt);
+    }
+    if (o->png) {
+        int H, W;
+        int sh = d.rank == 2 ? d.shape[0] : o->shape_h;
+        int sw = d.rank == 2 ? d.shape[1] : o->shape_w;
+        if (!image_shape((long)D, sh, sw, &H, &W)) {
+            ret = fail("%s: %zu values per item are not an image", o->png, D);
+            goto done;
+        }
+        int k = n < 10 ? (int)n : 10;
+        float *g = vlm_xmalloc((size_t)3 * k * D * sizeof *g);
+        for (int i = 0; i < k; i++)
+            for (size_t e = 0; e < D; e++) {
+                size_t at = (size_t)i * D + e;
+                float t = truth[at];
+                g[at] = mask[at] != 0 ? t : 0.5f;        // observed (grey)
+                g[(size_t)k * D + at] = imp[at];
+                g[(size_t)2 * k * D + at] = isnan(t) ? 0.5f : t;
+            }
+        if (vlm_png_grid(o->png, g, 3 * k, H, W, k, &err) != 0)
+            ret = fail("%s", err.msg);
+        else
+            printf("wrote %s (rows: observed, imputed, true)\n", o->png);
+        free(g);
+    }
+done:
+    free(truth);
+    free(imp);
+    free(wrow);
+    free(idx);
+    vlm_data_free(&d);
+    return ret;
+}
+
+/* ------------------------------------------------------------ info */
+
+static int cmd_info(VlmModel *m)
+{
+    const VlmModelDesc *d = m->desc;
+    printf("model %s\n", d->name);
+    if (d->n_consts) {
+        printf("consts:");
+        for (int i = 0; i < d->n_consts; i++)
+            printf(" %s=%ld", d->const_names[i], d->const_values[i]);
+        printf("\n");
+    }
+    printf("\n-- source\n%s", d->source ? d->source : "");
+    if (d->source && d->source[0] && d->source[strlen(d->source) - 1] != '\n')
+        printf("\n");
+    printf("\n-- plan\n%s", d->plan ? d->plan : "");
+    if (d->plan && d->plan[0] && d->plan[strlen(d->plan) - 1] != '\n')
+        printf("\n");
+    printf("\n-- variables\n");
+    for (int j = 0; j < m->n_vars; j++) {
+        static const char *tr[] = {"enumerate", "reparameterized",
+                                   "score function", "automatic guide", ""};
+        const VlmVarInfo *v = &m->vars[j];
+        printf("  %-8s %-12s %-12s %6ld elements  %s\n",
+               v->kind == VLM_VAR_LATENT ? "latent" : "observed", v->name,
+               v->dist ? v->dist : "", v->numel, tr[v->treat]);
+    }
+    printf("\n-- parameters\n");
+    size_t theta = 0, phi = 0, loc = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        char shape[64] = "";
+        for (int k = 0; k < p->rank; k++) {
+            size_t u = strlen(shape);
+            snprintf(shape + u, sizeof shape - u, "%s%ld", k ? "x" : "",
+                     p->dims[k]);
+        }
+        printf("  %-24s %-12s %10zu  %s%s\n", p->name, p->rank ? shape : "scalar",
+               p->count, p->guide ? "guide" : "model",
+               p->local ? ", per item" : "");
+        if (p->local)
+            loc += p->count;
+        else if (p->guide)
+            phi += p->count;
+        else
+            theta += p->count;
+    }
+    printf("  total: %zu model + %zu guide parameters", theta, phi);
+    if (loc)
+        printf(" + %zu per item", loc);
+    printf("\n\n-- memory\n");
+    printf("  parameters, gradients, Adam moments: %.2f MB\n",
+           4.0 * 4 * m->n_w / 1e6);
+    printf("  activations: %zu bytes per row + %zu fixed; rows = batch x "
+           "samples x %ld (enumeration)\n", m->bytes_per_row, m->bytes_fixed,
+           m->E);
+    printf("  e.g. --batch 64: %.2f MB\n",
+           (m->bytes_fixed + (double)m->bytes_per_row * 64 * m->E) / 1e6);
+    if (m->local_width)
+        printf("  local parameters: %zu floats x 4 per item\n",
+               m->local_width);
+    return 0;
+}
+
+/* ------------------------------------------------------------ main */
+
+int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
+{
+    if (argc > 0 && argv[0]) {
+        const char *s = strrchr(argv[0], '/');
+        prog = s ? s + 1 : argv[0];
+    }
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage_main(argc < 2 ? stderr : stdout, desc);
+        return argc < 2 ? 2 : 0;
+    }
+    int ci = -1;
+    for (int i = 0; i < N_CMDS; i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            ci = i;
+    if (ci < 0) {
+        fprintf(stderr, "%s: error: unknown command `%s`\n", prog, argv[1]);
+        usage_main(stderr, desc);
+        return 2;
+    }
+    Opts o = {
+        .cmd = cmds[ci].name, .format = VLM_FMT_AUTO, .epochs = 10,
+        .every = 0, .n = 16, .refine = 200, .batch = 64, .samples = 1,
+        .iw = 100, .threads = 1, .lr = 1e-3f, .refine_lr = 1e-2f,
+        .optimizer = VLM_OPT_ADAM, .sched = VLM_SCHED_CONST,
+        .objective = VLM_OBJ_ELBO, .seed = 1,
+    };
+    if (!strcmp(o.cmd, "posterior") || !strcmp(o.cmd, "impute"))
+        o.samples = 100;
+    int rc = parse_opts(&cmds[ci], ci, desc, argc - 2, argv + 2, &o);
+    if (rc)
+        return rc;
+    openblas_set_num_threads(o.threads);
+    VlmModel m;
+    VlmErr err;
+    if (vlm_model_init(&m, desc, &err) != 0)
+        return fail("%s", err.msg);
+    switch (ci) {
+    case 0: rc = cmd_train(&m, &o); break;
+    case 1: rc = cmd_eval(&m, &o); break;
+    case 2: rc = cmd_sample(&m, &o); break;
+    case 3: rc = cmd_posterior(&m, &o); break;
+    case 4: rc = cmd_impute(&m, &o); break;
+    default: rc = cmd_info(&m); break;
+    }
+    vlm_model_free(&m);
+    return rc;
+}

@@ -1,0 +1,576 @@
+/* train.c — the training loop for every model: minibatches, the
+ * optimizer (one step over the global block, lazy row steps for local
+ * parameters), progress and metrics, and checkpoints that resume exactly.
+ * Also the local-parameter refinement used by eval/posterior/impute.
+ * Estimators live in infer.c; this file only drives them. */
+#include "vlm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------- checkpoint meta
+ * The meta block: "VLMTRN01", then little-endian fields in a fixed order
+ * (see put_state). Everything a resumed run needs to continue bit-exactly:
+ * epoch, step, the optimizer, both RNG streams, the batcher's cursor and
+ * order, the score-function baseline and the objective. */
+#define META_MAGIC "VLMTRN01"
+
+typedef struct Buf {
+    uint8_t *p;
+    size_t len, cap, at;
+    bool bad;
+} Buf;
+
+static void put(Buf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2 + 64;
+        b->p = vlm_xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+static void put_u64(Buf *b, uint64_t v)
+{
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    put(b, x, 8);
+}
+static void put_f64(Buf *b, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    put_u64(b, u);
+}
+static uint64_t get_u64(Buf *b)
+{
+    if (b->at + 8 > b->len) {
+        b->bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)b->p[b->at + i] << (8 * i);
+    b->at += 8;
+    return v;
+}
+static double get_f64(Buf *b)
+{
+    uint64_t u = get_u64(b);
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+static void put_rng(Buf *b, const VlmRng *r)
+{
+    put_u64(b, r->seed);
+    put_u64(b, r->stream);
+    put_u64(b, r->counter);
+    for (int i = 0; i < 4; i++)
+        put_u64(b, r->buf[i]);
+    put_u64(b, r->pos);
+}
+static void get_rng(Buf *b, VlmRng *r)
+{
+    r->seed = get_u64(b);
+    r->stream = get_u64(b);
+    r->counter = get_u64(b);
+    for (int i = 0; i < 4; i++)
+        r->buf[i] = (uint32_t)get_u64(b);
+    r->pos = (uint32_t)get_u64(b);
+}
+
+typedef struct TrainState {
+    long epoch, step;
+    VlmOptim opt;
+    VlmBatcher bt;
+    VlmInfer inf;
+    int samples;
+} TrainState;
+
+static void put_state(Buf *b, const VlmModel *m, const TrainState *s)
+{
+    put(b, META_MAGIC, 8);
+    put_u64(b, (uint64_t)s->epoch);
+    put_u64(b, (uint64_t)s->step);
+    const VlmOptim *o = &s->opt;
+    put_u64(b, (uint64_t)o->kind);
+    put_f64(b, o->lr);
+    put_f64(b, o->beta1);
+    put_f64(b, o->beta2);
+    put_f64(b, o->eps);
+    put_f64(b, o->weight_decay);
+    put_f64(b, o->momentum);
+    put_f64(b, o->clip_norm);
+    put_u64(b, (uint64_t)o->sched);
+    put_u64(b, (uint64_t)o->total_steps);
+    put_u64(b, (uint64_t)o->step_every);
+    put_f64(b, o->step_gamma);
+    put_u64(b, (uint64_t)o->t);
+    put_rng(b, &m->rng);
+    put_u64(b, s->bt.n);
+    put_u64(b, s->bt.batch);
+    put_u64(b, s->bt.pos);
+    put_u64(b, (uint64_t)s->bt.epoch);
+    put_u64(b, s->bt.shuffle);
+    put_rng(b, &s->bt.rng);
+    for (size_t i = 0; i < s->bt.n; i++)
+        put_u64(b, s->bt.perm[i]);
+    put_u64(b, (uint64_t)s->inf.objective);
+    put_f64(b, s->inf.baseline);
+    put_u64(b, s->inf.baseline_set);
+    put_f64(b, s->inf.decay);
+    put_u64(b, (uint64_t)s->samples);
+}
+
+/* Restores into s (batcher: perm reallocated to the saved n). */
+static int get_state(Buf *b, VlmModel *m, TrainState *s, const char *path,
+                     VlmErr *err)
+{
+    if (b->len < 8 || memcmp(b->p, META_MAGIC, 8)) {
+        vlm_err_set(err, "%s: checkpoint has no training state", path);
+        return -1;
+    }
+    b->at = 8;
+    s->epoch = (long)get_u64(b);
+    s->step = (long)get_u64(b);
+    VlmOptim *o = &s->opt;
+    o->kind = (VlmOptKind)get_u64(b);
+    o->lr = (float)get_f64(b);
+    o->beta1 = (float)get_f64(b);
+    o->beta2 = (float)get_f64(b);
+    o->eps = (float)get_f64(b);
+    o->weight_decay = (float)get_f64(b);
+    o->momentum = (float)get_f64(b);
+    o->clip_norm = (float)get_f64(b);
+    o->sched = (VlmSched)get_u64(b);
+    o->total_steps = (long)get_u64(b);
+    o->step_every = (long)get_u64(b);
+    o->step_gamma = (float)get_f64(b);
+    o->t = (long)get_u64(b);
+    get_rng(b, &m->rng);
+    size_t n = get_u64(b);
+    if (b->bad || n > (b->len - b->at) / 8) {
+        vlm_err_set(err, "%s: training state is truncated", path);
+        return -1;
+    }
+    vlm_batcher_free(&s->bt);
+    s->bt.n = n;
+    s->bt.batch = get_u64(b);
+    s->bt.pos = get_u64(b);
+    s->bt.epoch = (long)get_u64(b);
+    s->bt.shuffle = get_u64(b) != 0;
+    get_rng(b, &s->bt.rng);
+    s->bt.perm = vlm_xmalloc((n ? n : 1) * sizeof *s->bt.perm);
+    for (size_t i = 0; i < n; i++)
+        s->bt.perm[i] = (uint32_t)get_u64(b);
+    s->inf.objective = (VlmObjective)get_u64(b);
+    s->inf.baseline = get_f64(b);
+    s->inf.baseline_set = get_u64(b) != 0;
+    s->inf.decay = get_f64(b);
+    s->samples = (int)get_u64(b);
+    if (b->bad || b->at != b->len) {
+        vlm_err_set(err, "%s: training state is malformed", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------- checkpoints */
+
+static void add_tensor(VlmCkpt *c, const char *name, int rank,
+                       const long *dims, float *data, size_t count)
+{
+    VlmCkptTensor *t = &c->t[c->n_tensors++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->rank = rank;
+    for (int i = 0; i < rank && i < 4; i++)
+        t->dims[i] = dims[i];
+    t->data = data;
+    t->count = count;
+}
+
+/* Every global parameter by name and shape, the optimizer moments, the
+ * local table and its moments; meta = the training state. */
+static int save_ckpt(const char *path, VlmModel *m, const TrainState *s,
+                     VlmErr *err)
+{
+    VlmCkpt *c = vlm_xcalloc(1, sizeof *c);
+    c->model_hash = m->hash;
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        if (!p->local)
+            add_tensor(c, p->name, p->rank, p->dims, m->w + p->offset,
+                       p->count);
+    }
+    long nw = (long)m->n_w;
+    add_tensor(c, "optim.m", 1, &nw, m->w_m, m->n_w);
+    add_tensor(c, "optim.v", 1, &nw, m->w_v, m->n_w);
+    if (m->loc) {
+        long d[2] = {(long)m->local_rows, (long)m->local_width};
+        size_t n = m->local_rows * m->local_width;
+        add_tensor(c, "local", 2, d, m->loc, n);
+        add_tensor(c, "local.m", 2, d, m->loc_m, n);
+        add_tensor(c, "local.v", 2, d, m->loc_v, n);
+    }
+    Buf b = {0};
+    put_state(&b, m, s);
+    c->meta = b.p;
+    c->meta_len = b.len;
+    int rc = vlm_ckpt_save(path, c, err);
+    free(b.p);
+    free(c);
+    return rc;
+}
+
+static const VlmCkptTensor *find_tensor(const VlmCkpt *c, const char *name)
+{
+    for (int i = 0; i < c->n_tensors; i++)
+        if (!strcmp(c->t[i].name, name))
+            return &c->t[i];
+    return NULL;
+}
+
+static int take(const VlmCkpt *c, const char *path, const char *name,
+                float *dst, size_t count, VlmErr *err)
+{
+    const VlmCkptTensor *t = find_tensor(c, name);
+    if (!t) {
+        vlm_err_set(err, "%s: checkpoint has no tensor `%s`", path, name);
+        return -1;
+    }
+    if (t->count != count) {
+        vlm_err_set(err, "%s: tensor `%s` has %zu values, the model needs %zu",
+                    path, name, t->count, count);
+        return -1;
+    }
+    memcpy(dst, t->data, count * sizeof *dst);
+    return 0;
+}
+
+static const char *hash_hint(const VlmModel *m)
+{
+    return m->desc->n_consts > 0
+               ? " (if the model was trained with --set, pass the same --set)"
+               : "";
+}
+
+/* Loads parameters (and locals when rows == m->local_rows and
+ * with_local) and, when s is given, moments and training state. */
+static int load_ckpt(const char *path, VlmModel *m, TrainState *s,
+                     bool *loc_loaded, VlmErr *err)
+{
+    VlmCkpt *c = vlm_xcalloc(1, sizeof *c);
+    int rc = -1;
+    if (vlm_ckpt_load(path, m->hash, c, err) != 0) {
+        if (strstr(err->msg, "different model")) {
+            size_t u = strlen(err->msg);
+            snprintf(err->msg + u, sizeof err->msg - u, "%s", hash_hint(m));
+        }
+        free(c);
+        return -1;
+    }
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        if (!p->local &&
+            take(c, path, p->name, m->w + p->offset, p->count, err) != 0)
+            goto done;
+    }
+    if (loc_loaded)
+        *loc_loaded = false;
+    const VlmCkptTensor *loc = find_tensor(c, "local");
+    if (m->loc && loc && loc->count == m->local_rows * m->local_width) {
+        size_t n = loc->count;
+        if (take(c, path, "local", m->loc, n, err) != 0)
+            goto done;
+        if (s && (take(c, path, "local.m", m->loc_m, n, err) != 0 ||
+                  take(c, path, "local.v", m->loc_v, n, err) != 0))
+            goto done;
+        if (loc_loaded)
+            *loc_loaded = true;
+    } else if (s && m->loc) {
+        vlm_err_set(err, "%s: the checkpoint's local parameters are for %lld "
+                    "items, the data has %zu", path,
+                    loc ? (long long)loc->dims[0] : 0LL, m->local_rows);
+        goto done;
+    }
+    if (s) {
+        if (take(c, path, "optim.m", m->w_m, m->n_w, err) != 0 ||
+            take(c, path, "optim.v", m->w_v, m->n_w, err) != 0)
+            goto done;
+        Buf b = {.p = c->meta, .len = c->meta_len};
+        if (get_state(&b, m, s, path, err) != 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    vlm_ckpt_free(c);
+    free(c);
+    return rc;
+}
+
+int vlm_model_load(VlmModel *m, const char *path, bool *loc_loaded,
+                   VlmErr *err)
+{
+    return load_ckpt(path, m, NULL, loc_loaded, err);
+}
+
+/* ---------------------------------------------------------- one step */
+
+static int check_grad(const VlmModel *m, VlmErr *err)
+{
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        if (p->local)
+            continue;
+        const float *g = m->dw + p->offset;
+        for (size_t k = 0; k < p->count; k++)
+            if (!isfinite(g[k])) {
+                vlm_err_set(err, "the gradient of parameter `%s` is %s "
+                            "(element %zu)", p->name,
+                            isnan(g[k]) ? "NaN" : "Inf", k);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* The local rows of the batch: gather dloc rows into a compact (B, width)
+ * block and take a lazy step on those rows only. */
+static void step_local(VlmModel *m, const VlmOptim *opt, const uint32_t *idx,
+                       int B, float *g)
+{
+    size_t w = m->local_width;
+    for (int b = 0; b < B; b++)
+        memcpy(g + (size_t)b * w, m->dloc + (size_t)idx[b] * w,
+               w * sizeof *g);
+    vlm_optim_update_rows(opt, m->loc, g, m->loc_m, m->loc_v, w, idx,
+                          (size_t)B);
+}
+
+/* Mean per-item ELBO over a data set with S = 1 and a noise stream of its
+ * own, so evaluating does not move the training RNG. */
+static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
+                          double *out, VlmErr *err)
+{
+    VlmRng keep = m->rng;
+    vlm_rng_init(&m->rng, seed, VLM_STREAM_SAMPLE);
+    int B = m->Rmax / (int)m->E;
+    uint32_t *idx = vlm_xmalloc((size_t)B * sizeof *idx);
+    double sum = 0;
+    int rc = 0;
+    for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)B) {
+        int nb = d->n - i0 < (size_t)B ? (int)(d->n - i0) : B;
+        for (int b = 0; b < nb; b++)
+            idx[b] = (uint32_t)(i0 + b);
+        vlm_model_fill_batch(m, d, idx, nb, 1);
+        double s;
+        rc = vlm_infer_forward(m, NULL, &s, VLM_OBJ_ELBO, err);
+        sum += s;
+    }
+    free(idx);
+    m->rng = keep;
+    *out = sum / (double)d->n;
+    return rc;
+}
+
+int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
+              const VlmTrainOpts *o, VlmErr *err)
+{
+    TrainState s;
+    memset(&s, 0, sizeof s);
+    int batch = o->batch > 0 ? o->batch : 64;
+    if ((size_t)batch > data->n)
+        batch = (int)data->n;
+    s.samples = o->samples > 0 ? o->samples : 1;
+    vlm_optim_defaults(&s.opt, o->optimizer, o->lr);
+    s.opt.clip_norm = o->clip;
+    s.opt.sched = o->sched;
+    vlm_batcher_init(&s.bt, data->n, (size_t)batch, o->seed, true);
+    vlm_infer_init(&s.inf, o->objective);
+    vlm_model_alloc_local(m, m->local_width ? data->n : 0);
+    vlm_model_init_params(m, o->seed);
+    vlm_rng_init(&m->rng, o->seed, VLM_STREAM_NOISE);
+
+    if (o->load) {
+        if (load_ckpt(o->load, m, &s, NULL, err) != 0)
+            goto fail;
+        if (s.bt.n != data->n) {
+            vlm_err_set(err, "%s was trained on %zu items; --data has %zu",
+                        o->load, s.bt.n, data->n);
+            goto fail;
+        }
+        /* Explicit options override the checkpoint's. */
+        if (o->has_lr) s.opt.lr = o->lr;
+        if (o->has_clip) s.opt.clip_norm = o->clip;
+        if (o->has_sched) s.opt.sched = o->sched;
+        if (o->has_optimizer && o->optimizer != s.opt.kind) {
+            vlm_err_set(err, "%s was trained with another --optimizer",
+                        o->load);
+            goto fail;
+        }
+        if (o->has_batch) s.bt.batch = (size_t)batch;
+        if (o->has_samples) s.samples = o->samples;
+        if (o->has_objective) s.inf.objective = o->objective;
+        batch = (int)s.bt.batch;
+    }
+    long per_epoch = ((long)data->n + batch - 1) / batch;
+    if (s.opt.sched == VLM_SCHED_COSINE)
+        s.opt.total_steps = per_epoch * o->epochs;
+    if (s.opt.sched == VLM_SCHED_STEP && s.opt.step_every == 0)
+        s.opt.step_every = per_epoch * (o->epochs > 3 ? o->epochs / 3 : 1);
+
+    int S = s.samples;
+    vlm_model_alloc_rows(m, batch * S * (int)m->E);
+    float *gloc = m->local_width
+        ? vlm_xmalloc((size_t)batch * m->local_width * sizeof(float)) : NULL;
+
+    VlmMetrics met = {0};
+    bool have_met = false;
+    if (o->log) {
+        static const char *const cols[] = {"epoch", "step", "train_objective",
+                                           "test_elbo", "seconds", "lr"};
+        if (vlm_metrics_open(&met, o->log, cols, 6, err) != 0)
+            goto fail_free;
+        have_met = true;
+    }
+    if (s.epoch >= o->epochs)
+        printf("%s: already trained for %ld epochs (--epochs %ld): nothing "
+               "to do\n", o->load ? o->load : "", s.epoch, o->epochs);
+    bool test_local_note = false;
+    const char *objname = s.inf.objective == VLM_OBJ_IWAE ? "iwae" : "elbo";
+    if (vlm_model_exact(m))
+        objname = "log p(x)";
+    double t0 = vlm_now();
+    while (s.epoch < o->epochs) {
+        char label[64];
+        snprintf(label, sizeof label, "epoch %ld/%ld", s.epoch + 1, o->epochs);
+        VlmProgress pg;
+        vlm_progress_start(&pg, stderr, label, (long)data->n);
+        double sum = 0;
+        size_t seen = 0;
+        const uint32_t *idx;
+        size_t cnt;
+        while ((cnt = vlm_batcher_next(&s.bt, &idx)) > 0) {
+            double obj;
+            vlm_model_fill_batch(m, data, idx, (int)cnt, S);
+            if (vlm_infer_grad(m, &s.inf, &obj, err) != 0 ||
+                check_grad(m, err) != 0) {
+                fprintf(stderr, "\n");
+                size_t u = strlen(err->msg);
+                snprintf(err->msg + u, sizeof err->msg - u,
+                         "; training stopped at epoch %ld, step %ld%s%s%s",
+                         s.epoch + 1, s.step + 1,
+                         o->save ? " (the last saved checkpoint " : "",
+                         o->save ? o->save : "", o->save ? " is kept)" : "");
+                goto fail_met;
+            }
+            vlm_optim_clip(m->dw, m->n_w, s.opt.clip_norm);
+            vlm_optim_begin_step(&s.opt);
+            vlm_optim_update(&s.opt, m->w, m->dw, m->w_m, m->w_v, m->n_w);
+            if (m->local_width)
+                step_local(m, &s.opt, idx, (int)cnt, gloc);
+            s.step++;
+            sum += obj;
+            seen += cnt;
+            vlm_progress_update(&pg, (long)seen, sum / (double)seen);
+        }
+        s.epoch++;
+        double train_obj = sum / (double)(seen ? seen : 1);
+        double test_obj = NAN;
+        char summary[128] = "";
+        if (test) {
+            if (m->local_width) {
+                if (!test_local_note)
+                    fprintf(stderr, "note: --test is not evaluated for a "
+                            "model with local guide parameters (use eval "
+                            "--refine)\n");
+                test_local_note = true;
+            } else {
+                if (test_objective(m, test, o->seed, &test_obj, err) != 0)
+                    goto fail_met;
+                snprintf(summary, sizeof summary, "test %s %.6g",
+                         vlm_model_exact(m) ? "log p(x)" : "elbo", test_obj);
+            }
+        }
+        vlm_progress_finish(&pg, summary[0] ? summary : NULL);
+        printf("epoch %ld  train %s %.6g%s%s\n", s.epoch, objname, train_obj,
+               summary[0] ? "  " : "", summary);
+        fflush(stdout);
+        if (have_met) {
+            double row[6] = {(double)s.epoch, (double)s.step, train_obj,
+                             test_obj, vlm_now() - t0,
+                             vlm_optim_lr(&s.opt, s.opt.t)};
+            vlm_metrics_row(&met, row);
+        }
+        if (o->save && o->every > 0 && s.epoch % o->every == 0 &&
+            s.epoch < o->epochs && save_ckpt(o->save, m, &s, err) != 0)
+            goto fail_met;
+    }
+    if (o->save && save_ckpt(o->save, m, &s, err) != 0)
+        goto fail_met;
+    if (have_met)
+        vlm_metrics_close(&met);
+    free(gloc);
+    vlm_batcher_free(&s.bt);
+    return 0;
+fail_met:
+    if (have_met)
+        vlm_metrics_close(&met);
+fail_free:
+    free(gloc);
+fail:
+    vlm_batcher_free(&s.bt);
+    return -1;
+}
+
+/* ---------------------------------------------------------- refinement */
+
+int vlm_train_refine(VlmModel *m, const VlmData *d, int steps, int batch,
+                     float lr, VlmErr *err)
+{
+    if (!m->loc || steps <= 0)
+        return 0;
+    if (batch < 1)
+        batch = 1;
+    if (batch * (int)m->E > m->Rmax)
+        batch = m->Rmax / (int)m->E;
+    uint32_t *idx = vlm_xmalloc((size_t)batch * sizeof *idx);
+    float *g = vlm_xmalloc((size_t)batch * m->local_width * sizeof *g);
+    VlmInfer inf;
+    vlm_infer_init(&inf, VLM_OBJ_ELBO);
+    int rc = 0;
+    VlmProgress pg;
+    vlm_progress_start(&pg, stderr, "refine", (long)d->n);
+    /* Each chunk of items takes all its steps with fresh moments; the
+     * global parameters are not touched (dw is computed and dropped). */
+    for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)batch) {
+        int nb = d->n - i0 < (size_t)batch ? (int)(d->n - i0) : batch;
+        for (int b = 0; b < nb; b++) {
+            idx[b] = (uint32_t)(i0 + b);
+            memset(m->loc_m + (i0 + b) * m->local_width, 0,
+                   m->local_width * sizeof(float));
+            memset(m->loc_v + (i0 + b) * m->local_width, 0,
+                   m->local_width * sizeof(float));
+        }
+        VlmOptim opt;
+        vlm_optim_defaults(&opt, VLM_OPT_ADAM, lr);
+        double obj = 0;
+        for (int t = 0; t < steps && rc == 0; t++) {
+            vlm_model_fill_batch(m, d, idx, nb, 1);
+            rc = vlm_infer_grad(m, &inf, &obj, err);
+            if (rc == 0) {
+                vlm_optim_begin_step(&opt);
+                step_local(m, &opt, idx, nb, g);
+            }
+        }
+        vlm_progress_update(&pg, (long)(i0 + nb), obj / nb);
+    }
+    vlm_progress_finish(&pg, NULL);
+    free(idx);
+    free(g);
+    return rc;
+}
