@@ -83,8 +83,9 @@ static const Cmd cmds[] = {
      "  --refine-lr LR       learning rate of the refinement (default 1e-2)\n"
      "  --seed S, --threads T, --set NAME=VALUE\n"},
     {"sample", "draw from the model",
-     "sample --load CKPT -n N --out FILE.csv|FILE.png [options]",
-     "  --load CKPT          trained checkpoint\n"
+     "sample [--load CKPT] -n N --out FILE.csv|FILE.png [options]",
+     "  --load CKPT          trained checkpoint (without: the parameters as\n"
+     "                       initialised from --seed)\n"
      "  -n N                 number of samples (default 16)\n"
      "  --out FILE           .csv (one sample per row) or .png (image grid)\n"
      "  --shape HxW          image shape for .png (default: square)\n"
@@ -397,12 +398,14 @@ static int load_trained(VlmModel *m, const Opts *o, const VlmData *d,
                         int rows)
 {
     VlmErr err;
-    if (!o->load)
+    /* sample without --load draws from the parameters as initialised
+     * from --seed: a model with known parameters, for synthetic data. */
+    if (!o->load && strcmp(o->cmd, "sample"))
         return fail("%s needs --load CKPT (a trained checkpoint)", o->cmd);
     vlm_model_alloc_local(m, d && m->local_width ? d->n : 0);
     vlm_model_init_params(m, o->seed);
     bool loc_loaded = false;
-    if (vlm_model_load(m, o->load, &loc_loaded, &err) != 0)
+    if (o->load && vlm_model_load(m, o->load, &loc_loaded, &err) != 0)
         return fail("%s", err.msg);
     vlm_model_alloc_rows(m, rows);
     vlm_rng_init(&m->rng, o->seed, VLM_STREAM_SAMPLE);

@@ -1,0 +1,96 @@
+#!/bin/sh
+# driver_cli.sh — the generated executable's command line, end to end, on
+# a hand-written mixture model (tests/fixtures/mog_fixture.c) linked with
+# libvlm: sample -> train -> eval/posterior/impute/info, exact resume,
+# and the failure paths (corrupt checkpoint, wrong data width, unwritable
+# output). Last line: COUNTS passed=N failed=M.
+BUILD=${BUILD:-build}; LIBDIR=${LIBDIR:-lib}
+T=$BUILD/tests/driver_cli
+rm -rf "$T"; mkdir -p "$T"
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -5; }
+check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+
+M=$T/mog
+if ! cc -std=c11 -O2 -Iruntime tests/fixtures/mog_fixture.c "$LIBDIR/libvlm.a" \
+        $(pkg-config --cflags --libs openblas libpng zlib) -lm -lpthread -o "$M" 2>"$T/err"; then
+    bad "compile fixture"; echo "COUNTS passed=$pass failed=$fail"; exit 1
+fi
+ok "compile fixture"
+
+run() { "$M" "$@" >"$T/out" 2>"$T/err"; }
+
+# --- help and usage
+check "--help lists the commands" sh -c "'$M' --help | grep -q posterior"
+for c in train eval sample posterior impute info; do
+    check "$c --help" sh -c "'$M' $c --help | grep -q usage"
+done
+run train --bogus 1; check "unknown option exits 2" [ $? -eq 2 ]
+run train --set Q=3 --data x; rc=$?
+check "--set unknown const exits 2 listing consts" sh -c "[ $rc -eq 2 ] && grep -q 'K=3, D=2' '$T/err'"
+
+# --- data from known parameters (the initialisation at seed 7)
+run sample --seed 7 -n 600 --out "$T/train.csv"; check "sample train.csv" [ $? -eq 0 ]
+run sample --seed 7 -n 200 --out "$T/test.csv" ; check "sample test.csv" [ $? -eq 0 ]
+check "train.csv has 601 lines" [ "$(wc -l < "$T/train.csv")" -eq 601 ]
+
+# --- train, eval, posterior, impute, info
+run train --data "$T/train.csv" --test "$T/test.csv" --epochs 30 --batch 50 \
+    --lr 0.05 --seed 1 --save "$T/a.ckpt" --log "$T/log.csv"
+check "train" [ $? -eq 0 ]
+check "train printed per-epoch test objective" grep -q "test log p(x)" "$T/out"
+check "metrics log has 30 rows" [ "$(wc -l < "$T/log.csv")" -eq 31 ]
+first=$(sed -n 2p "$T/log.csv" | cut -d, -f3); last=$(tail -1 "$T/log.csv" | cut -d, -f3)
+check "objective improved ($first -> $last)" awk "BEGIN{exit !($last > $first)}"
+run eval --data "$T/test.csv" --load "$T/a.ckpt"; check "eval" [ $? -eq 0 ]
+check "eval prints exact log p(x)" grep -q "log p(x).*exact" "$T/out"
+run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/post.csv"
+check "posterior" [ $? -eq 0 ]
+check "posterior columns" grep -q "p(z=0),p(z=1),p(z=2),z.argmax" "$T/post.csv"
+run impute --data "$T/test.csv" --load "$T/a.ckpt" --mask top-half --out "$T/imp.csv"
+check "impute" [ $? -eq 0 ]
+check "impute reports MSE vs mean filling" grep -q "MSE.*mean of the data: MSE" "$T/out"
+run info; check "info" sh -c "[ $? -eq 0 ] && grep -q 'log_sigma' '$T/out'"
+run sample --load "$T/a.ckpt" -n 16 --mean --out "$T/means.csv"; check "sample --mean" [ $? -eq 0 ]
+
+# --- resume is bit-identical: 2 epochs straight vs 1 + 1
+run train --data "$T/train.csv" --epochs 2 --batch 64 --lr 0.01 --seed 3 --threads 1 --save "$T/straight.ckpt"
+check "train 2 epochs" [ $? -eq 0 ]
+run train --data "$T/train.csv" --epochs 1 --batch 64 --lr 0.01 --seed 3 --threads 1 --save "$T/half.ckpt"
+check "train 1 epoch" [ $? -eq 0 ]
+run train --data "$T/train.csv" --epochs 2 --batch 64 --lr 0.01 --seed 3 --threads 1 --load "$T/half.ckpt" --save "$T/resumed.ckpt"
+check "resume 1 more epoch" [ $? -eq 0 ]
+check "resumed == uninterrupted (cmp)" cmp -s "$T/straight.ckpt" "$T/resumed.ckpt"
+run train --data "$T/train.csv" --epochs 4 --every 1 --batch 64 --lr 0.01 --seed 3 --save "$T/every.ckpt"
+check "--every 1" [ $? -eq 0 ]
+
+# --- failures: corrupt checkpoint, other model, wrong width, unwritable out
+cp "$T/a.ckpt" "$T/corrupt.ckpt"
+printf '\377\377\377\377' | dd of="$T/corrupt.ckpt" bs=1 seek=40 conv=notrunc 2>/dev/null
+run eval --data "$T/test.csv" --load "$T/corrupt.ckpt"; rc=$?
+check "corrupt checkpoint rejected (exit 1, message)" sh -c "[ $rc -eq 1 ] && grep -q 'error:.*corrupt' '$T/err'"
+run eval --data "$T/test.csv" --load "$T/a.ckpt" --set K=4; rc=$?
+check "checkpoint of another size rejected" sh -c "[ $rc -eq 1 ] && grep -q 'different model' '$T/err'"
+printf 'a,b,c\n1,2,3\n4,5,6\n' > "$T/wide.csv"
+run train --data "$T/wide.csv" --epochs 1; rc=$?
+check "wrong data width: exit 1" [ $rc -eq 1 ]
+check "wrong data width: names x and suggests --set D=3" grep -q '`x` (2).*--set D=3' "$T/err"
+check "error is one line 'prog: error:'" sh -c "[ \$(wc -l < '$T/err') -eq 1 ] && grep -q '^mog: error: ' '$T/err'"
+echo keep > "$T/keep.csv"
+run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/nodir/x.csv"; rc=$?
+check "unwritable --out rejected" [ $rc -eq 1 ]
+chmod 500 "$T" 2>/dev/null
+if [ "$(id -u)" != 0 ]; then
+    run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/keep.csv"; rc=$?
+    check "read-only dir: exit 1" [ $rc -eq 1 ]
+fi
+chmod 700 "$T"
+check "existing output untouched" [ "$(cat "$T/keep.csv")" = keep ]
+run impute --data "$T/wide.csv" --load "$T/a.ckpt" --out "$T/keep.csv"; rc=$?
+check "bad data never touches the output" sh -c "[ $rc -eq 1 ] && [ \"\$(cat '$T/keep.csv')\" = keep ]"
+run eval --data "$T/missing.csv" --load "$T/a.ckpt"; rc=$?
+check "missing data file: exit 1" [ $rc -eq 1 ]
+
+echo "COUNTS passed=$pass failed=$fail"
+[ "$fail" -eq 0 ]
