@@ -22,8 +22,15 @@ typedef struct Entry {
     unsigned visit;     /* cycle search stamp */
 } Entry;
 
+/* Open addressing; the hash sits in the slot so probes rarely touch the
+ * entry (10 MB files declare hundreds of thousands of names). */
+typedef struct Slot {
+    uint64_t hash;
+    Entry *e;
+} Slot;
+
 typedef struct Scope {
-    Entry **slot;
+    Slot *slot;
     size_t cap, n;
 } Scope;
 
@@ -47,6 +54,10 @@ static uint64_t hash_str(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    /* FNV's low bits cluster for names like v1, v2, ...: mix (murmur3 fmix) */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
     return h;
 }
 
@@ -54,10 +65,11 @@ static Entry *scope_get(const Scope *sc, const char *name)
 {
     if (!sc->cap) return NULL;
     size_t mask = sc->cap - 1;
-    for (size_t i = hash_str(name) & mask;; i = (i + 1) & mask) {
-        Entry *e = sc->slot[i];
-        if (!e) return NULL;
-        if (!strcmp(e->sym->name, name)) return e;
+    uint64_t h = hash_str(name);
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        const Slot *sl = &sc->slot[i];
+        if (!sl->e) return NULL;
+        if (sl->hash == h && !strcmp(sl->e->sym->name, name)) return sl->e;
     }
 }
 
@@ -65,20 +77,21 @@ static void scope_put(Ck *c, Scope *sc, Entry *e)
 {
     if (2 * (sc->n + 1) > sc->cap) {
         size_t ncap = sc->cap ? 2 * sc->cap : 64;
-        Entry **ns = vlmc_arena_alloc(c->a, ncap * sizeof *ns);
+        Slot *ns = vlmc_arena_alloc(c->a, ncap * sizeof *ns);
         for (size_t j = 0; j < sc->cap; j++) {
-            Entry *old = sc->slot[j];
-            if (!old) continue;
-            size_t i = hash_str(old->sym->name) & (ncap - 1);
-            while (ns[i]) i = (i + 1) & (ncap - 1);
+            Slot old = sc->slot[j];
+            if (!old.e) continue;
+            size_t i = old.hash & (ncap - 1);
+            while (ns[i].e) i = (i + 1) & (ncap - 1);
             ns[i] = old;
         }
         sc->slot = ns;
         sc->cap = ncap;
     }
-    size_t i = hash_str(e->sym->name) & (sc->cap - 1);
-    while (sc->slot[i]) i = (i + 1) & (sc->cap - 1);
-    sc->slot[i] = e;
+    uint64_t h = hash_str(e->sym->name);
+    size_t i = h & (sc->cap - 1);
+    while (sc->slot[i].e) i = (i + 1) & (sc->cap - 1);
+    sc->slot[i] = (Slot){h, e};
     sc->n++;
 }
 
@@ -516,7 +529,7 @@ static const char *suggest_in(Ck *c, const char *name, const Scope *sc1, const S
     for (int k = 0; k < 2; k++) {
         if (!scs[k]) continue;
         for (size_t i = 0; i < scs[k]->cap && (size_t)n < total; i++) {
-            Entry *e = scs[k]->slot[i];
+            Entry *e = scs[k]->slot[i].e;
             if (!e || (keep && !keep(c, e, scs[k] == &c->model))) continue;
             size_t l2 = strlen(e->sym->name);
             if (l2 + 3 < len || len + 3 < l2) continue;
@@ -1104,6 +1117,7 @@ static void finish_deps(Ck *c, VlmcSym *s)
             VlmcSym *t = c->dep[j]; c->dep[j] = c->dep[j - 1]; c->dep[j - 1] = t;
         }
     s->n_deps = c->n_dep;
+    if (c->n_dep == 0) { s->deps = NULL; return; }
     s->deps = vlmc_arena_alloc(c->a, (size_t)(c->n_dep + 1) * sizeof *s->deps);
     if (c->n_dep) memcpy(s->deps, c->dep, (size_t)c->n_dep * sizeof *s->deps);
 }
