@@ -434,6 +434,11 @@ static void err_literal_support(Ck *c, VlmcLoc loc, const char *dist, const char
     vlmc_error(c->d, loc, "%s's %s must be %s, got %g", dist, param, want, v);
 }
 
+static void err_uniform_bounds(Ck *c, VlmcLoc loc, double lo, double hi)
+{
+    vlmc_error(c->d, loc, "Uniform needs low < high, got low = %g and high = %g", lo, hi);
+}
+
 static void err_support_mismatch(Ck *c, VlmcLoc loc, const char *what)
 {
     vlmc_error(c->d, loc, "%s", what);
@@ -1079,9 +1084,7 @@ static bool check_dist(Ck *c, VlmcExpr *call, const char *var, const VlmcShape *
     double lo, hi;
     if (ok && !strcmp(dist->name, "Uniform") && literal_value(r->args[0], &lo)
         && literal_value(r->args[1], &hi) && !(lo < hi)) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "Uniform needs low < high, got low = %g and high = %g", lo, hi);
-        vlmc_error(c->d, call->loc, "%s", msg);
+        err_uniform_bounds(c, call->loc, lo, hi);
         ok = false;
     }
     return ok;
