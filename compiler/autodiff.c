@@ -5,6 +5,8 @@
  * nodes in reverse order, each as its kernel's _bwd call. */
 #include "vlmc.h"
 
+#include <stdlib.h>
+
 static bool is_output(const VlmcNode *x)
 {
     return x->op == VLMC_OP_LOGP || x->op == VLMC_OP_RSAMPLE || x->op == VLMC_OP_SAMPLE ||
@@ -45,6 +47,21 @@ static void mark(VlmcGraph *g, const VlmcProgram *p, bool model_graph)
                 x->dep |= g->nodes[x->in[k]].dep;
         }
     }
+    /* gradients flow only from the log-density terms (and, in the guide,
+     * from the model into reparameterized samples): a value that only
+     * feeds E[x | z] or a sampler needs none */
+    bool *loss = calloc((size_t)g->n + 1, 1);
+    for (int i = g->n - 1; i >= 0; i--) {
+        VlmcNode *x = &g->nodes[i];
+        if (x->op == VLMC_OP_LOGP || x->op == VLMC_OP_RSAMPLE)
+            loss[i] = true;
+        if (loss[i] && x->op != VLMC_OP_SAMPLE)
+            for (int k = 0; k < x->n_in; k++)
+                loss[x->in[k]] = true;
+        if (!loss[i])
+            x->dep = false;
+    }
+    free(loss);
 }
 
 void vlmc_autodiff(VlmcProgram *p)

@@ -41,7 +41,13 @@ static void out(Emit *E, const char *f, ...)
 }
 
 static const VlmcNode *node(Emit *E, int i) { return &E->g->nodes[i]; }
-static int n_obs_index(Emit *E, int var) { return var - E->p->n_latent; }
+/* every per-variable array of VlmModel is indexed by variable index
+ * (latents first, then observed) */
+static int n_obs_index(Emit *E, int var)
+{
+    (void)E;
+    return var;
+}
 
 /* ------------------------------------------------ values and gradients */
 
@@ -515,7 +521,7 @@ static void emit_configure(Emit *E)
             out(E, "%s%s", k ? ", " : "", q->dims[k]);
         if (!q->rank)
             out(E, "1");
-        out(E, "}, %s, %.9gf, %.9gf, %s, %s, &off, &loff, err)) return -1;\n", init_enum[q->init], q->a, q->b,
+        out(E, "}, %s, (float)%.9g, (float)%.9g, %s, %s, &off, &loff, err)) return -1;\n", init_enum[q->init], q->a, q->b,
             q->guide ? "true" : "false", q->local ? "true" : "false");
     }
     out(E, "    M->n_w = off;\n    M->local_width = loff;\n");
@@ -579,8 +585,7 @@ static void emit_alloc(Emit *E)
                 out(E, "    M->q_scale[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
             }
         } else {
-            out(E, "    M->obs_mean[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j - p->n_latent,
-                v->n);
+            out(E, "    M->obs_mean[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
         }
     }
     use_graph(E, &p->model_g, 'm');
@@ -598,7 +603,7 @@ static void emit_alloc(Emit *E)
                    "M->logq_term[%d] = NULL;\n",
                 j, j, j, j, j, j, j, j, j, j);
         else
-            out(E, "    free(M->obs_mean[%d]); M->obs_mean[%d] = NULL;\n", j - p->n_latent, j - p->n_latent);
+            out(E, "    free(M->obs_mean[%d]); M->obs_mean[%d] = NULL;\n", j, j);
     }
     use_graph(E, &p->model_g, 'm');
     free_buffers(E);
@@ -676,12 +681,12 @@ bool vlmc_emit_c(const VlmcProgram *p, const char *model_name, FILE *o, bool lin
     out(&E, "%s};\n", m->n_consts ? "" : "0");
     for (int i = 0; i < m->n_consts; i++)
         out(&E, "#define c_%s (const_values[%d])\n", m->consts[i]->name, i);
-    out(&E, "\nstatic size_t po[%d];          /* parameter offsets (floats) */\n",
+    out(&E, "\nstatic size_t po[%d] __attribute__((unused));  /* parameter offsets (floats) */\n",
         p->n_params ? p->n_params : 1);
-    out(&E, "static long enum_stride[%d];  /* enumeration radix per latent */\n\n", p->n_vars ? p->n_vars : 1);
-    out(&E, "static long gen_ipow(long b, long e)\n{\n    long r = 1;\n    while (e-- > 0) r *= b;\n    return r;\n}\n\n");
+    out(&E, "static long enum_stride[%d] __attribute__((unused));  /* enumeration radix */\n\n", p->n_vars ? p->n_vars : 1);
+    out(&E, "static inline long gen_ipow(long b, long e)\n{\n    long r = 1;\n    while (e-- > 0) r *= b;\n    return r;\n}\n\n");
     out(&E,
-        "static VlmIn obs_mask_view(const VlmModel *M, int o, long n)\n{\n"
+        "static inline VlmIn obs_mask_view(const VlmModel *M, int o, long n)\n{\n"
         "    return (VlmIn){M->obs_mask[o], M->obs_mask[o] ? (ptrdiff_t)n : 0, M->obs_mask[o] ? 1 : 0};\n}\n\n");
     out(&E,
         "static int add_param(VlmModel *M, int i, const char *name, int rank, const long *dims, VlmInit init,\n"

@@ -331,7 +331,7 @@ static int lower_expr(Lower *L, const VlmcExpr *e)
 {
     switch (e->kind) {
     case VLMC_E_NUM:
-        return num_node(L, fmt(L->a, "%.9gf", e->num), e->loc);
+        return num_node(L, fmt(L->a, "(float)%.9g", e->num), e->loc);
     case VLMC_E_NAME:
         return lower_name(L, e);
     case VLMC_E_NEG:
@@ -366,17 +366,29 @@ static int lower_expr(Lower *L, const VlmcExpr *e)
     return num_node(L, "0.0f", e->loc);
 }
 
-/* A distribution node (LOGP/RSAMPLE/SAMPLE/MEAN) over lowered arguments. */
+/* Lower a conditional's arguments once; every node of that conditional
+ * (its LOGP, MEAN, SAMPLE) reads the same values. */
+typedef struct Args { int id[VLMC_MAX_DIST_PARAMS]; int n; } Args;
+
+static Args lower_args(Lower *L, const VlmcDist *dist, int form, VlmcExpr **args)
+{
+    Args r = {.n = dist->forms[form].n_params};
+    for (int i = 0; i < r.n; i++)
+        r.id[i] = lower_expr(L, args[i]);
+    return r;
+}
+
+/* A distribution node (LOGP/RSAMPLE/SAMPLE/MEAN) over lowered arguments;
+ * value < 0 for nodes without a value operand. */
 static int dist_node(Lower *L, VlmcOp op, const VlmcDist *dist, int form, VlmcExpr **args,
-                     int value, int var, VlmcLoc loc)
+                     const Args *th, int value, int var, VlmcLoc loc)
 {
     const VlmcVar *v = &L->p->vars[var];
     int ins[VLMC_MAX_IN], n_in = 0;
     if (value >= 0)
         ins[n_in++] = value;
-    int np = dist->forms[form].n_params;
-    for (int i = 0; i < np; i++)
-        ins[n_in++] = lower_expr(L, args[i]);
+    for (int i = 0; i < th->n; i++)
+        ins[n_in++] = th->id[i];
     int r = add_node(L, op, true, v->n, v->sym->shape.rank == 0, loc);
     VlmcNode *x = N(L, r);
     memcpy(x->in, ins, sizeof ins);
@@ -560,9 +572,10 @@ static void lower_model(Lower *L)
                     : v->treat == VLMC_TREAT_ENUMERATE ? VLMC_OP_ENUM : VLMC_OP_LATENT;
         int x = add_node(L, op, true, v->n, s->shape.rank == 0, s->loc);
         N(L, x)->var = var;
-        dist_node(L, VLMC_OP_LOGP, s->dist, s->param_form, s->dist_args, x, var, s->dist_loc);
+        Args th = lower_args(L, s->dist, s->param_form, s->dist_args);
+        dist_node(L, VLMC_OP_LOGP, s->dist, s->param_form, s->dist_args, &th, x, var, s->dist_loc);
         if (st->kind == VLMC_S_OBSERVED)
-            dist_node(L, VLMC_OP_MEAN, s->dist, s->param_form, s->dist_args, -1, var, s->dist_loc);
+            dist_node(L, VLMC_OP_MEAN, s->dist, s->param_form, s->dist_args, &th, -1, var, s->dist_loc);
         map_put(&L->values, s, x);
     }
 }
@@ -578,8 +591,9 @@ static void lower_guide(Lower *L)
         VlmcSym *s = st->sym;
         int var = map_get(&L->var_of, s);
         VlmcOp op = s->q_dist->reparam && !s->q_dist->discrete ? VLMC_OP_RSAMPLE : VLMC_OP_SAMPLE;
-        int x = dist_node(L, op, s->q_dist, s->q_param_form, s->q_args, -1, var, s->q_loc);
-        int lq = dist_node(L, VLMC_OP_LOGP, s->q_dist, s->q_param_form, s->q_args, x, var, s->q_loc);
+        Args th = lower_args(L, s->q_dist, s->q_param_form, s->q_args);
+        int x = dist_node(L, op, s->q_dist, s->q_param_form, s->q_args, &th, -1, var, s->q_loc);
+        int lq = dist_node(L, VLMC_OP_LOGP, s->q_dist, s->q_param_form, s->q_args, &th, x, var, s->q_loc);
         N(L, lq)->is_q = true;
         map_put(&L->values, s, x);
     }
@@ -599,10 +613,11 @@ static void lower_sampler(Lower *L)
             continue;
         VlmcSym *s = st->sym;
         int var = map_get(&L->var_of, s);
-        int x = dist_node(L, VLMC_OP_SAMPLE, s->dist, s->param_form, s->dist_args, -1, var,
+        Args th = lower_args(L, s->dist, s->param_form, s->dist_args);
+        int x = dist_node(L, VLMC_OP_SAMPLE, s->dist, s->param_form, s->dist_args, &th, -1, var,
                           s->dist_loc);
         if (st->kind == VLMC_S_OBSERVED)
-            dist_node(L, VLMC_OP_MEAN, s->dist, s->param_form, s->dist_args, -1, var, s->dist_loc);
+            dist_node(L, VLMC_OP_MEAN, s->dist, s->param_form, s->dist_args, &th, -1, var, s->dist_loc);
         map_put(&L->values, s, x);
     }
 }
