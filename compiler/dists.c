@@ -34,8 +34,8 @@ const VlmcDist vlmc_dists[] = {
      VLMC_SUP_INTERVAL, false, true, false},
     {"Poisson", 1, {{1, {"rate"}, {P}, "poisson"}},
      VLMC_SUP_COUNT, true, false, false},
-    {"ContinuousBernoulli", 2, {{1, {"probs"}, {U}, "cbernoulli_probs"},
-                                {1, {"logits"}, {R}, "cbernoulli_logits"}},
+    {"ContinuousBernoulli", 2, {{1, {"probs"}, {U}, "continuous_bernoulli_probs"},
+                                {1, {"logits"}, {R}, "continuous_bernoulli_logits"}},
      VLMC_SUP_UNIT_CLOSED, false, false, false},
 };
 const int vlmc_n_dists = (int)(sizeof vlmc_dists / sizeof vlmc_dists[0]);

@@ -1,6 +1,6 @@
 /* main.c — the `vlmc` command line: parse options into a struct, then
- * dispatch on the requested action. Front-end actions only so far
- * (--check, --dump); code generation actions plug into the same dispatch. */
+ * dispatch on the requested action: check, dump, plan, emit C, or compile
+ * to an executable (the default). */
 #include "vlmc.h"
 
 #include <stdlib.h>
@@ -9,13 +9,13 @@
 #define VLMC_VERSION "0.1.0"
 
 typedef enum {
-    ACT_NONE, ACT_CHECK, ACT_DUMP, ACT_HELP, ACT_VERSION,
+    ACT_NONE, ACT_CHECK, ACT_DUMP, ACT_HELP, ACT_VERSION, ACT_PLAN, ACT_BUILD,
 } Action;
 
 typedef struct Options {
     Action action;
     const char *input;      /* the .vlm file */
-    /* room for: const char *out; const char *emit_c; bool plan; int opt; bool keep_temps; */
+    VlmcGenOptions gen;     /* -o, --emit-c, --plan, -O0, --keep-temps */
 } Options;
 
 static void usage(FILE *f)
@@ -23,17 +23,29 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: vlmc [OPTIONS] FILE.vlm\n"
         "\n"
-        "  --check FILE   parse and check the model; exit 0 if it is valid\n"
+        "Compiles a latent variable model into a native trainer/evaluator:\n"
+        "  vlmc model.vlm -o model       check, generate C, compile and link ./model\n"
+        "\n"
+        "  -o FILE        the executable to write (default: the model's file stem)\n"
+        "  --emit-c FILE  write the generated C to FILE (and stop, unless -o is given)\n"
+        "  --plan         print the inference plan (estimator per latent, memory) and stop\n"
+        "  -O0            compile the generated C without optimisation, with -g\n"
+        "  --keep-temps   keep the temporary directory with the generated C\n"
+        "  --no-line      no #line directives pointing back to the .vlm\n"
+        "  -v             show the C compiler command\n"
+        "  --check FILE   parse and check the model only; exit 0 if it is valid\n"
         "  --dump FILE    check, then print the checked model as text\n"
         "  --help         show this help\n"
         "  --version      show the version\n"
         "\n"
-        "exit status: 0 valid, 1 errors in the model, 2 bad command line\n");
+        "environment: CC (C compiler, default cc), VLM_INCLUDE, VLM_LIB, VLM_CFLAGS, VLM_LIBS\n"
+        "exit status: 0 success, 1 errors in the model or failed compile, 2 bad command line\n");
 }
 
 /* Returns 0 on success, or the exit status for a bad command line. */
 static int parse_options(int argc, char **argv, Options *o)
 {
+    o->gen.line_directives = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         Action act = ACT_NONE;
@@ -41,6 +53,20 @@ static int parse_options(int argc, char **argv, Options *o)
         else if (!strcmp(a, "--dump")) act = ACT_DUMP;
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) act = ACT_HELP;
         else if (!strcmp(a, "--version")) act = ACT_VERSION;
+        else if (!strcmp(a, "--plan")) { o->gen.plan = true; continue; }
+        else if (!strcmp(a, "-O0")) { o->gen.debug = true; continue; }
+        else if (!strcmp(a, "--keep-temps")) { o->gen.keep_temps = true; continue; }
+        else if (!strcmp(a, "--no-line")) { o->gen.line_directives = false; continue; }
+        else if (!strcmp(a, "-v")) { o->gen.verbose = true; continue; }
+        else if (!strcmp(a, "-o") || !strcmp(a, "--emit-c")) {
+            if (i + 1 >= argc || !argv[i + 1][0]) {
+                fprintf(stderr, "vlmc: error: `%s` needs a file name\nvlmc: run `vlmc --help` for usage\n", a);
+                return 2;
+            }
+            if (a[1] == 'o') o->gen.out = argv[++i];
+            else o->gen.emit_c = argv[++i];
+            continue;
+        }
         else if (a[0] == '-' && a[1] != 0) {
             fprintf(stderr, "vlmc: error: unknown option `%s`\n"
                             "vlmc: run `vlmc --help` for usage\n", a);
@@ -60,14 +86,29 @@ static int parse_options(int argc, char **argv, Options *o)
         o->action = act;
     }
     if (o->action == ACT_HELP || o->action == ACT_VERSION) return 0;
-    if (o->action == ACT_NONE) {
-        fprintf(stderr, "vlmc: error: no action given (code generation is not built yet); try --check FILE\n"
-                        "vlmc: run `vlmc --help` for usage\n");
+    if (o->action == ACT_NONE)
+        o->action = o->gen.plan && !o->gen.out && !o->gen.emit_c ? ACT_PLAN : ACT_BUILD;
+    else if (o->gen.out || o->gen.emit_c || o->gen.plan) {
+        fprintf(stderr, "vlmc: error: --check/--dump cannot be combined with -o, --emit-c or --plan\n");
         return 2;
     }
     if (!o->input) {
         fprintf(stderr, "vlmc: error: no input file\nvlmc: run `vlmc --help` for usage\n");
         return 2;
+    }
+    if (o->action == ACT_BUILD && !o->gen.out && !o->gen.emit_c) {
+        /* default executable: the file stem, in the current directory */
+        static char stem[4096];
+        const char *b = strrchr(o->input, '/');
+        snprintf(stem, sizeof stem, "./%s", b ? b + 1 : o->input);
+        char *dot = strrchr(stem, '.');
+        if (dot && dot > stem + 2)
+            *dot = 0;
+        if (!strcmp(stem + 2, b ? b + 1 : o->input)) {
+            fprintf(stderr, "vlmc: error: cannot derive an output name from `%s`; use -o FILE\n", o->input);
+            return 2;
+        }
+        o->gen.out = stem;
     }
     return 0;
 }
@@ -101,6 +142,7 @@ int main(int argc, char **argv)
     VlmcModel *m = front_end(a, &o, &src, &d);
     rc = m ? 0 : 1;
     if (m && o.action == ACT_DUMP) vlmc_dump_model(m, stdout);
+    if (m && (o.action == ACT_PLAN || o.action == ACT_BUILD)) rc = vlmc_generate(a, m, &d, &o.gen);
     vlmc_arena_free(a);
     return rc;
 }

@@ -120,6 +120,8 @@ static void usage_main(FILE *f, const VlmModelDesc *d)
             "for the model `%s`.\n\ncommands:\n", prog, prog, d->name);
     for (int i = 0; i < N_CMDS; i++)
         fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+    fprintf(f, "  %-10s %s\n", "gradcheck",
+            "check the generated gradients against finite differences [--seed N]");
     fprintf(f, "\n`%s <command> --help` lists a command's options.\n", prog);
 }
 
@@ -1057,6 +1059,18 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         !strcmp(argv[1], "help")) {
         usage_main(argc < 2 ? stderr : stdout, desc);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "gradcheck")) {
+        /* developer check of the generated code: gradcheck [--seed N] */
+        uint64_t seed = 1;
+        if (argc == 4 && !strcmp(argv[2], "--seed"))
+            seed = strtoull(argv[3], NULL, 10);
+        else if (argc != 2) {
+            fprintf(stderr, "usage: %s gradcheck [--seed N]\n", prog);
+            return 2;
+        }
+        openblas_set_num_threads(1);
+        return vlm_gradcheck(desc, seed, stdout);
     }
     int ci = -1;
     for (int i = 0; i < N_CMDS; i++)
