@@ -230,6 +230,17 @@ static void emit_fwd(Emit *E, int i)
         V(E, x->in[1], vb, sizeof vb);
         out(E, "    vlm_nn_matvec_fwd(%s, (int)%s, (int)%s, %s, %s, %s);\n", rows(x), x->m, x->k, va, vb, v);
         break;
+    case VLMC_OP_MATMAT:
+        V(E, x->in[0], va, sizeof va);
+        V(E, x->in[1], vb, sizeof vb);
+        out(E, "    vlm_gemm(false, false, (int)%s, (int)%s, (int)%s, 1.0f, %s, %s, 0.0f, %s);\n", x->m, x->cols,
+            x->k, va, vb, v);
+        break;
+    case VLMC_OP_SOFTMAX:
+        V(E, x->in[0], va, sizeof va);
+        out(E, "    vlm_softmax_fwd((int)((size_t)%s * %s / %s), (int)%s, %s, %s);\n", rows(x), x->n, x->k, x->k, va,
+            v);
+        break;
     case VLMC_OP_LINEAR: {
         V(E, x->in[0], va, sizeof va);
         V(E, x->in[1], vb, sizeof vb);
@@ -271,10 +282,12 @@ static void emit_fwd(Emit *E, int i)
             out(E, ", %s);\n", v);
         } else {
             /* one draw per (item, sample), shared by its enumeration rows */
-            out(E, "    vlm_dist_%s_sample(&M->rng, R / (int)M->E, (int)%s, (int)%s, ", stem(x), x->n, x->K);
+            out(E, "    if (!M->replay) {\n");
+            out(E, "        vlm_dist_%s_sample(&M->rng, R / (int)M->E, (int)%s, (int)%s, ", stem(x), x->n, x->K);
             th_views(E, x, 0, " * M->E");
             out(E, ", %s);\n", v);
-            out(E, "    if (M->E > 1) vlm_rows_repeat(R / (int)M->E, (int)M->E, (size_t)%s, %s);\n", x->n, v);
+            out(E, "        if (M->E > 1) vlm_rows_repeat(R / (int)M->E, (int)M->E, (size_t)%s, %s);\n    }\n", x->n,
+                v);
         }
         break;
     case VLMC_OP_MEAN:
@@ -353,6 +366,26 @@ static void emit_bwd(Emit *E, int i)
         D(E, x->in[1], db, sizeof db);
         out(E, "    vlm_nn_matvec_bwd(%s, (int)%s, (int)%s, %s, %s, %s, %s, %s);\n", rows(x), x->m, x->k, va, vb,
             d, da, db);
+        break;
+    case VLMC_OP_MATMAT:
+        V(E, x->in[0], va, sizeof va);
+        V(E, x->in[1], vb, sizeof vb);
+        D(E, x->in[0], da, sizeof da);
+        D(E, x->in[1], db, sizeof db);
+        /* dA += dC @ B^T ; dB += A^T @ dC */
+        if (node(E, x->in[0])->dep)
+            out(E, "    vlm_gemm(false, true, (int)%s, (int)%s, (int)%s, 1.0f, %s, %s, 1.0f, %s);\n", x->m, x->k,
+                x->cols, d, vb, da);
+        if (node(E, x->in[1])->dep)
+            out(E, "    vlm_gemm(true, false, (int)%s, (int)%s, (int)%s, 1.0f, %s, %s, 1.0f, %s);\n", x->k, x->cols,
+                x->m, va, d, db);
+        break;
+    case VLMC_OP_SOFTMAX:
+        if (!node(E, x->in[0])->dep)
+            break;
+        D(E, x->in[0], da, sizeof da);
+        out(E, "    vlm_softmax_bwd((int)((size_t)%s * %s / %s), (int)%s, %s, %s, %s);\n", rows(x), x->n, x->k, x->k, v,
+            d, da);
         break;
     case VLMC_OP_LINEAR: {
         V(E, x->in[0], va, sizeof va);

@@ -245,8 +245,14 @@ static int lower_name(Lower *L, const VlmcExpr *e)
             x = fn_node(L, FN_EXP, x, e->loc);
         else if (s->constraint == VLMC_CON_UNIT)
             x = fn_node(L, FN_SIGMOID, x, e->loc);
-        else if (s->constraint == VLMC_CON_SIMPLEX)
-            unsupported(L, e->loc, "the `simplex` constraint");
+        else if (s->constraint == VLMC_CON_SIMPLEX) {
+            /* stored as logits; the value is their softmax over the last axis */
+            int sm = add_node(L, VLMC_OP_SOFTMAX, N(L, x)->batched, N(L, x)->n, N(L, x)->scalar, e->loc);
+            N(L, sm)->in[0] = x;
+            N(L, sm)->n_in = 1;
+            N(L, sm)->k = s->shape.rank ? dim_c(L, s->shape.dim[s->shape.rank - 1]) : "1L";
+            x = sm;
+        }
         break;
     }
     case VLMC_SYM_LET:
@@ -323,7 +329,20 @@ static int lower_matmul(Lower *L, const VlmcExpr *e)
     if (A->shape.rank == 1 && B->shape.rank == 2 && !B->batched)  /* x (k) @ W (k,m) */
         return linear_node(L, a, b, -1, dim_c(L, B->shape.dim[0]), dim_c(L, B->shape.dim[1]),
                            0, e->loc);
-    unsupported(L, e->loc, "this form of `@` (supported: global matrix @ vector, vector @ global matrix)");
+    if (A->shape.rank == 2 && B->shape.rank == 2 && !A->batched && !B->batched) {
+        /* A (m,k) @ B (k,cols), both global */
+        const char *cols = dim_c(L, B->shape.dim[1]);
+        int r = add_node(L, VLMC_OP_MATMAT, false,
+                         fmt(L->a, "(%s*%s)", dim_c(L, A->shape.dim[0]), cols), false, e->loc);
+        VlmcNode *y = N(L, r);
+        y->in[0] = a; y->in[1] = b; y->n_in = 2;
+        y->m = dim_c(L, A->shape.dim[0]);
+        y->k = dim_c(L, A->shape.dim[1]);
+        y->cols = cols;
+        return r;
+    }
+    unsupported(L, e->loc, "this form of `@` (supported: global matrix @ vector, vector @ global "
+                "matrix, global matrix @ global matrix)");
     return a;
 }
 
@@ -406,6 +425,15 @@ static int dist_node(Lower *L, VlmcOp op, const VlmcDist *dist, int form, VlmcEx
 
 static const VlmcDist *find_dist(const char *name) { return vlmc_dist_lookup(name); }
 
+/* An automatic guide is amortized (an MLP over the data) when the model
+ * has nets and exactly one real-valued observed vector to read; otherwise
+ * it has local parameters per data point. */
+bool vlmc_auto_amortized(const VlmcModel *m)
+{
+    return m->n_nets > 0 && m->n_observed == 1 && m->observed[0]->type == VLMC_T_REAL;
+}
+#define auto_amortized vlmc_auto_amortized
+
 /* q(z) for a latent without a written guide: mean-field Normal (real
  * support) or LogNormal (positive support); amortized by one MLP over the
  * single observed variable when the model has nets, per data point
@@ -417,7 +445,7 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
     const VlmcDist *qd = NULL;
     if (s->dist->value_support == VLMC_SUP_REAL)
         qd = find_dist("Normal");
-    else if (s->dist->value_support == VLMC_SUP_POSITIVE)
+    else if (s->dist->value_support == VLMC_SUP_POSITIVE || s->dist->value_support == VLMC_SUP_NONNEG)
         qd = find_dist("LogNormal");
     if (!qd) {
         vlmc_error(L->d, s->loc, "latent `%s` has no guide and its support has no automatic "
@@ -429,13 +457,7 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
     v->has_q = true;
     const char *dims[1] = {v->n};
     int loc_n, sc_n;
-    if (L->m->n_nets > 0) {
-        if (L->m->n_observed != 1) {
-            vlmc_error(L->d, s->loc, "latent `%s` needs a guide: the automatic amortized guide "
-                       "needs exactly one observed variable", s->name);
-            L->ok = false;
-            return;
-        }
+    if (auto_amortized(L->m)) {
         const VlmcSym *o = L->m->observed[0];
         if (*enc_h < 0) {
             const char *din = numel_c(L, &o->shape, 0);

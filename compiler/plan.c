@@ -101,7 +101,7 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
         const char *q = v->q_dist ? v->q_dist->name : "Normal";
         if (v->treat == VLMC_TREAT_AUTO_GUIDE)
             fprintf(o, "      guide: automatic %s, %s\n", q,
-                    m->n_nets ? "amortized (MLP over the observed data, 256 hidden units)"
+                    vlmc_auto_amortized(m) ? "amortized (MLP over the observed data, 256 hidden units)"
                               : "per data point (local loc and log-scale)");
         else
             fprintf(o, "      guide: %s (%s)\n", q, m->guide == VLMC_GUIDE_LOCAL ? "per data point" : "amortized");

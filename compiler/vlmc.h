@@ -347,6 +347,8 @@ typedef enum {
     VLMC_OP_FN,       /* elementwise function fn(in0) (incl. negation) */
     VLMC_OP_ADD, VLMC_OP_SUB, VLMC_OP_MUL, VLMC_OP_DIV,
     VLMC_OP_MATVEC,   /* global A (m,k) @ x (k) -> (m) */
+    VLMC_OP_MATMAT,   /* global A (m,k) @ global B (k,cols) -> (m,cols) */
+    VLMC_OP_SOFTMAX,  /* softmax over the last axis of length k */
     VLMC_OP_LINEAR,   /* act(x (in) @ W (in,out) + b) -> (out); b optional */
     VLMC_OP_GATHER,   /* table (K, n)[idx] -> (n) */
     VLMC_OP_SUM,      /* sum over the row's elements -> scalar */
@@ -370,7 +372,9 @@ typedef struct VlmcNode {
     int param;            /* PARAM/LOCAL/LINEAR weight: index in param table */
     int bias;             /* LINEAR: bias param index or -1 */
     int act;              /* LINEAR: VlmAct */
-    const char *m, *k;    /* MATVEC rows/cols; LINEAR in (k) and out (m) */
+    const char *m, *k;    /* MATVEC rows/cols; LINEAR in (k) and out (m);
+                             MATMAT A (m,k); SOFTMAX axis length k */
+    const char *cols;     /* MATMAT: columns of B */
     int var;              /* LOGP/RSAMPLE/SAMPLE/MEAN/LATENT/ENUM/OBS: runtime
                              variable index (latents first, then observed) */
     const VlmcDist *dist; int form;
@@ -420,6 +424,8 @@ typedef struct VlmcProgram {
 /* Lower a checked model to the three graphs; false (with diagnostics) when
  * the model uses something code generation does not support. */
 bool vlmc_lower(VlmcArena *a, const VlmcModel *m, VlmcProgram *p, VlmcDiag *d);
+/* Whether automatic guides read the data through an MLP (else local). */
+bool vlmc_auto_amortized(const VlmcModel *m);
 /* Mark live nodes and nodes that need gradients (reverse-mode at compile
  * time: the backward pass is emitted from this marking). */
 void vlmc_autodiff(VlmcProgram *p);

@@ -489,3 +489,34 @@ void vlm_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
                 tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
                 ta ? M : K, B, tb ? K : N, beta, C, N);
 }
+
+/* ------------------------------------------------------------ softmax */
+
+// x (rows,K) -> y (rows,K), each row exp(x - max) / sum, in double
+void vlm_softmax_fwd(int rows, int K, const float *x, float *y)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * K;
+        float *yr = y + (size_t)r * K;
+        double mx = -INFINITY, s = 0;
+        for (int k = 0; k < K; k++)
+            mx = fmax(mx, xr[k]);
+        for (int k = 0; k < K; k++)
+            s += exp(xr[k] - mx);
+        for (int k = 0; k < K; k++)
+            yr[k] = (float)(exp(xr[k] - mx) / s);
+    }
+}
+
+// dx += y * (dy - <dy, y>) per row
+void vlm_softmax_bwd(int rows, int K, const float *y, const float *dy, float *dx)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *yr = y + (size_t)r * K, *gr = dy + (size_t)r * K;
+        double dot = 0;
+        for (int k = 0; k < K; k++)
+            dot += (double)gr[k] * yr[k];
+        for (int k = 0; k < K; k++)
+            dx[(size_t)r * K + k] += (float)(yr[k] * (gr[k] - dot));
+    }
+}

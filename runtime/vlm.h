@@ -134,6 +134,12 @@ void vlm_sum_rows_bwd(int R, int n, const float *dout, float *dx);
  * weights exp(x - out). */
 void vlm_logsumexp(int G, int K, const double *x, double *out, double *softmax);
 
+/* Softmax over the last axis: y (rows,K) = exp(x - logsumexp_k x).
+ * bwd: dx += y * (dy - sum_k dy*y). Used for `simplex` parameters. */
+void vlm_softmax_fwd(int rows, int K, const float *x, float *y);
+void vlm_softmax_bwd(int rows, int K, const float *y, const float *dy,
+                     float *dx);
+
 /* Gather rows of a table by index: out (R,n) = table (K,n)[idx[r]].
  * idx holds integer values in [0, K) stored as float (not checked). */
 void vlm_gather_fwd(int R, int n, const float *table, const float *idx,
@@ -577,6 +583,9 @@ struct VlmModel {
     float *q_loc[VLM_MAX_VARS];      /* per guided Normal latent: guide's loc */
     float *q_scale[VLM_MAX_VARS];    /* ... and scale, R x numel */
     bool want_mean;
+    bool replay;            /* guide_fwd keeps the current values of latents
+                               it samples without reparameterization (their
+                               log q is recomputed at those values) */
 
     /* upstream gradients, set by the driver before the backward passes
      * (allocated by the driver, like obs, obs_mask and row_item). The

@@ -487,6 +487,58 @@ static void test_gather(void)
     free(table); free(out); free(dout); free(dt); free(dt0);
 }
 
+/* ------------------------------------------------------------ softmax */
+
+typedef struct SmCtx { int rows, K; const double *w; } SmCtx;
+
+/* L = sum w * softmax(x), in double */
+static double softmax_loss(const double *x, size_t n, void *vctx)
+{
+    const SmCtx *c = vctx;
+    double L = 0;
+    (void)n;
+    for (int r = 0; r < c->rows; r++) {
+        const double *xr = x + (size_t)r * c->K;
+        double mx = -INFINITY, s = 0;
+        for (int k = 0; k < c->K; k++)
+            mx = fmax(mx, xr[k]);
+        for (int k = 0; k < c->K; k++)
+            s += exp(xr[k] - mx);
+        for (int k = 0; k < c->K; k++)
+            L += c->w[(size_t)r * c->K + k] * exp(xr[k] - mx) / s;
+    }
+    return L;
+}
+
+static void test_softmax(void)
+{
+    uint64_t rng = 23;
+    int shapes[3][2] = {{1, 1}, {3, 7}, {5, 10}};
+    for (int t = 0; t < 3; t++) {
+        int rows = shapes[t][0], K = shapes[t][1];
+        size_t n = (size_t)rows * K;
+        float *x = tu_floats(&rng, n, -3, 3), *y = tu_floats(&rng, n, 0, 0);
+        float *w = tu_floats(&rng, n, -1, 1), *dx = tu_floats(&rng, n, 0, 0);
+        vlm_softmax_fwd(rows, K, x, y);
+        for (int r = 0; r < rows; r++) {
+            double s = 0;
+            for (int k = 0; k < K; k++)
+                s += y[r * K + k];
+            CU_ASSERT(fabs(s - 1) < 1e-6);
+        }
+        vlm_softmax_bwd(rows, K, y, w, dx);
+        double *xd = tu_to_double(x, n), *wd = tu_to_double(w, n), *fd = vlm_xmalloc(n * sizeof *fd);
+        SmCtx c = {rows, K, wd};
+        tu_fd_grad(softmax_loss, xd, n, &c, fd);
+        double *got = tu_to_double(dx, n);
+        CU_ASSERT(tu_rel_err(got, fd, n) < 1e-4);
+        free(x); free(y); free(w); free(dx); free(xd); free(wd); free(fd); free(got);
+    }
+    float big[3] = {1000, -1000, 999}, yb[3];
+    vlm_softmax_fwd(1, 3, big, yb);
+    CU_ASSERT(isfinite(yb[0]) && fabs(yb[0] + yb[1] + yb[2] - 1) < 1e-6);
+}
+
 /* ------------------------------------------------------------ GEMM */
 
 static void test_gemm(void)
@@ -544,4 +596,5 @@ void vlm_test_kernels(void)
     CU_add_test(s, "logsumexp: values, softmax, -inf/+inf/huge", test_logsumexp);
     CU_add_test(s, "gather fwd/bwd with repeated indices", test_gather);
     CU_add_test(s, "gemm vs naive, all transposes", test_gemm);
+    CU_add_test(s, "softmax fwd/bwd vs FD, huge logits", test_softmax);
 }
