@@ -64,7 +64,8 @@ $(BUILD)/grammar/%.o: $(BUILD)/grammar/%.c $(BUILD)/grammar/parser.h $(BUILD)/gr
 $(CC_OBJ) $(BUILD)/compiler/main.o: | $(BUILD)/grammar/parser.h $(BUILD)/grammar/lexer.h
 
 # ------------------------------------------------------------- objects
-$(BUILD)/compiler/main.o: compiler/main.c
+# cc.c bakes in where the runtime lives (header, library, link flags)
+$(BUILD)/compiler/cc.o: compiler/cc.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(VLMC_DEFS) -c $< -o $@
 
