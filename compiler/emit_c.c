@@ -764,6 +764,15 @@ bool vlmc_emit_c(const VlmcProgram *p, const char *model_name, FILE *o, bool lin
     c_string(o, plan ? plan : "");
     free(plan);
     out(&E, ";\n\n");
+    if (p->mixture) {
+        /* conjugate Gaussian mixture: train fits it by EM (infer_em.c) */
+        const VlmcMixture *x = p->mixture;
+        out(&E, "static const VlmMixtureInfo model_mixture = {\n"
+                "    .latent = %d, .observed = %d, .weights = %d, .mu = %d, .scale = %d,\n"
+                "    .scale_kind = %s,\n};\n\n",
+            x->latent, x->observed, x->weights, x->mu, x->scale,
+            x->scale_kind == VLMC_MIX_LOG_VAR ? "VLM_MIX_LOG_VAR" : "VLM_MIX_LOG_SD");
+    }
     out(&E,
         "static const VlmModelDesc model_desc = {\n"
         "    .name = \"%s\",\n    .source = model_source,\n    .plan = model_plan,\n"
@@ -771,8 +780,8 @@ bool vlmc_emit_c(const VlmcProgram *p, const char *model_name, FILE *o, bool lin
         "    .has_guide_local = %s,\n"
         "    .configure = configure,\n    .alloc = alloc_buffers,\n    .release = release_buffers,\n"
         "    .guide_fwd = guide_fwd,\n    .model_fwd = model_fwd,\n    .model_bwd = model_bwd,\n"
-        "    .guide_bwd = guide_bwd,\n    .sample = sample_fwd,\n};\n\n"
+        "    .guide_bwd = guide_bwd,\n    .sample = sample_fwd,\n    .mixture = %s,\n};\n\n"
         "int main(int argc, char **argv)\n{\n    return vlm_main(&model_desc, argc, argv);\n}\n",
-        model_name, p->has_local ? "true" : "false");
+        model_name, p->has_local ? "true" : "false", p->mixture ? "&model_mixture" : "NULL");
     return !ferror(o);
 }

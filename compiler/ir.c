@@ -666,5 +666,7 @@ bool vlmc_lower(VlmcArena *a, const VlmcModel *m, VlmcProgram *p, VlmcDiag *d)
         lower_guide(&L);
     if (L.ok)
         lower_sampler(&L);
+    if (L.ok)
+        p->mixture = vlmc_recognise_mixture(a, p);
     return L.ok;
 }

@@ -3,6 +3,7 @@
  * memory of a training batch. Sizes are evaluated at the consts' defaults. */
 #include "vlmc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,26 @@ static const char *estimator(const VlmcProgram *p, const VlmcVar *v)
     return "?";
 }
 
+/* What `train` does by default (runtime/train.c decides the same way). */
+static const char *training(const VlmcProgram *p)
+{
+    if (p->mixture) {
+        static const char *const forms[] = {"log sd", "log variance"};
+        static char buf[256];
+        const VlmcMixture *x = p->mixture;
+        snprintf(buf, sizeof buf,
+                 "EM with closed-form M-step (conjugate Gaussian mixture: weights `%s`, means `%s`, "
+                 "scales `%s` stored as %s); --optimizer adam|sgd for gradient training",
+                 p->params[x->weights].name, p->params[x->mu].name, p->params[x->scale].name,
+                 forms[x->scale_kind]);
+        return buf;
+    }
+    for (int j = 0; j < p->n_latent; j++)
+        if (p->vars[j].treat != VLMC_TREAT_ENUMERATE)
+            return "stochastic gradient (Adam) on the ELBO";
+    return "gradient (Adam) on the exact marginal";
+}
+
 void vlmc_print_plan(const VlmcProgram *p, FILE *o)
 {
     const VlmcModel *m = p->model;
@@ -110,6 +131,7 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
     }
     if (p->E && strcmp(p->E, "1L"))
         fprintf(o, "  enumeration: %.0f joint values per item (rows per item)\n", eval_size(m, p->E));
+    fprintf(o, "  training: %s\n", training(p));
     double theta = 0, phi = 0, local = 0;
     for (int i = 0; i < p->n_params; i++) {
         const VlmcParam *q = &p->params[i];

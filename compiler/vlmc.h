@@ -383,10 +383,15 @@ typedef struct VlmcNode {
     /* filled by autodiff */
     bool live;            /* reachable from an output */
     bool dep;             /* depends on something trainable: needs a gradient */
+    /* filled by buffer planning: slots of the graph's activation arena for
+     * the value, the gradient and (RSAMPLE) the noise; -1 = none */
+    int vslot, gslot, eslot;
 } VlmcNode;
 
 typedef struct VlmcGraph {
     VlmcNode *nodes; int n, cap;
+    int n_slots;          /* buffers after planning (each the largest of
+                             the values/gradients that take turns in it) */
 } VlmcGraph;
 
 /* One generated parameter tensor (a `param`, a net layer's W or b, or a
@@ -419,7 +424,29 @@ typedef struct VlmcProgram {
     bool has_local;
     const char *E;        /* enumeration size, C expression */
     int auto_hidden;      /* width of an automatic amortized guide */
+    const struct VlmcMixture *mixture; /* conjugate mixture (EM), or NULL */
 } VlmcProgram;
+
+/* ------------------------------------------------------------ conjugacy */
+
+/* How a recognised mixture's raw scale param holds the component scales
+ * (mirrors the runtime's VlmMixScale). */
+typedef enum {
+    VLMC_MIX_LOG_SD,   /* exp(t[z]), t real; t[z], t positive (stored as log) */
+    VLMC_MIX_LOG_VAR,  /* sqrt(t[z]), t positive; exp(0.5 * t[z]); sqrt(exp(t[z])) */
+} VlmcMixScale;
+
+/* A mixture of diagonal Gaussians with a closed-form M-step (conjugate.c):
+ * indices into the program's variable and parameter tables. */
+typedef struct VlmcMixture {
+    int latent, observed;  /* variable indices of z and x */
+    int weights;           /* Categorical logits [K] (or simplex probs [K];
+                              both are stored as logits) */
+    int mu, scale;         /* [K, <shape of x>] */
+    VlmcMixScale scale_kind;
+} VlmcMixture;
+/* The mixture pattern of a lowered program, or NULL (see conjugate.c). */
+const VlmcMixture *vlmc_recognise_mixture(VlmcArena *a, const VlmcProgram *p);
 
 /* Lower a checked model to the three graphs; false (with diagnostics) when
  * the model uses something code generation does not support. */
@@ -429,6 +456,14 @@ bool vlmc_auto_amortized(const VlmcModel *m);
 /* Mark live nodes and nodes that need gradients (reverse-mode at compile
  * time: the backward pass is emitted from this marking). */
 void vlmc_autodiff(VlmcProgram *p);
+/* Buffer planning: every intermediate value, gradient and noise buffer
+ * gets a slot; buffers whose lifetimes (forward step of definition to last
+ * read, in forward or backward) do not overlap share one. */
+void vlmc_plan_buffers(VlmcProgram *p);
+/* Which kinds of buffer a node owns (the rest live in VlmModel or the
+ * parameter block). */
+bool vlmc_node_owns_value(const VlmcNode *x);
+bool vlmc_node_owns_grad(const VlmcNode *x);
 /* Human-readable inference plan and memory estimate (vlmc --plan). */
 void vlmc_print_plan(const VlmcProgram *p, FILE *out);
 /* Write the C translation unit. */

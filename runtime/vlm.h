@@ -597,6 +597,23 @@ struct VlmModel {
     VlmRng rng;             /* VLM_STREAM_NOISE: guide noise and samples */
 };
 
+/* A mixture of diagonal Gaussians the compiler recognised as conjugate
+ * (compiler/conjugate.c): train fits it by EM with a closed-form M-step
+ * (infer_em.c). Indices into VlmModel.vars and VlmModel.params; K and D
+ * come from the parameter shapes at run time (consts may be --set). */
+typedef enum {   /* how the raw scale param holds the component scales */
+    VLM_MIX_LOG_SD,   /* raw = log sd:  exp(t[z]); t[z] with t positive */
+    VLM_MIX_LOG_VAR,  /* raw = log var: sqrt(t[z]) with t positive;
+                         exp(0.5 * t[z]); sqrt(exp(t[z])) */
+} VlmMixScale;
+typedef struct VlmMixtureInfo {
+    int latent, observed;   /* z ~ Categorical, x ~ Normal(mu[z], scale) */
+    int weights;            /* logits (K); simplex probs are stored as
+                               logits too: raw = log pi up to a constant */
+    int mu, scale;          /* (K, D) */
+    VlmMixScale scale_kind;
+} VlmMixtureInfo;
+
 struct VlmModelDesc {
     const char *name;             /* model name (file stem) */
     const char *source;           /* the .vlm text, for `info` */
@@ -628,6 +645,8 @@ struct VlmModelDesc {
      * (obs_sample) and obs_mean: R rows. obs_sample[v] is indexed like obs
      * (by variable), R x numel floats, allocated by the driver. */
     void (*sample)(VlmModel *m, float **obs_sample);
+    /* Set when the model is a conjugate Gaussian mixture (EM), else NULL. */
+    const VlmMixtureInfo *mixture;
 };
 
 /* The generated main: parses argv, runs the command (train, eval, sample,
