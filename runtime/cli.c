@@ -1,7 +1,8 @@
 /* cli.c — the command line of every generated trainer: vlm_main parses
  * `./model <command> [options]` and runs train, eval, sample, posterior,
  * impute or info through the generic drivers. Errors: one line
- * "prog: error: ..." and exit 1; bad usage: exit 2. No inference here. */
+ * "prog: error: ..." and exit 1; bad usage: exit 2. No inference here
+ * beyond `gradvar`, which only repeats the driver's gradient. */
 #include "vlm.h"
 
 #include <errno.h>
@@ -32,16 +33,16 @@ static int fail(const char *fmt, ...)
 typedef struct Opts {
     const char *cmd;
     const char *data, *test, *save, *load, *log, *out, *png, *labels;
-    const char *mask;
+    const char *mask, *init_from;
     VlmFormat format;
-    long epochs, every, n, refine;
+    long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;
     float lr, clip, refine_lr;
     VlmOptKind optimizer;
     VlmSched sched;
     VlmObjective objective;
     uint64_t seed;
-    bool mean;
+    bool mean, binarize;
     bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
          has_clip, has_sched;
 } Opts;
@@ -56,6 +57,11 @@ static const Cmd cmds[] = {
      "  --data FILE          training data (.idx[.gz], .csv, .npy)\n"
      "  --format F           idx | csv | npy (default: from the file)\n"
      "  --test FILE          also report the test ELBO after every epoch\n"
+     "  --limit N            use only the first N items of each data file\n"
+     "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
+     "  --mask M             top-half | none (default none): hide the first half\n"
+     "                       of every item's values (the top rows of an image);\n"
+     "                       hidden and NaN entries are marginalized\n"
      "  --epochs N           train until N epochs in total (default 10)\n"
      "  --batch B            minibatch size (default 64)\n"
      "  --lr LR              learning rate (default 1e-3)\n"
@@ -76,6 +82,13 @@ static const Cmd cmds[] = {
      "  --data FILE          data to evaluate\n"
      "  --format F           idx | csv | npy\n"
      "  --load CKPT          trained checkpoint\n"
+     "  --init-from CKPT     instead of --load: copy the global parameters\n"
+     "                       whose name and shape match from another model's\n"
+     "                       checkpoint (e.g. a decoder); the rest keep their\n"
+     "                       initialisation; local parameters are refined\n"
+     "  --limit N            use only the first N items of each data file\n"
+     "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
+     "  --mask M             top-half | none: hide the first half of each item\n"
      "  --iw K               importance samples per item (default 100)\n"
      "  --batch B            items per pass (default 64)\n"
      "  --refine N           local-guide models: N steps fitting the local\n"
@@ -98,6 +111,9 @@ static const Cmd cmds[] = {
      "                       latents, the guide's mean and scale otherwise\n"
      "  --samples K          importance samples for guided latents (default 100)\n"
      "  --labels IDXFILE     print cluster purity and NMI against labels\n"
+     "  --limit N            use only the first N items of each data file\n"
+     "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
+     "  --init-from CKPT     as for eval\n"
      "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n"},
     {"impute", "fill missing entries",
      "impute --data FILE --load CKPT --out FILE [options]",
@@ -108,9 +124,27 @@ static const Cmd cmds[] = {
      "                       always missing\n"
      "  --samples K          importance samples per item (default 100)\n"
      "  --png FILE           rows observed / imputed / true for the first items\n"
+     "  --limit N            use only the first N items of each data file\n"
+     "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
+     "  --init-from CKPT     as for eval\n"
      "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n"},
     {"info", "the model, its plan, parameters and memory",
      "info [--set NAME=VALUE]", "  --set NAME=VALUE     change a const\n"},
+    {"gradvar", "variance of the score-function gradient, with and without "
+     "baseline",
+     "gradvar --data FILE --load CKPT [options]",
+     "  --data FILE, --format F, --limit N, --binarize\n"
+     "  --load CKPT          trained checkpoint (without: the initialisation)\n"
+     "  --batch B            the minibatch: the first B items (default 64)\n"
+     "  -n N                 gradient draws per estimator (default 100)\n"
+     "  --samples K          also measure the leave-one-out baseline with K\n"
+     "                       samples per item (K > 1)\n"
+     "  --seed S, --threads T, --set NAME=VALUE\n"
+     "\nRepeats the training gradient of one fixed minibatch with fresh guide\n"
+     "noise and prints the variance of the guide's (phi) gradient, summed\n"
+     "over coordinates, for: no baseline (b = 0), the moving-average baseline\n"
+     "of training (S = 1, warmed up for 20 draws first), and with --samples\n"
+     "K > 1 the leave-one-out baseline; the ratios tell the reduction.\n"},
 };
 #define N_CMDS ((int)(sizeof cmds / sizeof cmds[0]))
 
@@ -196,14 +230,18 @@ static int apply_set(const Cmd *c, const VlmModelDesc *d, const char *arg)
 /* Options allowed per command: a space-separated list. */
 static const char *allowed[] = {
     /* train */ " data format test epochs batch lr optimizer schedule clip "
-                "seed threads set objective samples save every load log ",
-    /* eval */ " data format load iw batch refine refine-lr seed threads set ",
+                "seed threads set objective samples save every load log "
+                "limit binarize mask ",
+    /* eval */ " data format load iw batch refine refine-lr seed threads set "
+               "limit binarize mask init-from ",
     /* sample */ " load n out shape mean seed threads set ",
     /* posterior */ " data format load out samples labels refine refine-lr "
-                    "batch seed threads set ",
+                    "batch seed threads set limit binarize init-from ",
     /* impute */ " data format load out mask samples png refine refine-lr "
-                 "batch seed threads set ",
+                 "batch seed threads set limit binarize init-from ",
     /* info */ " set ",
+    /* gradvar */ " data format load batch n samples seed threads set limit "
+                  "binarize ",
 };
 
 static int parse_opts(const Cmd *c, int ci, const VlmModelDesc *d, int argc,
@@ -235,11 +273,14 @@ static int parse_opts(const Cmd *c, int ci, const VlmModelDesc *d, int argc,
         snprintf(key, sizeof key, " %s ", name);
         if (!strstr(allowed[ci], key))
             return bad_usage(c, "unknown option `%s` for %s", a, c->name);
-        bool flag = !strcmp(name, "mean");
+        bool flag = !strcmp(name, "mean") || !strcmp(name, "binarize");
         if (flag) {
             if (val)
-                return bad_usage(c, "--mean takes no value");
-            o->mean = true;
+                return bad_usage(c, "--%s takes no value", name);
+            if (!strcmp(name, "mean"))
+                o->mean = true;
+            else
+                o->binarize = true;
             continue;
         }
         if (!val) {
@@ -263,6 +304,11 @@ static int parse_opts(const Cmd *c, int ci, const VlmModelDesc *d, int argc,
         else if (!strcmp(name, "out")) o->out = val;
         else if (!strcmp(name, "png")) o->png = val;
         else if (!strcmp(name, "labels")) o->labels = val;
+        else if (!strcmp(name, "init-from")) o->init_from = val;
+        else if (!strcmp(name, "limit")) {
+            NEED(parse_long(val, 1, &L), "a positive count");
+            o->limit = L;
+        }
         else if (!strcmp(name, "format")) {
             if (!strcmp(val, "idx")) o->format = VLM_FMT_IDX;
             else if (!strcmp(val, "csv")) o->format = VLM_FMT_CSV;
@@ -353,21 +399,49 @@ static bool ends_with(const char *s, const char *suf)
     return a >= b && !strcasecmp(s + a - b, suf);
 }
 
-static int read_data(const VlmModel *m, const char *path, VlmFormat fmt,
+/* Read a data file, keep its first --limit items, --binarize it. */
+static int read_data(const VlmModel *m, const Opts *o, const char *path,
                      VlmData *d)
 {
     VlmErr err;
-    if (vlm_data_read(path, fmt, 0, d, &err) != 0)
+    if (vlm_data_read(path, o->format, 0, d, &err) != 0)
         return fail("%s", err.msg);
     if (d->n == 0) {
         vlm_data_free(d);
         return fail("%s: no items", path);
     }
+    if (o->limit > 0 && (size_t)o->limit < d->n)
+        d->n = (size_t)o->limit;   /* the arrays keep their size */
+    if (o->binarize)
+        for (size_t i = 0; i < d->n * d->d; i++)
+            if (!isnan(d->x[i]))
+                d->x[i] = d->x[i] > 0.5f ? 1.0f : 0.0f;
     if (vlm_model_check_data(m, d, path, &err) != 0) {
         vlm_data_free(d);
         return fail("%s", err.msg);
     }
     return 0;
+}
+
+/* --mask top-half for train and eval: the first half of each item's values
+ * (the top rows of a row-major image) become missing, like NaN entries. */
+static void mask_top_half(VlmData *d)
+{
+    if (!d->mask) {
+        d->mask = vlm_xmalloc(d->n * d->d * sizeof *d->mask);
+        for (size_t i = 0; i < d->n * d->d; i++)
+            d->mask[i] = 1;
+    }
+    for (size_t i = 0; i < d->n; i++)
+        for (size_t k = 0; k < d->d / 2; k++) {
+            d->mask[i * d->d + k] = 0;
+            d->x[i * d->d + k] = 0;
+        }
+}
+
+static bool want_mask(const Opts *o)
+{
+    return o->mask && !strcmp(o->mask, "top-half");
 }
 
 static long total_numel(const VlmModel *m)
@@ -394,6 +468,56 @@ static int eval_rows(const VlmModel *m, int items, int K)
     return (int)want;
 }
 
+/* --init-from: copy the global parameters of another model's checkpoint
+ * whose name and shape match (e.g. vae.vlm's decoder into vae_local.vlm).
+ * The checkpoint's model hash is read from its header (bytes 12..19,
+ * docs/io.md) so that the loader's integrity checks still run. */
+static int init_from(VlmModel *m, const char *path)
+{
+    VlmErr err;
+    unsigned char h[20];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail("%s: cannot open checkpoint: %s", path, strerror(errno));
+    size_t got = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (got != sizeof h)
+        return fail("%s: not a vlm checkpoint (too short)", path);
+    uint64_t hash = 0;
+    for (int i = 0; i < 8; i++)
+        hash |= (uint64_t)h[12 + i] << (8 * i);
+    VlmCkpt c;
+    if (vlm_ckpt_load(path, hash, &c, &err) != 0)
+        return fail("%s", err.msg);
+    int copied = 0;
+    size_t floats = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        if (p->local)
+            continue;
+        for (int k = 0; k < c.n_tensors; k++) {
+            const VlmCkptTensor *t = &c.t[k];
+            bool same = !strcmp(t->name, p->name) && t->rank == p->rank &&
+                        t->count == p->count;
+            for (int r = 0; same && r < p->rank; r++)
+                same = t->dims[r] == p->dims[r];
+            if (same) {
+                memcpy(m->w + p->offset, t->data, p->count * sizeof(float));
+                copied++;
+                floats += p->count;
+                break;
+            }
+        }
+    }
+    vlm_ckpt_free(&c);
+    if (copied == 0)
+        return fail("%s: no parameter of this model matches the checkpoint's "
+                    "by name and shape", path);
+    fprintf(stderr, "%s: initialised %d parameter tensors (%zu values) from "
+            "%s\n", prog, copied, floats, path);
+    return 0;
+}
+
 /* Load a trained model for eval/posterior/impute/sample; for data-bound
  * commands size the local table to the data and refine it. */
 static int load_trained(VlmModel *m, const Opts *o, const VlmData *d,
@@ -402,13 +526,18 @@ static int load_trained(VlmModel *m, const Opts *o, const VlmData *d,
     VlmErr err;
     /* sample without --load draws from the parameters as initialised
      * from --seed: a model with known parameters, for synthetic data. */
-    if (!o->load && strcmp(o->cmd, "sample"))
+    if (!o->load && !o->init_from && strcmp(o->cmd, "sample") &&
+        strcmp(o->cmd, "gradvar"))
         return fail("%s needs --load CKPT (a trained checkpoint)", o->cmd);
+    if (o->load && o->init_from)
+        return fail("give --load or --init-from, not both");
     vlm_model_alloc_local(m, d && m->local_width ? d->n : 0);
     vlm_model_init_params(m, o->seed);
     bool loc_loaded = false;
     if (o->load && vlm_model_load(m, o->load, &loc_loaded, &err) != 0)
         return fail("%s", err.msg);
+    if (o->init_from && init_from(m, o->init_from) != 0)
+        return 1;
     vlm_model_alloc_rows(m, rows);
     vlm_rng_init(&m->rng, o->seed, VLM_STREAM_SAMPLE);
     if (d && m->local_width && o->refine > 0) {
@@ -430,15 +559,20 @@ static int cmd_train(VlmModel *m, const Opts *o)
         fprintf(stderr, "%s: note: --objective iwae with --samples 1 is the "
                 "ELBO\n", prog);
     VlmData data, test;
-    if (read_data(m, o->data, o->format, &data))
+    if (read_data(m, o, o->data, &data))
         return 1;
     bool have_test = false;
     if (o->test) {
-        if (read_data(m, o->test, o->format, &test)) {
+        if (read_data(m, o, o->test, &test)) {
             vlm_data_free(&data);
             return 1;
         }
         have_test = true;
+    }
+    if (want_mask(o)) {
+        mask_top_half(&data);
+        if (have_test)
+            mask_top_half(&test);
     }
     VlmTrainOpts t = {
         .data_path = o->data, .test_path = o->test, .save = o->save,
@@ -470,8 +604,10 @@ static int cmd_eval(VlmModel *m, const Opts *o)
     if (!o->data)
         return fail("eval needs --data FILE");
     VlmData d;
-    if (read_data(m, o->data, o->format, &d))
+    if (read_data(m, o, o->data, &d))
         return 1;
+    if (want_mask(o))
+        mask_top_half(&d);
     int K = vlm_model_exact(m) ? 1 : o->iw;
     int rows = eval_rows(m, o->batch > 0 ? o->batch : 64, K);
     if (load_trained(m, o, &d, rows)) {
@@ -681,13 +817,32 @@ static void purity_nmi(size_t n, const int *c, const int32_t *y, int K,
     free(py);
 }
 
+/* Labels for the items of d; with --limit the file has more labels than
+ * d has items: its first d->n are used. */
+static int read_labels(const char *path, VlmData *d, VlmErr *err)
+{
+    VlmData l = {0};
+    if (vlm_data_read_labels(path, &l, err) != 0)
+        return -1;
+    if (l.n < d->n) {
+        vlm_err_set(err, "%s: %zu labels for %zu data items", path, l.n, d->n);
+        vlm_data_free(&l);
+        return -1;
+    }
+    free(d->labels);
+    d->labels = l.labels;
+    l.labels = NULL;
+    vlm_data_free(&l);
+    return 0;
+}
+
 static int cmd_posterior(VlmModel *m, const Opts *o)
 {
     VlmErr err;
     if (!o->data || !o->out)
         return fail("posterior needs --data FILE and --out FILE.csv");
     VlmData d;
-    if (read_data(m, o->data, o->format, &d))
+    if (read_data(m, o, o->data, &d))
         return 1;
     int S = vlm_model_exact(m) ? 1 : o->samples;
     int SE = S * (int)m->E;
@@ -812,7 +967,7 @@ static int cmd_posterior(VlmModel *m, const Opts *o)
             if (cl_var < 0) {
                 ret = fail("--labels needs an enumerated scalar latent "
                            "(a cluster id)");
-            } else if (vlm_data_read_labels(o->labels, &d, &err) != 0) {
+            } else if (read_labels(o->labels, &d, &err) != 0) {
                 ret = fail("%s", err.msg);
             } else {
                 double pur, nmi;
@@ -840,7 +995,7 @@ static int cmd_impute(VlmModel *m, const Opts *o)
     if (!o->data || !o->out)
         return fail("impute needs --data FILE and --out FILE");
     VlmData d;
-    if (read_data(m, o->data, o->format, &d))
+    if (read_data(m, o, o->data, &d))
         return 1;
     size_t n = d.n, D = d.d;
     /* truth: the data as read (NaN where missing); mask: 1 = observed in
@@ -983,6 +1138,108 @@ done:
     return ret;
 }
 
+/* ------------------------------------------------------------ gradvar */
+
+/* Trace of the covariance of the guide's gradient over n draws of the
+ * training gradient on one fixed minibatch (items 0..B-1), with S samples
+ * per item; `none` fixes the baseline at 0, otherwise the estimator runs
+ * as in training (moving average at S = 1 after 20 warm-up draws,
+ * leave-one-out at S > 1). Also returns the squared norm of the mean. */
+static int grad_trace(VlmModel *m, const VlmData *d, int B, int S, long n,
+                      bool none, double *trace, double *mean_sq, VlmErr *err)
+{
+    size_t nw = m->n_w;
+    double *s1 = vlm_xcalloc(nw ? nw : 1, sizeof *s1);
+    double *s2 = vlm_xcalloc(nw ? nw : 1, sizeof *s2);
+    uint32_t *idx = vlm_xmalloc((size_t)B * sizeof *idx);
+    for (int b = 0; b < B; b++)
+        idx[b] = (uint32_t)b;
+    VlmInfer st;
+    vlm_infer_init(&st, VLM_OBJ_ELBO);
+    if (none) {          /* baseline 0, never updated (decay 1) */
+        st.baseline = 0;
+        st.baseline_set = true;
+        st.decay = 1;
+    }
+    int warm = none || S > 1 ? 0 : 20;
+    int rc = 0;
+    for (long t = 0; t < warm + n && rc == 0; t++) {
+        vlm_model_fill_batch(m, d, idx, B, S);
+        double obj;
+        if ((rc = vlm_infer_grad(m, &st, &obj, err)) != 0 || t < warm)
+            continue;
+        for (int i = 0; i < m->n_params; i++) {
+            const VlmParamInfo *p = &m->params[i];
+            if (!p->guide || p->local)
+                continue;
+            for (size_t k = p->offset; k < p->offset + p->count; k++) {
+                s1[k] += m->dw[k];
+                s2[k] += (double)m->dw[k] * m->dw[k];
+            }
+        }
+    }
+    double tr = 0, ms = 0;
+    for (size_t k = 0; k < nw; k++) {
+        double mu = s1[k] / n;
+        tr += (s2[k] - n * mu * mu) / (n - 1);
+        ms += mu * mu;
+    }
+    *trace = tr;
+    *mean_sq = ms;
+    free(s1);
+    free(s2);
+    free(idx);
+    return rc;
+}
+
+static int cmd_gradvar(VlmModel *m, const Opts *o)
+{
+    VlmErr err;
+    if (!o->data)
+        return fail("gradvar needs --data FILE");
+    int score = -1;
+    for (int j = 0; j < m->n_latent && score < 0; j++)
+        if (m->vars[j].treat == VLM_TREAT_SCORE)
+            score = j;
+    if (score < 0)
+        return fail("the model has no latent with a score-function gradient "
+                    "(see vlmc --plan): nothing to measure");
+    VlmData d;
+    if (read_data(m, o, o->data, &d))
+        return 1;
+    int B = o->batch < (int)d.n ? o->batch : (int)d.n;
+    long n = o->n > 1 ? o->n : 2;
+    int S = o->has_samples ? o->samples : 1;
+    if (load_trained(m, o, NULL, B * S * (int)m->E)) {
+        vlm_data_free(&d);
+        return 1;
+    }
+    vlm_rng_init(&m->rng, o->seed, VLM_STREAM_NOISE);
+    double t0, m0, t1, m1, t2 = 0, m2 = 0;
+    int rc = grad_trace(m, &d, B, 1, n, true, &t0, &m0, &err);
+    if (rc == 0)
+        rc = grad_trace(m, &d, B, 1, n, false, &t1, &m1, &err);
+    if (rc == 0 && S > 1)
+        rc = grad_trace(m, &d, B, S, n, false, &t2, &m2, &err);
+    vlm_data_free(&d);
+    if (rc != 0)
+        return fail("%s", err.msg);
+    printf("gradvar: guide (phi) gradient of the ELBO on %d items, %ld draws "
+           "each; variance = trace of the covariance\n", B, n);
+    printf("  no baseline (b = 0)          variance %.6g  |mean|^2 %.6g\n",
+           t0, m0);
+    printf("  moving-average baseline      variance %.6g  |mean|^2 %.6g\n",
+           t1, m1);
+    printf("  ratio none / moving average  %.2f\n", t0 / t1);
+    if (S > 1) {
+        printf("  leave-one-out, %d samples    variance %.6g  |mean|^2 %.6g\n",
+               S, t2, m2);
+        printf("  ratio none / leave-one-out   %.2f  (x %d for equal cost: "
+               "%.2f)\n", t0 / t2, S, t0 / (t2 * S));
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ info */
 
 static int cmd_info(VlmModel *m)
@@ -1090,6 +1347,8 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     };
     if (!strcmp(o.cmd, "posterior") || !strcmp(o.cmd, "impute"))
         o.samples = 100;
+    if (!strcmp(o.cmd, "gradvar"))
+        o.n = 100;
     int rc = parse_opts(&cmds[ci], ci, desc, argc - 2, argv + 2, &o);
     if (rc)
         return rc;
@@ -1104,7 +1363,8 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     case 2: rc = cmd_sample(&m, &o); break;
     case 3: rc = cmd_posterior(&m, &o); break;
     case 4: rc = cmd_impute(&m, &o); break;
-    default: rc = cmd_info(&m); break;
+    case 5: rc = cmd_info(&m); break;
+    default: rc = cmd_gradvar(&m, &o); break;
     }
     vlm_model_free(&m);
     return rc;
