@@ -51,22 +51,8 @@ static int n_obs_index(Emit *E, int var)
 
 /* ------------------------------------------------ values and gradients */
 
-static bool own_value(const VlmcNode *x)
-{
-    switch (x->op) {
-    case VLMC_OP_PARAM: case VLMC_OP_LATENT: case VLMC_OP_ENUM: case VLMC_OP_OBS:
-    case VLMC_OP_LOGP: case VLMC_OP_RSAMPLE: case VLMC_OP_SAMPLE: case VLMC_OP_MEAN:
-        return false;
-    default:
-        return true;
-    }
-}
-
-static bool own_grad(const VlmcNode *x)
-{
-    return x->live && x->dep && x->op != VLMC_OP_PARAM && x->op != VLMC_OP_LATENT &&
-           x->op != VLMC_OP_LOGP;
-}
+static bool own_value(const VlmcNode *x) { return vlmc_node_owns_value(x); }
+static bool own_grad(const VlmcNode *x) { return vlmc_node_owns_grad(x); }
 
 /* value pointer of node i as a C expression */
 static void V(Emit *E, int i, char *buf, size_t n)
@@ -89,7 +75,7 @@ static void V(Emit *E, int i, char *buf, size_t n)
         snprintf(buf, n, "M->obs[%d]", n_obs_index(E, x->var));
         return;
     default:
-        snprintf(buf, n, "%c_v%d", E->pfx, i);
+        snprintf(buf, n, "%c_slot[%d]", E->pfx, x->vslot);
     }
 }
 
@@ -108,7 +94,7 @@ static void D(Emit *E, int i, char *buf, size_t n)
         snprintf(buf, n, "M->dlat[%d]", x->var);
         return;
     default:
-        snprintf(buf, n, "%c_d%d", E->pfx, i);
+        snprintf(buf, n, "%c_slot[%d]", E->pfx, x->gslot);
     }
 }
 
@@ -269,11 +255,11 @@ static void emit_fwd(Emit *E, int i)
         out(E, ", M->%s[%d]);\n", x->is_q ? "logq_term" : "logp_term", x->var);
         break;
     case VLMC_OP_RSAMPLE:
-        out(E, "    vlm_dist_%s_noise(&M->rng, (size_t)(R / M->E) * %s, %c_e%d);\n", stem(x), x->n, E->pfx, i);
-        out(E, "    if (M->E > 1) vlm_rows_repeat(R / (int)M->E, (int)M->E, (size_t)%s, %c_e%d);\n", x->n, E->pfx, i);
+        out(E, "    vlm_dist_%s_noise(&M->rng, (size_t)(R / M->E) * %s, %c_slot[%d]);\n", stem(x), x->n, E->pfx, x->eslot);
+        out(E, "    if (M->E > 1) vlm_rows_repeat(R / (int)M->E, (int)M->E, (size_t)%s, %c_slot[%d]);\n", x->n, E->pfx, x->eslot);
         out(E, "    vlm_dist_%s_rsample(R, (int)%s, ", stem(x), x->n);
         th_views(E, x, 0, "");
-        out(E, ", %c_e%d, %s);\n", E->pfx, i, v);
+        out(E, ", %c_slot[%d], %s);\n", E->pfx, x->eslot, v);
         break;
     case VLMC_OP_SAMPLE:
         if (E->pfx == 's') {
@@ -429,7 +415,7 @@ static void emit_bwd(Emit *E, int i)
     case VLMC_OP_RSAMPLE:
         out(E, "    vlm_dist_%s_rsample_bwd(R, (int)%s, ", stem(x), x->n);
         th_views(E, x, 0, "");
-        out(E, ", %c_e%d, %s, %s, ", E->pfx, i, v, d);
+        out(E, ", %c_slot[%d], %s, %s, ", E->pfx, x->eslot, v, d);
         th_grads(E, x, 0);
         out(E, ");\n");
         break;
@@ -442,62 +428,49 @@ static void emit_bwd(Emit *E, int i)
 
 static void declare_buffers(Emit *E)
 {
+    out(E, "static float *%c_slot[%d];\n", E->pfx, E->g->n_slots ? E->g->n_slots : 1);
+}
+
+/* C expression of the largest member of slot k, in floats (batched
+ * members counted with `rows` rows, global ones with one) */
+static void slot_size(Emit *E, int k, const char *rows_b, const char *acc, bool batched_only,
+                      bool global_only)
+{
     for (int i = 0; i < E->g->n; i++) {
         const VlmcNode *x = node(E, i);
-        if (!x->live)
+        int hits = (x->vslot == k && own_value(x)) + (x->gslot == k && own_grad(x)) +
+                   (x->eslot == k && x->op == VLMC_OP_RSAMPLE && x->live);
+        if (!hits || (batched_only && !x->batched) || (global_only && x->batched))
             continue;
-        if (own_value(x))
-            out(E, "static float *%c_v%d;\n", E->pfx, i);
-        if (own_grad(x))
-            out(E, "static float *%c_d%d;\n", E->pfx, i);
-        if (x->op == VLMC_OP_RSAMPLE)
-            out(E, "static float *%c_e%d;\n", E->pfx, i);
+        out(E, "    if (%s < (size_t)%s * %s) %s = (size_t)%s * %s;\n", acc, x->batched ? rows_b : "1", x->n, acc,
+            x->batched ? rows_b : "1", x->n);
     }
 }
 
 static void alloc_buffers(Emit *E)
 {
-    for (int i = 0; i < E->g->n; i++) {
-        const VlmcNode *x = node(E, i);
-        if (!x->live)
-            continue;
-        const char *r = x->batched ? "(size_t)Rmax" : "(size_t)1";
-        if (own_value(x))
-            out(E, "    %c_v%d = vlm_xcalloc(%s * %s, sizeof(float));\n", E->pfx, i, r, x->n);
-        if (own_grad(x))
-            out(E, "    %c_d%d = vlm_xcalloc(%s * %s, sizeof(float));\n", E->pfx, i, r, x->n);
-        if (x->op == VLMC_OP_RSAMPLE)
-            out(E, "    %c_e%d = vlm_xcalloc(%s * %s, sizeof(float));\n", E->pfx, i, r, x->n);
+    for (int k = 0; k < E->g->n_slots; k++) {
+        out(E, "    sz = 1;\n");
+        slot_size(E, k, "Rmax", "sz", false, false);
+        out(E, "    %c_slot[%d] = vlm_xcalloc(sz, sizeof(float));\n", E->pfx, k);
     }
 }
 
 static void free_buffers(Emit *E)
 {
-    for (int i = 0; i < E->g->n; i++) {
-        const VlmcNode *x = node(E, i);
-        if (!x->live)
-            continue;
-        if (own_value(x))
-            out(E, "    free(%c_v%d); %c_v%d = NULL;\n", E->pfx, i, E->pfx, i);
-        if (own_grad(x))
-            out(E, "    free(%c_d%d); %c_d%d = NULL;\n", E->pfx, i, E->pfx, i);
-        if (x->op == VLMC_OP_RSAMPLE)
-            out(E, "    free(%c_e%d); %c_e%d = NULL;\n", E->pfx, i, E->pfx, i);
-    }
+    out(E, "    for (int k = 0; k < %d; k++) { free(%c_slot[k]); %c_slot[k] = NULL; }\n", E->g->n_slots, E->pfx,
+        E->pfx);
 }
 
-/* bytes per row (batched) and fixed (global) of this graph's buffers */
+/* bytes per row (batched members) and fixed (global ones) of the slots */
 static void count_bytes(Emit *E)
 {
-    for (int i = 0; i < E->g->n; i++) {
-        const VlmcNode *x = node(E, i);
-        if (!x->live)
-            continue;
-        int k = own_value(x) + own_grad(x) + (x->op == VLMC_OP_RSAMPLE);
-        if (!k)
-            continue;
-        out(E, "    M->%s += %d * sizeof(float) * (size_t)%s;\n", x->batched ? "bytes_per_row" : "bytes_fixed",
-            k, x->n);
+    for (int k = 0; k < E->g->n_slots; k++) {
+        out(E, "    sz = 0;\n");
+        slot_size(E, k, "1", "sz", true, false);
+        out(E, "    M->bytes_per_row += sizeof(float) * sz;\n    sz = 0;\n");
+        slot_size(E, k, "1", "sz", false, true);
+        out(E, "    M->bytes_fixed += sizeof(float) * sz;\n");
     }
 }
 
@@ -593,7 +566,7 @@ static void emit_configure(Emit *E)
         VLMC_MAX_ENUM, VLMC_MAX_ENUM);
     out(E, "    uint64_t h = 0x%016llxull;\n", (unsigned long long)fnv1a(m->src->text, m->src->len));
     out(E, "    for (int i = 0; i < N_CONSTS; i++) h = (h ^ (uint64_t)const_values[i]) * 1099511628211ull;\n");
-    out(E, "    M->hash = h;\n    M->bytes_per_row = 0; M->bytes_fixed = 0;\n");
+    out(E, "    M->hash = h;\n    M->bytes_per_row = 0; M->bytes_fixed = 0;\n    size_t sz = 0;\n");
     use_graph(E, &p->model_g, 'm');
     count_bytes(E);
     use_graph(E, &p->guide_g, 'g');
@@ -605,7 +578,7 @@ static void emit_alloc(Emit *E)
 {
     const VlmcProgram *p = E->p;
     out(E, "static void alloc_buffers(VlmModel *M, int Rmax)\n{\n");
-    out(E, "    M->Rmax = Rmax;\n");
+    out(E, "    M->Rmax = Rmax;\n    size_t sz;\n");
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
         out(E, "    M->logp_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
@@ -647,16 +620,29 @@ static void emit_alloc(Emit *E)
     out(E, "}\n\n");
 }
 
-static void emit_zero_grads(Emit *E)
+/* A gradient buffer starts its life just before the backward step of its
+ * first writer: zeroed there, or (a reparameterized sample) seeded with the
+ * model's d log p / dz. */
+static void emit_grad_starts(Emit *E, int j)
 {
     for (int i = 0; i < E->g->n; i++) {
         const VlmcNode *x = node(E, i);
-        if (own_grad(x) && x->op != VLMC_OP_RSAMPLE)
-            out(E, "    memset(%c_d%d, 0, sizeof(float) * (size_t)%s * %s);\n", E->pfx, i, rows(x), x->n);
-        if (x->op == VLMC_OP_RSAMPLE && x->live) {
-            /* the model's d log p / dz enters the sampler's gradient */
-            out(E, "    memcpy(%c_d%d, M->dlat[%d], sizeof(float) * (size_t)R * %s);\n", E->pfx, i, x->var, x->n);
-        }
+        if (!own_grad(x) || x->gfirst != j)
+            continue;
+        if (x->op == VLMC_OP_RSAMPLE)
+            out(E, "    memcpy(%c_slot[%d], M->dlat[%d], sizeof(float) * (size_t)R * %s);\n", E->pfx, x->gslot,
+                x->var, x->n);
+        else
+            out(E, "    memset(%c_slot[%d], 0, sizeof(float) * (size_t)%s * %s);\n", E->pfx, x->gslot, rows(x),
+                x->n);
+    }
+}
+
+static void emit_backward(Emit *E)
+{
+    for (int j = E->g->n - 1; j >= 0; j--) {
+        emit_grad_starts(E, j);
+        emit_bwd(E, j);
     }
 }
 
@@ -669,9 +655,7 @@ static void emit_functions(Emit *E)
     for (int i = 0; i < E->g->n; i++)
         emit_fwd(E, i);
     out(E, "}\n\nstatic void guide_bwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
-    emit_zero_grads(E);
-    for (int i = E->g->n - 1; i >= 0; i--)
-        emit_bwd(E, i);
+    emit_backward(E);
     out(E, "}\n\n");
     /* model */
     use_graph(E, &p->model_g, 'm');
@@ -681,9 +665,7 @@ static void emit_functions(Emit *E)
     out(E, "}\n\nstatic void model_bwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
     for (int j = 0; j < p->n_latent; j++)
         out(E, "    memset(M->dlat[%d], 0, sizeof(float) * (size_t)R * %s);\n", j, p->vars[j].n);
-    emit_zero_grads(E);
-    for (int i = E->g->n - 1; i >= 0; i--)
-        emit_bwd(E, i);
+    emit_backward(E);
     out(E, "}\n\n");
     /* ancestral sampler */
     use_graph(E, &p->sample_g, 's');

@@ -27,6 +27,7 @@ int vlmc_generate(VlmcArena *a, VlmcModel *m, VlmcDiag *d, const VlmcGenOptions 
     if (!vlmc_lower(a, m, &prog, d))
         return 1;
     vlmc_autodiff(&prog);
+    vlmc_plan_buffers(&prog);
     if (o->plan) {
         vlmc_print_plan(&prog, stdout);
         if (!o->emit_c && !o->out)

@@ -38,25 +38,27 @@ static double eval_size(const VlmcModel *m, const char *s)
     return r;
 }
 
-static double graph_bytes(const VlmcProgram *p, const VlmcGraph *g, bool batched)
+/* bytes of a graph's slots for `rows` rows: each slot is as large as its
+ * largest member (see buffers.c) */
+static double graph_bytes(const VlmcProgram *p, const VlmcGraph *g, double rows)
 {
-    double b = 0;
-    for (int i = 0; i < g->n; i++) {
-        const VlmcNode *x = &g->nodes[i];
-        if (!x->live || x->batched != batched)
-            continue;
-        int k = 0;
-        if (x->op != VLMC_OP_PARAM && x->op != VLMC_OP_LATENT && x->op != VLMC_OP_ENUM &&
-            x->op != VLMC_OP_OBS && x->op != VLMC_OP_LOGP && x->op != VLMC_OP_SAMPLE &&
-            x->op != VLMC_OP_MEAN && x->op != VLMC_OP_RSAMPLE)
-            k++;
-        if (x->dep && x->op != VLMC_OP_PARAM && x->op != VLMC_OP_LATENT && x->op != VLMC_OP_LOGP)
-            k++;
-        if (x->op == VLMC_OP_RSAMPLE)
-            k++;
-        b += 4.0 * k * eval_size(p->model, x->n);
+    double total = 0;
+    for (int k = 0; k < g->n_slots; k++) {
+        double mx = 0;
+        for (int i = 0; i < g->n; i++) {
+            const VlmcNode *x = &g->nodes[i];
+            bool member = (x->vslot == k && vlmc_node_owns_value(x)) ||
+                          (x->gslot == k && vlmc_node_owns_grad(x)) ||
+                          (x->eslot == k && x->live && x->op == VLMC_OP_RSAMPLE);
+            if (member) {
+                double b = 4.0 * eval_size(p->model, x->n) * (x->batched ? rows : 1);
+                if (b > mx)
+                    mx = b;
+            }
+        }
+        total += mx;
     }
-    return b;
+    return total;
 }
 
 static const char *estimator(const VlmcProgram *p, const VlmcVar *v)
@@ -149,11 +151,19 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
     if (local > 0)
         fprintf(o, ", %.0f per data point", local);
     fprintf(o, "\n");
-    double row = graph_bytes(p, &p->model_g, true) + graph_bytes(p, &p->guide_g, true);
-    double fixed = graph_bytes(p, &p->model_g, false) + graph_bytes(p, &p->guide_g, false);
     double E = p->E && strcmp(p->E, "1L") ? eval_size(m, p->E) : 1;
-    double batch = 128 * E * row + fixed + 4 * 4 * (theta + phi);
-    fprintf(o, "  memory: %.1f KiB of activations per row; batch 128 (%.0f rows): %.1f MiB with parameters, "
-               "gradients and Adam moments\n",
-            row / 1024, 128 * E, batch / (1024 * 1024));
+    double rows = 128 * E;
+    double act = graph_bytes(p, &p->model_g, rows) + graph_bytes(p, &p->guide_g, rows);
+    double batch = act + 4 * 4 * (theta + phi);
+    int slots = p->model_g.n_slots + p->guide_g.n_slots, bufs = 0;
+    for (int g = 0; g < 2; g++) {
+        const VlmcGraph *gr = g ? &p->guide_g : &p->model_g;
+        for (int i = 0; i < gr->n; i++)
+            bufs += vlmc_node_owns_value(&gr->nodes[i]) + vlmc_node_owns_grad(&gr->nodes[i]) +
+                    (gr->nodes[i].live && gr->nodes[i].op == VLMC_OP_RSAMPLE);
+    }
+    fprintf(o, "  buffers: %d intermediates share %d planned buffers\n", bufs, slots);
+    fprintf(o, "  memory: batch 128 (%.0f rows): %.2f MiB of activations, %.2f MiB with parameters, gradients "
+               "and Adam moments\n",
+            rows, act / (1024 * 1024), batch / (1024 * 1024));
 }

@@ -386,6 +386,8 @@ typedef struct VlmcNode {
     /* filled by buffer planning: slots of the graph's activation arena for
      * the value, the gradient and (RSAMPLE) the noise; -1 = none */
     int vslot, gslot, eslot;
+    int gfirst;           /* node whose backward step starts the gradient's
+                             life (it is zeroed just before) */
 } VlmcNode;
 
 typedef struct VlmcGraph {
