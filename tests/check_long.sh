@@ -1,0 +1,174 @@
+#!/bin/sh
+# check_long.sh — `make check-long`: every example of examples/ at full size
+# on Fashion-MNIST (or on data the model samples), with the thresholds of
+# docs/tutorial.md. Prints one "met" / "NOT met" line per figure and exits
+# non-zero if any threshold is missed. Not part of `make test` (about 15
+# minutes on 2 cores). Runs are sequential; outputs under $OUT (out/long).
+#
+#   sh tests/check_long.sh [EXAMPLE...]     # default: all, in this order:
+#   vae vae_local vae_missing sbn vae_lecture mog
+set -u
+OUT=${OUT:-out/long}
+DATA=${DATA:-/usr/share/datasets/fashion-mnist}
+THREADS=${THREADS:-2}
+VLMC=${VLMC:-bin/vlmc}
+TRAIN=$DATA/train-images-idx3-ubyte.gz
+TEST=$DATA/t10k-images-idx3-ubyte.gz
+TEST_LABELS=$DATA/t10k-labels-idx1-ubyte.gz
+T="--threads $THREADS"
+mkdir -p "$OUT"
+met=0; missed=0; errors=0
+
+# figure NAME VALUE ge|le THRESHOLD: one line, counted
+figure() {
+    if [ -z "$2" ]; then
+        echo "  $1: no value (the run failed)  NOT met"; missed=$((missed + 1)); return
+    fi
+    r=$(awk -v v="$2" -v t="$4" -v op="$3" 'BEGIN {
+        ok = (op == "ge") ? (v >= t) : (v <= t); print ok ? "met" : "NOT met" }')
+    sym=">="; [ "$3" = le ] && sym="<="
+    printf '  %-52s %12s   (threshold %s %s)  %s\n' "$1" "$2" "$sym" "$4" "$r"
+    if [ "$r" = met ]; then met=$((met + 1)); else missed=$((missed + 1)); fi
+}
+# report NAME VALUE: a measured figure without a threshold
+report() { printf '  %-52s %12s\n' "$1" "$2"; }
+# run LOG CMD...: run, append stdout+stderr to LOG (progress lines dropped)
+run() {
+    log=$1; shift
+    echo "\$ $*" >> "$log"
+    "$@" > "$log.tmp" 2>&1; rc=$?
+    tr '\r' '\n' < "$log.tmp" | grep -v ' ETA ' >> "$log"; rm -f "$log.tmp"
+    if [ $rc -ne 0 ]; then echo "  command failed (exit $rc): $*"; errors=$((errors + 1)); fi
+    return $rc
+}
+# field LOG LABEL: the number after LABEL in the last matching line of LOG
+field() { grep -E "^ *$2 " "$1" | tail -1 | sed -E "s/^ *$2 +([-+0-9.eE]+).*/\1/"; }
+calc() { awk "BEGIN { printf \"%.4f\", $1 }"; }
+compile() { run "$OUT/build.log" "$VLMC" "examples/$1.vlm" -o "$OUT/$1"; }
+
+if [ ! -f "$TRAIN" ]; then
+    echo "check-long: Fashion-MNIST not found under $DATA (make deps)"; exit 1
+fi
+
+# ---------------------------------------------------------------- vae
+ex_vae() {
+    echo "== vae: deep VAE 784-400-20, batch 128, Adam 1e-3"
+    L=$OUT/vae.log; : > "$L"; compile vae || return
+    run "$L" "$OUT/vae" train --data "$TRAIN" --epochs 1 --batch 128 --lr 1e-3 $T --save "$OUT/vae1.ckpt" || return
+    run "$L" "$OUT/vae" eval --data "$TEST" --load "$OUT/vae1.ckpt" --iw 1 --batch 256 $T || return
+    figure "test ELBO after 1 epoch (nats/image)" "$(field "$L" ELBO)" ge -263.5
+    run "$L" "$OUT/vae" train --data "$TRAIN" --load "$OUT/vae1.ckpt" --epochs 3 $T --save "$OUT/vae.ckpt" || return
+    run "$L" "$OUT/vae" eval --data "$TEST" --load "$OUT/vae.ckpt" --iw 100 --batch 128 $T || return
+    e=$(field "$L" ELBO); i=$(field "$L" IWAE_100)
+    figure "test ELBO after 3 epochs (K=100 average)" "$e" ge -251
+    report "IWAE-100 log p(x) estimate after 3 epochs" "$i +- $(grep 'log p(x) (IS)' "$L" | tail -1 | sed -E 's/.*\+- ([0-9.]+).*/\1/')"
+    figure "ELBO <= IWAE-100 (IWAE - ELBO)" "$(calc "$i - ($e)")" ge 0
+    run "$L" "$OUT/vae" sample --load "$OUT/vae.ckpt" -n 64 --mean --out "$OUT/vae_samples.png"
+    run "$L" "$OUT/vae" impute --data "$TEST" --limit 10 --load "$OUT/vae.ckpt" --mask none --out "$OUT/vae_recon.csv" --png "$OUT/vae_recon.png" $T
+}
+
+# ---------------------------------------------------------------- vae_local
+ex_vae_local() {
+    echo "== vae_local: per-image Gaussians under vae.vlm's decoder (1,000 test images)"
+    L=$OUT/vae_local.log; : > "$L"; compile vae_local || return
+    [ -f "$OUT/vae.ckpt" ] || { echo "  needs vae.ckpt: run the vae example first"; errors=$((errors + 1)); return; }
+    run "$L" "$OUT/vae" eval --data "$TEST" --limit 1000 --load "$OUT/vae.ckpt" --iw 100 $T || return
+    a=$(field "$L" ELBO); ai=$(field "$L" IWAE_100)
+    run "$L" "$OUT/vae_local" eval --data "$TEST" --limit 1000 --init-from "$OUT/vae.ckpt" --refine 1000 --refine-lr 1e-2 --iw 100 $T || return
+    l=$(field "$L" ELBO); li=$(field "$L" IWAE_100)
+    report "amortised ELBO (encoder q(z|x))" "$a"
+    report "local ELBO (1000 Adam steps per image)" "$l"
+    report "IWAE-100: amortised / local" "$ai / $li"
+    figure "amortisation gap: local - amortised ELBO" "$(calc "$l - ($a)")" ge 0
+}
+
+# ---------------------------------------------------------------- vae_missing
+ex_vae_missing() {
+    echo "== vae_missing: top half of every image missing"
+    L=$OUT/vae_missing.log; : > "$L"; compile vae_missing || return
+    run "$L" "$OUT/vae_missing" train --data "$TRAIN" --mask top-half --epochs 3 --batch 128 --lr 1e-3 $T --save "$OUT/vae_missing.ckpt" || return
+    run "$L" "$OUT/vae_missing" eval --data "$TEST" --mask top-half --load "$OUT/vae_missing.ckpt" --iw 100 $T || return
+    e=$(field "$L" ELBO); i=$(field "$L" IWAE_100)
+    report "ELBO of the observed bottom halves (nats/image)" "$e"
+    report "IWAE-100 log p(x_obs) (nats/image)" "$i"
+    figure "ELBO <= IWAE-100 (IWAE - ELBO)" "$(calc "$i - ($e)")" ge 0
+    run "$L" "$OUT/vae_missing" impute --data "$TEST" --load "$OUT/vae_missing.ckpt" --mask top-half --samples 100 --out "$OUT/vae_missing_filled.npy" --png "$OUT/vae_missing_rows.png" $T || return
+    line=$(grep 'hidden entries' "$L" | tail -1)
+    mse=$(echo "$line" | sed -E 's/.*  MSE ([0-9.]+) .*/\1/')
+    base=$(echo "$line" | sed -E 's/.*data: MSE ([0-9.]+).*/\1/')
+    report "MSE of mean-image imputation (hidden pixels)" "$base"
+    figure "MSE of VAE imputation (hidden pixels)" "$mse" le "$base"
+}
+
+# ---------------------------------------------------------------- sbn
+ex_sbn() {
+    echo "== sbn: 30 binary latents, score function + baselines, binarized data"
+    L=$OUT/sbn.log; : > "$L"; compile sbn || return
+    run "$L" "$OUT/sbn" train --data "$TRAIN" --binarize --epochs 10 --batch 128 --lr 1e-3 $T --save "$OUT/sbn.ckpt" || return
+    first=$(grep -E '^epoch 1 ' "$L" | sed -E 's/.*elbo ([-0-9.]+).*/\1/')
+    last=$(grep -E '^epoch 10 ' "$L" | sed -E 's/.*elbo ([-0-9.]+).*/\1/')
+    report "train ELBO after epoch 1 / epoch 10" "$first / $last"
+    figure "train ELBO improves over 10 epochs" "$(calc "$last - ($first)")" ge 0
+    run "$L" "$OUT/sbn" eval --data "$TEST" --binarize --load "$OUT/sbn.ckpt" --iw 100 $T || return
+    e=$(field "$L" ELBO); i=$(field "$L" IWAE_100)
+    report "test ELBO (nats/image)" "$e"
+    report "test IWAE-100 (nats/image)" "$i"
+    figure "ELBO <= IWAE-100 (IWAE - ELBO)" "$(calc "$i - ($e)")" ge 0
+    run "$L" "$OUT/sbn" gradvar --data "$TEST" --binarize --load "$OUT/sbn.ckpt" --batch 128 -n 200 --samples 4 $T || return
+    report "grad variance, no baseline" "$(grep 'no baseline' "$L" | tail -1 | awk '{print $6}')"
+    report "grad variance, moving-average baseline" "$(grep 'moving-average baseline' "$L" | tail -1 | awk '{print $4}')"
+    figure "variance ratio none / moving average" "$(grep 'ratio none / moving' "$L" | tail -1 | awk '{print $6}')" ge 2
+    report "variance ratio none / leave-one-out (S=4)" "$(grep 'ratio none / leave' "$L" | tail -1 | awk '{print $5}')"
+    run "$L" "$OUT/sbn" sample --load "$OUT/sbn.ckpt" -n 64 --mean --out "$OUT/sbn_samples.png"
+}
+
+# ---------------------------------------------------------------- vae_lecture
+ex_vae_lecture() {
+    echo "== vae_lecture: the 2-D VAE, data sampled from known theta (seed 7)"
+    L=$OUT/vae_lecture.log; : > "$L"; compile vae_lecture || return
+    M=$OUT/vae_lecture
+    run "$L" "$M" sample -n 20000 --seed 7 --out "$OUT/lec_all.csv" || return
+    { head -1 "$OUT/lec_all.csv"; sed -n 2,10001p "$OUT/lec_all.csv"; } > "$OUT/lec_train.csv"
+    { head -1 "$OUT/lec_all.csv"; sed -n 10002,20001p "$OUT/lec_all.csv"; } > "$OUT/lec_test.csv"
+    # the true theta as a checkpoint: zero epochs from the same seed
+    run "$L" "$M" train --data "$OUT/lec_train.csv" --epochs 0 --seed 7 --save "$OUT/lec_true.ckpt" || return
+    run "$L" "$M" train --data "$OUT/lec_train.csv" --epochs 100 --batch 100 --lr 1e-2 --seed 1 --save "$OUT/lec_fit.ckpt" || return
+    run "$L" "$M" eval --data "$OUT/lec_test.csv" --load "$OUT/lec_true.ckpt" --iw 1000 --seed 3 || return
+    t=$(field "$L" IWAE_1000)
+    run "$L" "$M" eval --data "$OUT/lec_test.csv" --load "$OUT/lec_fit.ckpt" --iw 1000 --seed 3 || return
+    f=$(field "$L" IWAE_1000)
+    report "held-out log p(x), true theta (IS, K=1000)" "$t"
+    report "held-out log p(x), fitted theta (IS, K=1000)" "$f"
+    figure "|fitted - true| (nats/item)" "$(calc "($f - ($t)) < 0 ? $t - ($f) : $f - ($t)")" le 0.05
+    run "$L" "$M" sample --load "$OUT/lec_fit.ckpt" -n 10000 --seed 3 --out "$OUT/lec_fit_samples.csv"
+    run "$L" "$M" sample --load "$OUT/lec_true.ckpt" -n 10000 --seed 3 --mean --out "$OUT/lec_true_means.csv"
+    run "$L" "$M" sample --load "$OUT/lec_fit.ckpt" -n 10000 --seed 3 --mean --out "$OUT/lec_fit_means.csv"
+    if command -v python3 >/dev/null; then
+        python3 examples/plot2d.py "$OUT/vae_lecture_density.png" "$OUT/lec_test.csv" "$OUT/lec_fit_samples.csv" >> "$L"
+        python3 examples/plot2d.py "$OUT/vae_lecture_means.png" "$OUT/lec_true_means.csv" "$OUT/lec_fit_means.csv" >> "$L"
+    fi
+}
+
+# ---------------------------------------------------------------- mog
+ex_mog() {
+    echo "== mog: K=10 diagonal Gaussians on Fashion-MNIST"
+    L=$OUT/mog.log; : > "$L"; compile mog || return
+    "$VLMC" --plan examples/mog.vlm >> "$L"
+    run "$L" "$OUT/mog" train --data "$TRAIN" --epochs 30 --batch 1000 --lr 1e-2 $T --save "$OUT/mog.ckpt" || return
+    run "$L" "$OUT/mog" eval --data "$TEST" --load "$OUT/mog.ckpt" $T || return
+    ll=$(field "$L" 'log p\(x\)')
+    figure "test log-likelihood (nats/image; sklearn 653.6)" "$ll" ge 652.6
+    run "$L" "$OUT/mog" posterior --data "$TEST" --load "$OUT/mog.ckpt" --labels "$TEST_LABELS" --out "$OUT/mog_posterior.csv" $T || return
+    report "cluster purity / NMI vs labels" "$(grep 'purity' "$L" | tail -1 | sed -E 's/.*purity ([0-9.]+)  NMI ([0-9.]+).*/\1 \/ \2/')"
+    # the cluster means as images: a model of a mixture of images draws
+    # them as its E[x | z = k], so they are the --mean samples' distinct rows
+    run "$L" "$OUT/mog" sample --load "$OUT/mog.ckpt" -n 64 --mean --out "$OUT/mog_samples.png"
+}
+
+all="vae vae_local vae_missing sbn vae_lecture mog"
+for e in ${*:-$all}; do
+    case " $all " in *" $e "*) "ex_$e" ;; *) echo "unknown example $e"; errors=$((errors + 1)) ;; esac
+done
+echo
+echo "check-long: $met met, $missed not met, $errors failed commands (logs in $OUT/)"
+[ $missed -eq 0 ] && [ $errors -eq 0 ]
