@@ -76,7 +76,9 @@ int vlmc_cc(const VlmcCcOptions *o, FILE *err)
         fputc('\n', err);
     }
 
-    char log_path[] = "/tmp/vlmc-cc-XXXXXX";
+    char log_path[4096];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(log_path, sizeof log_path, "%s/vlmc-cc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int log_fd = mkstemp(log_path);
     if (log_fd < 0) {
         fprintf(err, "vlmc: error: cannot create a temporary file: %s\n", strerror(errno));

@@ -51,7 +51,9 @@ int vlmc_generate(VlmcArena *a, VlmcModel *m, VlmcDiag *d, const VlmcGenOptions 
     }
     if (!o->out)
         return 0;
-    char dir[] = "/tmp/vlmc-XXXXXX";
+    char dir[4096];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/vlmc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
         fprintf(d->out, "vlmc: error: cannot create a temporary directory: %s\n", strerror(errno));
         return 1;
