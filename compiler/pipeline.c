@@ -58,7 +58,7 @@ int vlmc_generate(VlmcArena *a, VlmcModel *m, VlmcDiag *d, const VlmcGenOptions 
         fprintf(d->out, "vlmc: error: cannot create a temporary directory: %s\n", strerror(errno));
         return 1;
     }
-    char cfile[512], exe[512];
+    char cfile[8192], exe[8192];
     snprintf(cfile, sizeof cfile, "%s/%s.c", dir, name);
     snprintf(exe, sizeof exe, "%s/%s", dir, name);
     FILE *f = fopen(cfile, "w");
