@@ -2,7 +2,8 @@
  * (y = relu(x W + b); dW, dx, db) against a plain loop of the same three
  * cblas_sgemm calls, at R=128, in=784, out=400, on 1 and 2 OpenBLAS
  * threads. Prints GFLOP/s and the ratio; judges nothing itself.
- * Usage: kernel_bench [--quick] [R in out] */
+ * Usage: kernel_bench [--quick] [R in out]
+ *        kernel_bench --info   (OpenBLAS build config and core, one line) */
 #include "vlm.h"
 
 #include <cblas.h>
@@ -67,10 +68,15 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = true;
+        else if (!strcmp(argv[i], "--info")) {
+            printf("openblas %s; core %s; threads %d\n", openblas_get_config(),
+                   openblas_get_corename(), openblas_get_num_threads());
+            return 0;
+        }
         else if (nd < 3 && atoi(argv[i]) > 0)
             dims[nd++] = atoi(argv[i]);
         else {
-            fprintf(stderr, "usage: kernel_bench [--quick] [R in out]\n");
+            fprintf(stderr, "usage: kernel_bench [--quick | --info] [R in out]\n");
             return 2;
         }
     }

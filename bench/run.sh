@@ -1,0 +1,296 @@
+#!/bin/sh
+# run.sh — `make bench`: vlm and its peers side by side in one run, on the
+# same data, on this machine; prints a Markdown table and writes it, with
+# the machine and the commands, between the bench markers of
+# docs/performance.md (the rest of that file, e.g. the profile, is kept).
+# Judges nothing against absolute thresholds: it reports times, ratios and
+# "met"/"missed" against the targets of issue 7. A peer that is not
+# installed is reported as "skipped", never as a win.
+#
+#   make bench                  # full (~10 min on 2 cores)
+#   BENCH_QUICK=1 make bench    # 1 VAE epoch, 10k-image mixture, --quick kernel
+#   BENCH_TINY=1 BENCH_OUT=/tmp/p.md sh bench/run.sh   # seconds (make test)
+#
+# Overridable: BENCH_OUT (the doc; "-" = stdout only), BENCH_DIR (data),
+# BENCH_ROUNDS, BENCH_VAE_EPOCHS, BENCH_MOG_EPOCHS, BENCH_N (train subset),
+# BENCH_TEST_N, PYTHON (default /usr/bin/python3: Debian's torch/sklearn).
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; LIBDIR=${LIBDIR:-lib}
+export BUILD LIBDIR
+VLMC=$BINDIR/vlmc
+PY=${PYTHON:-/usr/bin/python3}
+DIR=${BENCH_DIR:-/usr/share/datasets/fashion-mnist}
+OUT=${BENCH_OUT:-docs/performance.md}
+W=${BENCH_WORK:-$BUILD/bench/run}
+rm -rf "$W"; mkdir -p "$W"
+
+MODE=full; TORCH_CONFIGS=
+ROUNDS=2; VAE_E=3; MOG_E=6; MOG_N=0; N=0; TEST_N=0; COMPILE_REPS=3
+KQUICK=; EXAMPLES=$(ls examples/*.vlm)
+if [ "${BENCH_QUICK:-0}" != 0 ]; then
+    MODE=quick; ROUNDS=1; VAE_E=1; MOG_E=3; MOG_N=10000; COMPILE_REPS=1; KQUICK=--quick
+fi
+if [ "${BENCH_TINY:-0}" != 0 ]; then
+    MODE=tiny; ROUNDS=1; VAE_E=1; MOG_E=2; N=512; TEST_N=256; MOG_N=512
+    COMPILE_REPS=1; KQUICK=--quick; EXAMPLES=examples/vae.vlm; TORCH_CONFIGS="1:default"
+fi
+ROUNDS=${BENCH_ROUNDS:-$ROUNDS}; VAE_E=${BENCH_VAE_EPOCHS:-$VAE_E}
+MOG_E=${BENCH_MOG_EPOCHS:-$MOG_E}; N=${BENCH_N:-$N}; TEST_N=${BENCH_TEST_N:-$TEST_N}
+[ "$N" != 0 ] && MOG_N=$N
+
+if [ ! -x "$VLMC" ] || [ ! -f "$LIBDIR/libvlm.a" ]; then
+    echo "bench: $VLMC or $LIBDIR/libvlm.a missing; run 'make' first" >&2; exit 1
+fi
+have_data=1
+[ -f "$DIR/train-images-idx3-ubyte.gz" ] && [ -f "$DIR/t10k-images-idx3-ubyte.gz" ] || have_data=0
+have_torch=0; have_sk=0
+[ -x "$PY" ] && "$PY" -c 'import torch, numpy' 2>/dev/null && have_torch=1
+[ -x "$PY" ] && "$PY" -c 'import sklearn, numpy' 2>/dev/null && have_sk=1
+[ -f bench/gmm_sklearn.py ] || have_sk=0
+have_time=0; [ -x /usr/bin/time ] && have_time=1
+
+now() { date +%s.%N; }
+# awk helpers: arithmetic and formatting of numbers the programs printed
+calc() { awk "BEGIN { x = $1; printf \"%s\", x }"; }
+fmt()  { awk -v f="$1" -v x="$2" 'BEGIN { if (x == "" || x == "-") print "-"; else printf f, x }'; }
+minof() { awk 'NF { if (m == "" || $1 < m) m = $1 } END { print (m == "" ? "-" : m) }'; }
+# run CMD... with peak RSS (KiB) written to $RSSF (when /usr/bin/time exists)
+timed() {
+    if [ $have_time = 1 ]; then /usr/bin/time -f '%M' -o "$RSSF" "$@"
+    else echo - > "$RSSF"; "$@"; fi
+}
+rss_mb() { v=$(tail -1 "$1" 2>/dev/null); fmt '%.0f' "$(calc "${v:-0} / 1024")"; }
+verdict() { awk "BEGIN { print (($1) ? \"met\" : \"missed\") }"; }
+log() { echo "bench: $*" >&2; }
+
+# ------------------------------------------------------------------ data
+# A subset is the first N images (both peers read the same ones).
+subset() {  # src.gz n dst  — an uncompressed IDX file of the first n images
+    printf "\000\000\010\003$(printf '\\%03o\\%03o\\%03o\\%03o' $(($2 >> 24 & 255)) $(($2 >> 16 & 255)) $(($2 >> 8 & 255)) $(($2 & 255)))\000\000\000\034\000\000\000\034" > "$3"
+    gzip -dc "$1" | tail -c +17 | head -c $(($2 * 784)) >> "$3"
+}
+TRAIN=$DIR/train-images-idx3-ubyte.gz; TEST=$DIR/t10k-images-idx3-ubyte.gz
+if [ $have_data = 1 ]; then
+    [ "$N" != 0 ] && { subset "$TRAIN" "$N" "$W/train.idx"; TRAIN=$W/train.idx; }
+    [ "$TEST_N" != 0 ] && { subset "$TEST" "$TEST_N" "$W/test.idx"; TEST=$W/test.idx; }
+    MOGTRAIN=$DIR/train-images-idx3-ubyte.gz
+    [ "$MOG_N" != 0 ] && { subset "$MOGTRAIN" "$MOG_N" "$W/mogtrain.idx"; MOGTRAIN=$W/mogtrain.idx; }
+fi
+
+# ------------------------------------------------------------------ machine
+sh bench/kernel_bench.sh --info > "$W/blas" 2>&1 || echo "openblas: unknown" > "$W/blas"
+CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+PYV=skipped; [ $have_torch = 1 ] && PYV=$("$PY" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)')
+SKV=skipped; [ $have_sk = 1 ] && SKV=$("$PY" -c 'import sklearn; print("scikit-learn", sklearn.__version__)')
+{
+    echo "- CPU: ${CPU:-unknown}; $(nproc) logical CPUs; $(lscpu 2>/dev/null | sed -n 's/^Thread(s) per core: *//p') thread(s) per core"
+    echo "- BLAS: $(cat "$W/blas")"
+    echo "- peers: $PYV; $SKV (via $PY)"
+    echo "- cc: $(cc --version | head -1); kernel $(uname -r)"
+    echo "- vlm commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); mode $MODE; $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+} > "$W/machine"
+
+T=$W/table; : > "$T"
+row() { echo "| $* |" >> "$T"; }
+
+# ------------------------------------------------------------------ 1. VAE
+# Each configuration runs VAE_E epochs; its time is its fastest epoch (the
+# training pass only), the best over ROUNDS rounds; configurations are
+# interleaved so the machine's drift hits all of them alike.
+log "VAE ($MODE: $VAE_E epochs x $ROUNDS rounds)"
+VLM_CONFIGS="1 2"
+TORCH_CONFIGS=${TORCH_CONFIGS:-"1:default 2:default 2:openblas1"}
+: > "$W/vae.res"   # peer config round secs test_elbo rss_mb
+vae_ok=0
+if [ $have_data = 1 ] && "$VLMC" examples/vae.vlm -o "$W/vae" 2>"$W/vae.cc"; then vae_ok=1; fi
+r=1
+while [ $vae_ok = 1 ] && [ $r -le "$ROUNDS" ]; do
+    for t in $VLM_CONFIGS; do
+        RSSF=$W/rss.vlm.$t.$r
+        timed "$W/vae" train --data "$TRAIN" --epochs "$VAE_E" --batch 128 --lr 1e-3 \
+            --threads "$t" --seed 1 --log "$W/vlm.$t.$r.csv" --save "$W/vlm.$t.$r.ckpt" \
+            > "$W/vlm.$t.$r.out" 2>&1 || { log "vlm VAE failed"; cat "$W/vlm.$t.$r.out" >&2; }
+        s=$(awk -F, 'NR > 1 { d = $5 - p; p = $5; print d }' "$W/vlm.$t.$r.csv" 2>/dev/null | minof)
+        e=$("$W/vae" eval --data "$TEST" --load "$W/vlm.$t.$r.ckpt" --iw 1 --batch 1000 \
+              --threads "$t" 2>/dev/null | awk '$1 == "ELBO" { print $2 }')
+        echo "vlm $t $r $s ${e:--} $(rss_mb "$RSSF")" >> "$W/vae.res"
+    done
+    for c in $TORCH_CONFIGS; do
+        [ $have_torch = 1 ] || break
+        t=${c%%:*}; v=${c#*:}
+        RSSF=$W/rss.torch.$c.$r
+        if [ "$v" = openblas1 ]; then set -- env OPENBLAS_NUM_THREADS=1; else set -- env; fi
+        timed "$@" "$PY" bench/vae_torch.py --dir "$DIR" --threads "$t" --epochs "$VAE_E" \
+            --n "$N" --test-n "$TEST_N" --seed 1 > "$W/torch.$c.$r.out" 2>&1 ||
+            { log "torch VAE failed"; tail -5 "$W/torch.$c.$r.out" >&2; }
+        s=$(awk '$1 == "epoch" { print $4 }' "$W/torch.$c.$r.out" | minof)
+        e=$(awk '$1 == "epoch" { e = $8 } END { print e }' "$W/torch.$c.$r.out")
+        echo "torch $c $r $s ${e:--} $(rss_mb "$RSSF")" >> "$W/vae.res"
+    done
+    r=$((r + 1))
+done
+# per configuration: best time over rounds; ELBO and RSS of the first round
+awk '{ k = $1 " " $2; if (!(k in s) || $4 < s[k]) s[k] = $4; if (!(k in e)) { e[k] = $5; m[k] = $6; o[++n] = k } }
+     END { for (i = 1; i <= n; i++) print o[i], s[o[i]], e[o[i]], m[o[i]] }' "$W/vae.res" > "$W/vae.best"
+best() { awk -v p="$1" '$1 == p && $3 != "-" && (b == "" || $3 < b) { b = $3; l = $0 } END { print l }' "$W/vae.best"; }
+VB=$(best vlm); TB=$(best torch)
+row "**VAE 784-400-20, Fashion-MNIST, batch 128, Adam 1e-3** | | |"
+while read -r p c s e m; do
+    th=${c%%:*}; note=""; [ "${c#*:}" = openblas1 ] && note=", OPENBLAS_NUM_THREADS=1"
+    row "$p, $th thread(s)$note: s/epoch; test ELBO after $VAE_E ep.; peak RSS | $(fmt %.2f "$s") s | $(fmt %.2f "$e") | $(fmt %s "$m") MB"
+done < "$W/vae.best"
+if [ $vae_ok = 0 ]; then
+    row "VAE | skipped ($([ $have_data = 1 ] && echo 'vae.vlm did not compile' || echo "no data in $DIR")) | | |"
+elif [ -z "$TB" ]; then
+    row "PyTorch VAE | skipped (torch not importable by $PY) | | |"
+    row "vlm VAE peak RSS <= 150 MB | $(echo "$VB" | awk '{print $5}') MB | target 150 MB | $(verdict "$(echo "$VB" | awk '{print $5}') <= 150")"
+else
+    set -- $VB; vs=$3; ve=$4; vm=$5; vt=$2
+    set -- $TB; ts=$3; te=$4; tm=$5; tt=$2
+    ratio=$(calc "$vs / $ts")
+    row "VAE epoch time vlm/PyTorch (best configs: vlm ${vt%%:*}T, torch $tt) | $(fmt %.2fx "$ratio") | target <= 0.5x | $(verdict "$ratio <= 0.5")"
+    d=$(calc "$ve - ($te)")
+    row "VAE test ELBO vlm - PyTorch (same epochs) | $(fmt %+.2f "$d") nats | target >= -0.5 | $(verdict "$d >= -0.5")"
+    row "VAE peak RSS vlm / PyTorch | $vm MB / $tm MB | target vlm <= 150 MB | $(verdict "$vm <= 150")"
+fi
+
+# ------------------------------------------------------------------ 2. mixture
+# vlm: examples/mog.vlm. When `info` says the compiler recognised the
+# conjugate mixture, `train` runs EM (k-means init, reg_covar 1e-3, tol
+# 1e-3 on the mean log-likelihood, at most 100 iterations: sklearn's
+# defaults) and its time is the whole process's wall time minus the time
+# of reading the data (a run with --epochs 0). Otherwise it trains by
+# gradient for MOG_E epochs, "converged" = first epoch whose training
+# log p(x) is within 1 nat/image of the last one's, timed to that epoch.
+# sklearn: the wall time of fit() (its own k-means init and tol).
+log "mixture ($MODE, n=$MOG_N)"
+row "**Mixture of 10 diagonal Gaussians, Fashion-MNIST** | | |"
+SKS=; SKL=
+if [ $have_data = 0 ]; then
+    row "mixture | skipped (no data in $DIR) | | |"
+else
+    if [ $have_sk = 1 ]; then
+        RSSF=$W/rss.sk
+        timed "$PY" bench/gmm_sklearn.py --dir "$DIR" --n "$MOG_N" > "$W/sk.out" 2>&1
+        SKS=$(awk '$1 == "sklearn" { print $3 }' "$W/sk.out")
+        SKL=$(awk '$1 == "sklearn" { for (i = 1; i < NF; i++) if ($i == "test_ll") print $(i + 1) }' "$W/sk.out")
+        SKI=$(awk '$1 == "sklearn" { print $5 " EM iterations, converged " $7 }' "$W/sk.out")
+        row "scikit-learn GaussianMixture(10, diag, reg_covar=1e-3): fit time ($SKI); test log-lik; peak RSS | $(fmt %.2f "$SKS") s | $(fmt %.2f "$SKL") | $(rss_mb "$RSSF") MB"
+    else
+        row "scikit-learn GaussianMixture | skipped (sklearn not importable by $PY, or bench/gmm_sklearn.py missing) | | |"
+    fi
+    M=$W/mog
+    if ! "$VLMC" examples/mog.vlm -o "$M" 2>"$W/mog.cc"; then
+        row "vlm examples/mog.vlm | did not compile | | |"
+    else
+        if "$M" info 2>/dev/null | grep -q 'training: EM'; then
+            RSSF=$W/rss.mog
+            t0=$(now)
+            timed "$M" train --data "$MOGTRAIN" --epochs 100 --threads 2 --seed 1 \
+                --log "$W/mog.csv" --save "$W/mog.ckpt" > "$W/mog.out" 2>&1
+            t1=$(now)
+            "$M" train --data "$MOGTRAIN" --epochs 0 --threads 2 > /dev/null 2>&1
+            t2=$(now)
+            it=$(awk -F, 'NR > 1 { n = $1 } END { print n + 0 }' "$W/mog.csv")
+            cs=$(calc "($t1 - $t0) - ($t2 - $t1)")
+            stable=$(calc "$it < 100 ? 1 : 0")
+            st="EM, $it iterations, converged $([ "$stable" = 1 ] && echo True || echo False)"
+        else
+            RSSF=$W/rss.mog
+            timed "$M" train --data "$MOGTRAIN" --epochs "$MOG_E" --batch 128 --lr 1e-2 --threads 2 \
+                --seed 1 --log "$W/mog.csv" --save "$W/mog.ckpt" > "$W/mog.out" 2>&1
+            conv=$(awk -F, 'NR > 1 { n++; o[n] = $3; s[n] = $5 }
+                END { for (i = 1; i <= n; i++) if (o[n] - o[i] <= 1) { printf "%s %d %d", s[i], i, (i < n || n == 1) ? 1 : 0; exit } }' "$W/mog.csv")
+            set -- $conv - - -
+            cs=$1; stable=$3
+            st="gradient (Adam 1e-2, batch 128; no EM in this build), $([ "$stable" = 1 ] && echo "within 1 nat of its final value at epoch $2 of $MOG_E" || echo "not converged in $MOG_E epochs")"
+        fi
+        ll=$("$M" eval --data "$DIR/t10k-images-idx3-ubyte.gz" --load "$W/mog.ckpt" --batch 1000 --threads 2 2>/dev/null |
+             awk '$1 == "log" && $2 == "p(x)" { print $3; exit } $1 == "ELBO" { print $2; exit }')
+        row "vlm examples/mog.vlm, 2 threads: time to convergence ($st); test log-lik; peak RSS | $(fmt %.2f "$cs") s | $(fmt %.2f "$ll") | $(rss_mb "$RSSF") MB"
+        if [ -n "$SKS" ]; then
+            q=$(calc "$cs / $SKS"); d=$(calc "${ll:-0} - ($SKL)")
+            row "mixture time vlm / sklearn | $(fmt %.3fx "$q") | target <= 0.1x | $(verdict "$q <= 0.1 && $stable == 1")"
+            row "mixture test log-lik vlm - sklearn | $(fmt %+.2f "$d") nats | target within 1 nat | $(verdict "\"$ll\" != \"\" && $d >= -1 && $d <= 1")"
+        fi
+    fi
+fi
+
+# ------------------------------------------------------------------ 3. vlmc
+log "vlmc compile times (best of $COMPILE_REPS)"
+row "**vlmc compile time, .vlm to executable including cc (best of $COMPILE_REPS)** | | |"
+worst=0
+for f in $EXAMPLES; do
+    b=
+    i=0
+    while [ $i -lt "$COMPILE_REPS" ]; do
+        t0=$(now)
+        if "$VLMC" "$f" -o "$W/compiled" 2>"$W/compile.err"; then
+            t1=$(now); s=$(calc "$t1 - $t0")
+            b=$(printf '%s\n%s\n' "$b" "$s" | minof)
+        fi
+        i=$((i + 1))
+    done
+    if [ -z "$b" ] || [ "$b" = - ]; then row "vlmc $f | failed | target <= 1 s | missed"; worst=99; continue; fi
+    worst=$(calc "$b > $worst ? $b : $worst")
+    row "vlmc $f | $(fmt %.2f "$b") s | target <= 1 s | $(verdict "$b <= 1")"
+done
+
+# ------------------------------------------------------------------ 4. kernel
+log "linear kernel vs sgemm"
+row "**linear layer fwd+bwd (relu, bias) vs cblas_sgemm, batch 128, 784x400** | | |"
+if sh bench/kernel_bench.sh $KQUICK > "$W/kernel.out" 2>&1; then
+    awk -F'  +' '/^threads=/ { print }' "$W/kernel.out" | while read -r line; do
+        th=$(echo "$line" | sed -n 's/threads=\([0-9]*\).*/\1/p')
+        sg=$(echo "$line" | sed -n 's/.*sgemm *\([0-9.]*\) GFLOP.*/\1/p')
+        li=$(echo "$line" | sed -n 's/.*linear *\([0-9.]*\) GFLOP.*/\1/p')
+        ef=$(echo "$line" | sed -n 's/.*efficiency *\([0-9.]*\)%.*/\1/p')
+        row "linear kernel, $th thread(s): $li GFLOP/s vs sgemm $sg GFLOP/s | $ef % | target >= 70 % | $(verdict "$ef >= 70")"
+    done
+else
+    row "linear kernel | failed to build or run (see $W/kernel.out) | | |"
+fi
+
+# ------------------------------------------------------------------ output
+TABLE=$W/table.md
+{
+    echo "| measurement | value | quality / target | result |"
+    echo "|---|---|---|---|"
+    cat "$T"
+} > "$TABLE"
+cat "$TABLE"
+[ "$OUT" = - ] && exit 0
+GEN=$W/generated.md
+{
+    echo "<!-- bench:begin (generated by bench/run.sh; edit outside the markers) -->"
+    echo "## Measured ($MODE run)"
+    echo
+    cat "$W/machine"
+    echo
+    cat "$TABLE"
+    echo
+    echo "Reproduce: \`make && make bench\` (or \`BENCH_QUICK=1 make bench\`); single peers:"
+    echo
+    echo '```sh'
+    echo "bin/vlmc examples/vae.vlm -o vae"
+    echo "./vae train --data $DIR/train-images-idx3-ubyte.gz --epochs $VAE_E --batch 128 --lr 1e-3 --threads 2 --log vae.csv --save vae.ckpt"
+    echo "./vae eval --data $DIR/t10k-images-idx3-ubyte.gz --load vae.ckpt --iw 1 --batch 1000"
+    echo "/usr/bin/time -v $PY bench/vae_torch.py --threads 1 --epochs $VAE_E"
+    echo "OPENBLAS_NUM_THREADS=1 $PY bench/vae_torch.py --threads 2 --epochs $VAE_E"
+    echo "$PY bench/gmm_sklearn.py"
+    echo "bin/vlmc examples/mog.vlm -o mog && ./mog train --data $DIR/train-images-idx3-ubyte.gz --threads 2 --save mog.ckpt && ./mog eval --data $DIR/t10k-images-idx3-ubyte.gz --load mog.ckpt"
+    echo "sh bench/kernel_bench.sh"
+    echo '```'
+    echo "<!-- bench:end -->"
+} > "$GEN"
+if [ -f "$OUT" ] && grep -q '<!-- bench:begin' "$OUT" && grep -q '<!-- bench:end' "$OUT"; then
+    awk -v gen="$GEN" '
+        /<!-- bench:begin/ { while ((getline l < gen) > 0) print l; skip = 1; next }
+        /<!-- bench:end/   { skip = 0; next }
+        !skip' "$OUT" > "$W/doc.new"
+else
+    { echo "# Performance"; echo; cat "$GEN"; } > "$W/doc.new"
+fi
+mv "$W/doc.new" "$OUT"
+log "table written to $OUT"

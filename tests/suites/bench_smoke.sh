@@ -1,0 +1,80 @@
+#!/bin/sh
+# bench_smoke.sh — the benchmark programs on tiny sizes (seconds), so they
+# never rot: kernel_bench --quick, the PyTorch VAE peer on 512 images,
+# the sklearn mixture peer on 512 images, vlmc's compile-time loop on one
+# example, and bench/run.sh end to end in its tiny mode. Checks that each
+# runs and prints what run.sh parses — never a speed. A peer or data set
+# that is not installed gives a `skip` line, counted as neither passed nor
+# failed. Last line: COUNTS passed=N failed=M.
+BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; LIBDIR=${LIBDIR:-lib}
+export BUILD BINDIR LIBDIR
+PY=${PYTHON:-/usr/bin/python3}
+DIR=${BENCH_DIR:-/usr/share/datasets/fashion-mnist}
+T=$BUILD/tests/bench_smoke
+rm -rf "$T"; mkdir -p "$T"
+pass=0; fail=0; skip=0
+ok()   { pass=$((pass + 1)); echo "ok   $1"; }
+bad()  { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | tail -8; }
+skip() { skip=$((skip + 1)); echo "skip $1"; }
+check() { name=$1; shift; if "$@" >"$T/out" 2>"$T/err"; then ok "$name"; else cat "$T/out" >> "$T/err"; bad "$name"; fi; }
+
+have_data=0
+[ -f "$DIR/train-images-idx3-ubyte.gz" ] && [ -f "$DIR/t10k-images-idx3-ubyte.gz" ] && have_data=1
+have_torch=0; have_sk=0
+[ -x "$PY" ] && "$PY" -c 'import torch, numpy' 2>/dev/null && have_torch=1
+[ -x "$PY" ] && "$PY" -c 'import sklearn, numpy' 2>/dev/null && have_sk=1
+
+# --- the kernel benchmark builds and prints both thread counts
+check "kernel_bench --quick" sh -c "sh bench/kernel_bench.sh --quick > '$T/kernel.out'"
+check "kernel_bench prints efficiency at 1 and 2 threads" \
+    sh -c "grep -c '^threads=.*efficiency *[0-9.]*%' '$T/kernel.out' | grep -qx 2"
+check "kernel_bench --info names OpenBLAS" sh -c "sh bench/kernel_bench.sh --info | grep -qi openblas"
+
+# --- vlmc compile-time loop on one example
+check "vlmc compiles examples/vae.vlm (timed loop)" sh -c "
+    for i in 1 2; do '$BINDIR/vlmc' examples/vae.vlm -o '$T/vae' || exit 1; done; [ -x '$T/vae' ]"
+
+# --- the peers on tiny subsets
+if [ $have_data = 0 ]; then
+    skip "vae_torch.py (no Fashion-MNIST in $DIR)"
+    skip "gmm_sklearn.py (no Fashion-MNIST in $DIR)"
+else
+    if [ $have_torch = 1 ]; then
+        check "vae_torch.py: 512 images, 1 epoch, prints epoch line" sh -c "
+            '$PY' bench/vae_torch.py --dir '$DIR' --n 512 --test-n 256 --epochs 1 --threads 1 > '$T/torch.out' &&
+            awk '\$1 == \"epoch\" && \$3 == \"seconds\" && \$8 < 0 && \$8 > -1000 { n++ } END { exit n != 1 }' '$T/torch.out'"
+    else
+        skip "vae_torch.py (torch not importable by $PY)"
+    fi
+    if [ $have_sk = 1 ] && [ -f bench/gmm_sklearn.py ]; then
+        check "gmm_sklearn.py: 512 images, prints fit time and test_ll" sh -c "
+            '$PY' bench/gmm_sklearn.py --dir '$DIR' --n 512 > '$T/sk.out' &&
+            grep -q '^sklearn fit_seconds [0-9.]* .*test_ll -*[0-9.]' '$T/sk.out'"
+    else
+        skip "gmm_sklearn.py (sklearn not importable by $PY, or the script is missing)"
+    fi
+fi
+
+# --- run.sh end to end, tiny mode, into a scratch doc
+if [ $have_data = 1 ]; then
+    printf '# Performance\n\nkept text above\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n\nkept text below\n' > "$T/perf.md"
+    check "bench/run.sh (BENCH_TINY) runs" env BENCH_TINY=1 BENCH_WORK="$T/run" BENCH_OUT="$T/perf.md" sh bench/run.sh
+    check "run.sh table has the VAE, mixture, vlmc and kernel rows" sh -c "
+        grep -q '^| vlm, 2 thread' '$T/perf.md' && grep -q 'vlm examples/mog.vlm' '$T/perf.md' &&
+        grep -q '^| vlmc examples/vae.vlm | [0-9.]* s' '$T/perf.md' && grep -q '^| linear kernel, 1 thread' '$T/perf.md'"
+    check "run.sh keeps the text outside the markers, replaces inside" sh -c "
+        grep -q 'kept text above' '$T/perf.md' && grep -q 'kept text below' '$T/perf.md' &&
+        ! grep -qx old '$T/perf.md' && [ \$(grep -c 'bench:begin' '$T/perf.md') -eq 1 ]"
+    if [ $have_torch = 1 ]; then
+        check "run.sh reports torch rows and the VAE ratio" sh -c "
+            grep -q '^| torch, 1 thread' '$T/perf.md' && grep -q 'VAE epoch time vlm/PyTorch .* | [0-9.]*x |' '$T/perf.md'"
+    else
+        check "run.sh reports the missing torch as skipped" grep -q 'PyTorch VAE | skipped' "$T/perf.md"
+    fi
+else
+    skip "bench/run.sh (no Fashion-MNIST in $DIR)"
+fi
+
+echo "SKIPPED $skip"
+echo "COUNTS passed=$pass failed=$fail"
+[ "$fail" -eq 0 ]
