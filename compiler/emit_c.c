@@ -276,6 +276,16 @@ static void emit_fwd(Emit *E, int i)
                 v);
         }
         break;
+    case VLMC_OP_KL: {
+        char c[256], dd[256];
+        in_view(E, x->in[0], "", a, sizeof a);
+        in_view(E, x->in[1], "", b, sizeof b);
+        in_view(E, x->in[2], "", c, sizeof c);
+        in_view(E, x->in[3], "", dd, sizeof dd);
+        out(E, "    if (M->use_kl) vlm_dist_normal_kl(R, (int)%s, %s, %s, %s, %s, M->kl_term[%d]);\n", x->n, a, b, c,
+            dd, x->var);
+        break;
+    }
     case VLMC_OP_MEAN:
         out(E, "    %svlm_dist_%s_mean(R, (int)%s, (int)%s, ", E->pfx == 'm' ? "if (M->want_mean) " : "",
             stem(x), x->n, x->K);
@@ -398,9 +408,27 @@ static void emit_bwd(Emit *E, int i)
         D(E, x->in[0], da, sizeof da);
         out(E, "    vlm_sum_rows_bwd(%s, (int)%s, %s, %s);\n", rows(x), node(E, x->in[0])->n, d, da);
         break;
+    case VLMC_OP_KL: {
+        char c[256], dd[256], o0[256], o1[256], o2[256], o3[256];
+        in_view(E, x->in[0], "", a, sizeof a);
+        in_view(E, x->in[1], "", b, sizeof b);
+        in_view(E, x->in[2], "", c, sizeof c);
+        in_view(E, x->in[3], "", dd, sizeof dd);
+        out_view(E, x->in[0], o0, sizeof o0);
+        out_view(E, x->in[1], o1, sizeof o1);
+        out_view(E, x->in[2], o2, sizeof o2);
+        out_view(E, x->in[3], o3, sizeof o3);
+        out(E, "    if (M->use_kl) vlm_dist_normal_kl_bwd(R, (int)%s, %s, %s, %s, %s, M->dkl[%d], %s, %s, %s, %s);\n",
+            x->n, a, b, c, dd, x->var, o0, o1, o2, o3);
+        break;
+    }
     case VLMC_OP_LOGP:
         in_view(E, x->in[0], "", a, sizeof a);
         out_view(E, x->in[0], b, sizeof b);
+        /* with the closed-form KL, the latent's log p and log q terms (and
+         * their gradients) are replaced */
+        if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
+            out(E, "    if (!M->use_kl)\n    ");
         out(E, "    vlm_dist_%s_logp_bwd(R, (int)%s, (int)%s, %s, ", stem(x), x->n, x->K, a);
         th_views(E, x, 1, "");
         out(E, ", ");
@@ -585,6 +613,10 @@ static void emit_alloc(Emit *E)
         if (j < p->n_latent) {
             out(E, "    M->lat[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
             out(E, "    M->dlat[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
+            if (v->kl) {
+                out(E, "    M->kl_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
+                out(E, "    M->dkl[%d] = vlm_xcalloc((size_t)Rmax, sizeof(float));\n", j);
+            }
             if (v->has_q || v->treat == VLMC_TREAT_AUTO_GUIDE) {
                 out(E, "    M->logq_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
                 out(E, "    M->q_loc[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
@@ -603,6 +635,9 @@ static void emit_alloc(Emit *E)
     out(E, "}\n\nstatic void release_buffers(VlmModel *M)\n{\n");
     for (int j = 0; j < p->n_vars; j++) {
         out(E, "    free(M->logp_term[%d]); M->logp_term[%d] = NULL;\n", j, j);
+        if (j < p->n_latent && p->vars[j].kl)
+            out(E, "    free(M->kl_term[%d]); free(M->dkl[%d]); M->kl_term[%d] = NULL; M->dkl[%d] = NULL;\n", j, j, j,
+                j);
         if (j < p->n_latent)
             out(E, "    free(M->lat[%d]); free(M->dlat[%d]); free(M->logq_term[%d]); free(M->q_loc[%d]); "
                    "free(M->q_scale[%d]);\n    M->lat[%d] = M->dlat[%d] = M->q_loc[%d] = M->q_scale[%d] = NULL; "

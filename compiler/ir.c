@@ -425,6 +425,28 @@ static int dist_node(Lower *L, VlmcOp op, const VlmcDist *dist, int form, VlmcEx
 
 static const VlmcDist *find_dist(const char *name) { return vlmc_dist_lookup(name); }
 
+/* Closed-form KL(q || p) for latent j when q and its prior are Normal and
+ * the prior's arguments do not vary per row (no other latent or data in
+ * them): a KL node in the guide graph over q's (loc, scale) and the
+ * prior's, lowered there. */
+static void maybe_kl(Lower *L, int j, int q_loc, int q_scale)
+{
+    VlmcVar *v = &L->p->vars[j];
+    const VlmcSym *s = v->sym;
+    if (strcmp(s->dist->name, "Normal") || !v->q_dist || strcmp(v->q_dist->name, "Normal"))
+        return;
+    for (int k = 0; k < 2; k++)
+        if (s->dist_args[k]->batched)
+            return;
+    int p_loc = lower_expr(L, s->dist_args[0]), p_scale = lower_expr(L, s->dist_args[1]);
+    int r = add_node(L, VLMC_OP_KL, true, v->n, s->shape.rank == 0, s->loc);
+    VlmcNode *x = N(L, r);
+    x->in[0] = q_loc; x->in[1] = q_scale; x->in[2] = p_loc; x->in[3] = p_scale; x->n_in = 4;
+    x->var = j;
+    x->dist = v->q_dist;
+    v->kl = true;
+}
+
 /* An automatic guide is amortized (an MLP over the data) when the model
  * has nets and exactly one real-valued observed vector to read; otherwise
  * it has local parameters per data point. */
@@ -495,6 +517,7 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
     x = N(L, lq);
     x->in[0] = r; x->in[1] = loc_n; x->in[2] = scale; x->n_in = 3;
     x->var = j; x->dist = qd; x->form = 0; x->is_q = true;
+    maybe_kl(L, j, loc_n, scale);
 }
 
 static void build_tables(Lower *L)
@@ -617,6 +640,8 @@ static void lower_guide(Lower *L)
         int x = dist_node(L, op, s->q_dist, s->q_param_form, s->q_args, &th, -1, var, s->q_loc);
         int lq = dist_node(L, VLMC_OP_LOGP, s->q_dist, s->q_param_form, s->q_args, &th, x, var, s->q_loc);
         N(L, lq)->is_q = true;
+        if (op == VLMC_OP_RSAMPLE && th.n == 2)
+            maybe_kl(L, var, th.id[0], th.id[1]);
         map_put(&L->values, s, x);
     }
     int enc_h = -1;

@@ -129,7 +129,11 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
         else
             fprintf(o, "      guide: %s (%s)\n", q, m->guide == VLMC_GUIDE_LOCAL ? "per data point" : "amortized");
         fprintf(o, "      gradient: %s\n", estimator(p, v));
-        fprintf(o, "      KL(q || p) term: Monte Carlo, log p(z) - log q(z) at the sample\n");
+        if (v->kl)
+            fprintf(o, "      KL(q || p) term: closed form (Normal/Normal) in ELBO training; Monte Carlo in eval "
+                       "and IWAE\n");
+        else
+            fprintf(o, "      KL(q || p) term: Monte Carlo, log p(z) - log q(z) at the sample\n");
     }
     if (p->E && strcmp(p->E, "1L"))
         fprintf(o, "  enumeration: %.0f joint values per item (rows per item)\n", eval_size(m, p->E));

@@ -356,6 +356,7 @@ typedef enum {
     VLMC_OP_RSAMPLE,  /* reparameterized sample (guide) */
     VLMC_OP_SAMPLE,   /* sample without gradient (guide discrete / prior) */
     VLMC_OP_MEAN,     /* mean of dist(in0..): E[x | parents] */
+    VLMC_OP_KL,       /* KL(N(in0, in1) || N(in2, in3)) in closed form */
 } VlmcOp;
 
 #define VLMC_MAX_IN 4
@@ -413,6 +414,7 @@ typedef struct VlmcVar {  /* runtime variable table: latents, then observed */
     int treat;            /* VlmcTreatment, or -1 for observed */
     const char *K;        /* support per element for discrete, "0" else */
     bool has_q;           /* a guide (written or automatic) samples it */
+    bool kl;              /* analytic KL(q || p) available (Normal/Normal) */
     const VlmcDist *q_dist;
 } VlmcVar;
 

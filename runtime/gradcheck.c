@@ -44,10 +44,15 @@ static double objective(VlmModel *m, const VlmRng *noise, const float *a, float 
     double f = 0;
     for (int r = 0; r < m->R; r++) {
         for (int v = 0; v < m->n_vars; v++)
-            f += a[r] * m->logp_term[v][r];
-        for (int j = 0; j < m->n_latent; j++)
-            if (m->logq_term[j])
-                f += b[j][r] * m->logq_term[j][r];
+            if (!(m->use_kl && v < m->n_latent && m->kl_term[v]))
+                f += a[r] * m->logp_term[v][r];
+        for (int j = 0; j < m->n_latent; j++) {
+            /* with the closed-form KL the latent's log q and log p terms
+             * are replaced by KL(q || p) */
+            const double *t = m->use_kl && m->kl_term[j] ? m->kl_term[j] : m->logq_term[j];
+            if (t)
+                f += b[j][r] * t[r];
+        }
     }
     return f;
 }
@@ -99,23 +104,38 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     VlmRng noise;
     vlm_rng_init(&noise, seed, VLM_STREAM_NOISE);
 
+    /* Two passes when some latent has a closed-form KL: Monte Carlo terms,
+     * then the KL replacing them (as in ELBO training). */
+    bool any_kl = false;
+    for (int j = 0; j < m.n_latent; j++)
+        any_kl |= m.kl_term[j] != NULL;
+    int bad = 0, kinks = 0, checks = 0;
+    double worst = 0;
+    const char *worst_name = "";
+    float *gw = vlm_xcalloc(m.n_w + 1, sizeof(float));
+    size_t nl = m.local_rows * m.local_width;
+    float *gl = vlm_xcalloc(nl + 1, sizeof(float));
+    for (int pass = 0; pass < (any_kl ? 2 : 1); pass++) {
+    m.use_kl = pass == 1;
     /* analytic gradient */
     double f0 = objective(&m, &noise, a, b);
     /* score-function latents: the gradient is taken at a fixed sample */
     m.replay = true;
     memcpy(m.dlogp, a, sizeof(float) * (size_t)R);
-    for (int j = 0; j < m.n_latent; j++)
+    for (int j = 0; j < m.n_latent; j++) {
         if (m.dlogq[j])
             memcpy(m.dlogq[j], b[j], sizeof(float) * (size_t)R);
+        if (m.use_kl && m.kl_term[j]) {
+            memset(m.dlogq[j], 0, sizeof(float) * (size_t)R);
+            memcpy(m.dkl[j], b[j], sizeof(float) * (size_t)R);
+        }
+    }
     memset(m.dw, 0, sizeof(float) * m.n_w);
     if (m.dloc)
         memset(m.dloc, 0, sizeof(float) * m.local_rows * m.local_width);
     desc->model_bwd(&m);
     desc->guide_bwd(&m);
-    float *gw = vlm_xcalloc(m.n_w + 1, sizeof(float));
     memcpy(gw, m.dw, sizeof(float) * m.n_w);
-    size_t nl = m.local_rows * m.local_width;
-    float *gl = vlm_xcalloc(nl + 1, sizeof(float));
     if (nl)
         memcpy(gl, m.dloc, sizeof(float) * nl);
 
@@ -123,9 +143,6 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
      * local tensor): (F(theta + h e) - F(theta - h e)) / 2h must equal the
      * generated gradient. One coordinate moves few units, so a step rarely
      * crosses a relu kink. */
-    int bad = 0, kinks = 0, checks = 0;
-    double worst = 0;
-    const char *worst_name = "";
     static const float steps[3] = {1e-2f, 3e-3f, 1e-3f};
     for (int i = 0; i < m.n_params; i++) {
         const VlmParamInfo *q = &m.params[i];
@@ -179,16 +196,18 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
             double errv = fabs(fd - an) / (fabs(an) + fabs(fd) + scale);
             if (errv > worst) {
                 worst = errv;
-                worst_name = q->name;
+                worst_name = m.use_kl ? "closed-form KL pass" : q->name;
             }
             if (errv > 2.5e-2) {
                 bad++;
-                fprintf(out, "gradcheck: %s: analytic %.6g, finite difference %.6g (rel. error %.2g)\n",
-                        q->name, an, fd, errv);
+                fprintf(out, "gradcheck%s: %s: analytic %.6g, finite difference %.6g (rel. error %.2g)\n",
+                        m.use_kl ? " (closed-form KL)" : "", q->name, an, fd, errv);
             }
         }
         free(base);
         free(v);
+    }
+    (void)f0;
     }
     if (kinks * 4 > checks) {
         fprintf(out, "gradcheck: %d of %d directions cross non-smooth points: too few checked\n", kinks, checks);
@@ -197,7 +216,6 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     fprintf(out, "gradcheck: %d directions over %d tensors (%d non-smooth, skipped), worst relative error "
                  "%.2g (%s): %s\n",
             checks - kinks, m.n_params, kinks, worst, worst_name, bad ? "FAIL" : "ok");
-    (void)f0;
     free(a);
     for (int j = 0; j < m.n_latent; j++)
         free(b[j]);

@@ -96,6 +96,12 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
                 : "infinite", item);
 }
 
+/* Whether latent v's KL(q || p) is taken in closed form in this pass. */
+static bool uses_kl(const VlmModel *m, int v)
+{
+    return m->use_kl && v < m->n_latent && m->kl_term[v] != NULL;
+}
+
 /* Run guide and model forward and reduce the rows to log weights. */
 static int forward(VlmModel *m, Fwd *f, VlmErr *err)
 {
@@ -109,13 +115,14 @@ static int forward(VlmModel *m, Fwd *f, VlmErr *err)
     f->logw = vlm_xmalloc((size_t)BS * sizeof(double));
     for (int v = 0; v < m->n_vars; v++) {
         const double *t = m->logp_term[v];
-        if (t)
+        if (t && !uses_kl(m, v))
             for (int r = 0; r < R; r++)
                 f->lp[r] += t[r];
     }
     vlm_logsumexp(BS, E, f->lp, f->L, NULL);
     for (int j = 0; j < m->n_latent; j++) {
-        const double *t = m->logq_term[j];
+        /* with the closed-form KL, KL(q || p) stands for log q - log p */
+        const double *t = uses_kl(m, j) ? m->kl_term[j] : m->logq_term[j];
         if (t && is_guided(m->vars[j].treat))
             for (int bs = 0; bs < BS; bs++)
                 f->lq[bs] += t[(size_t)bs * E];
@@ -148,6 +155,7 @@ int vlm_infer_forward(VlmModel *m, double *logw, double *obj_sum,
                       VlmObjective obj, VlmErr *err)
 {
     Fwd f = {0};
+    m->use_kl = false;   /* estimates need the true importance weights */
     int rc = forward(m, &f, err);
     if (rc == 0) {
         double sum = 0;
@@ -194,6 +202,8 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
             }
         return -1;
     }
+    /* the ELBO's KL terms in closed form where the model allows it */
+    m->use_kl = st->objective == VLM_OBJ_ELBO;
     Fwd f = {0};
     if (forward(m, &f, err) != 0) {
         fwd_free(&f);
@@ -266,6 +276,12 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
             continue;
         float *d = m->dlogq[j];
         memset(d, 0, (size_t)R * sizeof *d);
+        if (uses_kl(m, j)) {
+            /* loss = ... + c KL: the generated code skips this latent's
+             * log p and log q gradients and takes dkl instead */
+            d = m->dkl[j];
+            memset(d, 0, (size_t)R * sizeof *d);
+        }
         for (int bs = 0; bs < BS; bs++)
             d[(size_t)bs * E] = (float)c[bs];
     }

@@ -583,6 +583,15 @@ struct VlmModel {
     float *q_loc[VLM_MAX_VARS];      /* per guided Normal latent: guide's loc */
     float *q_scale[VLM_MAX_VARS];    /* ... and scale, R x numel */
     bool want_mean;
+    bool use_kl;            /* ELBO training: for latents with kl_term, the
+                               closed-form KL(q || p) replaces the Monte
+                               Carlo log q(z) - log p(z) (their log p and
+                               log q terms are then left out, with their
+                               gradients); eval always uses Monte Carlo */
+    double *kl_term[VLM_MAX_VARS]; /* per latent with a Normal prior free of
+                                      other latents and a Normal guide: R,
+                                      KL(q || p), at the e = 0 row */
+    float *dkl[VLM_MAX_VARS];      /* its coefficient, set by the driver */
     bool replay;            /* guide_fwd keeps the current values of latents
                                it samples without reparameterization (their
                                log q is recomputed at those values) */
@@ -724,6 +733,46 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
  * exp(lp_r - lq_bs) / sum over the item's S*E rows. */
 int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err);
 
+/* ---- infer_em.c: EM for desc->mixture models (see the file's header) */
+typedef struct VlmEm {
+    const VlmMixtureInfo *mi;
+    int K, D;
+    double reg_covar;       /* added to every variance (floor) */
+    double *logpi;          /* K: the parameters, in double */
+    double *mu, *var;       /* (K, D) */
+    /* sufficient statistics of the last E-step with stats */
+    double n;               /* items */
+    bool masked;            /* the data had missing entries */
+    double *Nk;             /* K: sum_i r_ik */
+    double *T;              /* (K, P): [S1, S2 (, N_kd)], P = 2D (3D masked) */
+    /* The two GEMMs of a pass in float (default) or double: float halves
+     * the time; each chunk's products are exact to ~1e-7 relative and
+     * everything is summed across chunks in double. Tests of exact
+     * monotonicity set fp32 = false. */
+    bool fp32;
+    /* scratch for one chunk of items */
+    double *W, *A, *L, *resp, *ll;
+    float *Wf, *Tf;
+} VlmEm;
+/* Sizes from m's tables and the current parameters (vlm_em_from_params);
+ * -1 when desc->mixture is NULL. */
+int vlm_em_init(VlmEm *em, const VlmModel *m, double reg_covar, VlmErr *err);
+void vlm_em_free(VlmEm *em);
+void vlm_em_from_params(VlmEm *em, const VlmModel *m);
+/* Write logits = log pi, mu and the raw scale (log sd or log var) into
+ * m->w, in the model's parameterisation. */
+void vlm_em_to_params(const VlmEm *em, VlmModel *m);
+/* Mean log p(x) per item of data under em's parameters (exact, double);
+ * with stats, also the sufficient statistics for vlm_em_mstep. */
+double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats);
+/* Closed-form M-step from the statistics of the last E-step. */
+void vlm_em_mstep(VlmEm *em);
+/* k-means++ (seeded) and at most `iters` Lloyd iterations; the clusters'
+ * weights, means and variances become em's parameters. Returns the Lloyd
+ * iterations run. */
+int vlm_em_init_kmeans(VlmEm *em, const VlmData *data, uint64_t seed,
+                        int iters);
+
 /* ---- train.c */
 typedef struct VlmTrainOpts {
     const char *data_path, *test_path, *save, *load, *log;
@@ -738,6 +787,13 @@ typedef struct VlmTrainOpts {
      * the checkpoint's value for the others) */
     bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
          has_clip, has_sched;
+    /* EM (desc->mixture models, unless --optimizer is given): at most
+     * `epochs` iterations (100 when has_epochs is false), stop when the
+     * mean log-likelihood changes less than tol; reg_covar is added to
+     * every variance; kmeans_iters Lloyd iterations initialise it. */
+    bool has_epochs;
+    double tol, reg_covar;
+    int kmeans_iters;
 } VlmTrainOpts;
 /* Train on data (test: may be NULL); prints progress to stderr and the
  * per-epoch summary to stdout. -1 with err on failure (NaN/Inf objective:
