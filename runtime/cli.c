@@ -37,7 +37,7 @@ typedef struct Opts {
     VlmFormat format;
     long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;
-    float lr, clip, refine_lr;
+    float lr, clip, refine_lr, mask_frac;
     VlmOptKind optimizer;
     VlmSched sched;
     VlmObjective objective;
@@ -62,6 +62,8 @@ static const Cmd cmds[] = {
      "  --mask M             top-half | none (default none): hide the first half\n"
      "                       of every item's values (the top rows of an image);\n"
      "                       hidden and NaN entries are marginalized\n"
+     "  --mask-frac P        ... in a fraction P of the training items only\n"
+     "                       (every 1/P-th item; default 1: all of them)\n"
      "  --epochs N           train until N epochs in total (default 10)\n"
      "  --batch B            minibatch size (default 64)\n"
      "  --lr LR              learning rate (default 1e-3)\n"
@@ -231,7 +233,7 @@ static int apply_set(const Cmd *c, const VlmModelDesc *d, const char *arg)
 static const char *allowed[] = {
     /* train */ " data format test epochs batch lr optimizer schedule clip "
                 "seed threads set objective samples save every load log "
-                "limit binarize mask ",
+                "limit binarize mask mask-frac ",
     /* eval */ " data format load iw batch refine refine-lr seed threads set "
                "limit binarize mask init-from ",
     /* sample */ " load n out shape mean seed threads set ",
@@ -347,6 +349,9 @@ static int parse_opts(const Cmd *c, int ci, const VlmModelDesc *d, int argc,
             NEED(parse_float(val, &F) && F > 0, "a positive number");
             o->lr = F;
             o->has_lr = true;
+        } else if (!strcmp(name, "mask-frac")) {
+            NEED(parse_float(val, &F) && F > 0 && F <= 1, "a number in (0, 1]");
+            o->mask_frac = F;
         } else if (!strcmp(name, "refine-lr")) {
             NEED(parse_float(val, &F) && F > 0, "a positive number");
             o->refine_lr = F;
@@ -424,8 +429,11 @@ static int read_data(const VlmModel *m, const Opts *o, const char *path,
 }
 
 /* --mask top-half for train and eval: the first half of each item's values
- * (the top rows of a row-major image) become missing, like NaN entries. */
-static void mask_top_half(VlmData *d)
+ * (the top rows of a row-major image) become missing, like NaN entries,
+ * in a fraction frac of the items: item i when floor((i+1) frac) >
+ * floor(i frac) (every item at 1, every other one at 0.5). A model never
+ * shown a top half cannot learn it, so imputation needs frac < 1. */
+static void mask_top_half(VlmData *d, double frac)
 {
     if (!d->mask) {
         d->mask = vlm_xmalloc(d->n * d->d * sizeof *d->mask);
@@ -433,7 +441,8 @@ static void mask_top_half(VlmData *d)
             d->mask[i] = 1;
     }
     for (size_t i = 0; i < d->n; i++)
-        for (size_t k = 0; k < d->d / 2; k++) {
+        for (size_t k = 0; k < d->d / 2 && (frac >= 1 || floor((i + 1) * frac)
+                                            > floor(i * frac)); k++) {
             d->mask[i * d->d + k] = 0;
             d->x[i * d->d + k] = 0;
         }
@@ -570,9 +579,9 @@ static int cmd_train(VlmModel *m, const Opts *o)
         have_test = true;
     }
     if (want_mask(o)) {
-        mask_top_half(&data);
+        mask_top_half(&data, o->mask_frac);
         if (have_test)
-            mask_top_half(&test);
+            mask_top_half(&test, 1);
     }
     VlmTrainOpts t = {
         .data_path = o->data, .test_path = o->test, .save = o->save,
@@ -607,7 +616,7 @@ static int cmd_eval(VlmModel *m, const Opts *o)
     if (read_data(m, o, o->data, &d))
         return 1;
     if (want_mask(o))
-        mask_top_half(&d);
+        mask_top_half(&d, 1);
     int K = vlm_model_exact(m) ? 1 : o->iw;
     int rows = eval_rows(m, o->batch > 0 ? o->batch : 64, K);
     if (load_trained(m, o, &d, rows)) {
@@ -1342,6 +1351,7 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         .cmd = cmds[ci].name, .format = VLM_FMT_AUTO, .epochs = 10,
         .every = 0, .n = 16, .refine = 200, .batch = 64, .samples = 1,
         .iw = 100, .threads = 1, .lr = 1e-3f, .refine_lr = 1e-2f,
+        .mask_frac = 1,
         .optimizer = VLM_OPT_ADAM, .sched = VLM_SCHED_CONST,
         .objective = VLM_OBJ_ELBO, .seed = 1,
     };
