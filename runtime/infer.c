@@ -29,13 +29,9 @@ typedef struct Fwd {
     double *lp, *L, *lq, *logw;
 } Fwd;
 
-static void fwd_free(Fwd *f)
-{
-    free(f->lp);
-    free(f->L);
-    free(f->lq);
-    free(f->logw);
-}
+/* The scratch lives in m->scratch (allocated with the rows): nothing to
+ * free, and no allocation per batch. */
+static void fwd_free(Fwd *f) { (void)f; }
 
 static int item_of(const VlmModel *m, int b)
 {
@@ -109,10 +105,12 @@ static int forward(VlmModel *m, Fwd *f, VlmErr *err)
     if (m->desc->guide_fwd)
         m->desc->guide_fwd(m);
     m->desc->model_fwd(m);
-    f->lp = vlm_xcalloc((size_t)R, sizeof(double));
-    f->L = vlm_xmalloc((size_t)BS * sizeof(double));
-    f->lq = vlm_xcalloc((size_t)BS, sizeof(double));
-    f->logw = vlm_xmalloc((size_t)BS * sizeof(double));
+    f->lp = m->scratch;
+    f->L = f->lp + m->Rmax;
+    f->lq = f->L + m->Rmax;
+    f->logw = f->lq + m->Rmax;
+    memset(f->lp, 0, (size_t)R * sizeof(double));
+    memset(f->lq, 0, (size_t)BS * sizeof(double));
     for (int v = 0; v < m->n_vars; v++) {
         const double *t = m->logp_term[v];
         if (t && !uses_kl(m, v))
@@ -209,7 +207,7 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
         fwd_free(&f);
         return -1;
     }
-    double *c = vlm_xmalloc((size_t)BS * sizeof *c);
+    double *c = m->scratch + 4 * (size_t)m->Rmax;   /* after forward's four */
     double sum = 0;
     for (int b = 0; b < B; b++) {
         const double *lw = f.logw + (size_t)b * S;
@@ -285,7 +283,6 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
         for (int bs = 0; bs < BS; bs++)
             d[(size_t)bs * E] = (float)c[bs];
     }
-    free(c);
     fwd_free(&f);
 
     memset(m->dw, 0, (m->n_w ? m->n_w : 1) * sizeof *m->dw);

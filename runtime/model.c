@@ -42,6 +42,8 @@ static void free_rows(VlmModel *m)
     }
     free(m->row_item);
     free(m->dlogp);
+    free(m->scratch);
+    m->scratch = NULL;
     m->row_item = NULL;
     m->dlogp = NULL;
     m->Rmax = 0;
@@ -63,6 +65,7 @@ void vlm_model_alloc_rows(VlmModel *m, int Rmax)
         m->dlogq[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->row_item = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->dlogp = vlm_xcalloc((size_t)Rmax, sizeof(float));
+    m->scratch = vlm_xcalloc(6 * (size_t)Rmax, sizeof(double));
 }
 
 void vlm_model_alloc_local(VlmModel *m, size_t rows)

@@ -601,6 +601,8 @@ struct VlmModel {
      * coefficient of a (b, s)'s log q sits on its row e = 0; rows e > 0
      * carry 0 (log q is read at e = 0 too: every e row holds the same). */
     float *dlogp;           /* R: coefficient of every log p term */
+    double *scratch;        /* driver's per-batch work space: 6 x Rmax,
+                               allocated with the rows (no malloc per batch) */
     float *dlogq[VLM_MAX_VARS]; /* per latent: R, coefficient of its log q */
 
     VlmRng rng;             /* VLM_STREAM_NOISE: guide noise and samples */
