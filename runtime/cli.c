@@ -45,6 +45,9 @@ typedef struct Opts {
     bool mean, binarize;
     bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
          has_clip, has_sched;
+    double tol, reg_covar;   /* EM (conjugate mixtures) */
+    long kmeans_iters;
+    bool has_epochs;
 } Opts;
 
 typedef struct Cmd {
@@ -78,7 +81,14 @@ static const Cmd cmds[] = {
      "  --save CKPT          write a checkpoint at the end (atomically)\n"
      "  --every N            ... and after every N epochs\n"
      "  --load CKPT          resume from a checkpoint (continues exactly)\n"
-     "  --log FILE.csv       per-epoch metrics\n"},
+     "  --log FILE.csv       per-epoch metrics\n"
+     "conjugate Gaussian mixtures (see `info`) train by EM unless --optimizer\n"
+     "is given; --epochs is then the maximum of iterations (default 100):\n"
+     "  --tol T              stop when the mean log-likelihood per item\n"
+     "                       changes by less than T (default 1e-3)\n"
+     "  --reg-covar R        added to every variance (default 1e-3)\n"
+     "  --kmeans-iters N     Lloyd iterations of the k-means initialisation\n"
+     "                       (default 100; it stops earlier when stable)\n"},
     {"eval", "bounds and log-likelihood estimates on data",
      "eval --data FILE --load CKPT [options]",
      "  --data FILE          data to evaluate\n"
@@ -147,6 +157,14 @@ static const Cmd cmds[] = {
      "over coordinates, for: no baseline (b = 0), the moving-average baseline\n"
      "of training (S = 1, warmed up for 20 draws first), and with --samples\n"
      "K > 1 the leave-one-out baseline; the ratios tell the reduction.\n"},
+    {"params", "print the parameters as CSV",
+     "params [--load CKPT] [options]",
+     "  --load CKPT          trained checkpoint (without: the initialisation)\n"
+     "  --seed S, --set NAME=VALUE\n"
+     "\nOne line per parameter row: name,row,value,value,... (a matrix [K, D]\n"
+     "prints K rows of D values; vectors and scalars one row). Values are\n"
+     "as stored: a positive param's log, a unit param's logit, a simplex\n"
+     "param's logits.\n"},
 };
 #define N_CMDS ((int)(sizeof cmds / sizeof cmds[0]))
 
@@ -233,7 +251,7 @@ static int apply_set(const Cmd *c, const VlmModelDesc *d, const char *arg)
 static const char *allowed[] = {
     /* train */ " data format test epochs batch lr optimizer schedule clip "
                 "seed threads set objective samples save every load log "
-                "limit binarize mask mask-frac ",
+                "limit binarize mask mask-frac tol reg-covar kmeans-iters ",
     /* eval */ " data format load iw batch refine refine-lr seed threads set "
                "limit binarize mask init-from ",
     /* sample */ " load n out shape mean seed threads set ",
@@ -244,6 +262,7 @@ static const char *allowed[] = {
     /* info */ " set ",
     /* gradvar */ " data format load batch n samples seed threads set limit "
                   "binarize ",
+    /* params */ " load seed set ",
 };
 
 static int parse_opts(const Cmd *c, int ci, const VlmModelDesc *d, int argc,
@@ -319,6 +338,16 @@ static int parse_opts(const Cmd *c, int ci, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "epochs")) {
             NEED(parse_long(val, 0, &L), "a count");
             o->epochs = L;
+            o->has_epochs = true;
+        } else if (!strcmp(name, "kmeans-iters")) {
+            NEED(parse_long(val, 0, &L) && L <= 1000000, "a count");
+            o->kmeans_iters = L;
+        } else if (!strcmp(name, "tol")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->tol = F;
+        } else if (!strcmp(name, "reg-covar")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->reg_covar = F;
         } else if (!strcmp(name, "every")) {
             NEED(parse_long(val, 1, &L), "a positive count");
             o->every = L;
@@ -592,7 +621,9 @@ static int cmd_train(VlmModel *m, const Opts *o)
         .has_batch = o->has_batch, .has_lr = o->has_lr,
         .has_optimizer = o->has_optimizer, .has_samples = o->has_samples,
         .has_objective = o->has_objective, .has_clip = o->has_clip,
-        .has_sched = o->has_sched,
+        .has_sched = o->has_sched, .has_epochs = o->has_epochs,
+        .tol = o->tol, .reg_covar = o->reg_covar,
+        .kmeans_iters = (int)o->kmeans_iters,
     };
     int rc = vlm_train(m, &data, have_test ? &test : NULL, &t, &err);
     vlm_data_free(&data);
@@ -1313,6 +1344,35 @@ static int cmd_info(VlmModel *m)
     return 0;
 }
 
+/* ------------------------------------------------------------ params */
+
+/* The global parameters as stored, one CSV line per row (tests and
+ * scripts read fitted values with it, e.g. a mixture's means). */
+static int cmd_params(VlmModel *m, const Opts *o)
+{
+    VlmErr err;
+    vlm_model_init_params(m, o->seed);
+    if (o->load && vlm_model_load(m, o->load, NULL, &err) != 0)
+        return fail("%s", err.msg);
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        if (p->local)
+            continue;
+        size_t rows = p->rank >= 2 ? (size_t)p->dims[0] : 1;
+        size_t w = p->count / (rows ? rows : 1);
+        const float *x = m->w + p->offset;
+        for (size_t r = 0; r < rows; r++) {
+            printf("%s,%zu", p->name, r);
+            for (size_t j = 0; j < w; j++) {
+                double v = x[r * w + j];
+                printf(",%.9g", v);
+            }
+            printf("\n");
+        }
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ main */
 
 int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
@@ -1354,6 +1414,7 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         .mask_frac = 1,
         .optimizer = VLM_OPT_ADAM, .sched = VLM_SCHED_CONST,
         .objective = VLM_OBJ_ELBO, .seed = 1,
+        .tol = 1e-3, .reg_covar = 1e-3, .kmeans_iters = 100,
     };
     if (!strcmp(o.cmd, "posterior") || !strcmp(o.cmd, "impute"))
         o.samples = 100;
@@ -1374,7 +1435,8 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     case 3: rc = cmd_posterior(&m, &o); break;
     case 4: rc = cmd_impute(&m, &o); break;
     case 5: rc = cmd_info(&m); break;
-    default: rc = cmd_gradvar(&m, &o); break;
+    case 6: rc = cmd_gradvar(&m, &o); break;
+    default: rc = cmd_params(&m, &o); break;
     }
     vlm_model_free(&m);
     return rc;

@@ -377,9 +377,112 @@ static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
     return rc;
 }
 
+/* EM for a conjugate Gaussian mixture (infer_em.c): each iteration is one
+ * E-step over the whole data (its mean log p(x) is the train figure, for
+ * the parameters entering the iteration), then the closed-form M-step;
+ * stop after `epochs` iterations or when the figure changes by less than
+ * tol. A fresh run starts from k-means; --load continues from the
+ * checkpoint's parameters. Checkpoints have the gradient trainer's format
+ * (epoch = iterations; the optimizer state is unused). */
+static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
+                    const VlmTrainOpts *o, VlmErr *err)
+{
+    TrainState s;
+    memset(&s, 0, sizeof s);
+    s.samples = 1;
+    vlm_optim_defaults(&s.opt, VLM_OPT_ADAM, o->lr);
+    vlm_batcher_init(&s.bt, data->n, (size_t)(o->batch > 0 ? o->batch : 64),
+                     o->seed, true);
+    vlm_infer_init(&s.inf, VLM_OBJ_ELBO);
+    vlm_model_alloc_local(m, 0);
+    vlm_model_init_params(m, o->seed);
+    vlm_rng_init(&m->rng, o->seed, VLM_STREAM_NOISE);
+    long max_iter = o->has_epochs ? o->epochs : 100;
+    VlmEm em = {0};
+    VlmMetrics met = {0};
+    bool have_met = false;
+    double t0 = vlm_now();
+    if (o->load) {
+        if (load_ckpt(o->load, m, &s, NULL, err) != 0)
+            goto fail;
+        if (s.bt.n != data->n) {
+            vlm_err_set(err, "%s was trained on %zu items; --data has %zu",
+                        o->load, s.bt.n, data->n);
+            goto fail;
+        }
+    }
+    if (vlm_em_init(&em, m, o->reg_covar, err) != 0)
+        goto fail;
+    if (!o->load) {
+        int it = vlm_em_init_kmeans(&em, data, o->seed, o->kmeans_iters);
+        vlm_em_to_params(&em, m);
+        fprintf(stderr, "em: k-means++ and %d Lloyd iterations for %d "
+                "components (%.2f s)\n", it, em.K, vlm_now() - t0);
+    }
+    if (o->log) {
+        static const char *const cols[] = {"epoch", "step", "train_objective",
+                                           "test_elbo", "seconds", "lr"};
+        if (vlm_metrics_open(&met, o->log, cols, 6, err) != 0)
+            goto fail;
+        have_met = true;
+    }
+    if (s.epoch >= max_iter)
+        printf("%s: already trained for %ld iterations (--epochs %ld): "
+               "nothing to do\n", o->load ? o->load : "", s.epoch, max_iter);
+    double prev = -INFINITY;
+    bool converged = false;
+    while (s.epoch < max_iter && !converged) {
+        double ll = vlm_em_estep(&em, data, true);
+        if (!isfinite(ll)) {
+            vlm_err_set(err, "EM: the log-likelihood is %s at iteration %ld",
+                        isnan(ll) ? "NaN" : "infinite", s.epoch + 1);
+            goto fail;
+        }
+        vlm_em_mstep(&em);
+        vlm_em_to_params(&em, m);
+        s.epoch++;
+        s.step++;
+        converged = fabs(ll - prev) < o->tol;
+        prev = ll;
+        double test_ll = test ? vlm_em_estep(&em, test, false) : NAN;
+        char summary[128] = "";
+        if (test)
+            snprintf(summary, sizeof summary, "  test log p(x) %.6g", test_ll);
+        printf("epoch %ld  train log p(x) %.6g%s\n", s.epoch, ll, summary);
+        fflush(stdout);
+        if (have_met) {
+            double row[6] = {(double)s.epoch, (double)s.step, ll, test_ll,
+                             vlm_now() - t0, 0};
+            vlm_metrics_row(&met, row);
+        }
+        if (o->save && o->every > 0 && s.epoch % o->every == 0 &&
+            s.epoch < max_iter && !converged &&
+            save_ckpt(o->save, m, &s, err) != 0)
+            goto fail;
+    }
+    fprintf(stderr, "em: %s after %ld iterations (%.2f s)\n",
+            converged ? "converged" : "stopped (--epochs)", s.epoch,
+            vlm_now() - t0);
+    if (o->save && save_ckpt(o->save, m, &s, err) != 0)
+        goto fail;
+    if (have_met)
+        vlm_metrics_close(&met);
+    vlm_em_free(&em);
+    vlm_batcher_free(&s.bt);
+    return 0;
+fail:
+    if (have_met)
+        vlm_metrics_close(&met);
+    vlm_em_free(&em);
+    vlm_batcher_free(&s.bt);
+    return -1;
+}
+
 int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
               const VlmTrainOpts *o, VlmErr *err)
 {
+    if (m->desc->mixture && !o->has_optimizer && !m->local_width)
+        return train_em(m, data, test, o, err);
     TrainState s;
     memset(&s, 0, sizeof s);
     int batch = o->batch > 0 ? o->batch : 64;
