@@ -65,7 +65,7 @@ M=$T/vae_missing
 run "$T/o" "$M" train --data "$TRAIN" $S --mask top-half --epochs 0 --save "$T/miss0.ckpt"
 run "$T/m0" "$M" eval --data "$TEST" $E --mask top-half --load "$T/miss0.ckpt" --iw 10
 check "vae_missing: train with the top halves missing" \
-    run "$T/o" "$M" train --data "$TRAIN" $S --mask top-half --epochs 2 --batch 32 --save "$T/miss.ckpt"
+    run "$T/o" "$M" train --data "$TRAIN" $S --mask top-half --mask-frac 0.5 --epochs 2 --batch 32 --save "$T/miss.ckpt"
 run "$T/m1" "$M" eval --data "$TEST" $E --mask top-half --load "$T/miss.ckpt" --iw 10
 check "vae_missing: observed-half ELBO improves" gt "$(field "$T/m1" ELBO)" "$(field "$T/m0" ELBO)"
 check "vae_missing: the observed half is a smaller likelihood than the full image" \
