@@ -34,26 +34,27 @@ static const char *env_or(const char *name, const char *dflt)
     return v && *v ? v : dflt;
 }
 
-/* split a flags string on spaces into argv slots (the copy is leaked on
- * purpose: vlmc exits right after) */
-static int split(const char *s, char **argv, int n, int max)
+/* Split a flags string on spaces into argv slots; the copy the slots
+ * point into is kept in copies[] and freed by the caller. */
+static int split(const char *s, char **argv, int n, int max, char **copies, int *n_copies)
 {
     char *copy = strdup(s);
     if (!copy)
         return n;
+    copies[(*n_copies)++] = copy;
     for (char *tok = strtok(copy, " \t"); tok && n < max; tok = strtok(NULL, " \t"))
         argv[n++] = tok;
     return n;
 }
 
-int vlmc_cc(const VlmcCcOptions *o, FILE *err)
+static int run_cc(const VlmcCcOptions *o, FILE *err, char **copies, int *n_copies)
 {
     char *argv[MAX_ARGS];
     int n = 0;
     const char *cc = env_or("CC", "cc");
     char inc[4096];
     snprintf(inc, sizeof inc, "-I%s", env_or("VLM_INCLUDE", VLM_DEFAULT_INCLUDE));
-    n = split(cc, argv, n, MAX_ARGS - 40);
+    n = split(cc, argv, n, MAX_ARGS - 40, copies, n_copies);
     argv[n++] = "-std=c11";
     argv[n++] = o->debug ? "-O0" : "-O2";
     if (o->debug)
@@ -63,12 +64,12 @@ int vlmc_cc(const VlmcCcOptions *o, FILE *err)
     argv[n++] = "-Werror";
     argv[n++] = "-D_GNU_SOURCE";
     argv[n++] = inc;
-    n = split(env_or("VLM_CFLAGS", VLM_DEFAULT_CFLAGS), argv, n, MAX_ARGS - 20);
+    n = split(env_or("VLM_CFLAGS", VLM_DEFAULT_CFLAGS), argv, n, MAX_ARGS - 20, copies, n_copies);
     argv[n++] = (char *)o->c_file;
     argv[n++] = "-o";
     argv[n++] = (char *)o->out_file;
     argv[n++] = (char *)env_or("VLM_LIB", VLM_DEFAULT_LIB);
-    n = split(env_or("VLM_LIBS", VLM_DEFAULT_LIBS), argv, n, MAX_ARGS - 1);
+    n = split(env_or("VLM_LIBS", VLM_DEFAULT_LIBS), argv, n, MAX_ARGS - 1, copies, n_copies);
     argv[n] = NULL;
     if (o->verbose) {
         for (int i = 0; i < n; i++)
@@ -112,4 +113,14 @@ int vlmc_cc(const VlmcCcOptions *o, FILE *err)
     }
     close(log_fd);
     return ok ? 0 : 1;
+}
+
+int vlmc_cc(const VlmcCcOptions *o, FILE *err)
+{
+    char *copies[4];
+    int n_copies = 0;
+    int rc = run_cc(o, err, copies, &n_copies);
+    for (int i = 0; i < n_copies; i++)
+        free(copies[i]);
+    return rc;
 }
