@@ -118,7 +118,7 @@ check-deps:
 	  echo "       run 'make deps' (or: apt-get install -y$$missing)"; exit 1; fi
 
 test: all $(UNIT)
-	@BUILD=$(BUILD) BINDIR=$(BINDIR) UNIT=$(UNIT) sh tests/run_tests.sh
+	@BUILD=$(BUILD) BINDIR=$(BINDIR) LIBDIR=$(LIBDIR) UNIT=$(UNIT) SANFLAGS="$(SANFLAGS)" sh tests/run_tests.sh
 
 check-asan:
 	$(MAKE) BUILD=build/asan BINDIR=build/asan/bin LIBDIR=build/asan/lib SAN=1 CFLAGS="-O1 -g" test

@@ -13,7 +13,7 @@ bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /
 check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
 
 M=$T/mog
-if ! cc -std=c11 -O2 -Iruntime tests/fixtures/mog_fixture.c "$LIBDIR/libvlm.a" \
+if ! cc -std=c11 -O2 $SANFLAGS -Iruntime tests/fixtures/mog_fixture.c "$LIBDIR/libvlm.a" \
         $(pkg-config --cflags --libs openblas libpng zlib) -lm -lpthread -o "$M" 2>"$T/err"; then
     bad "compile fixture"; echo "COUNTS passed=$pass failed=$fail"; exit 1
 fi
