@@ -20,7 +20,12 @@ endif
 
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
+# vector units of this machine for the runtime and generated trainers (both
+# are built where they run); `make MARCH=` for a portable build
+MARCH   ?= -march=native
+# math without errno or trapping semantics, so loops over sqrt/compares vectorize
+FPFLAGS := -fno-math-errno -fno-trapping-math
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(MARCH) $(FPFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
              -Iruntime -Icompiler -I$(BUILD)/grammar -MMD -MP
 LDLIBS  = $(PKG_LIBS) -lm -lpthread
 
@@ -42,7 +47,7 @@ UNIT     := $(BUILD)/tests/unit_tests
 # (overridable at run time by $VLM_INCLUDE / $VLM_LIB).
 VLMC_DEFS = -DVLM_DEFAULT_INCLUDE='"$(ROOT)/runtime"' \
             -DVLM_DEFAULT_LIB='"$(abspath $(LIBVLM))"' \
-            -DVLM_DEFAULT_CFLAGS='"$(strip $(SANFLAGS) $(PKG_CFLAGS))"' \
+            -DVLM_DEFAULT_CFLAGS='"$(strip $(MARCH) $(FPFLAGS) $(SANFLAGS) $(PKG_CFLAGS))"' \
             -DVLM_DEFAULT_LIBS='"$(strip $(SANFLAGS) $(PKG_LIBS) -lm -lpthread)"'
 
 .PHONY: all deps check-deps test check-asan demo bench check-long clean

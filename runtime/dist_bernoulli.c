@@ -2,7 +2,10 @@
  * Values in {0, 1}; any value in [0, 1] is also accepted and scored by the
  * same formula (the cross-entropy relaxation used for grey-level images),
  * with its gradient; values outside [0, 1] give -inf. */
+/* the logits loops are the output layer of image models: vectorize them */
+#pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
 #include "dist_common.h"
+#include "fastmath.h"
 
 static double sigmoid(double l)
 {
@@ -66,11 +69,54 @@ DIST_DEFINE_MEAN(bernoulli_probs, 1, bernoulli_probs_mean)
  * own loops: one exp per element (softplus and sigmoid share e^-|l|), and
  * no log at all in the backward pass. Infinite logits and values outside
  * [0, 1] fall back to the element function. */
+/* Fast path: value and logits contiguous rows (rs = n, es = 1), no mask,
+ * every logit finite and every value in [0, 1] (checked per row, the row
+ * falls back otherwise). Terms in double with the vectorizable exp/log of
+ * fastmath.h (no libm call per element). */
+static bool logits_row_ok(const float *xr, const float *lr, int n)
+{
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        bad |= !(xr[i] >= 0.0f) | !(xr[i] <= 1.0f) | !(fabsf(lr[i]) <= 3.0e38f);
+    return !bad;
+}
+
+static bool logits_contiguous(int n, VlmIn x, VlmIn l, VlmIn mask)
+{
+    return !mask.p && x.rs == n && x.es == 1 && l.rs == n && l.es == 1;
+}
+
+// x, l (R,n) -> out (R): sum_i x l - softplus(l)
+static bool logits_logp_row(const float *xr, const float *lr, int n, double *out)
+{
+    if (!logits_row_ok(xr, lr, n))
+        return false;
+    /* terms into a block (a loop without a reduction vectorizes), then
+     * summed in order */
+    double s = 0.0, t[256];
+    for (int i0 = 0; i0 < n; i0 += 256) {
+        int len = n - i0 < 256 ? n - i0 : 256;
+        const float *xb = xr + i0, *lb = lr + i0;
+        for (int i = 0; i < len; i++) {
+            double l = lb[i];
+            double pos = l > 0.0 ? l : 0.0;
+            t[i] = xb[i] * l - pos - log1p_unit_d(exp_nonpos_d(-fabs(l)));
+        }
+        for (int i = 0; i < len; i++)
+            s += t[i];
+    }
+    *out = s;
+    return true;
+}
+
 void vlm_dist_bernoulli_logits_logp(int R, int n, int K, VlmIn x,
                                     const VlmIn *th, VlmIn mask, double *out)
 {
     (void)K;
+    bool fast = logits_contiguous(n, x, th[0], mask);
     for (int r = 0; r < R; r++) {
+        if (fast && logits_logp_row(x.p + (size_t)r * n, th[0].p + (size_t)r * n, n, &out[r]))
+            continue;
         double s = 0.0;
         for (int i = 0; i < n; i++) {
             double m = mask_at(mask, r, i);
@@ -98,10 +144,19 @@ void vlm_dist_bernoulli_logits_logp_bwd(int R, int n, int K, VlmIn x,
     VlmOut dl = dth_get(dth, 0);
     if (!dx.p && !dl.p)
         return;
+    /* fast path: d/dl = x - sigmoid(l), contiguous, no dx, no mask */
+    bool fast = logits_contiguous(n, x, th[0], mask) && !dx.p && dl.rs == n && dl.es == 1;
     for (int r = 0; r < R; r++) {
         double w = dout[r];
         if (w == 0)
             continue;
+        const float *xr = x.p + (size_t)r * n, *lr = th[0].p + (size_t)r * n;
+        if (fast && logits_row_ok(xr, lr, n)) {
+            float wf = (float)w, *d = dl.p + (size_t)r * n;
+            for (int i = 0; i < n; i++)
+                d[i] += wf * (xr[i] - sigmoidf_(lr[i]));
+            continue;
+        }
         for (int i = 0; i < n; i++) {
             double m = mask_at(mask, r, i);
             if (m == 0)

@@ -12,6 +12,7 @@
 #endif
 
 #include "vlm.h"
+#include "fastmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -66,52 +67,6 @@ static void accum_chunk(VlmOut d, int r, int i0, int len, const float *g)
 
 /* ------------------------------------------------------------ unary */
 
-/* exp(x) for x <= 0 in straight-line float arithmetic, so loops calling
- * it vectorize (libm's expf is an opaque call). Cephes expf: x = n ln2 + r,
- * |r| <= ln2/2, a degree-6 polynomial for e^r, times 2^n built in the
- * exponent bits; about 1 ulp. Below -87 (under FLT_MIN) it returns 0;
- * NaN propagates. */
-static inline float exp_nonpos(float x)
-{
-    float t = x < -87.0f ? -87.0f : x;
-    float n = (t * 1.44269504089f + 12582912.0f) - 12582912.0f; /* rint */
-    float r = t - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t e = ((int32_t)(t == t ? n : 0.0f) + 127) << 23; /* no NaN cast */
-    float s;
-    memcpy(&s, &e, sizeof s);
-    return x < -87.0f ? 0.0f : p * s;
-}
-
-static inline float sigmoidf_(float x)
-{
-    float e = exp_nonpos(-fabsf(x)); /* in [0, 1]: never overflows */
-    float q = 1.0f / (1.0f + e);
-    return x >= 0 ? q : e * q;
-}
-
-/* tanh: an odd polynomial below 0.625 (Cephes tanhf), where
- * (1 - e)/(1 + e), e = exp(-2|x|), would cancel; that form above it. Both
- * are computed and one selected, which keeps the loop branch-free. */
-static inline float tanhf_(float x)
-{
-    float a = fabsf(x), z = x * x;
-    float p = -5.70498872745e-3f;
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
-    float small = p * z * x + x;
-    float e = exp_nonpos(-2.0f * a);
-    float big = copysignf((1.0f - e) / (1.0f + e), x);
-    return a < 0.625f ? small : big;
-}
 
 static float softplusf_(float x)
 {

@@ -5,6 +5,8 @@
  * Estimators live in infer.c; this file only drives them. */
 #include "vlm.h"
 
+#include <float.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +322,15 @@ int vlm_model_load(VlmModel *m, const char *path, bool *loc_loaded,
 
 /* ---------------------------------------------------------- one step */
 
+/* A branch-free scan (it vectorizes); the search runs only on a hit. */
+static int any_nonfinite(const float *g, size_t n)
+{
+    int bad = 0;
+    for (size_t k = 0; k < n; k++)
+        bad |= !(fabsf(g[k]) <= FLT_MAX);
+    return bad;
+}
+
 static int check_grad(const VlmModel *m, VlmErr *err)
 {
     for (int i = 0; i < m->n_params; i++) {
@@ -327,6 +338,8 @@ static int check_grad(const VlmModel *m, VlmErr *err)
         if (p->local)
             continue;
         const float *g = m->dw + p->offset;
+        if (!any_nonfinite(g, p->count))
+            continue;
         for (size_t k = 0; k < p->count; k++)
             if (!isfinite(g[k])) {
                 vlm_err_set(err, "the gradient of parameter `%s` is %s "
@@ -571,7 +584,8 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
                          o->save ? o->save : "", o->save ? " is kept)" : "");
                 goto fail_met;
             }
-            vlm_optim_clip(m->dw, m->n_w, s.opt.clip_norm);
+            if (s.opt.clip_norm > 0)
+                vlm_optim_clip(m->dw, m->n_w, s.opt.clip_norm);
             vlm_optim_begin_step(&s.opt);
             vlm_optim_update(&s.opt, m->w, m->dw, m->w_m, m->w_v, m->n_w);
             if (m->local_width)
