@@ -26,7 +26,7 @@ W=${BENCH_WORK:-$BUILD/bench/run}
 rm -rf "$W"; mkdir -p "$W"
 
 MODE=full; TORCH_CONFIGS=
-ROUNDS=2; VAE_E=3; MOG_E=6; MOG_N=0; N=0; TEST_N=0; COMPILE_REPS=3
+ROUNDS=3; VAE_E=3; MOG_E=6; MOG_N=0; N=0; TEST_N=0; COMPILE_REPS=3
 KQUICK=; EXAMPLES=$(ls examples/*.vlm)
 if [ "${BENCH_QUICK:-0}" != 0 ]; then
     MODE=quick; ROUNDS=1; VAE_E=1; MOG_E=3; MOG_N=10000; COMPILE_REPS=1; KQUICK=--quick
@@ -95,9 +95,9 @@ T=$W/table; : > "$T"
 row() { echo "| $* |" >> "$T"; }
 
 # ------------------------------------------------------------------ 1. VAE
-# Each configuration runs VAE_E epochs; its time is its fastest epoch (the
-# training pass only), the best over ROUNDS rounds; configurations are
-# interleaved so the machine's drift hits all of them alike.
+# Each configuration runs VAE_E epochs per round (round r: seed r); its
+# time is its fastest epoch (the training pass only) over all rounds;
+# configurations are interleaved so the machine's drift hits all alike.
 log "VAE ($MODE: $VAE_E epochs x $ROUNDS rounds)"
 VLM_CONFIGS="1 2"
 # torch at 2 threads runs its OpenMP pool and OpenBLAS's own pool side by
@@ -113,7 +113,7 @@ while [ $vae_ok = 1 ] && [ $r -le "$ROUNDS" ]; do
     for t in $VLM_CONFIGS; do
         RSSF=$W/rss.vlm.$t.$r
         timed "$W/vae" train --data "$TRAIN" --epochs "$VAE_E" --batch 128 --lr 1e-3 \
-            --threads "$t" --seed 1 --log "$W/vlm.$t.$r.csv" --save "$W/vlm.$t.$r.ckpt" \
+            --threads "$t" --seed "$r" --log "$W/vlm.$t.$r.csv" --save "$W/vlm.$t.$r.ckpt" \
             > "$W/vlm.$t.$r.out" 2>&1 || { log "vlm VAE failed"; cat "$W/vlm.$t.$r.out" >&2; }
         s=$(awk -F, 'NR > 1 { d = $5 - p; p = $5; print d }' "$W/vlm.$t.$r.csv" 2>/dev/null | minof)
         # line-buffered, so a crash after the figures are printed (at exit)
@@ -130,7 +130,7 @@ while [ $vae_ok = 1 ] && [ $r -le "$ROUNDS" ]; do
         RSSF=$W/rss.torch.$c.$r
         if [ "$v" = openblas1 ]; then set -- env OPENBLAS_NUM_THREADS=1; else set -- env; fi
         timed "$@" "$PY" bench/vae_torch.py --dir "$DIR" --threads "$t" --epochs "$VAE_E" \
-            --n "$N" --test-n "$TEST_N" --seed 1 > "$W/torch.$c.$r.out" 2>&1 ||
+            --n "$N" --test-n "$TEST_N" --seed "$r" > "$W/torch.$c.$r.out" 2>&1 ||
             { log "torch VAE failed"; tail -5 "$W/torch.$c.$r.out" >&2; }
         s=$(awk '$1 == "epoch" { print $4 }' "$W/torch.$c.$r.out" | minof)
         e=$(awk '$1 == "epoch" { e = $8 } END { print e }' "$W/torch.$c.$r.out")
@@ -138,15 +138,21 @@ while [ $vae_ok = 1 ] && [ $r -le "$ROUNDS" ]; do
     done
     r=$((r + 1))
 done
-# per configuration: best time over rounds; ELBO and RSS of the first round
-awk '{ k = $1 " " $2; if (!(k in s) || $4 < s[k]) s[k] = $4; if (!(k in e)) { e[k] = $5; m[k] = $6; o[++n] = k } }
-     END { for (i = 1; i <= n; i++) print o[i], s[o[i]], e[o[i]], m[o[i]] }' "$W/vae.res" > "$W/vae.best"
+# per configuration: best time over rounds; test ELBO averaged over the
+# rounds (round r trains with seed r: one seed's ELBO varies by ~0.7 nats,
+# more than the 0.5-nat target); the largest peak RSS
+awk '{ k = $1 " " $2; if (!(k in s)) o[++n] = k
+       if (!(k in s) || $4 < s[k]) s[k] = $4
+       if ($5 != "-") { e[k] += $5; c[k]++ }
+       if ($6 > m[k]) m[k] = $6 }
+     END { for (i = 1; i <= n; i++) { k = o[i]
+             print k, s[k], (c[k] ? sprintf("%.4f", e[k] / c[k]) : "-"), m[k] } }' "$W/vae.res" > "$W/vae.best"
 best() { awk -v p="$1" '$1 == p && $3 != "-" && (b == "" || $3 < b) { b = $3; l = $0 } END { print l }' "$W/vae.best"; }
 VB=$(best vlm); TB=$(best torch)
 row "**VAE 784-400-20, Fashion-MNIST, batch 128, Adam 1e-3** | | |"
 while read -r p c s e m; do
     th=${c%%:*}; note=""; [ "${c#*:}" = openblas1 ] && note=", OPENBLAS_NUM_THREADS=1"
-    row "$p, $th thread(s)$note: s/epoch; test ELBO after $VAE_E ep.; peak RSS | $(fmt %.2f "$s") s | $(fmt %.2f "$e") | $(fmt %s "$m") MB"
+    row "$p, $th thread(s)$note: s/epoch; test ELBO after $VAE_E ep. (mean of $ROUNDS seeds); peak RSS | $(fmt %.2f "$s") s | $(fmt %.2f "$e") | $(fmt %s "$m") MB"
 done < "$W/vae.best"
 if [ $vae_ok = 0 ]; then
     row "VAE | skipped ($([ $have_data = 1 ] && echo 'vae.vlm did not compile' || echo "no data in $DIR")) | |"

@@ -12,6 +12,7 @@ test ELBO is one reparameterized sample per image, like vlm's.
 
     /usr/bin/python3 bench/vae_torch.py [--threads T] [--epochs E]
         [--batch B] [--lr LR] [--n N] [--test-n N] [--seed S] [--dir DIR]
+        [--init torch|glorot]
 
 Prints one line per epoch:
     epoch E seconds S train_elbo X test_elbo Y
@@ -46,6 +47,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--hidden", type=int, default=400)
     ap.add_argument("--latent", type=int, default=20)
+    ap.add_argument("--init", choices=["torch", "glorot"], default="torch",
+                    help="torch: nn.Linear's default; glorot: vlm's (uniform "
+                         "+-sqrt(6/(fan_in+fan_out)) weights, zero biases)")
     args = ap.parse_args()
 
     import torch
@@ -78,6 +82,11 @@ def main():
             return rec + kl
 
     model = VAE()
+    if args.init == "glorot":
+        for mod in model.modules():
+            if isinstance(mod, nn.Linear):
+                nn.init.xavier_uniform_(mod.weight)
+                nn.init.zeros_(mod.bias)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     n = xtr.shape[0]
     print("torch %s threads %d n %d test_n %d batch %d"
