@@ -88,7 +88,9 @@ SKV=skipped; [ $have_sk = 1 ] && SKV=$("$PY" -c 'import sklearn; print("scikit-l
     echo "- BLAS: $(cat "$W/blas")"
     echo "- peers: $PYV; $SKV (via $PY)"
     echo "- cc: $(cc --version | head -1); kernel $(uname -r)"
-    echo "- vlm commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'); mode $MODE; $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
+    dirty=$(git status --porcelain -- runtime compiler grammar 2>/dev/null | wc -l)
+    [ "$dirty" -gt 0 ] && dirty=" plus $dirty uncommitted file(s) in runtime/, compiler/, grammar/" || dirty=
+    echo "- vlm commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$dirty; mode $MODE; $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } > "$W/machine"
 
 T=$W/table; : > "$T"
