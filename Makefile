@@ -24,7 +24,7 @@ CFLAGS  ?= -O2 -g
 # are built where they run); `make MARCH=` for a portable build
 MARCH   ?= -march=native
 # math without errno or trapping semantics, so loops over sqrt/compares vectorize
-FPFLAGS := -fno-math-errno -fno-trapping-math
+FPFLAGS := -fno-math-errno -fno-trapping-math -fvect-cost-model=dynamic
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(MARCH) $(FPFLAGS) $(SANFLAGS) $(PKG_CFLAGS) \
              -Iruntime -Icompiler -I$(BUILD)/grammar -MMD -MP
 LDLIBS  = $(PKG_LIBS) -lm -lpthread
@@ -63,7 +63,7 @@ $(BUILD)/grammar/lexer.c $(BUILD)/grammar/lexer.h: grammar/lexer.l
 	flex --header-file=$(BUILD)/grammar/lexer.h -o $(BUILD)/grammar/lexer.c $<
 
 # generated scanner/parser code is not held to -Wextra's unused-function set
-$(BUILD)/grammar/%.o: $(BUILD)/grammar/%.c $(BUILD)/grammar/parser.h $(BUILD)/grammar/lexer.h
+$(BUILD)/grammar/%.o: $(BUILD)/grammar/%.c $(BUILD)/grammar/parser.h $(BUILD)/grammar/lexer.h Makefile
 	$(CC) $(ALL_CFLAGS) -Wno-unused-function -Wno-sign-compare -c $< -o $@
 
 $(CC_OBJ) $(BUILD)/compiler/main.o: | $(BUILD)/grammar/parser.h $(BUILD)/grammar/lexer.h
@@ -74,7 +74,8 @@ $(BUILD)/compiler/cc.o: compiler/cc.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(VLMC_DEFS) -c $< -o $@
 
-$(BUILD)/%.o: %.c
+# objects depend on the Makefile too: a change of flags rebuilds them
+$(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

@@ -1424,6 +1424,7 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     if (rc)
         return rc;
     openblas_set_num_threads(o.threads);
+    vlm_parallel_set_threads(o.threads);
     VlmModel m;
     VlmErr err;
     if (vlm_model_init(&m, desc, &err) != 0)

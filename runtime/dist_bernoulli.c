@@ -7,6 +7,8 @@
 #include "dist_common.h"
 #include "fastmath.h"
 
+#include <stdatomic.h>
+
 static double sigmoid(double l)
 {
     if (l >= 0)
@@ -109,11 +111,35 @@ static bool logits_logp_row(const float *xr, const float *lr, int n, double *out
     return true;
 }
 
+typedef struct LogitsJob {
+    int n;
+    const float *x, *l;
+    double *out;
+    const float *dout;
+    float *dl;
+    atomic_bool ok;       /* every row took the fast path */
+} LogitsJob;
+
+static void logits_logp_rows(void *ctx, size_t lo, size_t hi)
+{
+    LogitsJob *j = ctx;
+    for (size_t r = lo; r < hi; r++)
+        if (!logits_logp_row(j->x + r * j->n, j->l + r * j->n, j->n, &j->out[r]))
+            atomic_store_explicit(&j->ok, false, memory_order_relaxed);
+}
+
 void vlm_dist_bernoulli_logits_logp(int R, int n, int K, VlmIn x,
                                     const VlmIn *th, VlmIn mask, double *out)
 {
     (void)K;
     bool fast = logits_contiguous(n, x, th[0], mask);
+    if (fast) {
+        /* rows in parallel; any row off the fast path redoes them all below */
+        LogitsJob j = {n, x.p, th[0].p, out, NULL, NULL, true};
+        vlm_parallel_for((size_t)R, 16, logits_logp_rows, &j);
+        if (atomic_load(&j.ok))
+            return;
+    }
     for (int r = 0; r < R; r++) {
         if (fast && logits_logp_row(x.p + (size_t)r * n, th[0].p + (size_t)r * n, n, &out[r]))
             continue;
@@ -135,6 +161,20 @@ void vlm_dist_bernoulli_logits_logp(int R, int n, int K, VlmIn x,
     }
 }
 
+static void logits_bwd_rows(void *ctx, size_t lo, size_t hi)
+{
+    const LogitsJob *j = ctx;
+    for (size_t r = lo; r < hi; r++) {
+        float w = j->dout[r];
+        if (w == 0)
+            continue;
+        const float *xr = j->x + r * j->n, *lr = j->l + r * j->n;
+        float *d = j->dl + r * j->n;
+        for (int i = 0; i < j->n; i++)
+            d[i] += w * (xr[i] - sigmoidf_(lr[i]));
+    }
+}
+
 void vlm_dist_bernoulli_logits_logp_bwd(int R, int n, int K, VlmIn x,
                                         const VlmIn *th, VlmIn mask,
                                         const float *dout, VlmOut dx,
@@ -146,17 +186,21 @@ void vlm_dist_bernoulli_logits_logp_bwd(int R, int n, int K, VlmIn x,
         return;
     /* fast path: d/dl = x - sigmoid(l), contiguous, no dx, no mask */
     bool fast = logits_contiguous(n, x, th[0], mask) && !dx.p && dl.rs == n && dl.es == 1;
+    if (fast) {
+        LogitsJob j = {n, x.p, th[0].p, NULL, dout, dl.p, true};
+        bool ok = true;
+        for (int r = 0; r < R && ok; r++)
+            ok = logits_row_ok(x.p + (size_t)r * n, th[0].p + (size_t)r * n, n);
+        if (ok) {
+            vlm_parallel_for((size_t)R, 16, logits_bwd_rows, &j);
+            return;
+        }
+    }
     for (int r = 0; r < R; r++) {
         double w = dout[r];
         if (w == 0)
             continue;
-        const float *xr = x.p + (size_t)r * n, *lr = th[0].p + (size_t)r * n;
-        if (fast && logits_row_ok(xr, lr, n)) {
-            float wf = (float)w, *d = dl.p + (size_t)r * n;
-            for (int i = 0; i < n; i++)
-                d[i] += wf * (xr[i] - sigmoidf_(lr[i]));
-            continue;
-        }
+
         for (int i = 0; i < n; i++) {
             double m = mask_at(mask, r, i);
             if (m == 0)

@@ -131,14 +131,28 @@ static void sgd_span(const VlmOptim *o, const Step *s, float *p,
 }
 
 // p, g, m, v (n): one optimizer step at step o->t
+typedef struct UpdateJob {
+    const VlmOptim *o;
+    const Step *s;
+    float *p, *m, *v;
+    const float *g;
+} UpdateJob;
+
+static void update_slice(void *ctx, size_t lo, size_t hi)
+{
+    const UpdateJob *j = ctx;
+    if (j->o->kind == VLM_OPT_ADAM)
+        adam_span(j->o, j->s, j->p + lo, j->g + lo, j->m + lo, j->v + lo, hi - lo);
+    else
+        sgd_span(j->o, j->s, j->p + lo, j->g + lo, j->m ? j->m + lo : NULL, hi - lo);
+}
+
 void vlm_optim_update(const VlmOptim *o, float *p, const float *g, float *m,
                       float *v, size_t n)
 {
     Step s = step_consts(o);
-    if (o->kind == VLM_OPT_ADAM)
-        adam_span(o, &s, p, g, m, v, n);
-    else
-        sgd_span(o, &s, p, g, m, n);
+    UpdateJob j = {o, &s, p, m, v, g};
+    vlm_parallel_for(n, 1 << 15, update_slice, &j);
 }
 
 // p, m, v (rows,width), g (count,width): step rows idx[0..count) only

@@ -325,10 +325,15 @@ int vlm_model_load(VlmModel *m, const char *path, bool *loc_loaded,
 /* A branch-free scan (it vectorizes); the search runs only on a hit. */
 static int any_nonfinite(const float *g, size_t n)
 {
-    int bad = 0;
-    for (size_t k = 0; k < n; k++)
-        bad |= !(fabsf(g[k]) <= FLT_MAX);
-    return bad;
+    /* the largest exponent field is all ones iff some element is Inf or
+     * NaN; an integer max reduction vectorizes */
+    const uint32_t *u = (const uint32_t *)(const void *)g;
+    uint32_t mx = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t e = u[k] & 0x7f800000u;
+        mx = e > mx ? e : mx;
+    }
+    return mx == 0x7f800000u;
 }
 
 static int check_grad(const VlmModel *m, VlmErr *err)

@@ -72,6 +72,17 @@ long vlm_rng_poisson(VlmRng *r, double rate);
 uint64_t vlm_rng_below(VlmRng *r, uint64_t n); /* uniform in [0, n) */
 void vlm_rng_shuffle(VlmRng *r, uint32_t *perm, size_t n);
 
+/* ============================================================ threads */
+
+/* A fork-join pool for the runtime's own loops (OpenBLAS threads the
+ * GEMMs): fn(ctx, lo, hi) runs on static slices of [0, n), each at least
+ * min_chunk long, one per thread; returns when all are done. Results do
+ * not depend on the number of threads. */
+typedef void VlmTaskFn(void *ctx, size_t lo, size_t hi);
+void vlm_parallel_set_threads(int threads);
+int vlm_parallel_threads(void);
+void vlm_parallel_for(size_t n, size_t min_chunk, VlmTaskFn *fn, void *ctx);
+
 /* ============================================================ tensors */
 
 /* Strided operand views used by every batched kernel. Element i of row r
