@@ -1,7 +1,8 @@
 /* test_infer.c — CUnit suite "infer": the generic estimators against exact
- * answers. Three small models are written here by hand exactly as vlmc's
+ * answers. Three small models are written by hand exactly as vlmc's
  * generated code implements VlmModelDesc (so they double as the reference
- * for the generator): a mixture of Gaussians with its latent enumerated, a
+ * for the generator): a mixture of Gaussians with its latent enumerated
+ * (shared with the driver fixture through tests/fixtures/mog_model.h), a
  * linear-Gaussian model (PPCA) with a reparameterized Normal guide, and
  * three binary latents under a score-function guide. Tolerances come from
  * the Monte Carlo standard error; seeds are fixed. */
@@ -15,161 +16,10 @@
 
 static const float k_zero = 0.0f, k_one = 1.0f;
 
-static VlmIn vin(const float *p, ptrdiff_t rs, ptrdiff_t es)
-{
-    return (VlmIn){p, rs, es};
-}
-static VlmOut vout(float *p, ptrdiff_t rs, ptrdiff_t es)
-{
-    return (VlmOut){p, rs, es};
-}
-
-static void set_var(VlmVarInfo *v, const char *name, VlmVarKind kind,
-                    VlmTreat treat, const char *dist, bool discrete,
-                    long numel, long support)
-{
-    *v = (VlmVarInfo){.name = name, .kind = kind, .treat = treat,
-                      .dist = dist, .discrete = discrete, .numel = numel,
-                      .support = support, .rank = numel > 1 ? 1 : 0,
-                      .dims = {numel}};
-}
-
-static void set_param(VlmParamInfo *p, const char *name, int rank, long d0,
-                      long d1, size_t offset, VlmInit init, float a, float b,
-                      bool guide)
-{
-    *p = (VlmParamInfo){.name = name, .rank = rank, .dims = {d0, d1},
-                        .count = (size_t)d0 * (size_t)(rank > 1 ? d1 : 1),
-                        .offset = offset, .init = init, .a = a, .b = b,
-                        .guide = guide};
-}
-
-static void nothing(VlmModel *m) { (void)m; }
-
-/* ================================================================ model 1
- * const K = 3; const D = 2;
- * param logits[K]; param mu[K, D]; param log_sigma[K, D];
- * latent z ~ Categorical(logits = logits);          // enumerated, E = K
- * observed x[D] ~ Normal(mu[z], exp(log_sigma[z]));
- * w = logits (K) | mu (K*D) | log_sigma (K*D) */
-static long mog_consts[] = {3, 2};
-static const char *const mog_const_names[] = {"K", "D"};
-
-static struct {
-    int K, D;
-    float *z, *mu, *ls, *sig, *dmu, *dsig, *dls;
-    double *lpz, *lpx;
-} mg;
-
-static int mog_configure(VlmModel *m, VlmErr *err)
-{
-    const VlmModelDesc *d = m->desc;
-    mg.K = (int)d->const_values[0];
-    mg.D = (int)d->const_values[1];
-    if (mg.K < 1 || mg.D < 1) {
-        vlm_err_set(err, "K and D must be positive");
-        return -1;
-    }
-    int K = mg.K, D = mg.D;
-    m->n_params = 3;
-    set_param(&m->params[0], "logits", 1, K, 0, 0, VLM_INIT_CONST, 0, 0, false);
-    set_param(&m->params[1], "mu", 2, K, D, K, VLM_INIT_NORMAL, 0, 1, false);
-    set_param(&m->params[2], "log_sigma", 2, K, D, K + K * D, VLM_INIT_CONST,
-              0, 0, false);
-    m->n_vars = 2;
-    m->n_latent = m->n_observed = 1;
-    set_var(&m->vars[0], "z", VLM_VAR_LATENT, VLM_TREAT_ENUMERATE,
-            "Categorical", true, 1, K);
-    set_var(&m->vars[1], "x", VLM_VAR_OBSERVED, VLM_TREAT_NONE, "Normal",
-            false, D, 0);
-    m->vars[1].rank = 1;
-    m->vars[1].dims[0] = D;
-    m->n_w = (size_t)(K + 2 * K * D);
-    m->E = K;
-    m->hash = 0x6d6f6700ull ^ ((uint64_t)K << 32) ^ ((uint64_t)D << 16);
-    m->bytes_per_row = (size_t)(6 * D + 1) * sizeof(float) + 2 * sizeof(double);
-    return 0;
-}
-
-static void mog_alloc(VlmModel *m, int Rmax)
-{
-    size_t RD = (size_t)Rmax * mg.D;
-    mg.z = vlm_xcalloc((size_t)Rmax, sizeof(float));
-    mg.mu = vlm_xcalloc(RD, sizeof(float));
-    mg.ls = vlm_xcalloc(RD, sizeof(float));
-    mg.sig = vlm_xcalloc(RD, sizeof(float));
-    mg.dmu = vlm_xcalloc(RD, sizeof(float));
-    mg.dsig = vlm_xcalloc(RD, sizeof(float));
-    mg.dls = vlm_xcalloc(RD, sizeof(float));
-    mg.lpz = vlm_xcalloc((size_t)Rmax, sizeof(double));
-    mg.lpx = vlm_xcalloc((size_t)Rmax, sizeof(double));
-    m->lat[0] = mg.z;
-    m->logp_term[0] = mg.lpz;
-    m->logp_term[1] = mg.lpx;
-    m->obs_mean[1] = mg.mu;
-}
-
-static void mog_release(VlmModel *m)
-{
-    free(mg.z); free(mg.mu); free(mg.ls); free(mg.sig);
-    free(mg.dmu); free(mg.dsig); free(mg.dls);
-    free(mg.lpz); free(mg.lpx);
-    m->lat[0] = NULL;
-    m->logp_term[0] = m->logp_term[1] = NULL;
-    m->obs_mean[1] = NULL;
-}
-
-static void mog_model_fwd(VlmModel *m)
-{
-    int R = m->R, K = mg.K, D = mg.D;
-    const float *logits = m->w, *mu = m->w + K, *ls = m->w + K + K * D;
-    for (int r = 0; r < R; r++)           // enumeration: row e holds z = e
-        mg.z[r] = (float)(r % m->E);
-    VlmIn thz[1] = {vin(logits, 0, 0)};
-    vlm_dist_categorical_logits_logp(R, 1, K, vin(mg.z, 1, 1), thz,
-                                     vin(NULL, 0, 0), mg.lpz);
-    vlm_gather_fwd(R, D, mu, mg.z, mg.mu);          // mu[z] (R,D)
-    vlm_gather_fwd(R, D, ls, mg.z, mg.ls);          // log_sigma[z] (R,D)
-    vlm_ew_fn_fwd(VLM_FN_EXP, (size_t)R * D, mg.ls, mg.sig);
-    VlmIn thx[2] = {vin(mg.mu, D, 1), vin(mg.sig, D, 1)};
-    vlm_dist_normal_logp(R, D, 1, vin(m->obs[1], D, 1), thx,
-                         vin(m->obs_mask[1], D, 1), mg.lpx);
-}
-
-static void mog_model_bwd(VlmModel *m)
-{
-    int R = m->R, K = mg.K, D = mg.D;
-    size_t RD = (size_t)R * D;
-    float *dlogits = m->dw, *dmu = m->dw + K, *dls = m->dw + K + K * D;
-    VlmIn thz[1] = {vin(m->w, 0, 0)};
-    VlmOut dthz[1] = {vout(dlogits, 0, 0)};
-    vlm_dist_categorical_logits_logp_bwd(R, 1, K, vin(mg.z, 1, 1), thz,
-                                         vin(NULL, 0, 0), m->dlogp,
-                                         vout(NULL, 0, 0), dthz);
-    memset(mg.dmu, 0, RD * sizeof(float));
-    memset(mg.dsig, 0, RD * sizeof(float));
-    memset(mg.dls, 0, RD * sizeof(float));
-    VlmIn thx[2] = {vin(mg.mu, D, 1), vin(mg.sig, D, 1)};
-    VlmOut dthx[2] = {vout(mg.dmu, D, 1), vout(mg.dsig, D, 1)};
-    vlm_dist_normal_logp_bwd(R, D, 1, vin(m->obs[1], D, 1), thx,
-                             vin(m->obs_mask[1], D, 1), m->dlogp,
-                             vout(NULL, 0, 0), dthx);
-    vlm_ew_fn_bwd(VLM_FN_EXP, RD, NULL, mg.sig, mg.dsig, mg.dls);
-    vlm_gather_bwd(R, D, mg.z, mg.dmu, dmu);
-    vlm_gather_bwd(R, D, mg.z, mg.dls, dls);
-}
-
-static void mog_sample(VlmModel *m, float **obs_sample)
-{
-    int R = m->R, K = mg.K, D = mg.D;
-    VlmIn thz[1] = {vin(m->w, 0, 0)};
-    vlm_dist_categorical_logits_sample(&m->rng, R, 1, K, thz, mg.z);
-    vlm_gather_fwd(R, D, m->w + K, mg.z, mg.mu);
-    vlm_gather_fwd(R, D, m->w + K + K * D, mg.z, mg.ls);
-    vlm_ew_fn_fwd(VLM_FN_EXP, (size_t)R * D, mg.ls, mg.sig);
-    VlmIn thx[2] = {vin(mg.mu, D, 1), vin(mg.sig, D, 1)};
-    vlm_dist_normal_sample(&m->rng, R, D, 1, thx, obs_sample[1]);
-}
+/* model 1, the mixture, and the helpers the other models use */
+#define MOG_MU_INIT_SD 1
+#define MOG_LOG_SIGMA_INIT 0
+#include "../fixtures/mog_model.h"
 
 static const VlmModelDesc mog_desc = {
     .name = "mog", .source = "(hand-written)", .plan = "z: enumerate (3)\n",
