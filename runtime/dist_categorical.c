@@ -41,10 +41,43 @@ static double cat_lse(const float *l, int K)
     return m + log(s);
 }
 
-/* log p = l_x - logsumexp(l) */
-void vlm_dist_categorical_logits_logp(int R, int n, int K, VlmIn x,
-                                      const VlmIn *th, VlmIn mask,
-                                      double *out)
+/* A per-element log-density of class c under the parameter row p (K
+ * floats); c is -1 for a value outside the support. With g not NULL it
+ * also adds s * d/dp_k into g[k], and only where log p is finite. */
+typedef double CatElemFn(const float *p, int K, int c, float *g, double s);
+
+/* log p = l_c - logsumexp(l);  d/dl_k = [k = c] - softmax(l)_k */
+static double cat_logits_elem(const float *l, int K, int c, float *g,
+                              double s)
+{
+    double lse = cat_lse(l, K);
+    if (isnan(lse))
+        return NAN;
+    if (c < 0)
+        return -INFINITY;
+    double lp = l[c] - lse;
+    if (g && isfinite(lse) && isfinite(lp))
+        for (int k = 0; k < K; k++)
+            g[k] += (float)(s * ((k == c) - exp(l[k] - lse)));
+    return lp;
+}
+
+/* log p = log p_c;  d/dp_k = [k = c] / p_c */
+static double cat_probs_elem(const float *p, int K, int c, float *g,
+                             double s)
+{
+    (void)K;
+    if (c < 0)
+        return -INFINITY;
+    if (g && p[c] > 0 && isfinite(p[c]))
+        g[c] += (float)(s / p[c]);
+    return log((double)p[c]);
+}
+
+/* out[r] = sum_i mask * log p(x | row), masked-out elements skipped. */
+static inline void cat_logp_loop(int R, int n, int K, VlmIn x,
+                                 const VlmIn *th, VlmIn mask, double *out,
+                                 CatElemFn *f)
 {
     for (int r = 0; r < R; r++) {
         double s = 0.0;
@@ -52,88 +85,65 @@ void vlm_dist_categorical_logits_logp(int R, int n, int K, VlmIn x,
             double m = mask_at(mask, r, i);
             if (m == 0)
                 continue;
-            const float *l = cat_row(th[0], r, i, K);
-            double lse = cat_lse(l, K);
             int c = cat_index(vin_at(x, r, i), K);
-            s += m * (isnan(lse) ? NAN : c < 0 ? -INFINITY : l[c] - lse);
+            s += m * f(cat_row(th[0], r, i, K), K, c, NULL, 0.0);
         }
         out[r] = s;
     }
 }
 
-/* d/dl_k = [k = x] - softmax(l)_k */
+/* dth[0] += dout[r] * mask * d log p / d row; class values get none. */
+static inline void cat_logp_bwd_loop(int R, int n, int K, VlmIn x,
+                                     const VlmIn *th, VlmIn mask,
+                                     const float *dout, const VlmOut *dth,
+                                     CatElemFn *f)
+{
+    VlmOut d = dth_get(dth, 0);
+    if (!d.p)
+        return;
+    for (int r = 0; r < R; r++) {
+        double w = dout[r];
+        if (w == 0)
+            continue;
+        for (int i = 0; i < n; i++) {
+            double m = mask_at(mask, r, i);
+            if (m == 0)
+                continue;
+            int c = cat_index(vin_at(x, r, i), K);
+            f(cat_row(th[0], r, i, K), K, c, cat_grad_row(d, r, i, K), w * m);
+        }
+    }
+}
+
+void vlm_dist_categorical_logits_logp(int R, int n, int K, VlmIn x,
+                                      const VlmIn *th, VlmIn mask,
+                                      double *out)
+{
+    cat_logp_loop(R, n, K, x, th, mask, out, cat_logits_elem);
+}
+
 void vlm_dist_categorical_logits_logp_bwd(int R, int n, int K, VlmIn x,
                                           const VlmIn *th, VlmIn mask,
                                           const float *dout, VlmOut dx,
                                           const VlmOut *dth)
 {
     (void)dx;
-    VlmOut d = dth_get(dth, 0);
-    if (!d.p)
-        return;
-    for (int r = 0; r < R; r++) {
-        double w = dout[r];
-        if (w == 0)
-            continue;
-        for (int i = 0; i < n; i++) {
-            double m = mask_at(mask, r, i);
-            if (m == 0)
-                continue;
-            const float *l = cat_row(th[0], r, i, K);
-            int c = cat_index(vin_at(x, r, i), K);
-            double lse = cat_lse(l, K);
-            if (c < 0 || !isfinite(lse) || !isfinite(l[c] - lse))
-                continue;
-            float *g = cat_grad_row(d, r, i, K);
-            for (int k = 0; k < K; k++)
-                g[k] += (float)(w * m * ((k == c) - exp(l[k] - lse)));
-        }
-    }
+    cat_logp_bwd_loop(R, n, K, x, th, mask, dout, dth, cat_logits_elem);
 }
 
-/* log p = log p_x */
 void vlm_dist_categorical_probs_logp(int R, int n, int K, VlmIn x,
                                      const VlmIn *th, VlmIn mask, double *out)
 {
-    for (int r = 0; r < R; r++) {
-        double s = 0.0;
-        for (int i = 0; i < n; i++) {
-            double m = mask_at(mask, r, i);
-            if (m == 0)
-                continue;
-            const float *p = cat_row(th[0], r, i, K);
-            int c = cat_index(vin_at(x, r, i), K);
-            s += m * (c < 0 ? -INFINITY : log((double)p[c]));
-        }
-        out[r] = s;
-    }
+    cat_logp_loop(R, n, K, x, th, mask, out, cat_probs_elem);
 }
 
-/* d/dp_k = [k = x] / p_x */
 void vlm_dist_categorical_probs_logp_bwd(int R, int n, int K, VlmIn x,
                                          const VlmIn *th, VlmIn mask,
                                          const float *dout, VlmOut dx,
                                          const VlmOut *dth)
 {
     (void)dx;
-    VlmOut d = dth_get(dth, 0);
-    if (!d.p)
-        return;
-    for (int r = 0; r < R; r++) {
-        double w = dout[r];
-        if (w == 0)
-            continue;
-        for (int i = 0; i < n; i++) {
-            double m = mask_at(mask, r, i);
-            if (m == 0)
-                continue;
-            const float *p = cat_row(th[0], r, i, K);
-            int c = cat_index(vin_at(x, r, i), K);
-            if (c < 0 || !(p[c] > 0) || !isfinite(p[c]))
-                continue;
-            cat_grad_row(d, r, i, K)[c] += (float)(w * m / p[c]);
-        }
-    }
+    cat_logp_bwd_loop(R, n, K, x, th, mask, dout, dth, cat_probs_elem);
 }
 
 /* Inversion on the unnormalised weights exp(l_k - max l). */
