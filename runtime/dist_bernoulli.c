@@ -9,14 +9,6 @@
 
 #include <stdatomic.h>
 
-static double sigmoid(double l)
-{
-    if (l >= 0)
-        return 1.0 / (1.0 + exp(-l));
-    double e = exp(l);
-    return e / (1.0 + e);
-}
-
 /* log p = x log p + (1 - x) log(1 - p), with 0 log 0 = 0; p in [0, 1].
  * d/dx = log p - log(1 - p),  d/dp = x/p - (1 - x)/(1 - p) */
 static double bernoulli_probs_elem(double x, const double *th, double *g)

@@ -45,6 +45,15 @@ static inline double xlogy(double x, double y)
     return x == 0 ? 0.0 : x * log(y);
 }
 
+/* 1 / (1 + exp(-l)) without overflow for either sign of l. */
+static inline double sigmoid(double l)
+{
+    if (l >= 0)
+        return 1.0 / (1.0 + exp(-l));
+    double e = exp(l);
+    return e / (1.0 + e);
+}
+
 /* A per-element log-density: log p(x | th[0..np-1]). When g is not NULL
  * it also stores d/dx in g[0] and d/dth[j] in g[1 + j]; g is only read by
  * the caller when the returned value is finite. */

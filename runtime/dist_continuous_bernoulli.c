@@ -27,14 +27,6 @@ static double cb_log_norm(double l, double *dl)
     return log(a) - log(tanh(0.5 * a));
 }
 
-static double sigmoid(double l)
-{
-    if (l >= 0)
-        return 1.0 / (1.0 + exp(-l));
-    double e = exp(l);
-    return e / (1.0 + e);
-}
-
 /* log p = x l - softplus(l) + log C(l), x in [0, 1]
  * d/dx = l,  d/dl = x - sigmoid(l) + (log C)'(l) */
 static double cb_logits_elem(double x, const double *th, double *g)
