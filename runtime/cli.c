@@ -857,6 +857,17 @@ static void purity_nmi(size_t n, const int *c, const int32_t *y, int K,
     free(py);
 }
 
+/* Rows for the commands that weigh draws per item (posterior, impute): S
+ * draws per item (1 when every latent is summed out), SE = S x E rows per
+ * item, and at least one item's SE rows. */
+static int draw_rows(const VlmModel *m, const Opts *o, int *S, int *SE)
+{
+    *S = vlm_model_exact(m) ? 1 : o->samples;
+    *SE = *S * (int)m->E;
+    int rows = eval_rows(m, o->batch > 0 ? o->batch : 64, *S);
+    return rows < *SE ? *SE : rows;
+}
+
 /* Labels for the items of d; with --limit the file has more labels than
  * d has items: its first d->n are used. */
 static int read_labels(const char *path, VlmData *d, VlmErr *err)
@@ -884,11 +895,7 @@ static int cmd_posterior(VlmModel *m, const Opts *o)
     VlmData d;
     if (read_data(m, o, o->data, &d))
         return 1;
-    int S = vlm_model_exact(m) ? 1 : o->samples;
-    int SE = S * (int)m->E;
-    int rows = eval_rows(m, o->batch > 0 ? o->batch : 64, S);
-    if (rows < SE)
-        rows = SE;
+    int S, SE, rows = draw_rows(m, o, &S, &SE);
     if (load_trained(m, o, &d, rows)) {
         vlm_data_free(&d);
         return 1;
@@ -1058,11 +1065,7 @@ static int cmd_impute(VlmModel *m, const Opts *o)
     for (size_t i = 0; i < n * D; i++)
         if (mask[i] == 0)
             d.x[i] = 0;
-    int S = vlm_model_exact(m) ? 1 : o->samples;
-    int SE = S * (int)m->E;
-    int rows = eval_rows(m, o->batch > 0 ? o->batch : 64, S);
-    if (rows < SE)
-        rows = SE;
+    int S, SE, rows = draw_rows(m, o, &S, &SE);
     if (load_trained(m, o, &d, rows)) {
         free(truth);
         vlm_data_free(&d);
