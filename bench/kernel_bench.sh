@@ -13,7 +13,7 @@ if [ ! -f "$LIBVLM" ]; then
 fi
 mkdir -p "$BUILD/bench"
 # shellcheck disable=SC2046  # pkg-config output is meant to split
-cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Iruntime \
+cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra $SANFLAGS -Iruntime \
    -o "$BUILD/bench/kernel_bench" bench/kernel_bench.c "$LIBVLM" \
    $(pkg-config --cflags --libs openblas) -lm -lpthread
 exec "$BUILD/bench/kernel_bench" "$@"
