@@ -314,6 +314,29 @@ done:
     return rc;
 }
 
+/* --load for training: parameters, moments and training state, from a
+ * checkpoint whose batcher was made for data of this many items. */
+static int resume_ckpt(const char *path, VlmModel *m, TrainState *s,
+                       const VlmData *data, VlmErr *err)
+{
+    if (load_ckpt(path, m, s, NULL, err) != 0)
+        return -1;
+    if (s->bt.n != data->n) {
+        vlm_err_set(err, "%s was trained on %zu items; --data has %zu", path,
+                    s->bt.n, data->n);
+        return -1;
+    }
+    return 0;
+}
+
+/* --log: one row per epoch (EM: per iteration) in these columns. */
+static int open_log(VlmMetrics *met, const char *path, VlmErr *err)
+{
+    static const char *const cols[] = {"epoch", "step", "train_objective",
+                                       "test_elbo", "seconds", "lr"};
+    return vlm_metrics_open(met, path, cols, 6, err);
+}
+
 int vlm_model_load(VlmModel *m, const char *path, bool *loc_loaded,
                    VlmErr *err)
 {
@@ -421,13 +444,8 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
     bool have_met = false;
     double t0 = vlm_now();
     if (o->load) {
-        if (load_ckpt(o->load, m, &s, NULL, err) != 0)
+        if (resume_ckpt(o->load, m, &s, data, err) != 0)
             goto fail;
-        if (s.bt.n != data->n) {
-            vlm_err_set(err, "%s was trained on %zu items; --data has %zu",
-                        o->load, s.bt.n, data->n);
-            goto fail;
-        }
     }
     if (vlm_em_init(&em, m, o->reg_covar, err) != 0)
         goto fail;
@@ -438,9 +456,7 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
                 "components (%.2f s)\n", it, em.K, vlm_now() - t0);
     }
     if (o->log) {
-        static const char *const cols[] = {"epoch", "step", "train_objective",
-                                           "test_elbo", "seconds", "lr"};
-        if (vlm_metrics_open(&met, o->log, cols, 6, err) != 0)
+        if (open_log(&met, o->log, err) != 0)
             goto fail;
         have_met = true;
     }
@@ -517,13 +533,8 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     vlm_rng_init(&m->rng, o->seed, VLM_STREAM_NOISE);
 
     if (o->load) {
-        if (load_ckpt(o->load, m, &s, NULL, err) != 0)
+        if (resume_ckpt(o->load, m, &s, data, err) != 0)
             goto fail;
-        if (s.bt.n != data->n) {
-            vlm_err_set(err, "%s was trained on %zu items; --data has %zu",
-                        o->load, s.bt.n, data->n);
-            goto fail;
-        }
         /* Explicit options override the checkpoint's. */
         if (o->has_lr) s.opt.lr = o->lr;
         if (o->has_clip) s.opt.clip_norm = o->clip;
@@ -552,9 +563,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     VlmMetrics met = {0};
     bool have_met = false;
     if (o->log) {
-        static const char *const cols[] = {"epoch", "step", "train_objective",
-                                           "test_elbo", "seconds", "lr"};
-        if (vlm_metrics_open(&met, o->log, cols, 6, err) != 0)
+        if (open_log(&met, o->log, err) != 0)
             goto fail_free;
         have_met = true;
     }
