@@ -90,6 +90,21 @@ char *vlmc_arena_strndup(VlmcArena *a, const char *s, size_t n)
     return p;
 }
 
+/* The old array is left to the arena: growth by doubling wastes at most
+ * as much as the final array holds. */
+void *vlmc_arena_grow(VlmcArena *a, void *arr, int n, int *cap, size_t size,
+                      int first)
+{
+    if (n < *cap)
+        return arr;
+    int ncap = *cap ? 2 * *cap : first;
+    void *na = vlmc_arena_alloc(a, (size_t)ncap * size);
+    if (n)
+        memcpy(na, arr, (size_t)n * size);
+    *cap = ncap;
+    return na;
+}
+
 void vlmc_arena_free(VlmcArena *a)
 {
     if (!a) return;

@@ -98,13 +98,7 @@ static void scope_put(Ck *c, Scope *sc, Entry *e)
 /* Grow-by-doubling append into an arena array. */
 static void *push(Ck *c, void *arr, int *n, int *cap, size_t size)
 {
-    if (*n == *cap) {
-        int ncap = *cap ? 2 * *cap : 8;
-        void *na = vlmc_arena_alloc(c->a, (size_t)ncap * size);
-        if (*n) memcpy(na, arr, (size_t)*n * size);
-        arr = na;
-        *cap = ncap;
-    }
+    arr = vlmc_arena_grow(c->a, arr, *n, cap, size, 8);
     (*n)++;
     return arr;
 }

@@ -104,14 +104,8 @@ static int add_node(Lower *L, VlmcOp op, bool batched, const char *n, bool scala
                     VlmcLoc loc)
 {
     VlmcGraph *g = L->g;
-    if (g->n == g->cap) {
-        int cap = g->cap ? 2 * g->cap : 64;
-        VlmcNode *nn = vlmc_arena_alloc(L->a, sizeof *nn * (size_t)cap);
-        if (g->n)
-            memcpy(nn, g->nodes, sizeof *nn * (size_t)g->n);
-        g->nodes = nn;
-        g->cap = cap;
-    }
+    g->nodes = vlmc_arena_grow(L->a, g->nodes, g->n, &g->cap,
+                               sizeof *g->nodes, 64);
     VlmcNode *x = &g->nodes[g->n];
     memset(x, 0, sizeof *x);
     x->op = op; x->batched = batched; x->n = n; x->scalar = scalar; x->loc = loc;
@@ -132,14 +126,8 @@ static int add_param(Lower *L, const char *name, int rank, const char **dims, in
                      double a, double b, bool guide, bool local, int constraint)
 {
     VlmcProgram *p = L->p;
-    if (p->n_params == p->cap_params) {
-        int cap = p->cap_params ? 2 * p->cap_params : 32;
-        VlmcParam *np = vlmc_arena_alloc(L->a, sizeof *np * (size_t)cap);
-        if (p->n_params)
-            memcpy(np, p->params, sizeof *np * (size_t)p->n_params);
-        p->params = np;
-        p->cap_params = cap;
-    }
+    p->params = vlmc_arena_grow(L->a, p->params, p->n_params, &p->cap_params,
+                                sizeof *p->params, 32);
     VlmcParam *q = &p->params[p->n_params];
     memset(q, 0, sizeof *q);
     q->name = name; q->rank = rank;

@@ -19,6 +19,10 @@ typedef struct VlmcArena VlmcArena;
 VlmcArena *vlmc_arena_new(void);
 void *vlmc_arena_alloc(VlmcArena *a, size_t n);       /* zeroed, 16-aligned */
 char *vlmc_arena_strndup(VlmcArena *a, const char *s, size_t n);
+/* An arena array of n elements of `size` bytes with room for one more: arr
+ * itself, or a copy with *cap doubled (first when it was 0). */
+void *vlmc_arena_grow(VlmcArena *a, void *arr, int n, int *cap, size_t size,
+                      int first);
 void vlmc_arena_free(VlmcArena *a);
 
 /* ---------------------------------------------------------- diagnostics */
