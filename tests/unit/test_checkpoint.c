@@ -3,6 +3,7 @@
  * rejected, and a failure injected at every step of a save leaves the
  * previous checkpoint intact with no temp files behind. */
 #include "vlm.h"
+#include "tmpdir.h"
 
 #include <CUnit/CUnit.h>
 #include <dirent.h>
@@ -13,17 +14,6 @@
 #include <unistd.h>
 
 #define HASH 0x0123456789abcdefULL
-
-static char dir[64];
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
 
 static uint8_t *slurp(const char *path, size_t *n)
 {
@@ -40,14 +30,6 @@ static uint8_t *slurp(const char *path, size_t *n)
     }
     fclose(f);
     return b;
-}
-
-static void spill(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_FATAL(f != NULL);
-    CU_ASSERT(fwrite(p, 1, n, f) == n);
-    fclose(f);
 }
 
 /* A small checkpoint with awkward values: -0, a denormal, NaN with a
@@ -164,7 +146,7 @@ static void test_corruption(void)
         for (int k = 0; k < 3; k++) {
             memcpy(bad, good, n);
             bad[i] ^= flips[k];
-            spill(p, bad, n);
+            put_file(p, bad, n);
             VlmCkpt *l = malloc(sizeof *l);
             if (vlm_ckpt_load(p, HASH, l, &e) == 0) {
                 accepted++;
@@ -178,7 +160,7 @@ static void test_corruption(void)
     /* every truncation */
     accepted = 0;
     for (size_t len = 0; len < n; len++) {
-        spill(p, good, len);
+        put_file(p, good, len);
         VlmCkpt *l = malloc(sizeof *l);
         if (vlm_ckpt_load(p, HASH, l, &e) == 0) {
             accepted++;
@@ -190,32 +172,32 @@ static void test_corruption(void)
     /* appended garbage: one byte, a few, a second copy */
     memcpy(bad, good, n);
     bad[n] = 0;
-    spill(p, bad, n + 1);
+    put_file(p, bad, n + 1);
     expect_reject(p, "trailing data", HASH);
     memcpy(bad + n, "garbage!", 8);
-    spill(p, bad, n + 8);
+    put_file(p, bad, n + 8);
     expect_reject(p, NULL, HASH);
     memcpy(bad + n, good, n);
-    spill(p, bad, 2 * n);
+    put_file(p, bad, 2 * n);
     expect_reject(p, NULL, HASH);
     /* named failures */
     memcpy(bad, good, n);
     bad[0] = 'X';
-    spill(p, bad, n);
+    put_file(p, bad, n);
     expect_reject(p, "bad magic", HASH);
     memcpy(bad, good, n);
     bad[8] = 2;
-    spill(p, bad, n);
+    put_file(p, bad, n);
     expect_reject(p, "version 2", HASH);
     memcpy(bad, good, n);
     bad[n - 20] ^= 0x10;   /* inside the metadata */
-    spill(p, bad, n);
+    put_file(p, bad, n);
     expect_reject(p, "CRC32 mismatch", HASH);
     memcpy(bad, good, n);
     bad[24] = 0xff;        /* first tensor's name length */
-    spill(p, bad, n);
+    put_file(p, bad, n);
     expect_reject(p, "byte offset 24", HASH);
-    spill(p, "", 0);
+    put_file(p, "", 0);
     expect_reject(p, "bad magic", HASH);
     expect_reject(tpath("missing.ckpt"), "cannot open", HASH);
     /* a lying tensor shape (10^12 elements) with a valid CRC */
@@ -227,7 +209,7 @@ static void test_corruption(void)
     uint32_t crc = vlm_crc32(0, bad, n - 4);
     for (int i = 0; i < 4; i++)
         bad[n - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
-    spill(p, bad, n);
+    put_file(p, bad, n);
     expect_reject(p, "larger than the file", HASH);
     /* wrong model */
     expect_reject(tpath("small.ckpt"),
@@ -313,7 +295,7 @@ static void test_unwritable(void)
     CU_ASSERT(strstr(e.msg, "/proc/vlm-test.ckpt: cannot create a temporary file") != NULL);
     CU_ASSERT(vlm_ckpt_save("/nonexistent-vlm-dir/x.ckpt", &f->c, &e) == -1);
     CU_ASSERT(strstr(e.msg, "No such file") != NULL);
-    spill(tpath("afile"), "x", 1);
+    put_file(tpath("afile"), "x", 1);
     char p[300];
     snprintf(p, sizeof p, "%s/x.ckpt", tpath("afile"));
     CU_ASSERT(vlm_ckpt_save(p, &f->c, &e) == -1);
@@ -329,19 +311,8 @@ static void test_unwritable(void)
     free(f);
 }
 
-static int suite_init(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/vlm-ckpt-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int suite_clean(void)
-{
-    vlm_io_fail_after(-1);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+static int suite_init(void) { return tmpdir_make("/tmp/vlm-ckpt-XXXXXX"); }
+static int suite_clean(void) { return tmpdir_remove(); }
 
 void vlm_test_checkpoint(void)
 {

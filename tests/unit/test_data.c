@@ -2,6 +2,7 @@
  * round trips, the real Fashion-MNIST file, and hostile files (truncated,
  * lying headers, wrong magic, gibberish) that must fail with a message. */
 #include "vlm.h"
+#include "tmpdir.h"
 
 #include <CUnit/CUnit.h>
 #include <math.h>
@@ -11,25 +12,6 @@
 #include <zlib.h>
 
 #define FMNIST "/usr/share/datasets/fashion-mnist/"
-
-static char dir[64];
-
-static const char *tpath(const char *name)
-{
-    static char buf[8][256];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
-
-static void put_file(const char *path, const void *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_FATAL(f != NULL);
-    CU_ASSERT(fwrite(p, 1, n, f) == n);
-    fclose(f);
-}
 
 static void put_text(const char *path, const char *s) { put_file(path, s, strlen(s)); }
 
@@ -630,18 +612,8 @@ static void test_fuzz_flips(void)
 
 /* ------------------------------------------------------------ suite */
 
-static int suite_init(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/vlm-data-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int suite_clean(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+static int suite_init(void) { return tmpdir_make("/tmp/vlm-data-XXXXXX"); }
+static int suite_clean(void) { return tmpdir_remove(); }
 
 void vlm_test_data(void)
 {

@@ -2,23 +2,13 @@
  * (non-tty form), the metrics CSV and PNG image grids (read back with
  * libpng), plus the atomic writer's own guarantees. */
 #include "vlm.h"
+#include "tmpdir.h"
 
 #include <CUnit/CUnit.h>
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char dir[64];
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
 
 static char *slurp_text(const char *path)
 {
@@ -258,19 +248,8 @@ static void test_atomic(void)
     free(f);
 }
 
-static int suite_init(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/vlm-out-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int suite_clean(void)
-{
-    vlm_io_fail_after(-1);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+static int suite_init(void) { return tmpdir_make("/tmp/vlm-out-XXXXXX"); }
+static int suite_clean(void) { return tmpdir_remove(); }
 
 void vlm_test_output(void)
 {
