@@ -1,6 +1,7 @@
 /* fdcheck.h — helpers shared by the kernel/nn/optim suites: a tiny
  * deterministic RNG for test data, float<->double copies, central finite
- * differences in double and a relative closeness check. Header-only
+ * differences in double and a relative closeness check; and for the
+ * rng/dists suites, a check of a sample's moments. Header-only
  * (static inline) because the Makefile compiles only tests/unit/test_*.c. */
 #ifndef VLM_FDCHECK_H
 #define VLM_FDCHECK_H
@@ -98,6 +99,30 @@ static inline void tu_check_close(const double *got, const double *want,
         fprintf(stderr, "\n  %s: %s: relative error %.3g > %.3g\n", what,
                 part, e, rtol);
     CU_ASSERT(e <= rtol);
+}
+
+/* Mean within 5 SE (true variance) and variance within 5 SE, the variance's
+ * SE from the sample fourth central moment: sqrt((m4 - v^2) / N). */
+static inline int tu_moments_ok(const double *v, size_t N, double mu,
+                                double var, const char *label)
+{
+    double m = 0, m2 = 0, m4 = 0;
+    for (size_t i = 0; i < N; i++)
+        m += v[i];
+    m /= (double)N;
+    for (size_t i = 0; i < N; i++) {
+        double d = v[i] - m, d2 = d * d;
+        m2 += d2;
+        m4 += d2 * d2;
+    }
+    m2 /= (double)N;
+    m4 /= (double)N;
+    double se_m = sqrt(var / (double)N), se_v = sqrt((m4 - m2 * m2) / (double)N);
+    int ok = fabs(m - mu) <= 5 * se_m && fabs(m2 - var) <= 5 * se_v;
+    if (!ok)
+        fprintf(stderr, "\n  %s: mean %.6g (want %.6g, se %.3g) var %.6g "
+                "(want %.6g, se %.3g)\n", label, m, mu, se_m, m2, var, se_v);
+    return ok;
 }
 
 #endif

@@ -3,35 +3,14 @@
  * stream, and the samplers' moments and unbiasedness (fixed seeds, 5-SE
  * tolerances). Distribution densities are tested in test_dists.c. */
 #include "vlm.h"
+#include "fdcheck.h"
 
 #include <CUnit/CUnit.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Mean within 5 SE (true variance) and variance within 5 SE, the variance's
- * SE from the sample fourth central moment: sqrt((m4 - v^2) / N). */
-static int moments_ok(const double *v, size_t N, double mu, double var,
-                      const char *label)
-{
-    double m = 0, m2 = 0, m4 = 0;
-    for (size_t i = 0; i < N; i++)
-        m += v[i];
-    m /= (double)N;
-    for (size_t i = 0; i < N; i++) {
-        double d = v[i] - m, d2 = d * d;
-        m2 += d2;
-        m4 += d2 * d2;
-    }
-    m2 /= (double)N;
-    m4 /= (double)N;
-    double se_m = sqrt(var / (double)N), se_v = sqrt((m4 - m2 * m2) / (double)N);
-    int ok = fabs(m - mu) <= 5 * se_m && fabs(m2 - var) <= 5 * se_v;
-    if (!ok)
-        fprintf(stderr, "\n  %s: mean %.6g (want %.6g, se %.3g) var %.6g "
-                "(want %.6g, se %.3g)\n", label, m, mu, se_m, m2, var, se_v);
-    return ok;
-}
+/* moments: tu_moments_ok (fdcheck.h), mean and variance within 5 SE */
 
 #define NDRAW 1000000
 
@@ -199,10 +178,10 @@ static void test_uniform_open(void)
     CU_ASSERT(((float)(0u >> 9) + 0.5f) * 0x1p-23f > 0);
     CU_ASSERT(((float)(0xffffffffu >> 9) + 0.5f) * 0x1p-23f < 1);
     CU_ASSERT(((double)(UINT64_MAX >> 12) + 0.5) * 0x1p-52 < 1);
-    CU_ASSERT(moments_ok(v, NDRAW, 0.5, 1.0 / 12, "uniform"));
+    CU_ASSERT(tu_moments_ok(v, NDRAW, 0.5, 1.0 / 12, "uniform"));
     for (size_t i = 0; i < NDRAW; i++)
         v[i] = f[i];
-    CU_ASSERT(moments_ok(v, NDRAW, 0.5, 1.0 / 12, "uniform_fill"));
+    CU_ASSERT(tu_moments_ok(v, NDRAW, 0.5, 1.0 / 12, "uniform_fill"));
     free(v);
     free(f);
 }
@@ -215,7 +194,7 @@ static void test_normal(void)
     float *f = malloc(sizeof(float) * NDRAW);
     for (size_t i = 0; i < NDRAW; i++)
         v[i] = vlm_rng_normal(&r);
-    CU_ASSERT(moments_ok(v, NDRAW, 0, 1, "normal"));
+    CU_ASSERT(tu_moments_ok(v, NDRAW, 0, 1, "normal"));
     vlm_rng_normal_fill(&r, f, NDRAW - 1); /* odd length */
     double m4 = 0, tail = 0;
     for (size_t i = 0; i < NDRAW - 1; i++) {
@@ -223,7 +202,7 @@ static void test_normal(void)
         m4 += v[i] * v[i] * v[i] * v[i];
         tail += fabs(v[i]) > 2;
     }
-    CU_ASSERT(moments_ok(v, NDRAW - 1, 0, 1, "normal_fill"));
+    CU_ASSERT(tu_moments_ok(v, NDRAW - 1, 0, 1, "normal_fill"));
     /* kurtosis 3 (SE sqrt(96/N)) and P(|z| > 2) = 0.0455 */
     CU_ASSERT(fabs(m4 / (NDRAW - 1) - 3) < 5 * sqrt(96.0 / NDRAW));
     double p2 = 0.04550026389635842;
@@ -244,7 +223,7 @@ static void test_gamma_beta(void)
             v[i] = vlm_rng_gamma(&r, a);
         char label[64];
         snprintf(label, sizeof label, "gamma(%g)", a);
-        CU_ASSERT(moments_ok(v, NDRAW, a, a, label));
+        CU_ASSERT(tu_moments_ok(v, NDRAW, a, a, label));
     }
     const double ab[][2] = {{0.5, 0.5}, {2, 5}, {0.05, 0.1}};
     for (size_t s = 0; s < 3; s++) {
@@ -256,7 +235,7 @@ static void test_gamma_beta(void)
         }
         CU_ASSERT(inside);
         double m = a / (a + b), var = a * b / ((a + b) * (a + b) * (a + b + 1));
-        CU_ASSERT(moments_ok(v, NDRAW, m, var, "beta"));
+        CU_ASSERT(tu_moments_ok(v, NDRAW, m, var, "beta"));
     }
     CU_ASSERT(isnan(vlm_rng_gamma(&r, 0)));
     CU_ASSERT(isnan(vlm_rng_beta(&r, -1, 1)));
@@ -279,7 +258,7 @@ static void test_poisson(void)
         char label[64];
         snprintf(label, sizeof label, "poisson(%g)", rates[s]);
         CU_ASSERT(nonneg);
-        CU_ASSERT(moments_ok(v, NDRAW, rates[s], rates[s], label));
+        CU_ASSERT(tu_moments_ok(v, NDRAW, rates[s], rates[s], label));
     }
     CU_ASSERT_EQUAL(vlm_rng_poisson(&r, 0), 0);
     CU_ASSERT_EQUAL(vlm_rng_poisson(&r, NAN), 0);
@@ -294,7 +273,7 @@ static void test_bernoulli_categorical(void)
     double *v = malloc(sizeof(double) * NDRAW);
     for (size_t i = 0; i < NDRAW; i++)
         v[i] = vlm_rng_bernoulli(&r, 0.3);
-    CU_ASSERT(moments_ok(v, NDRAW, 0.3, 0.21, "bernoulli"));
+    CU_ASSERT(tu_moments_ok(v, NDRAW, 0.3, 0.21, "bernoulli"));
     CU_ASSERT_EQUAL(vlm_rng_bernoulli(&r, 0), 0);
     CU_ASSERT_EQUAL(vlm_rng_bernoulli(&r, 1), 1);
     const float p[5] = {0.1f, 0.0f, 0.4f, 0.2f, 0.3f};
@@ -310,7 +289,7 @@ static void test_bernoulli_categorical(void)
         m += k * p[k];
         m2 += k * k * p[k];
     }
-    CU_ASSERT(moments_ok(v, NDRAW, m, m2 - m * m, "categorical"));
+    CU_ASSERT(tu_moments_ok(v, NDRAW, m, m2 - m * m, "categorical"));
     /* probabilities summing slightly short of 1 never run off the end */
     const float q[2] = {0.0f, 0.9999999f};
     int ok = 1;
