@@ -1,7 +1,9 @@
 /* infer_em.c — exact EM for the conjugate Gaussian mixtures the compiler
  * recognises (desc->mixture): E-step and sufficient statistics over the
- * whole data set as double-precision GEMMs, the closed-form M-step with a
- * variance floor, and a seeded k-means++ / Lloyd initialisation. It keeps
+ * whole data set (float kernels that stream the data once per pass, on
+ * the runtime's thread pool; double GEMMs when fp32 is off), the
+ * closed-form M-step with a variance floor, and a seeded k-means++ / Lloyd
+ * initialisation. It keeps
  * its own double copy of (log pi, mu, var) and writes the model's raw
  * parameters back; the training loop and checkpoints are train.c's.
  *
@@ -25,10 +27,11 @@
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define EM_CHUNK 512   /* items per GEMM: A (512, 3D) stays in cache */
+#define EM_CHUNK 512   /* items per GEMM of the double path */
 
 int vlm_em_init(VlmEm *em, const VlmModel *m, double reg_covar, VlmErr *err)
 {
@@ -63,8 +66,6 @@ int vlm_em_init(VlmEm *em, const VlmModel *m, double reg_covar, VlmErr *err)
     em->L = vlm_xmalloc((size_t)EM_CHUNK * K * sizeof(double));
     em->resp = vlm_xmalloc((size_t)EM_CHUNK * K * sizeof(double));
     em->ll = vlm_xmalloc((size_t)EM_CHUNK * sizeof(double));
-    em->Wf = vlm_xmalloc(3 * KD * sizeof(float));
-    em->Tf = vlm_xmalloc(3 * KD * sizeof(float));
     em->fp32 = true;
     vlm_em_from_params(em, m);
     return 0;
@@ -74,7 +75,7 @@ void vlm_em_free(VlmEm *em)
 {
     free(em->logpi); free(em->mu); free(em->var); free(em->Nk);
     free(em->T); free(em->W); free(em->A); free(em->L); free(em->resp);
-    free(em->ll); free(em->Wf); free(em->Tf);
+    free(em->ll);
     memset(em, 0, sizeof *em);
 }
 
@@ -165,29 +166,262 @@ static void build_a(VlmEm *em, const VlmData *data, size_t i0, int n, int P)
     }
 }
 
-/* The same in float: A (n, P) and W (P, K) as floats. */
-static void build_af(VlmEm *em, const VlmData *data, size_t i0, int n, int P)
+/* ------------------------------------------------- float kernels, blocks
+ *
+ * The float path streams the data once per pass: rows are gathered EM_ROWS
+ * at a time into A (EM_ROWS, Pp) floats (L2-resident), the K scores of each
+ * row come from a register-blocked dot kernel (no GEMM packing of a
+ * 784-wide X for N = 10 outputs), and the statistics from a blocked
+ * rank-update kernel on the same rows while they are in cache. Work is
+ * split in fixed blocks of EM_BLOCK rows run on vlm_parallel_for; each
+ * block writes its own partial sums and the caller adds the blocks in
+ * index order, so the result does not depend on --threads. */
+#define EM_ROWS 32      /* rows per kernel call: A (32, Pp) stays in L2 */
+#define EM_BLOCK 2048   /* rows per work item: float partials within one */
+#define KG 5            /* components per register block */
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+static inline float hsum8(__m256 v)
 {
-    int D = em->D;
-    float *A = (float *)em->A;
-    for (int i = 0; i < n; i++) {
-        const float *x = data->x + (i0 + i) * (size_t)D;
-        float *a = A + (size_t)i * P;
-        if (data->mask) {
-            const float *mk = data->mask + (i0 + i) * (size_t)D;
-            for (int d = 0; d < D; d++) {
-                float v = mk[d] != 0 ? x[d] : 0.0f;
-                a[d] = v;
-                a[D + d] = v * v;
-                a[2 * D + d] = mk[d] != 0;
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+// out (n,Kp) = A (n,Pp) @ W^T, W (Kp,Pp) row major; Kp % KG == 0,
+// Pp % 16 == 0. K-group outer so KG rows of W stay in L1 across rows.
+static void dots(int n, int Pp, int Kp, const float *A, const float *W,
+                 float *out)
+{
+    for (int k0 = 0; k0 < Kp; k0 += KG) {
+        const float *w = W + (size_t)k0 * Pp;
+        int i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+        for (; i + 2 <= n; i += 2) {
+            const float *a0 = A + (size_t)i * Pp, *a1 = a0 + Pp;
+            __m256 s0[KG], s1[KG];
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < KG; k++)
+                s0[k] = s1[k] = _mm256_setzero_ps();
+            for (int j = 0; j < Pp; j += 8) {
+                __m256 x0 = _mm256_loadu_ps(a0 + j), x1 = _mm256_loadu_ps(a1 + j);
+                _Pragma("GCC unroll 8")
+                for (int k = 0; k < KG; k++) {
+                    __m256 wk = _mm256_loadu_ps(w + (size_t)k * Pp + j);
+                    s0[k] = _mm256_fmadd_ps(x0, wk, s0[k]);
+                    s1[k] = _mm256_fmadd_ps(x1, wk, s1[k]);
+                }
             }
-        } else {
-            for (int d = 0; d < D; d++) {
-                a[d] = x[d];
-                a[D + d] = x[d] * x[d];
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < KG; k++) {
+                out[(size_t)i * Kp + k0 + k] = hsum8(s0[k]);
+                out[(size_t)(i + 1) * Kp + k0 + k] = hsum8(s1[k]);
+            }
+        }
+#endif
+        for (; i < n; i++) {
+            const float *a = A + (size_t)i * Pp;
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < KG; k++) {
+                float s = 0;
+                for (int j = 0; j < Pp; j++)
+                    s += a[j] * w[(size_t)k * Pp + j];
+                out[(size_t)i * Kp + k0 + k] = s;
             }
         }
     }
+}
+
+// T (Kp,Pp) += R^T (Kp,n) @ A (n,Pp), R (n,Kp) row major.
+static void rank_update(int n, int Pp, int Kp, const float *R, const float *A,
+                        float *T)
+{
+    for (int k0 = 0; k0 < Kp; k0 += KG) {
+        float *t = T + (size_t)k0 * Pp;
+#if defined(__AVX2__) && defined(__FMA__)
+        for (int j = 0; j < Pp; j += 16) {
+            __m256 u0[KG], u1[KG];
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < KG; k++) {
+                u0[k] = _mm256_loadu_ps(t + (size_t)k * Pp + j);
+                u1[k] = _mm256_loadu_ps(t + (size_t)k * Pp + j + 8);
+            }
+            for (int i = 0; i < n; i++) {
+                const float *a = A + (size_t)i * Pp + j;
+                __m256 a0 = _mm256_loadu_ps(a), a1 = _mm256_loadu_ps(a + 8);
+                _Pragma("GCC unroll 8")
+                for (int k = 0; k < KG; k++) {
+                    __m256 r = _mm256_broadcast_ss(R + (size_t)i * Kp + k0 + k);
+                    u0[k] = _mm256_fmadd_ps(r, a0, u0[k]);
+                    u1[k] = _mm256_fmadd_ps(r, a1, u1[k]);
+                }
+            }
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < KG; k++) {
+                _mm256_storeu_ps(t + (size_t)k * Pp + j, u0[k]);
+                _mm256_storeu_ps(t + (size_t)k * Pp + j + 8, u1[k]);
+            }
+        }
+#else
+        for (int i = 0; i < n; i++)
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < KG; k++) {
+                float r = R[(size_t)i * Kp + k0 + k];
+                const float *a = A + (size_t)i * Pp;
+                for (int j = 0; j < Pp; j++)
+                    t[(size_t)k * Pp + j] += r * a[j];
+            }
+#endif
+    }
+}
+
+/* Row i of the data as D floats (no mask applied). */
+static inline void get_row(const VlmData *data, size_t i, float *out)
+{
+    memcpy(out, data->x + i * data->d, data->d * sizeof *out);
+}
+
+/* A rows (n, Pp) = [m x, m x^2 (, m), 0 padding] of items i0..i0+n. */
+static void build_rows(const VlmData *data, size_t i0, int n, int Pp,
+                       bool squares, float *A)
+{
+    int D = (int)data->d;
+    for (int i = 0; i < n; i++) {
+        float *a = A + (size_t)i * Pp;
+        get_row(data, i0 + i, a);
+        int used = D;
+        if (data->mask) {
+            const float *mk = data->mask + (i0 + i) * (size_t)D;
+            for (int d = 0; d < D; d++)
+                if (mk[d] == 0)
+                    a[d] = 0;
+            if (squares) {
+                for (int d = 0; d < D; d++) {
+                    a[D + d] = a[d] * a[d];
+                    a[2 * D + d] = mk[d] != 0;
+                }
+                used = 3 * D;
+            }
+        } else if (squares) {
+            for (int d = 0; d < D; d++)
+                a[D + d] = a[d] * a[d];
+            used = 2 * D;
+        }
+        for (int j = used; j < Pp; j++)
+            a[j] = 0;
+    }
+}
+
+static void *xalloc_aligned(size_t bytes)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) {
+        fprintf(stderr, "%s:%d: out of memory (%zu bytes)\n", __FILE__,
+                __LINE__, bytes);
+        abort();
+    }
+    return p;
+}
+
+typedef struct {
+    const VlmData *data;
+    int K, Kp, P, Pp;
+    bool stats;
+    const float *W;         /* (Kp, Pp) */
+    const double *cst;      /* K */
+    double *ll;             /* nb: sum of log p(x_i) per block */
+    double *nk;             /* (nb, K) */
+    double *T;              /* (nb, K, P) */
+} EstepJob;
+
+static void estep_blocks(void *ctx, size_t b0, size_t b1)
+{
+    const EstepJob *j = ctx;
+    int K = j->K, Kp = j->Kp, Pp = j->Pp, P = j->P;
+    float *A = xalloc_aligned((size_t)EM_ROWS * Pp * sizeof *A);
+    float *Lf = xalloc_aligned((size_t)EM_ROWS * Kp * sizeof *Lf);
+    double *L = vlm_xmalloc((size_t)EM_ROWS * K * sizeof *L);
+    double *r = vlm_xmalloc((size_t)EM_ROWS * K * sizeof *r);
+    double *ll = vlm_xmalloc(EM_ROWS * sizeof *ll);
+    float *Tf = j->stats ? xalloc_aligned((size_t)Kp * Pp * sizeof *Tf) : NULL;
+    size_t n = j->data->n;
+    for (size_t b = b0; b < b1; b++) {
+        size_t lo = b * EM_BLOCK, hi = lo + EM_BLOCK < n ? lo + EM_BLOCK : n;
+        double tot = 0, *nk = j->nk + b * K;
+        if (Tf) {
+            memset(Tf, 0, (size_t)Kp * Pp * sizeof *Tf);
+            memset(nk, 0, (size_t)K * sizeof *nk);
+        }
+        for (size_t i0 = lo; i0 < hi; i0 += EM_ROWS) {
+            int m = hi - i0 < EM_ROWS ? (int)(hi - i0) : EM_ROWS;
+            build_rows(j->data, i0, m, Pp, true, A);
+            // Lf (m,Kp) = A (m,Pp) @ W^T
+            dots(m, Pp, Kp, A, j->W, Lf);
+            for (int i = 0; i < m; i++)
+                for (int k = 0; k < K; k++)
+                    L[(size_t)i * K + k] = (double)Lf[(size_t)i * Kp + k] + j->cst[k];
+            vlm_logsumexp(m, K, L, ll, Tf ? r : NULL);
+            for (int i = 0; i < m; i++)
+                tot += ll[i];
+            if (!Tf)
+                continue;
+            for (int i = 0; i < m; i++)
+                for (int k = 0; k < Kp; k++) {
+                    double v = k < K ? r[(size_t)i * K + k] : 0;
+                    if (k < K)
+                        nk[k] += v;
+                    Lf[(size_t)i * Kp + k] = (float)v;   /* L is consumed */
+                }
+            // Tf (Kp,Pp) += R^T (Kp,m) @ A (m,Pp)
+            rank_update(m, Pp, Kp, Lf, A, Tf);
+        }
+        j->ll[b] = tot;
+        if (Tf)
+            for (int k = 0; k < K; k++)
+                for (int p = 0; p < P; p++)
+                    j->T[(b * K + k) * P + p] = Tf[(size_t)k * Pp + p];
+    }
+    free(A); free(Lf); free(L); free(r); free(ll); free(Tf);
+}
+
+/* The float path of vlm_em_estep: W (P,K) of build_w transposed to
+ * (Kp, Pp) floats, blocks in parallel, partials added in block order. */
+static double estep_float(VlmEm *em, const VlmData *data, bool stats,
+                          int P, const double *cst)
+{
+    int K = em->K, Kp = (int)round_up((size_t)K, KG), Pp = (int)round_up((size_t)P, 16);
+    size_t nb = (data->n + EM_BLOCK - 1) / EM_BLOCK;
+    float *W = xalloc_aligned((size_t)Kp * Pp * sizeof *W);
+    memset(W, 0, (size_t)Kp * Pp * sizeof *W);
+    for (int k = 0; k < K; k++)
+        for (int p = 0; p < P; p++)
+            W[(size_t)k * Pp + p] = (float)em->W[(size_t)p * K + k];
+    EstepJob j = {
+        .data = data, .K = K, .Kp = Kp, .P = P, .Pp = Pp, .stats = stats,
+        .W = W, .cst = cst,
+        .ll = vlm_xmalloc(nb * sizeof(double)),
+        .nk = stats ? vlm_xmalloc(nb * K * sizeof(double)) : NULL,
+        .T = stats ? vlm_xmalloc(nb * K * (size_t)P * sizeof(double)) : NULL,
+    };
+    vlm_parallel_for(nb, 1, estep_blocks, &j);
+    double total = 0;
+    for (size_t b = 0; b < nb; b++) {
+        total += j.ll[b];
+        if (!stats)
+            continue;
+        for (int k = 0; k < K; k++)
+            em->Nk[k] += j.nk[b * K + k];
+        const double *t = j.T + b * K * (size_t)P;
+        for (size_t q = 0; q < (size_t)K * P; q++)
+            em->T[q] += t[q];
+    }
+    free(W); free(j.ll); free(j.nk); free(j.T);
+    return total / (double)data->n;
 }
 
 double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats)
@@ -203,24 +437,15 @@ double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats)
         em->masked = masked;
         em->n = (double)data->n;
     }
-    float *Wf = em->fp32 ? em->Wf : NULL, *Lf = (float *)em->resp;
-    if (Wf)
-        for (size_t j = 0; j < (size_t)P * K; j++)
-            Wf[j] = (float)em->W[j];
+    if (em->fp32)
+        return estep_float(em, data, stats, P, cst);
     double total = 0;
     for (size_t i0 = 0; i0 < data->n; i0 += EM_CHUNK) {
         int n = data->n - i0 < EM_CHUNK ? (int)(data->n - i0) : EM_CHUNK;
         // L (n,K) = A (n,P) @ W (P,K)
-        if (Wf) {
-            build_af(em, data, i0, n, P);
-            vlm_gemm(false, false, n, K, P, 1.0f, (float *)em->A, Wf, 0.0f, Lf);
-            for (size_t j = 0; j < (size_t)n * K; j++)
-                em->L[j] = Lf[j];
-        } else {
-            build_a(em, data, i0, n, P);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, K, P,
-                        1.0, em->A, P, em->W, K, 0.0, em->L, K);
-        }
+        build_a(em, data, i0, n, P);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, K, P,
+                    1.0, em->A, P, em->W, K, 0.0, em->L, K);
         for (int i = 0; i < n; i++)
             for (int k = 0; k < K; k++)
                 em->L[(size_t)i * K + k] += cst[k];
@@ -233,17 +458,8 @@ double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats)
             for (int k = 0; k < K; k++)
                 em->Nk[k] += em->resp[(size_t)i * K + k];
         // T (K,P) += resp^T (K,n) @ A (n,P)
-        if (Wf) {   /* float within the chunk, double across chunks */
-            float *rf = (float *)em->L;   /* L is consumed: reuse it */
-            for (size_t j = 0; j < (size_t)n * K; j++)
-                rf[j] = (float)em->resp[j];
-            vlm_gemm(true, false, K, P, n, 1.0f, rf, (float *)em->A, 0.0f, em->Tf);
-            for (size_t j = 0; j < (size_t)K * P; j++)
-                em->T[j] += em->Tf[j];
-        } else {
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, n, 1.0,
-                        em->resp, K, em->A, P, 1.0, em->T, P);
-        }
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, n, 1.0,
+                    em->resp, K, em->A, P, 1.0, em->T, P);
     }
     return total / (double)data->n;
 }
@@ -273,121 +489,164 @@ void vlm_em_mstep(VlmEm *em)
 
 /* ------------------------------------------------------------ k-means */
 
-/* Squared distances of items i0..i0+n to the centers C (nc, D), as
- * ||x||^2 - 2 x.c + ||c||^2 (one GEMM): out (n, nc). xx: ||x||^2 of every
- * item, cc: ||c||^2. Missing entries count as 0 (the initialisation only
- * needs a sensible partition). */
-static void sqdist(const VlmData *data, size_t i0, int n, const float *xx,
-                   const float *C, const float *cc, int nc, float *out)
+/* Squared distances as ||x||^2 - 2 x.c + ||c||^2 from the dot kernel.
+ * Missing entries count as 0 (the initialisation only needs a sensible
+ * partition). One job type, three passes over the data:
+ *   KM_NORMS   xx_i = ||x_i||^2 and per-block sums of x and x^2;
+ *   KM_DIST    dist (n, nc) to the nc centers;
+ *   KM_ASSIGN  nearest-center labels, per-block changes, cluster sums and
+ *              counts (with sum != NULL). */
+enum { KM_NORMS, KM_DIST, KM_ASSIGN };
+
+typedef struct {
+    int mode;
+    const VlmData *data;
+    int D, Dp, nc, Kp;
+    const float *C, *cc;    /* (Kp, Dp) centers, nc norms */
+    float *xx;              /* n */
+    float *dist;            /* (n, nc) */
+    int *label;             /* n */
+    size_t *changed;        /* nb */
+    double *sum;            /* (nb, nc, D) or (nb, 2, D) for KM_NORMS */
+    long *cnt;              /* (nb, nc) */
+} KmJob;
+
+static void km_blocks(void *ctx, size_t b0, size_t b1)
 {
-    int D = (int)data->d;
-    // out (n,nc) = -2 X (n,D) @ C^T (D,nc)
-    vlm_gemm(false, true, n, nc, D, -2.0f, data->x + i0 * D, C, 0.0f, out);
-    for (int i = 0; i < n; i++)
-        for (int c = 0; c < nc; c++) {
-            float v = out[(size_t)i * nc + c] + xx[i0 + i] + cc[c];
-            out[(size_t)i * nc + c] = v > 0 ? v : 0;
+    const KmJob *j = ctx;
+    int D = j->D, Dp = j->Dp, nc = j->nc, Kp = j->Kp;
+    size_t n = j->data->n;
+    float *A = xalloc_aligned((size_t)EM_ROWS * Dp * sizeof *A);
+    float *dt = xalloc_aligned((size_t)EM_ROWS * (Kp ? Kp : 1) * sizeof *dt);
+    int sw = j->mode == KM_NORMS ? 2 : nc;   /* rows of the block's sums */
+    float *sf = j->sum ? xalloc_aligned((size_t)sw * Dp * sizeof *sf) : NULL;
+    for (size_t b = b0; b < b1; b++) {
+        size_t lo = b * EM_BLOCK, hi = lo + EM_BLOCK < n ? lo + EM_BLOCK : n;
+        size_t changed = 0;
+        long *cnt = j->cnt ? j->cnt + b * nc : NULL;
+        if (sf)
+            memset(sf, 0, (size_t)sw * Dp * sizeof *sf);
+        if (cnt)
+            memset(cnt, 0, (size_t)nc * sizeof *cnt);
+        for (size_t i0 = lo; i0 < hi; i0 += EM_ROWS) {
+            int m = hi - i0 < EM_ROWS ? (int)(hi - i0) : EM_ROWS;
+            build_rows(j->data, i0, m, Dp, false, A);
+            if (j->mode == KM_NORMS) {
+                for (int i = 0; i < m; i++) {
+                    const float *a = A + (size_t)i * Dp;
+                    double s = 0;
+                    for (int d = 0; d < D; d++) {
+                        s += (double)a[d] * a[d];
+                        sf[d] += a[d];
+                        sf[Dp + d] += a[d] * a[d];
+                    }
+                    j->xx[i0 + i] = (float)s;
+                }
+                continue;
+            }
+            // dt (m,Kp) = A (m,Dp) @ C^T
+            dots(m, Dp, Kp, A, j->C, dt);
+            for (int i = 0; i < m; i++) {
+                float *d2 = dt + (size_t)i * Kp;
+                for (int c = 0; c < nc; c++) {
+                    float v = j->xx[i0 + i] + j->cc[c] - 2 * d2[c];
+                    d2[c] = v > 0 ? v : 0;
+                }
+                if (j->mode == KM_DIST) {
+                    memcpy(j->dist + (i0 + i) * nc, d2, (size_t)nc * sizeof *d2);
+                    continue;
+                }
+                int best = 0;
+                for (int c = 1; c < nc; c++)
+                    if (d2[c] < d2[best])
+                        best = c;
+                changed += best != j->label[i0 + i];
+                j->label[i0 + i] = best;
+                if (sf) {
+                    const float *a = A + (size_t)i * Dp;
+                    float *s = sf + (size_t)best * Dp;
+                    cnt[best]++;
+                    for (int d = 0; d < D; d++)
+                        s[d] += a[d];
+                }
+            }
         }
+        if (j->changed)
+            j->changed[b] = changed;
+        if (sf)   /* float within a block, double across blocks */
+            for (int c = 0; c < sw; c++)
+                for (int d = 0; d < D; d++)
+                    j->sum[(b * sw + c) * D + d] = sf[(size_t)c * Dp + d];
+    }
+    free(A); free(dt); free(sf);
 }
 
-static void sqnorms(const float *C, int nc, int D, float *cc)
+static void sqnorms(const float *C, int nc, int Dp, float *cc)
 {
     for (int c = 0; c < nc; c++) {
         double s = 0;
-        for (int d = 0; d < D; d++)
-            s += (double)C[(size_t)c * D + d] * C[(size_t)c * D + d];
+        for (int d = 0; d < Dp; d++)
+            s += (double)C[(size_t)c * Dp + d] * C[(size_t)c * Dp + d];
         cc[c] = (float)s;
     }
 }
 
-/* One pass: label every item by its nearest center; with sum/cnt, also
- * the clusters' sums (chunk by chunk while the rows are in cache).
- * Returns how many labels changed. */
-static size_t assign(const VlmData *data, const float *xx, const float *C,
-                     int K, int *label, double *sum, long *cnt, float *dc,
-                     float *fsum)
+/* Distances of every item to the nc centers C (Kp, Dp): dist (n, nc). */
+static void km_dist(KmJob *j, const float *C, int nc, float *dist)
 {
-    size_t n = data->n, changed = 0;
-    int D = (int)data->d;
-    float cc[K];
-    sqnorms(C, K, D, cc);
-    if (sum) {
-        memset(sum, 0, (size_t)K * D * sizeof *sum);
-        memset(cnt, 0, (size_t)K * sizeof *cnt);
-    }
-    for (size_t i0 = 0; i0 < n; i0 += EM_CHUNK) {
-        int m = n - i0 < EM_CHUNK ? (int)(n - i0) : EM_CHUNK;
-        sqdist(data, i0, m, xx, C, cc, K, dc);
-        if (sum)
-            memset(fsum, 0, (size_t)K * D * sizeof *fsum);
-        for (int i = 0; i < m; i++) {
-            const float *d2 = dc + (size_t)i * K;
-            int b = 0;
-            for (int k = 1; k < K; k++)
-                if (d2[k] < d2[b])
-                    b = k;
-            changed += b != label[i0 + i];
-            label[i0 + i] = b;
-            if (sum) {
-                const float *x = data->x + (i0 + i) * D;
-                float *s = fsum + (size_t)b * D;
-                cnt[b]++;
-                for (int d = 0; d < D; d++)
-                    s[d] += x[d];
-            }
-        }
-        if (sum)   /* float within a chunk, double across chunks */
-            for (size_t j = 0; j < (size_t)K * D; j++)
-                sum[j] += fsum[j];
-    }
-    return changed;
+    float cc[KG * ((nc + KG - 1) / KG)];
+    sqnorms(C, nc, j->Dp, cc);
+    j->mode = KM_DIST;
+    j->C = C;
+    j->cc = cc;
+    j->nc = nc;
+    j->Kp = (int)round_up((size_t)nc, KG);
+    j->dist = dist;
+    j->sum = NULL;
+    j->cnt = NULL;
+    j->changed = NULL;
+    vlm_parallel_for((j->data->n + EM_BLOCK - 1) / EM_BLOCK, 1, km_blocks, j);
 }
 
 /* k-means++ seeding (greedy: the best of 2 + log K candidates per
  * center, as scikit-learn), then Lloyd iterations until no item changes
  * cluster, the centers move less than 1e-4 of the data's mean variance
- * (squared, summed), or `iters`. Returns the Lloyd iterations run. */
+ * (squared, summed; scikit-learn's tol), or `iters`. C is (Kp, Dp),
+ * zero-padded. Returns the Lloyd iterations run. */
 static int kmeans(const VlmData *data, int K, uint64_t seed, int iters,
                   int *label, float *C)
 {
-    size_t n = data->n;
-    int D = (int)data->d;
+    size_t n = data->n, nb = (n + EM_BLOCK - 1) / EM_BLOCK;
+    int D = (int)data->d, Dp = (int)round_up((size_t)D, 16);
     VlmRng rng;
     vlm_rng_init(&rng, seed, VLM_STREAM_INIT);
     float *xx = vlm_xmalloc(n * sizeof *xx);
+    size_t nsum = nb * (size_t)(K > 2 ? K : 2) * D;
+    double *sum = vlm_xmalloc(nsum * sizeof *sum);
+    long *cnt = vlm_xmalloc(nb * K * sizeof *cnt);
+    size_t *changed = vlm_xmalloc(nb * sizeof *changed);
+    KmJob j = {.mode = KM_NORMS, .data = data, .D = D, .Dp = Dp, .xx = xx,
+               .sum = sum};
+    vlm_parallel_for(nb, 1, km_blocks, &j);
     double mean_var = 0;
-    {
-        double *s1 = vlm_xcalloc((size_t)D, sizeof *s1), *s2 = vlm_xcalloc((size_t)D, sizeof *s2);
-        for (size_t i = 0; i < n; i++) {
-            const float *x = data->x + i * D;
-            double s = 0;
-            for (int d = 0; d < D; d++) {
-                s += (double)x[d] * x[d];
-                s1[d] += x[d];
-                s2[d] += (double)x[d] * x[d];
-            }
-            xx[i] = (float)s;
+    for (int d = 0; d < D; d++) {
+        double s1 = 0, s2 = 0;
+        for (size_t b = 0; b < nb; b++) {
+            s1 += sum[(b * 2) * D + d];
+            s2 += sum[(b * 2 + 1) * D + d];
         }
-        for (int d = 0; d < D; d++)
-            mean_var += s2[d] / n - (s1[d] / n) * (s1[d] / n);
-        mean_var /= D;
-        free(s1);
-        free(s2);
+        mean_var += s2 / n - (s1 / n) * (s1 / n);
     }
+    mean_var /= D;
+
     int trials = 2 + (int)log((double)K);
-    int width = trials > K ? trials : K;
     float *closest = vlm_xmalloc(n * sizeof *closest);
-    float *dc = vlm_xmalloc((size_t)EM_CHUNK * width * sizeof *dc);
-    float *cand = vlm_xmalloc((size_t)trials * D * sizeof *cand);
-    double *pots = vlm_xmalloc((size_t)trials * sizeof *pots);
-    float cc[width];
+    float *dist = vlm_xmalloc(n * (size_t)trials * sizeof *dist);
+    float *cand = xalloc_aligned((size_t)round_up((size_t)trials, KG) * Dp * sizeof *cand);
+    memset(cand, 0, (size_t)round_up((size_t)trials, KG) * Dp * sizeof *cand);
     size_t first = vlm_rng_below(&rng, n);
-    memcpy(C, data->x + first * D, (size_t)D * sizeof *C);
-    sqnorms(C, 1, D, cc);
-    for (size_t i0 = 0; i0 < n; i0 += EM_CHUNK) {
-        int m = n - i0 < EM_CHUNK ? (int)(n - i0) : EM_CHUNK;
-        sqdist(data, i0, m, xx, C, cc, 1, closest + i0);
-    }
+    build_rows(data, first, 1, Dp, false, C);
+    km_dist(&j, C, 1, closest);
     for (int c = 1; c < K; c++) {
         double pot = 0;
         for (size_t i = 0; i < n; i++)
@@ -400,57 +659,72 @@ static int kmeans(const VlmData *data, int K, uint64_t seed, int iters,
                 if (acc >= u)
                     break;
             }
-            memcpy(cand + (size_t)t * D, data->x + i * D, (size_t)D * sizeof *cand);
+            build_rows(data, i, 1, Dp, false, cand + (size_t)t * Dp);
         }
         /* potential of each candidate: sum_i min(closest_i, d(x_i, cand)) */
-        sqnorms(cand, trials, D, cc);
-        memset(pots, 0, (size_t)trials * sizeof *pots);
-        for (size_t i0 = 0; i0 < n; i0 += EM_CHUNK) {
-            int m = n - i0 < EM_CHUNK ? (int)(n - i0) : EM_CHUNK;
-            sqdist(data, i0, m, xx, cand, cc, trials, dc);
-            for (int i = 0; i < m; i++)
-                for (int t = 0; t < trials; t++)
-                    pots[t] += fminf(closest[i0 + i], dc[(size_t)i * trials + t]);
-        }
+        km_dist(&j, cand, trials, dist);
         int best = 0;
-        for (int t = 1; t < trials; t++)
-            if (pots[t] < pots[best])
+        double bestpot = INFINITY;
+        for (int t = 0; t < trials; t++) {
+            double p = 0;
+            for (size_t i = 0; i < n; i++)
+                p += fminf(closest[i], dist[i * trials + t]);
+            if (p < bestpot) {
+                bestpot = p;
                 best = t;
-        memcpy(C + (size_t)c * D, cand + (size_t)best * D, (size_t)D * sizeof *C);
-        sqnorms(C + (size_t)c * D, 1, D, cc);
-        for (size_t i0 = 0; i0 < n; i0 += EM_CHUNK) {
-            int m = n - i0 < EM_CHUNK ? (int)(n - i0) : EM_CHUNK;
-            sqdist(data, i0, m, xx, C + (size_t)c * D, cc, 1, dc);
-            for (int i = 0; i < m; i++)
-                closest[i0 + i] = fminf(closest[i0 + i], dc[i]);
-        }
-    }
-    double *sum = vlm_xmalloc((size_t)K * D * sizeof *sum);
-    float *fsum = vlm_xmalloc((size_t)K * D * sizeof *fsum);
-    long *cnt = vlm_xmalloc((size_t)K * sizeof *cnt);
-    for (size_t i = 0; i < n; i++)
-        label[i] = -1;
-    int it = 0;
-    while (it < iters) {
-        size_t changed = assign(data, xx, C, K, label, sum, cnt, dc, fsum);
-        it++;
-        double shift = 0;
-        for (int k = 0; k < K; k++) {
-            if (!cnt[k])
-                continue;     /* empty cluster: keep its center */
-            for (int d = 0; d < D; d++) {
-                float c = (float)(sum[(size_t)k * D + d] / cnt[k]);
-                double u = c - C[(size_t)k * D + d];
-                shift += u * u;
-                C[(size_t)k * D + d] = c;
             }
         }
-        if (!changed || shift <= 1e-4 * mean_var)
+        memcpy(C + (size_t)c * Dp, cand + (size_t)best * Dp, (size_t)Dp * sizeof *C);
+        for (size_t i = 0; i < n; i++)
+            closest[i] = fminf(closest[i], dist[i * trials + best]);
+    }
+    free(closest); free(dist); free(cand);
+
+    for (size_t i = 0; i < n; i++)
+        label[i] = -1;
+    float cc[round_up((size_t)K, KG)];
+    j.mode = KM_ASSIGN;
+    j.C = C;
+    j.cc = cc;
+    j.nc = K;
+    j.Kp = (int)round_up((size_t)K, KG);
+    j.label = label;
+    j.changed = changed;
+    int it = 0;
+    while (it < iters) {
+        sqnorms(C, K, Dp, cc);
+        j.sum = sum;
+        j.cnt = cnt;
+        vlm_parallel_for(nb, 1, km_blocks, &j);
+        it++;
+        size_t nchanged = 0;
+        for (size_t b = 0; b < nb; b++)
+            nchanged += changed[b];
+        double shift = 0;
+        for (int k = 0; k < K; k++) {
+            long ck = 0;
+            for (size_t b = 0; b < nb; b++)
+                ck += cnt[b * K + k];
+            if (!ck)
+                continue;     /* empty cluster: keep its center */
+            for (int d = 0; d < D; d++) {
+                double s = 0;
+                for (size_t b = 0; b < nb; b++)
+                    s += sum[(b * K + k) * D + d];
+                float c = (float)(s / ck);
+                double u = c - C[(size_t)k * Dp + d];
+                shift += u * u;
+                C[(size_t)k * Dp + d] = c;
+            }
+        }
+        if (!nchanged || shift <= 1e-4 * mean_var)
             break;
     }
-    assign(data, xx, C, K, label, NULL, NULL, dc, NULL);  /* final labels */
-    free(sum); free(fsum); free(cnt); free(xx); free(closest); free(dc);
-    free(cand); free(pots);
+    sqnorms(C, K, Dp, cc);   /* final labels */
+    j.sum = NULL;
+    j.cnt = NULL;
+    vlm_parallel_for(nb, 1, km_blocks, &j);
+    free(sum); free(cnt); free(changed); free(xx);
     return it;
 }
 
@@ -459,9 +733,11 @@ static int kmeans(const VlmData *data, int K, uint64_t seed, int iters,
 int vlm_em_init_kmeans(VlmEm *em, const VlmData *data, uint64_t seed,
                        int iters)
 {
-    int K = em->K, D = em->D;
+    int K = em->K, D = em->D, Dp = (int)round_up((size_t)D, 16);
     int *label = vlm_xmalloc(data->n * sizeof *label);
-    float *C = vlm_xmalloc((size_t)K * D * sizeof *C);
+    size_t csize = round_up((size_t)K, KG) * Dp * sizeof(float);
+    float *C = xalloc_aligned(csize);
+    memset(C, 0, csize);
     int lloyd = kmeans(data, K, seed, iters, label, C);
     bool masked = data->mask != NULL;
     int P = masked ? 3 * D : 2 * D;
@@ -469,8 +745,9 @@ int vlm_em_init_kmeans(VlmEm *em, const VlmData *data, uint64_t seed,
     memset(em->T, 0, (size_t)K * P * sizeof *em->T);
     em->masked = masked;
     em->n = (double)data->n;
+    float *x = vlm_xmalloc((size_t)D * sizeof *x);
     for (size_t i = 0; i < data->n; i++) {
-        const float *x = data->x + i * D;
+        get_row(data, i, x);
         const float *mk = masked ? data->mask + i * D : NULL;
         double *t = em->T + (size_t)label[i] * P;
         em->Nk[label[i]] += 1;
@@ -482,10 +759,12 @@ int vlm_em_init_kmeans(VlmEm *em, const VlmData *data, uint64_t seed,
                 t[2 * D + d] += o;
         }
     }
-    for (size_t i = 0; i < (size_t)K * D; i++) {   /* for unobserved dims */
-        em->mu[i] = C[i];
-        em->var[i] = 1;
-    }
+    free(x);
+    for (int k = 0; k < K; k++)   /* for unobserved dims */
+        for (int d = 0; d < D; d++) {
+            em->mu[(size_t)k * D + d] = C[(size_t)k * Dp + d];
+            em->var[(size_t)k * D + d] = 1;
+        }
     vlm_em_mstep(em);
     free(label);
     free(C);

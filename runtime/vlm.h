@@ -76,8 +76,8 @@ void vlm_rng_shuffle(VlmRng *r, uint32_t *perm, size_t n);
 
 /* A fork-join pool for the runtime's own loops (OpenBLAS threads the
  * GEMMs): fn(ctx, lo, hi) runs on static slices of [0, n), each at least
- * min_chunk long, one per thread; returns when all are done. Results do
- * not depend on the number of threads. */
+ * min_chunk long, one per thread; returns when all are done. Slices are
+ * static, so a run is reproducible for a given thread count. */
 typedef void VlmTaskFn(void *ctx, size_t lo, size_t hi);
 void vlm_parallel_set_threads(int threads);
 int vlm_parallel_threads(void);
@@ -164,6 +164,12 @@ void vlm_gather_bwd(int R, int n, const float *idx, const float *dout,
  * enumeration rows of one (b, s)). buf holds G*E*n floats. */
 void vlm_rows_repeat(int G, int E, size_t n, float *buf);
 
+/* The same with leading dimensions, split over the thread pool (slices of
+ * C's rows or columns, each a single-threaded BLAS call; OpenBLAS itself
+ * runs single-threaded under vlm_main, so the pool is the only one). */
+void vlm_sgemm(bool ta, bool tb, int M, int N, int K, float alpha,
+               const float *A, int lda, const float *B, int ldb, float beta,
+               float *C, int ldc);
 /* Plain GEMM wrapper: C (M,N) = alpha * op(A) op(B) + beta * C, row major. */
 void vlm_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
               const float *A, const float *B, float beta, float *C);
@@ -758,14 +764,13 @@ typedef struct VlmEm {
     bool masked;            /* the data had missing entries */
     double *Nk;             /* K: sum_i r_ik */
     double *T;              /* (K, P): [S1, S2 (, N_kd)], P = 2D (3D masked) */
-    /* The two GEMMs of a pass in float (default) or double: float halves
-     * the time; each chunk's products are exact to ~1e-7 relative and
-     * everything is summed across chunks in double. Tests of exact
-     * monotonicity set fp32 = false. */
+    /* A pass in float kernels (default) or double GEMMs: the float path
+     * sums within blocks of 2048 items in float (~1e-6 relative) and
+     * across blocks in double, in block order whatever --threads. Tests
+     * of exact monotonicity set fp32 = false. */
     bool fp32;
-    /* scratch for one chunk of items */
+    /* scratch for one chunk of items (the double path) */
     double *W, *A, *L, *resp, *ll;
-    float *Wf, *Tf;
 } VlmEm;
 /* Sizes from m's tables and the current parameters (vlm_em_from_params);
  * -1 when desc->mixture is NULL. */
