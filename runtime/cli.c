@@ -1426,7 +1426,7 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     int rc = parse_opts(&cmds[ci], ci, desc, argc - 2, argv + 2, &o);
     if (rc)
         return rc;
-    openblas_set_num_threads(o.threads);
+    openblas_set_num_threads(1);   /* GEMMs are split by vlm's own pool */
     vlm_parallel_set_threads(o.threads);
     VlmModel m;
     VlmErr err;

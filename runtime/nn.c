@@ -45,8 +45,7 @@ void vlm_nn_linear_fwd(int R, int in, int out, const float *x,
     if (R <= 0 || out <= 0)
         return;
     if (in > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, out, in,
-                    1.0f, x, in, W, out, 0.0f, y, out);
+        vlm_sgemm(false, false, R, out, in, 1.0f, x, in, W, out, 0.0f, y, out);
     else
         for (size_t k = 0; k < (size_t)R * out; k++) y[k] = 0.0f;
     bias_act_rows(R, out, b, act, y);
@@ -122,11 +121,9 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
     if (in <= 0)
         return;
     if (dW)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, R,
-                    1.0f, x, in, dpre, out, 1.0f, dW, out);
+        vlm_sgemm(true, false, in, out, R, 1.0f, x, in, dpre, out, 1.0f, dW, out);
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, in, out,
-                    1.0f, dpre, out, W, out, 1.0f, dx, in);
+        vlm_sgemm(false, true, R, in, out, 1.0f, dpre, out, W, out, 1.0f, dx, in);
 }
 
 /* y[r] = A x[r] for every row: the batch is x @ A^T. */
@@ -140,8 +137,7 @@ void vlm_nn_matvec_fwd(int R, int m, int n, const float *A, const float *x,
         for (size_t k = 0; k < (size_t)R * m; k++) y[k] = 0.0f;
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, m, n, 1.0f, x,
-                n, A, n, 0.0f, y, m);
+    vlm_sgemm(false, true, R, m, n, 1.0f, x, n, A, n, 0.0f, y, m);
 }
 
 // dy (R,m) -> dx (R,n) += dy @ A (m,n);  dA (m,n) += dy^T (m,R) @ x (R,n)
@@ -151,9 +147,7 @@ void vlm_nn_matvec_bwd(int R, int m, int n, const float *A, const float *x,
     if (R <= 0 || m <= 0 || n <= 0)
         return;
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, n, m, 1.0f,
-                    dy, m, A, n, 1.0f, dx, n);
+        vlm_sgemm(false, false, R, n, m, 1.0f, dy, m, A, n, 1.0f, dx, n);
     if (dA)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, R, 1.0f,
-                    dy, m, x, n, 1.0f, dA, n);
+        vlm_sgemm(true, false, m, n, R, 1.0f, dy, m, x, n, 1.0f, dA, n);
 }

@@ -1,8 +1,8 @@
 /* parallel.c — a small fork-join pool for the runtime's own loops (the
  * elementwise work between GEMMs: log-densities, optimizer steps, fused
  * bias/activation passes). OpenBLAS threads its GEMMs itself; this pool
- * threads the rest with the same --threads. Work is split statically by
- * index ranges, so results never depend on the number of threads. */
+ * threads the rest (and splits GEMMs, see vlm_sgemm) with --threads. Work is split statically by
+ * index ranges, so a run is reproducible for a given thread count. */
 #include "vlm.h"
 
 #include <pthread.h>

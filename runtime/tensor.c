@@ -440,9 +440,55 @@ void vlm_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
             C[k] = beta == 0 ? 0.0f : beta * C[k];
         return;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-                tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
-                ta ? M : K, B, tb ? K : N, beta, C, N);
+    vlm_sgemm(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+}
+
+/* One GEMM split over the pool: slices of C's rows (or, for a short C,
+ * of its columns), each a single-threaded cblas_sgemm over the full K.
+ * For a given thread count the result is reproducible; another count may
+ * round differently (BLAS edge kernels order some sums differently). */
+typedef struct GemmJob {
+    bool ta, tb, by_rows;
+    int M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} GemmJob;
+
+static void gemm_slice(void *ctx, size_t lo, size_t hi)
+{
+    const GemmJob *j = ctx;
+    int n = (int)(hi - lo);
+    if (j->by_rows) {
+        const float *A = j->ta ? j->A + lo : j->A + lo * (size_t)j->lda;
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
+                    n, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
+                    j->C + lo * (size_t)j->ldc, j->ldc);
+    } else {
+        const float *B = j->tb ? j->B + lo * (size_t)j->ldb : j->B + lo;
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
+                    j->M, n, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta, j->C + lo, j->ldc);
+    }
+}
+
+// op(A) (M,K) @ op(B) (K,N) -> C (M,N), row major with leading dimensions
+void vlm_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0 || K <= 0)
+        return;
+    GemmJob j = {ta, tb, true, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
+    int T = vlm_parallel_threads();
+    if (T <= 1 || (long)M * N * K < (1L << 18)) {
+        gemm_slice(&j, 0, (size_t)M);
+        return;
+    }
+    if (M >= 32 * T)
+        vlm_parallel_for((size_t)M, 16, gemm_slice, &j);
+    else {
+        j.by_rows = false;
+        vlm_parallel_for((size_t)N, 32, gemm_slice, &j);
+    }
 }
 
 /* ------------------------------------------------------------ softmax */

@@ -324,13 +324,18 @@ void vlm_optim_update_rows(const VlmOptim *o, float *p, const float *g,
 
 /* ============================================================ data */
 
-/* A data set in memory: N items of D floats, row major; mask (N*D) is
- * NULL when nothing is missing, else 1 = observed, 0 = missing (the value
- * there is 0). labels (N) when the format has them (IDX label file). */
+/* A data set in memory: N items of D values, row major, either as floats
+ * (x) or, for uint8 files (IDX, uint8 NPY: nothing can be missing), as
+ * bytes x8 standing for x8[i] / 255.0f (a quarter of the memory; x is then
+ * NULL). Read values through vlm_data_rows; code that rewrites values in
+ * place calls vlm_data_floats first. mask (N*D) is NULL when nothing is
+ * missing, else 1 = observed, 0 = missing (the value there is 0). labels
+ * (N) when the format has them (IDX label file). */
 typedef struct VlmData {
     size_t n, d;
     int shape[3]; int rank;   /* per-item shape as stored (IDX: 28x28) */
     float *x;
+    uint8_t *x8;              /* the compact form, or NULL */
     float *mask;
     int32_t *labels;
     char **colnames;          /* d names from a CSV header line, else NULL */
@@ -350,6 +355,12 @@ int vlm_data_read(const char *path, VlmFormat fmt, size_t max_bytes,
 /* IDX label file (idx1 uint8) -> labels (n). */
 int vlm_data_read_labels(const char *path, VlmData *data, VlmErr *err);
 void vlm_data_free(VlmData *d);
+// out (n, ncols) = values of items i0..i0+n, columns col0..col0+ncols,
+// from either form (bytes convert exactly as the float form was read).
+void vlm_data_rows(const VlmData *d, size_t i0, size_t n, size_t col0,
+                   size_t ncols, float *out);
+/* The float form in place (converts and frees x8 if compact); returns x. */
+float *vlm_data_floats(VlmData *d);
 /* Write N rows of D floats as CSV (NaN written as "NaN"), atomically. */
 int vlm_data_write_csv(const char *path, const char *const *colnames,
                        size_t n, size_t d, const float *x, VlmErr *err);

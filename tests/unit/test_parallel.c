@@ -4,6 +4,8 @@
 #include "vlm.h"
 
 #include <CUnit/CUnit.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void count_slice(void *ctx, size_t lo, size_t hi)
@@ -61,9 +63,43 @@ static void test_adam_threads_identical(void)
     CU_ASSERT(memcmp(v1, v2, sizeof v1) == 0);
 }
 
+/* A GEMM split over the pool (by rows of C, or by columns when C is
+ * short) equals the single-threaded one, for every transpose (to rounding:
+ * BLAS edge kernels may order a sum differently for another slice). */
+static void test_gemm_threads_identical(void)
+{
+    const int shapes[3][3] = {{130, 77, 65}, {3, 517, 129}, {257, 9, 301}};
+    VlmRng r;
+    vlm_rng_init(&r, 9, 1);
+    for (int sh = 0; sh < 3; sh++)
+        for (int t = 0; t < 4; t++) {
+            int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
+            bool ta = t & 1, tb = t & 2;
+            float *A = vlm_xmalloc(sizeof(float) * (size_t)M * K);
+            float *B = vlm_xmalloc(sizeof(float) * (size_t)K * N);
+            float *C1 = vlm_xmalloc(sizeof(float) * (size_t)M * N);
+            float *C2 = vlm_xmalloc(sizeof(float) * (size_t)M * N);
+            vlm_rng_normal_fill(&r, A, (size_t)M * K);
+            vlm_rng_normal_fill(&r, B, (size_t)K * N);
+            vlm_rng_normal_fill(&r, C1, (size_t)M * N);
+            memcpy(C2, C1, sizeof(float) * (size_t)M * N);
+            vlm_parallel_set_threads(1);
+            vlm_gemm(ta, tb, M, N, K, 0.5f, A, B, 1.0f, C1);
+            vlm_parallel_set_threads(2);
+            vlm_gemm(ta, tb, M, N, K, 0.5f, A, B, 1.0f, C2);
+            double err = 0;
+            for (size_t i = 0; i < (size_t)M * N; i++)
+                err = fmax(err, fabs((double)C1[i] - C2[i]) / (1 + fabs((double)C1[i])));
+            CU_ASSERT(err < 1e-5);
+            free(A); free(B); free(C1); free(C2);
+        }
+    vlm_parallel_set_threads(1);
+}
+
 void vlm_test_parallel(void)
 {
     CU_pSuite s = CU_add_suite("parallel", NULL, NULL);
     CU_add_test(s, "every index once, any threads and chunk", test_cover);
     CU_add_test(s, "threaded Adam step equals single-threaded", test_adam_threads_identical);
+    CU_add_test(s, "threaded GEMM matches single-threaded, all transposes", test_gemm_threads_identical);
 }
