@@ -446,7 +446,10 @@ static int read_data(const VlmModel *m, const Opts *o, const char *path,
     }
     if (o->limit > 0 && (size_t)o->limit < d->n)
         d->n = (size_t)o->limit;   /* the arrays keep their size */
-    if (o->binarize)
+    if (o->binarize && d->x8)   /* stays compact: 0 or 255 = 1.0f */
+        for (size_t i = 0; i < d->n * d->d; i++)
+            d->x8[i] = d->x8[i] / 255.0f > 0.5f ? 255 : 0;
+    else if (o->binarize)
         for (size_t i = 0; i < d->n * d->d; i++)
             if (!isnan(d->x[i]))
                 d->x[i] = d->x[i] > 0.5f ? 1.0f : 0.0f;
@@ -473,7 +476,10 @@ static void mask_top_half(VlmData *d, double frac)
         for (size_t k = 0; k < d->d / 2 && (frac >= 1 || floor((i + 1) * frac)
                                             > floor(i * frac)); k++) {
             d->mask[i * d->d + k] = 0;
-            d->x[i * d->d + k] = 0;
+            if (d->x8)
+                d->x8[i * d->d + k] = 0;
+            else
+                d->x[i * d->d + k] = 0;
         }
 }
 
@@ -1044,6 +1050,7 @@ static int cmd_impute(VlmModel *m, const Opts *o)
     VlmData d;
     if (read_data(m, o, o->data, &d))
         return 1;
+    vlm_data_floats(&d);   /* values are rewritten below */
     size_t n = d.n, D = d.d;
     /* truth: the data as read (NaN where missing); mask: 1 = observed in
      * what the model sees (data mask x synthetic mask). */

@@ -234,9 +234,37 @@ int vlm_data_read(const char *path, VlmFormat fmt, size_t max_bytes,
     return -1;
 }
 
+void vlm_data_rows(const VlmData *d, size_t i0, size_t n, size_t col0,
+                   size_t ncols, float *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *o = out + i * ncols;
+        if (d->x8) {
+            const uint8_t *s = d->x8 + (i0 + i) * d->d + col0;
+            for (size_t j = 0; j < ncols; j++)
+                o[j] = s[j] / 255.0f;
+        } else {
+            memcpy(o, d->x + (i0 + i) * d->d + col0, ncols * sizeof *o);
+        }
+    }
+}
+
+float *vlm_data_floats(VlmData *d)
+{
+    if (d->x8) {
+        size_t count = d->n * d->d;
+        d->x = vlm_xmalloc((count ? count : 1) * sizeof *d->x);
+        vlm_data_rows(d, 0, d->n, 0, d->d, d->x);
+        free(d->x8);
+        d->x8 = NULL;
+    }
+    return d->x;
+}
+
 void vlm_data_free(VlmData *d)
 {
     free(d->x);
+    free(d->x8);
     free(d->mask);
     free(d->labels);
     if (d->colnames) {

@@ -98,10 +98,7 @@ int vlm_data_read_idx(const char *path, size_t max_bytes, VlmData *out,
     out->rank = h.rank > 1 ? h.rank - 1 : 1;
     for (int i = 0; i < 3; i++)
         out->shape[i] = i < h.rank - 1 ? (int)h.dims[i + 1] : (h.rank == 1 && i == 0);
-    out->x = vlm_xmalloc((size_t)h.count * sizeof(float));
-    for (size_t i = 0; i < h.count; i++)
-        out->x[i] = raw[i] / 255.0f;
-    free(raw);
+    out->x8 = raw;   /* compact: the bytes are the data (vlm_data_rows) */
     return 0;
 fail:
     free(raw);

@@ -235,6 +235,11 @@ int vlm_data_read_npy(const char *path, size_t max_bytes, VlmData *out,
     out->rank = h.rank == 1 ? 1 : h.rank - 1;
     for (int i = 0; i < 3; i++)
         out->shape[i] = i + 1 < h.rank ? (int)h.dims[i + 1] : (h.rank == 1 && i == 0);
+    if (h.item == 1) {   /* uint8: compact, nothing can be missing */
+        out->x8 = raw;
+        free(hdr);
+        return 0;
+    }
     out->x = vlm_xmalloc((size_t)count * sizeof(float));
     size_t n_missing = 0;
     for (size_t i = 0; i < count; i++) {

@@ -145,8 +145,9 @@ static void build_w(VlmEm *em, bool masked, double *cst)
 static void build_a(VlmEm *em, const VlmData *data, size_t i0, int n, int P)
 {
     int D = em->D;
+    float *x = vlm_xmalloc((size_t)D * sizeof *x);
     for (int i = 0; i < n; i++) {
-        const float *x = data->x + (i0 + i) * (size_t)D;
+        vlm_data_rows(data, i0 + i, 1, 0, (size_t)D, x);
         double *a = em->A + (size_t)i * P;
         if (data->mask) {
             const float *mk = data->mask + (i0 + i) * (size_t)D;
@@ -164,6 +165,7 @@ static void build_a(VlmEm *em, const VlmData *data, size_t i0, int n, int P)
             }
         }
     }
+    free(x);
 }
 
 /* ------------------------------------------------- float kernels, blocks
@@ -283,7 +285,7 @@ static void rank_update(int n, int Pp, int Kp, const float *R, const float *A,
 /* Row i of the data as D floats (no mask applied). */
 static inline void get_row(const VlmData *data, size_t i, float *out)
 {
-    memcpy(out, data->x + i * data->d, data->d * sizeof *out);
+    vlm_data_rows(data, i, 1, 0, data->d, out);
 }
 
 /* A rows (n, Pp) = [m x, m x^2 (, m), 0 padding] of items i0..i0+n. */

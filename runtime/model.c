@@ -250,12 +250,16 @@ void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
             m->obs_mask[vi] = NULL;
         }
         for (int b = 0; b < B; b++) {
-            const float *src = d->x + (size_t)idx[b] * d->d + col;
+            /* the item's values into its first row (bytes convert here,
+             * per batch), copied to its other rows */
+            float *first = o + (size_t)b * SE * n;
+            vlm_data_rows(d, idx[b], 1, col, n, first);
             const float *msrc = mk ? d->mask + (size_t)idx[b] * d->d + col
                                    : NULL;
             for (int k = 0; k < SE; k++) {
                 size_t r = (size_t)b * SE + k;
-                memcpy(o + r * n, src, n * sizeof *o);
+                if (k > 0)
+                    memcpy(o + r * n, first, n * sizeof *o);
                 if (mk)
                     memcpy(mk + r * n, msrc, n * sizeof *mk);
             }

@@ -87,8 +87,15 @@ static void test_idx_roundtrip(void)
         CU_ASSERT(d.n == 3 && d.d == 6 && d.rank == 2);
         CU_ASSERT(d.shape[0] == 2 && d.shape[1] == 3);
         CU_ASSERT(d.mask == NULL);
+        CU_ASSERT_FATAL(d.x8 != NULL && d.x == NULL);   /* compact */
+        float rows[18], part[2 * 4];
+        vlm_data_rows(&d, 0, 3, 0, 6, rows);
         for (int i = 0; i < 18; i++)
-            CU_ASSERT(d.x[i] == pix[i] / 255.0f);
+            CU_ASSERT(rows[i] == pix[i] / 255.0f);
+        vlm_data_rows(&d, 1, 2, 1, 4, part);   /* a window of rows and columns */
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 4; j++)
+                CU_ASSERT(part[i * 4 + j] == pix[(1 + i) * 6 + 1 + j] / 255.0f);
         CU_ASSERT(vlm_data_read_labels(labs[g], &d, &e) == 0);
         CU_ASSERT(d.labels && d.labels[0] == 7 && d.labels[1] == 0 && d.labels[2] == 9);
         vlm_data_free(&d);
@@ -120,6 +127,7 @@ static void test_idx_fashion(void)
               d.shape[1] == 28);
     float lo = 1, hi = 0;
     double sum = 0;
+    vlm_data_floats(&d);
     for (size_t i = 0; i < d.n * d.d; i++) {
         lo = fminf(lo, d.x[i]);
         hi = fmaxf(hi, d.x[i]);
@@ -340,7 +348,9 @@ static void test_npy_good(void)
     put_file(tpath("u1.npy"), buf, n);
     CU_ASSERT_FATAL(read_ok(tpath("u1.npy"), VLM_FMT_AUTO, &d) == 0);
     CU_ASSERT(d.n == 2 && d.d == 6 && d.rank == 2 && d.shape[0] == 2 && d.shape[1] == 3);
-    CU_ASSERT(d.x[1] == 1.0f && d.x[2] == 0.2f);
+    CU_ASSERT(d.x8 && !d.x);   /* compact until asked */
+    vlm_data_floats(&d);
+    CU_ASSERT(!d.x8 && d.x[1] == 1.0f && d.x[2] == 0.2f);
     vlm_data_free(&d);
 
     /* writer round trip, through AUTO */
@@ -582,7 +592,8 @@ static void flip_all(const char *name, const uint8_t *good, size_t n, VlmFormat 
             VlmData d;
             VlmErr e = {{0}};
             if (vlm_data_read(p, fmt, 1 << 20, &d, &e) == 0) {
-                bad_results += !(d.n > 0 && d.d > 0 && d.x);
+                bad_results += !(d.n > 0 && d.d > 0 && (d.x || d.x8));
+                vlm_data_floats(&d);
                 for (size_t j = 0; j < d.n * d.d; j++)
                     bad_results += !isfinite(d.x[j]);
                 vlm_data_free(&d);

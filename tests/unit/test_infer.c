@@ -887,6 +887,41 @@ static void test_nan_blame(void)
     vlm_model_free(&m);
 }
 
+/* Bytes (uint8 files) and floats give bit-identical batches: the same
+ * items, repeated over samples, through vlm_model_fill_batch. */
+static void test_compact_batch(void)
+{
+    VlmModel m;
+    VlmErr err;
+    CU_ASSERT_FATAL(vlm_model_init(&m, &mog_desc, &err) == 0);
+    vlm_model_alloc_rows(&m, 64);
+    VlmData c = {.n = 9, .d = 2, .rank = 1, .shape = {2}};
+    c.x8 = vlm_xmalloc(18);
+    for (int i = 0; i < 18; i++)
+        c.x8[i] = (uint8_t)(i * 37 % 256);
+    VlmData f = c;
+    f.x8 = vlm_xmalloc(18);
+    memcpy(f.x8, c.x8, 18);
+    CU_ASSERT_FATAL(vlm_data_floats(&f) != NULL && f.x8 == NULL);
+    uint32_t idx[5] = {8, 0, 3, 3, 7};
+    int vi = m.n_latent, n = (int)m.vars[vi].numel;
+    for (int S = 1; S <= 3; S++) {
+        vlm_model_fill_batch(&m, &c, idx, 5, S);
+        int R = m.R;
+        float *a = vlm_xmalloc((size_t)R * n * sizeof *a);
+        memcpy(a, m.obs[vi], (size_t)R * n * sizeof *a);
+        vlm_model_fill_batch(&m, &f, idx, 5, S);
+        CU_ASSERT(m.R == R && memcmp(a, m.obs[vi], (size_t)R * n * sizeof *a) == 0);
+        for (int r = 0; r < R; r++)   /* and they are the bytes / 255 */
+            for (int j = 0; j < n; j++)
+                CU_ASSERT(a[r * n + j] == c.x8[idx[r / (R / 5)] * 2 + j] / 255.0f);
+        free(a);
+    }
+    vlm_data_free(&c);
+    vlm_data_free(&f);
+    vlm_model_free(&m);
+}
+
 static void test_rows_repeat(void)
 {
     float buf[4 * 3 * 2];
@@ -904,6 +939,8 @@ void vlm_test_infer(void)
 {
     CU_pSuite s = CU_add_suite("infer", NULL, NULL);
     CU_add_test(s, "rows_repeat expands in place", test_rows_repeat);
+    CU_add_test(s, "uint8 and float data give identical batches",
+                test_compact_batch);
     CU_add_test(s, "mixture: exact log p(x), gradient vs FD, masks",
                 test_mog_exact);
     CU_add_test(s, "ppca: ELBO <= IWAE_5 <= IWAE_50 <= log p(x), KL, IS",
