@@ -74,7 +74,7 @@ static const Cmd cmds[] = {
      "  --schedule S         const | cosine | step (default const)\n"
      "  --clip C             clip the global gradient norm at C (default off)\n"
      "  --seed S             seed of initialisation, order and noise (default 1)\n"
-     "  --threads T          BLAS threads (default 1)\n"
+     "  --threads T          threads for GEMMs and the runtime's loops (default 1)\n"
      "  --set NAME=VALUE     change a const of the model (repeatable)\n"
      "  --objective O        elbo | iwae (default elbo)\n"
      "  --samples K          samples per item for the objective (default 1)\n"
