@@ -42,7 +42,7 @@ typedef struct Opts {
     VlmSched sched;
     VlmObjective objective;
     uint64_t seed;
-    bool mean, binarize;
+    bool mean, binarize, reconstruct;
     bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
          has_clip, has_sched;
     double tol, reg_covar;   /* EM (conjugate mixtures) */
@@ -136,6 +136,8 @@ static const Cmd cmds[] = {
      "                       always missing\n"
      "  --samples K          importance samples per item (default 100)\n"
      "  --png FILE           rows observed / imputed / true for the first items\n"
+     "  --reconstruct        every entry, observed ones too, replaced by its\n"
+     "                       posterior-predictive mean (reconstructions)\n"
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --init-from CKPT     as for eval\n"
@@ -258,7 +260,7 @@ static const char *allowed[] = {
     /* posterior */ " data format load out samples labels refine refine-lr "
                     "batch seed threads set limit binarize init-from ",
     /* impute */ " data format load out mask samples png refine refine-lr "
-                 "batch seed threads set limit binarize init-from ",
+                 "batch seed threads set limit binarize init-from reconstruct ",
     /* info */ " set ",
     /* gradvar */ " data format load batch n samples seed threads set limit "
                   "binarize ",
@@ -294,12 +296,15 @@ static int parse_opts(const Cmd *c, int ci, const VlmModelDesc *d, int argc,
         snprintf(key, sizeof key, " %s ", name);
         if (!strstr(allowed[ci], key))
             return bad_usage(c, "unknown option `%s` for %s", a, c->name);
-        bool flag = !strcmp(name, "mean") || !strcmp(name, "binarize");
+        bool flag = !strcmp(name, "mean") || !strcmp(name, "binarize") ||
+                    !strcmp(name, "reconstruct");
         if (flag) {
             if (val)
                 return bad_usage(c, "--%s takes no value", name);
             if (!strcmp(name, "mean"))
                 o->mean = true;
+            else if (!strcmp(name, "reconstruct"))
+                o->reconstruct = true;
             else
                 o->binarize = true;
             continue;
@@ -1100,7 +1105,7 @@ static int cmd_impute(VlmModel *m, const Opts *o)
                 const float *mean = m->obs_mean[v];
                 for (long k = 0; k < nu; k++) {
                     size_t e = it * D + col + k;
-                    if (mask[e] != 0) {
+                    if (mask[e] != 0 && !o->reconstruct) {
                         imp[e] = d.x[e];
                         continue;
                     }
@@ -1128,8 +1133,12 @@ static int cmd_impute(VlmModel *m, const Opts *o)
     size_t missing = 0;
     for (size_t i = 0; i < n * D; i++)
         missing += mask[i] == 0;
-    printf("imputed %zu missing values of %zu items; wrote %s\n", missing, n,
-           o->out);
+    if (o->reconstruct)
+        printf("reconstructed %zu items (E[x | z], z from the posterior given "
+               "the observed entries); wrote %s\n", n, o->out);
+    else
+        printf("imputed %zu missing values of %zu items; wrote %s\n", missing,
+               n, o->out);
     if (synthetic) {
         /* MSE on the entries the mask hid but the data knows, against
          * filling each entry with its mean over the data's known values. */
@@ -1176,7 +1185,8 @@ static int cmd_impute(VlmModel *m, const Opts *o)
         if (vlm_png_grid(o->png, g, 3 * k, H, W, k, &err) != 0)
             ret = fail("%s", err.msg);
         else
-            printf("wrote %s (rows: observed, imputed, true)\n", o->png);
+            printf("wrote %s (rows: observed, %s, true)\n", o->png,
+                   o->reconstruct ? "reconstructed" : "imputed");
         free(g);
     }
 done:

@@ -103,6 +103,9 @@ check "small_vae sample PNG" sh -c "[ -s '$T/v.png' ] && head -c 4 '$T/v.png' | 
 "$V" impute --data "$T/v.csv" --load "$T/v.ckpt" --mask top-half --samples 20 --out "$T/v_imp.csv" \
     >"$T/out" 2>"$T/err"
 check "small_vae impute top half" [ $? -eq 0 ]
+"$V" impute --data "$T/v.csv" --load "$T/v.ckpt" --reconstruct --samples 10 --limit 20 --out "$T/v_rec.csv" \
+    --png "$T/v_rec.png" --shape 4x4 >"$T/out" 2>"$T/err"
+check "small_vae reconstructions (impute --reconstruct)" sh -c "grep -q reconstructed '$T/out' && [ \$(wc -l < '$T/v_rec.csv') -eq 21 ] && [ -s '$T/v_rec.png' ]"
 "$V" posterior --data "$T/v.csv" --load "$T/v.ckpt" --out "$T/v_post.csv" >"$T/out" 2>"$T/err"
 check "small_vae posterior (guide mean and scale)" [ $? -eq 0 ]
 "$V" train --data "$T/v.csv" --epochs 2 --batch 50 --lr 0.01 --seed 4 --threads 1 --save "$T/v2.ckpt" >"$T/out" 2>"$T/err"
