@@ -138,6 +138,8 @@ static const Cmd cmds[] = {
      "  --png FILE           rows observed / imputed / true for the first items\n"
      "  --reconstruct        every entry, observed ones too, replaced by its\n"
      "                       posterior-predictive mean (reconstructions)\n"
+     "  --shape HxW          image shape for --png (default: from the data,\n"
+     "                       else square)\n"
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --init-from CKPT     as for eval\n"
@@ -260,7 +262,7 @@ static const char *allowed[] = {
     /* posterior */ " data format load out samples labels refine refine-lr "
                     "batch seed threads set limit binarize init-from ",
     /* impute */ " data format load out mask samples png refine refine-lr "
-                 "batch seed threads set limit binarize init-from reconstruct ",
+                 "batch seed threads set limit binarize init-from reconstruct shape ",
     /* info */ " set ",
     /* gradvar */ " data format load batch n samples seed threads set limit "
                   "binarize ",
