@@ -590,9 +590,13 @@ static void begin_graph(Lower *L, VlmcGraph *g, bool guide)
     map_init(L->a, &L->values, 1 << 12);
 }
 
-static void lower_model(Lower *L)
+/* The model's conditionals in source order: for log p (latents and data
+ * are inputs of the graph, each conditional a LOGP term) or, sampling, for
+ * ancestral sampling (each variable drawn from its conditional). Observed
+ * variables also get their mean E[x | parents]. */
+static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
 {
-    begin_graph(L, &L->p->model_g, false);
+    begin_graph(L, g, false);
     const VlmcModel *m = L->m;
     for (int i = 0; i < m->n_stmts && L->ok; i++) {
         const VlmcStmt *st = &m->stmts[i];
@@ -601,12 +605,18 @@ static void lower_model(Lower *L)
         VlmcSym *s = st->sym;
         int var = map_get(&L->var_of, s);
         VlmcVar *v = &L->p->vars[var];
-        VlmcOp op = st->kind == VLMC_S_OBSERVED ? VLMC_OP_OBS
-                    : v->treat == VLMC_TREAT_ENUMERATE ? VLMC_OP_ENUM : VLMC_OP_LATENT;
-        int x = add_node(L, op, true, v->n, s->shape.rank == 0, s->loc);
-        N(L, x)->var = var;
+        int x = -1;
+        if (!sampling) {
+            VlmcOp op = st->kind == VLMC_S_OBSERVED ? VLMC_OP_OBS
+                        : v->treat == VLMC_TREAT_ENUMERATE ? VLMC_OP_ENUM : VLMC_OP_LATENT;
+            x = add_node(L, op, true, v->n, s->shape.rank == 0, s->loc);
+            N(L, x)->var = var;
+        }
         Args th = lower_args(L, s->dist, s->param_form, s->dist_args);
-        dist_node(L, VLMC_OP_LOGP, s->dist, s->param_form, s->dist_args, &th, x, var, s->dist_loc);
+        if (sampling)
+            x = dist_node(L, VLMC_OP_SAMPLE, s->dist, s->param_form, s->dist_args, &th, -1, var, s->dist_loc);
+        else
+            dist_node(L, VLMC_OP_LOGP, s->dist, s->param_form, s->dist_args, &th, x, var, s->dist_loc);
         if (st->kind == VLMC_S_OBSERVED)
             dist_node(L, VLMC_OP_MEAN, s->dist, s->param_form, s->dist_args, &th, -1, var, s->dist_loc);
         map_put(&L->values, s, x);
@@ -638,25 +648,6 @@ static void lower_guide(Lower *L)
             lower_auto_guide(L, j, &enc_h);
 }
 
-static void lower_sampler(Lower *L)
-{
-    begin_graph(L, &L->p->sample_g, false);
-    const VlmcModel *m = L->m;
-    for (int i = 0; i < m->n_stmts && L->ok; i++) {
-        const VlmcStmt *st = &m->stmts[i];
-        if (st->kind != VLMC_S_LATENT && st->kind != VLMC_S_OBSERVED)
-            continue;
-        VlmcSym *s = st->sym;
-        int var = map_get(&L->var_of, s);
-        Args th = lower_args(L, s->dist, s->param_form, s->dist_args);
-        int x = dist_node(L, VLMC_OP_SAMPLE, s->dist, s->param_form, s->dist_args, &th, -1, var,
-                          s->dist_loc);
-        if (st->kind == VLMC_S_OBSERVED)
-            dist_node(L, VLMC_OP_MEAN, s->dist, s->param_form, s->dist_args, &th, -1, var, s->dist_loc);
-        map_put(&L->values, s, x);
-    }
-}
-
 bool vlmc_lower(VlmcArena *a, const VlmcModel *m, VlmcProgram *p, VlmcDiag *d)
 {
     memset(p, 0, sizeof *p);
@@ -674,11 +665,11 @@ bool vlmc_lower(VlmcArena *a, const VlmcModel *m, VlmcProgram *p, VlmcDiag *d)
         return false;
     }
     build_tables(&L);
-    lower_model(&L);
+    lower_conditionals(&L, &p->model_g, false);
     if (L.ok)
         lower_guide(&L);
     if (L.ok)
-        lower_sampler(&L);
+        lower_conditionals(&L, &p->sample_g, true);
     if (L.ok)
         p->mixture = vlmc_recognise_mixture(a, p);
     return L.ok;
