@@ -29,6 +29,7 @@ typedef struct Emit {
     char pfx;            /* 'm' model, 'g' guide, 's' sampler */
     bool lines;
     const char *path;
+    int last_line;       /* source line of the last comment written */
 } Emit;
 
 static void out(Emit *E, const char *f, ...) __attribute__((format(printf, 2, 3)));
@@ -160,9 +161,28 @@ static void mask_view(Emit *E, const VlmcNode *x)
         out(E, "(VlmIn){NULL, 0, 0}");
 }
 
+/* Before the statements of a new source line: that line as a comment
+ * (so the C reads alongside the model) and a #line pointing back to it. */
 static void line(Emit *E, const VlmcNode *x)
 {
-    if (E->lines && x->loc.line > 0)
+    if (x->loc.line <= 0)
+        return;
+    if (x->loc.line != E->last_line) {
+        E->last_line = x->loc.line;
+        const char *t = E->p->model->src->text;
+        for (int l = 1; l < x->loc.line && *t; t++)
+            if (*t == '\n')
+                l++;
+        while (*t == ' ' || *t == '\t')
+            t++;
+        out(E, "    /* ");
+        for (int k = 0; *t && *t != '\n' && k < 100; t++, k++)
+            if (!(t[0] == '*' && t[1] == '/') && !(t[0] == '/' && t[1] == '*') &&
+                !(t[0] == '?' && t[1] == '?') && (unsigned char)*t >= 32)   /* no trigraphs */
+                fputc(*t, E->o);
+        out(E, " */\n");
+    }
+    if (E->lines)
         out(E, "#line %d \"%s\"\n", x->loc.line, E->path);
 }
 
@@ -506,6 +526,7 @@ static void use_graph(Emit *E, const VlmcGraph *g, char pfx)
 {
     E->g = g;
     E->pfx = pfx;
+    E->last_line = 0;
 }
 
 /* ------------------------------------------------------------- tables */
@@ -517,7 +538,7 @@ static void c_string(FILE *o, const char *s)
         unsigned char c = (unsigned char)*s;
         if (c == '\n')
             fputs("\\n\"\n    \"", o);
-        else if (c == '"' || c == '\\')
+        else if (c == '"' || c == '\\' || c == '?')   /* '?': no trigraphs */
             fprintf(o, "\\%c", c);
         else if (c < 32 || c >= 127)
             fprintf(o, "\\%03o", c);
