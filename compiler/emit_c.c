@@ -42,13 +42,8 @@ static void out(Emit *E, const char *f, ...)
 }
 
 static const VlmcNode *node(Emit *E, int i) { return &E->g->nodes[i]; }
-/* every per-variable array of VlmModel is indexed by variable index
- * (latents first, then observed) */
-static int n_obs_index(Emit *E, int var)
-{
-    (void)E;
-    return var;
-}
+/* Every per-variable array of VlmModel (obs, obs_mask, obs_mean, lat,
+ * logp_term, ...) is indexed by variable index: latents, then observed. */
 
 /* ------------------------------------------------ values and gradients */
 
@@ -68,12 +63,12 @@ static void V(Emit *E, int i, char *buf, size_t n)
         return;
     case VLMC_OP_SAMPLE:
         if (E->pfx == 's' && x->var >= E->p->n_latent)
-            snprintf(buf, n, "obs_sample[%d]", n_obs_index(E, x->var));
+            snprintf(buf, n, "obs_sample[%d]", x->var);
         else
             snprintf(buf, n, "M->lat[%d]", x->var);
         return;
     case VLMC_OP_OBS:
-        snprintf(buf, n, "M->obs[%d]", n_obs_index(E, x->var));
+        snprintf(buf, n, "M->obs[%d]", x->var);
         return;
     default:
         snprintf(buf, n, "%c_slot[%d]", E->pfx, x->vslot);
@@ -156,7 +151,7 @@ static void th_grads(Emit *E, const VlmcNode *x, int first)
 static void mask_view(Emit *E, const VlmcNode *x)
 {
     if (x->var >= E->p->n_latent && !x->is_q)
-        out(E, "obs_mask_view(M, %d, %s)", n_obs_index(E, x->var), x->n);
+        out(E, "obs_mask_view(M, %d, %s)", x->var, x->n);
     else
         out(E, "(VlmIn){NULL, 0, 0}");
 }
@@ -310,7 +305,7 @@ static void emit_fwd(Emit *E, int i)
         out(E, "    %svlm_dist_%s_mean(R, (int)%s, (int)%s, ", E->pfx == 'm' ? "if (M->want_mean) " : "",
             stem(x), x->n, x->K);
         th_views(E, x, 0, "");
-        out(E, ", M->obs_mean[%d]);\n", n_obs_index(E, x->var));
+        out(E, ", M->obs_mean[%d]);\n", x->var);
         break;
     default:
         break;

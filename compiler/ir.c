@@ -442,7 +442,6 @@ bool vlmc_auto_amortized(const VlmcModel *m)
 {
     return m->n_nets > 0 && m->n_observed == 1 && m->observed[0]->type == VLMC_T_REAL;
 }
-#define auto_amortized vlmc_auto_amortized
 
 /* q(z) for a latent without a written guide: mean-field Normal (real
  * support) or LogNormal (positive support); amortized by one MLP over the
@@ -467,7 +466,7 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
     v->has_q = true;
     const char *dims[1] = {v->n};
     int loc_n, sc_n;
-    if (auto_amortized(L->m)) {
+    if (vlmc_auto_amortized(L->m)) {
         const VlmcSym *o = L->m->observed[0];
         if (*enc_h < 0) {
             const char *din = numel_c(L, &o->shape, 0);
