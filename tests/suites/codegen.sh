@@ -19,7 +19,7 @@ holds() { awk "BEGIN { exit !($1) }"; }
 
 # --- every model compiles, and its gradients are right
 # vlmc's temporary directories go to $TMPDIR: a private one, checked below
-TMPDIR=$T/tmp; export TMPDIR; mkdir -p "$TMPDIR"
+mkdir -p "$T/tmp"; TMPDIR=$(cd "$T/tmp" && pwd); export TMPDIR
 for f in tests/good/*.vlm examples/*.vlm tests/codegen/*.vlm; do
     n=$(echo "$f" | tr '/.' '__')
     if "$VLMC" "$f" -o "$T/$n" 2>"$T/err"; then
@@ -42,6 +42,19 @@ check "missing C compiler is a clear error" sh -c "[ $? -eq 1 ] && grep -q 'cann
 "$VLMC" examples/mog.vlm -o /nonexistent-dir/x 2>"$T/err"
 check "unwritable -o is an error" [ $? -eq 1 ]
 check "no temporary files left behind" [ -z "$(ls -A "$TMPDIR")" ]
+
+"$VLMC" -O0 --keep-temps examples/mog.vlm -o "$T/mog_O0" 2>"$T/err"
+check "vlmc -O0 --keep-temps keeps the generated C" sh -c "[ -x '$T/mog_O0' ] && ls \"\$TMPDIR\"/vlmc-*/mog.c >/dev/null 2>&1"
+rm -rf "$TMPDIR"/vlmc-*
+top=$(pwd); mkdir -p "$T/cwd"
+(cd "$T/cwd" && "$top/$VLMC" "$top/tests/codegen/mix2d.vlm" 2>"$top/$T/err")
+check "vlmc FILE writes ./STEM by default" [ -x "$T/cwd/mix2d" ]
+"$VLMC" --no-line examples/mog.vlm --emit-c "$T/nl.c" 2>"$T/err"
+check "--no-line: no #line directives" sh -c "! grep -q '#line' '$T/nl.c'"
+"$VLMC" --bogus examples/mog.vlm 2>"$T/err"
+check "unknown vlmc option exits 2" [ $? -eq 2 ]
+"$VLMC" tests/bad/$(ls tests/bad | grep '\.vlm$' | head -1) -o "$T/bad" 2>"$T/err"
+check "a model with errors is not compiled (exit 1, no output)" sh -c "[ $? -eq 1 ] && [ ! -e '$T/bad' ]"
 
 # --- a model named with C keywords and runtime symbols runs
 K=$T/keywords
