@@ -285,7 +285,9 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
     }
     fwd_free(&f);
 
-    memset(m->dw, 0, (m->n_w ? m->n_w : 1) * sizeof *m->dw);
+    if (!m->dw_zero)
+        memset(m->dw, 0, (m->n_w ? m->n_w : 1) * sizeof *m->dw);
+    m->dw_zero = false;
     if (m->dloc)
         for (int b = 0; b < B; b++)
             memset(m->dloc + (size_t)item_of(m, b) * m->local_width, 0,

@@ -14,6 +14,9 @@
 
 #include "vlm.h"
 
+#include <stdatomic.h>
+#include <string.h>
+
 #include <math.h>
 
 void vlm_optim_defaults(VlmOptim *o, VlmOptKind kind, float lr)
@@ -153,6 +156,45 @@ void vlm_optim_update(const VlmOptim *o, float *p, const float *g, float *m,
     Step s = step_consts(o);
     UpdateJob j = {o, &s, p, m, v, g};
     vlm_parallel_for(n, 1 << 15, update_slice, &j);
+}
+
+/* The training loop's step: per block of 8192 elements, check the
+ * gradient is finite, update, and zero the gradient while the block is in
+ * cache (one pass over g instead of a scan, an update and a memset). A
+ * block with a non-finite gradient is left untouched and reported. */
+typedef struct ConsumeJob {
+    UpdateJob u;
+    atomic_int bad;
+} ConsumeJob;
+
+static void consume_slice(void *ctx, size_t lo, size_t hi)
+{
+    ConsumeJob *j = ctx;
+    float *g = (float *)j->u.g;
+    for (size_t b = lo; b < hi; b += 8192) {
+        size_t e = hi - b < 8192 ? hi : b + 8192;
+        const uint32_t *bits = (const uint32_t *)(const void *)(g + b);
+        uint32_t mx = 0;
+        for (size_t k = 0; k < e - b; k++) {
+            uint32_t x = bits[k] & 0x7f800000u;   /* exponent: all ones = Inf/NaN */
+            mx = x > mx ? x : mx;
+        }
+        if (mx == 0x7f800000u) {
+            atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
+            continue;
+        }
+        update_slice(&j->u, b, e);
+        memset(g + b, 0, (e - b) * sizeof *g);
+    }
+}
+
+int vlm_optim_update_consume(const VlmOptim *o, float *p, float *g, float *m,
+                             float *v, size_t n)
+{
+    Step s = step_consts(o);
+    ConsumeJob j = {{o, &s, p, m, v, g}, 0};
+    vlm_parallel_for(n, 1 << 15, consume_slice, &j);
+    return atomic_load(&j.bad) ? -1 : 0;
 }
 
 // p, m, v (rows,width), g (count,width): step rows idx[0..count) only

@@ -587,8 +587,26 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         while ((cnt = vlm_batcher_next(&s.bt, &idx)) > 0) {
             double obj;
             vlm_model_fill_batch(m, data, idx, (int)cnt, S);
-            if (vlm_infer_grad(m, &s.inf, &obj, err) != 0 ||
-                check_grad(m, err) != 0) {
+            /* without clipping, Adam's pass also checks and zeroes the
+             * gradient; with clipping the norm needs it first */
+            int bad = vlm_infer_grad(m, &s.inf, &obj, err) != 0;
+            if (!bad && s.opt.clip_norm > 0) {
+                bad = check_grad(m, err) != 0;
+                if (!bad)
+                    vlm_optim_clip(m->dw, m->n_w, s.opt.clip_norm);
+            }
+            if (!bad) {
+                vlm_optim_begin_step(&s.opt);
+                if (s.opt.clip_norm > 0)
+                    vlm_optim_update(&s.opt, m->w, m->dw, m->w_m, m->w_v, m->n_w);
+                else if (vlm_optim_update_consume(&s.opt, m->w, m->dw, m->w_m, m->w_v, m->n_w) != 0) {
+                    if (check_grad(m, err) == 0)   /* names the parameter */
+                        vlm_err_set(err, "a gradient is Inf or NaN");
+                    bad = 1;
+                } else
+                    m->dw_zero = true;
+            }
+            if (bad) {
                 fprintf(stderr, "\n");
                 size_t u = strlen(err->msg);
                 snprintf(err->msg + u, sizeof err->msg - u,
@@ -598,10 +616,6 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
                          o->save ? o->save : "", o->save ? " is kept)" : "");
                 goto fail_met;
             }
-            if (s.opt.clip_norm > 0)
-                vlm_optim_clip(m->dw, m->n_w, s.opt.clip_norm);
-            vlm_optim_begin_step(&s.opt);
-            vlm_optim_update(&s.opt, m->w, m->dw, m->w_m, m->w_v, m->n_w);
             if (m->local_width)
                 step_local(m, &s.opt, idx, (int)cnt, gloc);
             s.step++;

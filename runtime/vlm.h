@@ -313,6 +313,11 @@ double vlm_optim_clip(float *g, size_t n, float clip_norm);
 void vlm_optim_begin_step(VlmOptim *o);
 void vlm_optim_update(const VlmOptim *o, float *p, const float *g, float *m,
                       float *v, size_t n);
+/* The same step, consuming g: finite blocks are updated and their g
+ * zeroed; -1 when some gradient is Inf/NaN (those blocks are left as they
+ * were, so the caller can name the parameter). */
+int vlm_optim_update_consume(const VlmOptim *o, float *p, float *g, float *m,
+                             float *v, size_t n);
 /* Lazy update of selected rows of a (rows, width) block: only the rows in
  * idx (count, no duplicates) take a step; used for per-data-point
  * parameters. p, m, v are the whole (rows, width) blocks; g is compact
@@ -629,6 +634,8 @@ struct VlmModel {
      * coefficient of a (b, s)'s log q sits on its row e = 0; rows e > 0
      * carry 0 (log q is read at e = 0 too: every e row holds the same). */
     float *dlogp;           /* R: coefficient of every log p term */
+    bool dw_zero;           /* dw is all zeros (the optimizer consumed it):
+                               the next gradient needs no memset */
     double *scratch;        /* driver's per-batch work space: 6 x Rmax,
                                allocated with the rows (no malloc per batch) */
     float *dlogq[VLM_MAX_VARS]; /* per latent: R, coefficient of its log q */

@@ -96,10 +96,55 @@ static void test_gemm_threads_identical(void)
     vlm_parallel_set_threads(1);
 }
 
+/* The training loop's fused step: identical to update + zeroing, and a
+ * block with a NaN gradient is reported and left untouched. */
+static void test_update_consume(void)
+{
+    enum { N = 50000 };
+    static float p1[N], p2[N], g1[N], g2[N], m1[N], m2[N], v1[N], v2[N];
+    VlmRng r;
+    vlm_rng_init(&r, 11, 1);
+    vlm_rng_normal_fill(&r, p1, N);
+    vlm_rng_normal_fill(&r, g1, N);
+    memcpy(p2, p1, sizeof p1);
+    memcpy(g2, g1, sizeof g1);
+    memset(m1, 0, sizeof m1); memset(m2, 0, sizeof m2);
+    memset(v1, 0, sizeof v1); memset(v2, 0, sizeof v2);
+    VlmOptim o;
+    vlm_optim_defaults(&o, VLM_OPT_ADAM, 1e-3f);
+    vlm_optim_begin_step(&o);
+    for (int t = 1; t <= 2; t++) {
+        vlm_parallel_set_threads(t);
+        memcpy(p2, p1, sizeof p1);
+        memcpy(g2, g1, sizeof g1);
+        memset(m2, 0, sizeof m2);
+        memset(v2, 0, sizeof v2);
+        CU_ASSERT_EQUAL(vlm_optim_update_consume(&o, p2, g2, m2, v2, N), 0);
+        float pr[N], mr[N] = {0}, vr[N] = {0};
+        memcpy(pr, p1, sizeof pr);
+        vlm_optim_update(&o, pr, g1, mr, vr, N);
+        CU_ASSERT(memcmp(pr, p2, sizeof pr) == 0);
+        int nonzero = 0;
+        for (int i = 0; i < N; i++)
+            nonzero += g2[i] != 0;
+        CU_ASSERT_EQUAL(nonzero, 0);
+    }
+    /* a NaN in the gradient: reported, its block untouched */
+    memcpy(p2, p1, sizeof p1);
+    memcpy(g2, g1, sizeof g1);
+    g2[12345] = NAN;
+    CU_ASSERT_EQUAL(vlm_optim_update_consume(&o, p2, g2, m2, v2, N), -1);
+    CU_ASSERT(isnan(g2[12345]));
+    CU_ASSERT(p2[12345] == p1[12345]);
+    vlm_parallel_set_threads(1);
+    (void)m1; (void)v1;
+}
+
 void vlm_test_parallel(void)
 {
     CU_pSuite s = CU_add_suite("parallel", NULL, NULL);
     CU_add_test(s, "every index once, any threads and chunk", test_cover);
     CU_add_test(s, "threaded Adam step equals single-threaded", test_adam_threads_identical);
     CU_add_test(s, "threaded GEMM matches single-threaded, all transposes", test_gemm_threads_identical);
+    CU_add_test(s, "fused Adam step: same update, zeroed gradient, NaN reported", test_update_consume);
 }
