@@ -43,6 +43,7 @@ typedef struct Opts {
     VlmObjective objective;
     uint64_t seed;
     bool mean, binarize, reconstruct;
+    bool set_given;          /* some --set on the command line */
     bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
          has_clip, has_sched;
     double tol, reg_covar;   /* EM (conjugate mixtures) */
@@ -423,6 +424,7 @@ static int parse_opts(const Cmd *c, int ci, const VlmModelDesc *d, int argc,
             o->shape_h = h;
             o->shape_w = w;
         } else if (!strcmp(name, "set")) {
+            o->set_given = true;
             int rc = apply_set(c, d, val);
             if (rc)
                 return rc;
@@ -1395,6 +1397,31 @@ static int cmd_params(VlmModel *m, const Opts *o)
     return 0;
 }
 
+/* A checkpoint records the consts its model was trained with: without an
+ * explicit --set, a command that loads it uses them (a checkpoint that
+ * cannot be read is left to the real load to report). */
+static void consts_from_checkpoint(const VlmModelDesc *desc, const char *path)
+{
+    VlmCkpt c;
+    VlmErr err;
+    memset(&c, 0, sizeof c);
+    if (desc->n_consts == 0 || vlm_ckpt_load(path, 0, &c, &err) != 0)
+        return;
+    for (int i = 0; i < c.n_tensors; i++) {
+        if (strcmp(c.t[i].name, "consts") || c.t[i].count != 2 * (size_t)desc->n_consts)
+            continue;
+        for (int k = 0; k < desc->n_consts; k++) {
+            float hi = c.t[i].data[2 * k], lo = c.t[i].data[2 * k + 1];
+            long v = (long)hi * 65536 + (long)lo;
+            if (hi >= 0 && lo >= 0 && v > 0 && v != desc->const_values[k]) {
+                fprintf(stderr, "note: %s was trained with %s=%ld\n", path, desc->const_names[k], v);
+                desc->const_values[k] = v;
+            }
+        }
+    }
+    vlm_ckpt_free(&c);
+}
+
 /* ------------------------------------------------------------ main */
 
 int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
@@ -1447,6 +1474,8 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         return rc;
     openblas_set_num_threads(1);   /* GEMMs are split by vlm's own pool */
     vlm_parallel_set_threads(o.threads);
+    if (o.load && !o.set_given)
+        consts_from_checkpoint(desc, o.load);
     VlmModel m;
     VlmErr err;
     if (vlm_model_init(&m, desc, &err) != 0)

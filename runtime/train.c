@@ -208,6 +208,19 @@ static int save_ckpt(const char *path, VlmModel *m, const TrainState *s,
             add_tensor(c, p->name, p->rank, p->dims, m->w + p->offset,
                        p->count);
     }
+    /* the consts the model was configured with (--set), each as two
+     * floats hi, lo < 65536 (exact), so later commands can restore them */
+    int nc = m->desc->n_consts;
+    float *cv = vlm_xcalloc(2 * (size_t)(nc ? nc : 1), sizeof *cv);
+    for (int i = 0; i < nc; i++) {
+        long v = m->desc->const_values[i];
+        cv[2 * i] = (float)(v / 65536);
+        cv[2 * i + 1] = (float)(v % 65536);
+    }
+    if (nc) {
+        long n2 = 2L * nc;
+        add_tensor(c, "consts", 1, &n2, cv, (size_t)n2);
+    }
     long nw = (long)m->n_w;
     add_tensor(c, "optim.m", 1, &nw, m->w_m, m->n_w);
     add_tensor(c, "optim.v", 1, &nw, m->w_v, m->n_w);
@@ -224,6 +237,7 @@ static int save_ckpt(const char *path, VlmModel *m, const TrainState *s,
     c->meta_len = b.len;
     int rc = vlm_ckpt_save(path, c, err);
     free(b.p);
+    free(cv);
     free(c);
     return rc;
 }
@@ -256,7 +270,7 @@ static int take(const VlmCkpt *c, const char *path, const char *name,
 static const char *hash_hint(const VlmModel *m)
 {
     return m->desc->n_consts > 0
-               ? " (if the model was trained with --set, pass the same --set)"
+               ? " (the consts differ: a --set given now disagrees with the checkpoint's)"
                : "";
 }
 

@@ -473,7 +473,8 @@ typedef struct VlmCkpt {
  * any failure the previous file at path is untouched. */
 int vlm_ckpt_save(const char *path, const VlmCkpt *c, VlmErr *err);
 /* Validates everything (magic, version, sizes, CRC) before returning;
- * expected_hash mismatch is an error naming both hashes. */
+ * expected_hash mismatch is an error naming both hashes (expected_hash 0:
+ * any model, for reading what a checkpoint says about itself). */
 int vlm_ckpt_load(const char *path, uint64_t expected_hash, VlmCkpt *c,
                   VlmErr *err);
 void vlm_ckpt_free(VlmCkpt *c);   /* frees what load allocated */

@@ -98,6 +98,14 @@ i100=$(awk '/IWAE_100 / {print $2}' "$T/e100"); se100=$(awk '/log p\(x\) \(IS\)/
 check "ppca ELBO $elbo <= IWAE_10 $i10" holds "$elbo <= $i10"
 check "ppca IWAE_10 $i10 <= IWAE_100 $i100 (+3 SE)" holds "$i10 <= $i100 + 3 * ($se10 + $se100)"
 
+# --- consts changed with --set are recorded in the checkpoint
+"$P" sample --set D=6 -n 100 --out "$T/p6.csv" >"$T/out" 2>"$T/err" &&
+"$P" train --data "$T/p6.csv" --set D=6 --epochs 1 --save "$T/p6.ckpt" >"$T/out" 2>"$T/err" &&
+"$P" eval --data "$T/p6.csv" --load "$T/p6.ckpt" --iw 5 >"$T/out" 2>"$T/err"
+check "eval takes --set D=6 from the checkpoint" sh -c "[ $? -eq 0 ] && grep -q 'trained with D=6' '$T/err'"
+"$P" eval --data "$T/p6.csv" --load "$T/p6.ckpt" --set D=5 >"$T/out" 2>"$T/err"
+check "an explicit --set that disagrees is refused" [ $? -eq 1 ]
+
 # --- small VAE: train, eval, sample PNG, impute; resume is bit-identical
 V=$T/small_vae
 "$VLMC" tests/codegen/small_vae.vlm -o "$V" 2>"$T/err"
