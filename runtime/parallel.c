@@ -35,10 +35,15 @@ static void run_slice(int t)
     pool.fn(pool.ctx, lo, hi);
 }
 
+/* the job generation at each worker's creation: a worker only runs jobs
+ * published after it exists (set_threads and parallel_for are called from
+ * one thread, so no job is in flight while a worker is created) */
+static unsigned start_gen[MAX_THREADS];
+
 static void *worker(void *arg)
 {
     int t = (int)(intptr_t)arg;
-    unsigned seen = 0;
+    unsigned seen = start_gen[t];
     for (;;) {
         unsigned g;
         int spins = 0;
@@ -69,6 +74,7 @@ void vlm_parallel_set_threads(int threads)
     pthread_mutex_lock(&pool.mu);
     while (pool.started < threads - 1) {
         int t = pool.started + 1;
+        start_gen[t] = atomic_load_explicit(&pool.gen, memory_order_acquire);
         if (pthread_create(&pool.tid[t], NULL, worker, (void *)(intptr_t)t) != 0)
             break;
         pthread_detach(pool.tid[t]);
