@@ -107,8 +107,6 @@ typedef struct LogitsJob {
     int n;
     const float *x, *l;
     double *out;
-    const float *dout;
-    float *dl;
     atomic_bool ok;       /* every row took the fast path */
 } LogitsJob;
 
@@ -126,14 +124,15 @@ void vlm_dist_bernoulli_logits_logp(int R, int n, int K, VlmIn x,
     (void)K;
     bool fast = logits_contiguous(n, x, th[0], mask);
     if (fast) {
-        /* rows in parallel; any row off the fast path redoes them all below */
-        LogitsJob j = {n, x.p, th[0].p, out, NULL, NULL, true};
+        /* rows in parallel; rows off the fast path are done below */
+        LogitsJob j = {n, x.p, th[0].p, out, true};
         vlm_parallel_for((size_t)R, 16, logits_logp_rows, &j);
         if (atomic_load(&j.ok))
             return;
     }
     for (int r = 0; r < R; r++) {
-        if (fast && logits_logp_row(x.p + (size_t)r * n, th[0].p + (size_t)r * n, n, &out[r]))
+        /* rows that passed the check were written by the parallel pass */
+        if (fast && logits_row_ok(x.p + (size_t)r * n, th[0].p + (size_t)r * n, n))
             continue;
         double s = 0.0;
         for (int i = 0; i < n; i++) {
@@ -153,15 +152,53 @@ void vlm_dist_bernoulli_logits_logp(int R, int n, int K, VlmIn x,
     }
 }
 
+/* One row of the backward pass in double, for any views, mask and
+ * values: d/dx = l, d/dl = x - sigmoid(l), out-of-support elements none. */
+static void logits_bwd_row(int r, int n, VlmIn x, VlmIn lv, VlmIn mask, double w,
+                           VlmOut dx, VlmOut dl)
+{
+    for (int i = 0; i < n; i++) {
+        double m = mask_at(mask, r, i);
+        if (m == 0)
+            continue;
+        double xv = vin_at(x, r, i), l = vin_at(lv, r, i);
+        double g[2];
+        if (isfinite(l) && xv >= 0 && xv <= 1) {
+            double e = exp(-fabs(l));
+            g[0] = l;
+            g[1] = xv - (l >= 0 ? 1.0 : e) / (1.0 + e);
+        } else if (!isfinite(bernoulli_logits_elem(xv, &l, g))) {
+            continue;
+        }
+        vout_add(dx, r, i, w * m * g[0]);
+        vout_add(dl, r, i, w * m * g[1]);
+    }
+}
+
+typedef struct LogitsBwdJob {
+    int n;
+    VlmIn x, l, mask;
+    const float *dout;
+    VlmOut dx, dl;
+    bool fast;            /* contiguous, no mask, no dx: float rows */
+} LogitsBwdJob;
+
+/* Rows in parallel (each row is written by one slice): a row whose values
+ * and logits pass the check takes the float loop, any other the double
+ * one. */
 static void logits_bwd_rows(void *ctx, size_t lo, size_t hi)
 {
-    const LogitsJob *j = ctx;
+    const LogitsBwdJob *j = ctx;
     for (size_t r = lo; r < hi; r++) {
         float w = j->dout[r];
         if (w == 0)
             continue;
-        const float *xr = j->x + r * j->n, *lr = j->l + r * j->n;
-        float *d = j->dl + r * j->n;
+        if (!j->fast || !logits_row_ok(j->x.p + r * j->n, j->l.p + r * j->n, j->n)) {
+            logits_bwd_row((int)r, j->n, j->x, j->l, j->mask, w, j->dx, j->dl);
+            continue;
+        }
+        const float *xr = j->x.p + r * j->n, *lr = j->l.p + r * j->n;
+        float *d = j->dl.p + r * j->n;
         for (int i = 0; i < j->n; i++)
             d[i] += w * (xr[i] - sigmoidf_(lr[i]));
     }
@@ -176,40 +213,13 @@ void vlm_dist_bernoulli_logits_logp_bwd(int R, int n, int K, VlmIn x,
     VlmOut dl = dth_get(dth, 0);
     if (!dx.p && !dl.p)
         return;
-    /* fast path: d/dl = x - sigmoid(l), contiguous, no dx, no mask */
-    bool fast = logits_contiguous(n, x, th[0], mask) && !dx.p && dl.rs == n && dl.es == 1;
-    if (fast) {
-        LogitsJob j = {n, x.p, th[0].p, NULL, dout, dl.p, true};
-        bool ok = true;
-        for (int r = 0; r < R && ok; r++)
-            ok = logits_row_ok(x.p + (size_t)r * n, th[0].p + (size_t)r * n, n);
-        if (ok) {
-            vlm_parallel_for((size_t)R, 16, logits_bwd_rows, &j);
-            return;
-        }
-    }
-    for (int r = 0; r < R; r++) {
-        double w = dout[r];
-        if (w == 0)
-            continue;
-
-        for (int i = 0; i < n; i++) {
-            double m = mask_at(mask, r, i);
-            if (m == 0)
-                continue;
-            double xv = vin_at(x, r, i), l = vin_at(th[0], r, i);
-            double g[2];
-            if (isfinite(l) && xv >= 0 && xv <= 1) {
-                double e = exp(-fabs(l));
-                g[0] = l;
-                g[1] = xv - (l >= 0 ? 1.0 : e) / (1.0 + e);
-            } else if (!isfinite(bernoulli_logits_elem(xv, &l, g))) {
-                continue;
-            }
-            vout_add(dx, r, i, w * m * g[0]);
-            vout_add(dl, r, i, w * m * g[1]);
-        }
-    }
+    LogitsBwdJob j = {n, x, th[0], mask, dout, dx, dl,
+                      logits_contiguous(n, x, th[0], mask) && !dx.p && dl.rs == n && dl.es == 1};
+    /* rows are independent only when each row has its own gradient row */
+    if (j.fast)
+        vlm_parallel_for((size_t)R, 16, logits_bwd_rows, &j);
+    else
+        logits_bwd_rows(&j, 0, (size_t)R);
 }
 DIST_DEFINE_SAMPLE(bernoulli_logits, 1, bernoulli_logits_draw)
 DIST_DEFINE_MEAN(bernoulli_logits, 1, bernoulli_logits_mean)
