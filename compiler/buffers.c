@@ -26,6 +26,12 @@ bool vlmc_node_owns_grad(const VlmcNode *x)
            x->op != VLMC_OP_LOGP && x->op != VLMC_OP_KL;
 }
 
+bool vlmc_node_in_slot(const VlmcNode *x, int k)
+{
+    return (x->vslot == k && vlmc_node_owns_value(x)) || (x->gslot == k && vlmc_node_owns_grad(x)) ||
+           (x->eslot == k && x->live && x->op == VLMC_OP_RSAMPLE);
+}
+
 typedef struct Interval {
     int start, end;       /* inclusive steps of the timeline */
     int *slot;            /* where to write the assignment */

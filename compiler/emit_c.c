@@ -47,9 +47,6 @@ static const VlmcNode *node(Emit *E, int i) { return &E->g->nodes[i]; }
 
 /* ------------------------------------------------ values and gradients */
 
-static bool own_value(const VlmcNode *x) { return vlmc_node_owns_value(x); }
-static bool own_grad(const VlmcNode *x) { return vlmc_node_owns_grad(x); }
-
 /* value pointer of node i as a C expression */
 static void V(Emit *E, int i, char *buf, size_t n)
 {
@@ -481,9 +478,7 @@ static void slot_size(Emit *E, int k, const char *rows_b, const char *acc, bool 
 {
     for (int i = 0; i < E->g->n; i++) {
         const VlmcNode *x = node(E, i);
-        int hits = (x->vslot == k && own_value(x)) + (x->gslot == k && own_grad(x)) +
-                   (x->eslot == k && x->op == VLMC_OP_RSAMPLE && x->live);
-        if (!hits || (batched_only && !x->batched) || (global_only && x->batched))
+        if (!vlmc_node_in_slot(x, k) || (batched_only && !x->batched) || (global_only && x->batched))
             continue;
         out(E, "    if (%s < (size_t)%s * %s) %s = (size_t)%s * %s;\n", acc, x->batched ? rows_b : "1", x->n, acc,
             x->batched ? rows_b : "1", x->n);
@@ -678,7 +673,7 @@ static void emit_grad_starts(Emit *E, int j)
 {
     for (int i = 0; i < E->g->n; i++) {
         const VlmcNode *x = node(E, i);
-        if (!own_grad(x) || x->gfirst != j)
+        if (!vlmc_node_owns_grad(x) || x->gfirst != j)
             continue;
         if (x->op == VLMC_OP_RSAMPLE)
             out(E, "    memcpy(%c_slot[%d], M->dlat[%d], sizeof(float) * (size_t)R * %s);\n", E->pfx, x->gslot,

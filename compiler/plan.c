@@ -47,10 +47,7 @@ static double graph_bytes(const VlmcProgram *p, const VlmcGraph *g, double rows)
         double mx = 0;
         for (int i = 0; i < g->n; i++) {
             const VlmcNode *x = &g->nodes[i];
-            bool member = (x->vslot == k && vlmc_node_owns_value(x)) ||
-                          (x->gslot == k && vlmc_node_owns_grad(x)) ||
-                          (x->eslot == k && x->live && x->op == VLMC_OP_RSAMPLE);
-            if (member) {
+            if (vlmc_node_in_slot(x, k)) {
                 double b = 4.0 * eval_size(p->model, x->n) * (x->batched ? rows : 1);
                 if (b > mx)
                     mx = b;

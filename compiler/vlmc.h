@@ -472,6 +472,8 @@ void vlmc_plan_buffers(VlmcProgram *p);
  * parameter block). */
 bool vlmc_node_owns_value(const VlmcNode *x);
 bool vlmc_node_owns_grad(const VlmcNode *x);
+/* Whether one of x's buffers (value, gradient, noise) lives in slot k. */
+bool vlmc_node_in_slot(const VlmcNode *x, int k);
 /* Human-readable inference plan and memory estimate (vlmc --plan). */
 void vlmc_print_plan(const VlmcProgram *p, FILE *out);
 /* Write the C translation unit. */
