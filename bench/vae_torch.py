@@ -48,8 +48,9 @@ def main():
     ap.add_argument("--hidden", type=int, default=400)
     ap.add_argument("--latent", type=int, default=20)
     ap.add_argument("--init", choices=["torch", "glorot"], default="torch",
-                    help="torch: nn.Linear's default; glorot: vlm's (uniform "
-                         "+-sqrt(6/(fan_in+fan_out)) weights, zero biases)")
+                    help="torch: nn.Linear's default, uniform +-1/sqrt(fan_in) "
+                         "(vlm's too); glorot: uniform +-sqrt(6/(fan_in+fan_out)) "
+                         "weights, zero biases")
     args = ap.parse_args()
 
     import torch

@@ -18,7 +18,7 @@ static const char *const fn_enum[] = {
 static const char *const act_enum[] = {"VLM_ACT_IDENTITY", "VLM_ACT_RELU", "VLM_ACT_TANH",
                                        "VLM_ACT_SIGMOID", "VLM_ACT_SOFTPLUS", "VLM_ACT_ELU"};
 static const char *const init_enum[] = {"VLM_INIT_NORMAL", "VLM_INIT_UNIFORM", "VLM_INIT_CONST",
-                                        "VLM_INIT_GLOROT"};
+                                        "VLM_INIT_FAN_IN"};
 static const char *const treat_enum[] = {"VLM_TREAT_ENUMERATE", "VLM_TREAT_REPARAM",
                                          "VLM_TREAT_SCORE", "VLM_TREAT_AUTO_GUIDE"};
 
@@ -566,7 +566,12 @@ static void emit_configure(Emit *E)
             out(E, "%s%s", k ? ", " : "", q->dims[k]);
         if (!q->rank)
             out(E, "1");
-        out(E, "}, %s, (float)%.9g, (float)%.9g, %s, %s, &off, &loff, err)) return -1;\n", init_enum[q->init], q->a, q->b,
+        out(E, "}, %s, ", init_enum[q->init]);
+        if (q->fan_in)
+            out(E, "(float)(%s)", q->fan_in);
+        else
+            out(E, "(float)%.9g", q->a);
+        out(E, ", (float)%.9g, %s, %s, &off, &loff, err)) return -1;\n", q->b,
             q->guide ? "true" : "false", q->local ? "true" : "false");
     }
     out(E, "    M->n_w = off;\n    M->local_width = loff;\n");

@@ -12,7 +12,7 @@
 /* runtime codes mirrored here (runtime/vlm.h is not included by vlmc) */
 enum { FN_EXP, FN_LOG, FN_LOG1P, FN_SQRT, FN_SIGMOID, FN_SOFTPLUS, FN_TANH,
        FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY };
-enum { INIT_NORMAL, INIT_UNIFORM, INIT_CONST, INIT_GLOROT };
+enum { INIT_NORMAL, INIT_UNIFORM, INIT_CONST, INIT_FAN_IN };
 
 #define AUTO_HIDDEN 256
 
@@ -138,6 +138,18 @@ static int add_param(Lower *L, const char *name, int rank, const char **dims, in
     if (local)
         p->has_local = true;
     return p->n_params++;
+}
+
+/* The weight W (din, dout) and bias b (dout) of one dense layer, both
+ * uniform(+-1/sqrt(din)) as PyTorch's nn.Linear. Returns W; b follows. */
+static int add_layer_params(Lower *L, const char *wname, const char *bname, const char *din,
+                            const char *dout, bool guide)
+{
+    const char *wd[2] = {din, dout};
+    int w = add_param(L, wname, 2, wd, INIT_FAN_IN, 0, 0, guide, false, 0);
+    int b = add_param(L, bname, 1, &wd[1], INIT_FAN_IN, 0, 0, guide, false, 0);
+    L->p->params[w].fan_in = L->p->params[b].fan_in = din;
+    return w;
 }
 
 static int param_node(Lower *L, int pi, VlmcLoc loc)
@@ -471,9 +483,7 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
         if (*enc_h < 0) {
             const char *din = numel_c(L, &o->shape, 0);
             const char *hd = fmt(L->a, "%dL", AUTO_HIDDEN);
-            const char *wd[2] = {din, hd};
-            int W = add_param(L, "auto.enc.W0", 2, wd, INIT_GLOROT, 0, 0, true, false, 0);
-            int b = add_param(L, "auto.enc.b0", 1, &wd[1], INIT_CONST, 0, 0, true, false, 0);
+            int W = add_layer_params(L, "auto.enc.W0", "auto.enc.b0", din, hd, true), b = W + 1;
             int x = add_node(L, VLMC_OP_OBS, true, din, o->shape.rank == 0, s->loc);
             N(L, x)->var = map_get(&L->var_of, o);
             *enc_h = linear_node(L, x, param_node(L, W, s->loc), param_node(L, b, s->loc), din,
@@ -481,8 +491,8 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
         }
         const char *hd = fmt(L->a, "%dL", AUTO_HIDDEN);
         const char *wd[2] = {hd, v->n};
-        int lw = add_param(L, fmt(L->a, "auto.%s.loc.W", s->name), 2, wd, INIT_GLOROT, 0, 0, true, false, 0);
-        int lb = add_param(L, fmt(L->a, "auto.%s.loc.b", s->name), 1, dims, INIT_CONST, 0, 0, true, false, 0);
+        int lw = add_layer_params(L, fmt(L->a, "auto.%s.loc.W", s->name),
+                                  fmt(L->a, "auto.%s.loc.b", s->name), hd, v->n, true), lb = lw + 1;
         int sw = add_param(L, fmt(L->a, "auto.%s.log_scale.W", s->name), 2, wd, INIT_NORMAL, 0, 1e-3, true, false, 0);
         int sb = add_param(L, fmt(L->a, "auto.%s.log_scale.b", s->name), 1, dims, INIT_CONST, -1, 0, true, false, 0);
         loc_n = linear_node(L, *enc_h, param_node(L, lw, s->loc), param_node(L, lb, s->loc), hd,
@@ -540,11 +550,9 @@ static void build_tables(Lower *L)
         VlmcSym *s = m->nets[i];
         int first = -1;
         for (int l = 0; l + 1 < s->net.n_sizes; l++) {
-            const char *wd[2] = {dim_c(L, s->net.sizes[l]), dim_c(L, s->net.sizes[l + 1])};
-            int w = add_param(L, fmt(L->a, "%s.W%d", s->name, l), 2, wd, INIT_GLOROT, 0, 0,
-                              s->in_guide, false, 0);
-            add_param(L, fmt(L->a, "%s.b%d", s->name, l), 1, &wd[1], INIT_CONST, 0, 0,
-                      s->in_guide, false, 0);
+            int w = add_layer_params(L, fmt(L->a, "%s.W%d", s->name, l),
+                                     fmt(L->a, "%s.b%d", s->name, l), dim_c(L, s->net.sizes[l]),
+                                     dim_c(L, s->net.sizes[l + 1]), s->in_guide);
             if (first < 0)
                 first = w;
         }

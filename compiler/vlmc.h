@@ -153,7 +153,7 @@ typedef struct VlmcNetSpec {
 } VlmcNetSpec;
 
 typedef enum {
-    VLMC_INIT_DEFAULT,   /* normal(0, 0.01) for params; He/Glorot for nets */
+    VLMC_INIT_DEFAULT,   /* normal(0, 0.01) for params; nets: uniform(+-1/sqrt(fan_in)) */
     VLMC_INIT_CONST,     /* = number */
     VLMC_INIT_NORMAL,    /* ~ normal(a, b) / init normal(a, b) */
     VLMC_INIT_UNIFORM,   /* uniform(a, b) */
@@ -408,6 +408,7 @@ typedef struct VlmcParam {
     int rank; const char *dims[VLMC_MAX_RANK];  /* C expressions */
     int init;             /* runtime VlmInit */
     double a, b;
+    const char *fan_in;   /* C expression: `a` of VLM_INIT_FAN_IN, else NULL */
     bool guide, local;
     int constraint;       /* VlmcConstraint */
 } VlmcParam;

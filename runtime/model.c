@@ -87,8 +87,8 @@ void vlm_model_alloc_local(VlmModel *m, size_t rows)
 
 /* Draw count values of p from its initialiser:
  * NORMAL(a=mean, b=sd), UNIFORM(a=low, b=high), CONST(a),
- * GLOROT: uniform(+-sqrt(6 / (fan_in + fan_out))), fan_in = dims[0],
- * fan_out = dims[1] (a vector: fan_out = fan_in). */
+ * FAN_IN(a = fan_in): uniform(+-1/sqrt(fan_in)), PyTorch's nn.Linear
+ * default for both the weights and the bias of a layer. */
 static void init_one(const VlmParamInfo *p, float *dst, VlmRng *rng)
 {
     switch (p->init) {
@@ -104,10 +104,8 @@ static void init_one(const VlmParamInfo *p, float *dst, VlmRng *rng)
         for (size_t i = 0; i < p->count; i++)
             dst[i] = p->a;
         break;
-    case VLM_INIT_GLOROT: {
-        double fan_in = p->rank >= 1 ? (double)p->dims[0] : 1.0;
-        double fan_out = p->rank >= 2 ? (double)p->dims[1] : fan_in;
-        double lim = sqrt(6.0 / (fan_in + fan_out));
+    case VLM_INIT_FAN_IN: {
+        double lim = 1.0 / sqrt(p->a > 1 ? (double)p->a : 1.0);
         for (size_t i = 0; i < p->count; i++)
             dst[i] = (float)(lim * (2.0 * vlm_rng_uniform(rng) - 1.0));
         break;

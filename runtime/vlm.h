@@ -546,7 +546,7 @@ typedef enum {   /* same order as the compiler's VlmcTreatment */
     VLM_TREAT_AUTO_GUIDE, VLM_TREAT_NONE /* observed */
 } VlmTreat;
 typedef enum { VLM_INIT_NORMAL, VLM_INIT_UNIFORM, VLM_INIT_CONST,
-               VLM_INIT_GLOROT /* uniform(+-sqrt(6/(fan_in+fan_out))) */
+               VLM_INIT_FAN_IN /* uniform(+-1/sqrt(a)), a = the layer's fan-in */
 } VlmInit;
 
 typedef struct VlmParamInfo {

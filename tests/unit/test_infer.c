@@ -177,7 +177,7 @@ static int ppca_configure(VlmModel *m, VlmErr *err)
 {
     (void)err;
     m->n_params = 5;
-    set_param(&m->params[0], "W", 2, 3, 2, 0, VLM_INIT_GLOROT, 0, 0, false);
+    set_param(&m->params[0], "W", 2, 3, 2, 0, VLM_INIT_FAN_IN, 3, 0, false);
     set_param(&m->params[1], "b", 1, 3, 0, 6, VLM_INIT_CONST, 0, 0, false);
     set_param(&m->params[2], "log_sigma", 0, 1, 0, 9, VLM_INIT_CONST, 0, 0,
               false);
