@@ -83,7 +83,7 @@ void vlm_optim_begin_step(VlmOptim *o) { o->t++; }
 /* The per-step constants shared by every element of one step. */
 typedef struct Step {
     float lr, decay;      /* decay = 1 - lr * weight_decay */
-    float a1, bc2_sqrt;   /* Adam: lr / (1 - beta1^t), sqrt(1 - beta2^t) */
+    float a1, bc2_isqrt;  /* Adam: lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t) */
 } Step;
 
 static Step step_consts(const VlmOptim *o)
@@ -95,7 +95,7 @@ static Step step_consts(const VlmOptim *o)
     double bc1 = 1.0 - pow(o->beta1, (double)t);
     double bc2 = 1.0 - pow(o->beta2, (double)t);
     s.a1 = (float)(s.lr / bc1);
-    s.bc2_sqrt = (float)sqrt(bc2);
+    s.bc2_isqrt = (float)(1.0 / sqrt(bc2));   /* a product, not a division, per element */
     return s;
 }
 
@@ -112,7 +112,7 @@ static void adam_span(const VlmOptim *o, const Step *s, float *p,
         float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        p[i] = p[i] * s->decay - s->a1 * mi / (sqrtf(vi) / s->bc2_sqrt + eps);
+        p[i] = p[i] * s->decay - s->a1 * mi / (sqrtf(vi) * s->bc2_isqrt + eps);
     }
 }
 
