@@ -483,7 +483,10 @@ void vlm_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *
         gemm_slice(&j, 0, (size_t)M);
         return;
     }
-    if (M >= 32 * T)
+    /* Each slice packs its part of the split operand and all of the
+     * other: splitting the longer of M and N packs the least (a batch of
+     * 128 rows times a 784x400 weight splits the weight's columns). */
+    if (M >= 32 * T && M >= N)
         vlm_parallel_for((size_t)M, 16, gemm_slice, &j);
     else {
         j.by_rows = false;
