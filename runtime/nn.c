@@ -16,81 +16,111 @@
 #include <cblas.h>
 #include <math.h>
 
-/* Bias and activation, row by row so the row is still in cache for the
- * second pass: y = act(y + b). The activations are tensor.c's elementwise
+/* Bias and activation on the block rows r0..r1, columns c0..c1 of y
+ * (R, out): y = act(y + b). The activations are tensor.c's elementwise
  * functions, so the forms (stable, vectorizable) live in one place. */
-static void bias_act_rows(int R, int out, const float *b, VlmAct act,
-                          float *y)
+typedef struct BiasAct {
+    int out;
+    const float *b;
+    VlmAct act;
+    float *y;
+} BiasAct;
+
+static void bias_act_block(void *ctx, int r0, int r1, int c0, int c1)
 {
     static const VlmFn fn[] = {
         [VLM_ACT_IDENTITY] = VLM_FN_IDENTITY, [VLM_ACT_RELU] = VLM_FN_RELU,
         [VLM_ACT_TANH] = VLM_FN_TANH, [VLM_ACT_SIGMOID] = VLM_FN_SIGMOID,
         [VLM_ACT_SOFTPLUS] = VLM_FN_SOFTPLUS, [VLM_ACT_ELU] = VLM_FN_ELU,
     };
-    for (int r = 0; r < R; r++) {
-        float *yr = y + (size_t)r * out;
-        if (b)
-            for (int j = 0; j < out; j++) yr[j] += b[j];
-        if (act != VLM_ACT_IDENTITY)
-            vlm_ew_fn_fwd(fn[act], (size_t)out, yr, yr);
+    const BiasAct *j = ctx;
+    for (int r = r0; r < r1; r++) {
+        float *yr = j->y + (size_t)r * j->out + c0;
+        if (j->b)
+            for (int c = 0; c < c1 - c0; c++) yr[c] += j->b[c0 + c];
+        if (j->act != VLM_ACT_IDENTITY)
+            vlm_ew_fn_fwd(fn[j->act], (size_t)(c1 - c0), yr, yr);
     }
 }
 
-/* y = act(x @ W + b): the GEMM writes the pre-activation into y (beta 0),
- * then one pass adds the bias and applies act while the row is in cache. */
+/* y = act(x @ W + b): the GEMM writes the pre-activation into y (beta 0);
+ * each GEMM slice then adds the bias and applies act to its own block
+ * while it is in cache. */
 // x (R,in) @ W (in,out) + b (out) -> act -> y (R,out)
 void vlm_nn_linear_fwd(int R, int in, int out, const float *x,
                        const float *W, const float *b, VlmAct act, float *y)
 {
     if (R <= 0 || out <= 0)
         return;
-    if (in > 0)
-        vlm_sgemm(false, false, R, out, in, 1.0f, x, in, W, out, 0.0f, y, out);
-    else
-        for (size_t k = 0; k < (size_t)R * out; k++) y[k] = 0.0f;
-    bias_act_rows(R, out, b, act, y);
+    BiasAct j = {out, b, act, y};
+    bool ep = b || act != VLM_ACT_IDENTITY;
+    if (in > 0) {
+        vlm_sgemm_ep(false, false, R, out, in, 1.0f, x, in, W, out, 0.0f, y, out,
+                     ep ? bias_act_block : NULL, &j);
+        return;
+    }
+    for (size_t k = 0; k < (size_t)R * out; k++) y[k] = 0.0f;
+    if (ep)
+        bias_act_block(&j, 0, R, 0, out);
 }
 
 /* act'(pre) written through y = act(pre):
  *   relu y > 0;  tanh 1 - y^2;  sigmoid y (1 - y);
  *   softplus sigmoid(pre) = 1 - exp(-y) (= -expm1(-y), exact for small y);
  *   elu y > 0 ? 1 : y + 1.
- * dpre = act' * dy and db += sum_r dpre in the same pass. */
-static void act_bwd_rows(int R, int out, const float *y, const float *dy,
-                         VlmAct act, float *dpre, float *db)
+ * dpre = act' * dy and db += sum_r dpre in the same pass, on the columns
+ * c0..c1 of every row: a column slice owns its db entries and adds the
+ * rows in order, so the sums do not depend on the slicing. Identity with
+ * dpre == NULL only sums dy into db. */
+typedef struct ActBwd {
+    int R, out;
+    const float *y, *dy;
+    VlmAct act;
+    float *dpre, *db;
+} ActBwd;
+
+static void act_bwd_cols(void *ctx, size_t c0, size_t c1)
 {
-    for (int r = 0; r < R; r++) {
-        const float *yr = y + (size_t)r * out, *gr = dy + (size_t)r * out;
-        float *d = dpre + (size_t)r * out;
+    const ActBwd *j = ctx;
+    int out = j->out, n = (int)(c1 - c0);
+    VlmAct act = j->act;
+    float *db = j->db ? j->db + c0 : NULL;
+    for (int r = 0; r < j->R; r++) {
+        const float *yr = j->y + (size_t)r * out + c0, *gr = j->dy + (size_t)r * out + c0;
+        if (!j->dpre) {
+            for (int c = 0; c < n; c++) db[c] += gr[c];
+            continue;
+        }
+        float *d = j->dpre + (size_t)r * out + c0;
         switch (act) {
         case VLM_ACT_IDENTITY:
             if (d != gr)
-                for (int j = 0; j < out; j++) d[j] = gr[j];
+                for (int c = 0; c < n; c++) d[c] = gr[c];
             break;
         case VLM_ACT_RELU: /* load first: a conditional load blocks SIMD */
-            for (int j = 0; j < out; j++) {
-                float g = gr[j];
-                d[j] = yr[j] > 0 ? g : 0.0f;
+            for (int c = 0; c < n; c++) {
+                float g = gr[c];
+                d[c] = yr[c] > 0 ? g : 0.0f;
             }
             break;
         case VLM_ACT_TANH:
-            for (int j = 0; j < out; j++) d[j] = (1.0f - yr[j] * yr[j]) * gr[j];
+            for (int c = 0; c < n; c++) d[c] = (1.0f - yr[c] * yr[c]) * gr[c];
             break;
         case VLM_ACT_SIGMOID:
-            for (int j = 0; j < out; j++) d[j] = yr[j] * (1.0f - yr[j]) * gr[j];
+            for (int c = 0; c < n; c++) d[c] = yr[c] * (1.0f - yr[c]) * gr[c];
             break;
         case VLM_ACT_SOFTPLUS:
-            for (int j = 0; j < out; j++) d[j] = -expm1f(-yr[j]) * gr[j];
+            for (int c = 0; c < n; c++) d[c] = -expm1f(-yr[c]) * gr[c];
             break;
         case VLM_ACT_ELU:
-            for (int j = 0; j < out; j++) {
-                float g = gr[j];
-                d[j] = yr[j] > 0 ? g : (yr[j] + 1.0f) * g;
+            for (int c = 0; c < n; c++) {
+                float g = gr[c];
+                d[c] = yr[c] > 0 ? g : (yr[c] + 1.0f) * g;
             }
             break;
         }
         if (db)
-            for (int j = 0; j < out; j++) db[j] += d[j];
+            for (int c = 0; c < n; c++) db[c] += d[c];
     }
 }
 
@@ -109,14 +139,13 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
         return;
     const float *dpre = dy;
     if (act != VLM_ACT_IDENTITY || db) {
-        if (act == VLM_ACT_IDENTITY && scratch != dy) {
-            /* only db is needed: sum dy directly, no copy */
-            for (int r = 0; r < R; r++)
-                for (int j = 0; j < out; j++) db[j] += dy[(size_t)r * out + j];
-        } else {
-            act_bwd_rows(R, out, y, dy, act, scratch, db);
+        /* identity with a scratch other than dy: only db is needed, sum
+         * dy directly, no copy */
+        bool sum_only = act == VLM_ACT_IDENTITY && scratch != dy;
+        ActBwd j = {R, out, y, dy, act, sum_only ? NULL : scratch, db};
+        vlm_parallel_for((size_t)out, 64, act_bwd_cols, &j);
+        if (!sum_only)
             dpre = scratch;
-        }
     }
     if (in <= 0)
         return;

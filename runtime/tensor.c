@@ -453,6 +453,8 @@ typedef struct GemmJob {
     float alpha, beta;
     const float *A, *B;
     float *C;
+    VlmGemmEpilogue *ep;
+    void *ep_ctx;
 } GemmJob;
 
 static void gemm_slice(void *ctx, size_t lo, size_t hi)
@@ -464,10 +466,14 @@ static void gemm_slice(void *ctx, size_t lo, size_t hi)
         cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
                     n, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
                     j->C + lo * (size_t)j->ldc, j->ldc);
+        if (j->ep)
+            j->ep(j->ep_ctx, (int)lo, (int)hi, 0, j->N);
     } else {
         const float *B = j->tb ? j->B + lo * (size_t)j->ldb : j->B + lo;
         cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
                     j->M, n, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta, j->C + lo, j->ldc);
+        if (j->ep)
+            j->ep(j->ep_ctx, 0, j->M, (int)lo, (int)hi);
     }
 }
 
@@ -475,9 +481,16 @@ static void gemm_slice(void *ctx, size_t lo, size_t hi)
 void vlm_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc)
 {
+    vlm_sgemm_ep(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
+}
+
+void vlm_sgemm_ep(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                  const float *B, int ldb, float beta, float *C, int ldc, VlmGemmEpilogue *ep,
+                  void *ep_ctx)
+{
     if (M <= 0 || N <= 0 || K <= 0)
         return;
-    GemmJob j = {ta, tb, true, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C};
+    GemmJob j = {ta, tb, true, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep, ep_ctx};
     int T = vlm_parallel_threads();
     if (T <= 1 || (long)M * N * K < (1L << 18)) {
         gemm_slice(&j, 0, (size_t)M);

@@ -170,6 +170,14 @@ void vlm_rows_repeat(int G, int E, size_t n, float *buf);
 void vlm_sgemm(bool ta, bool tb, int M, int N, int K, float alpha,
                const float *A, int lda, const float *B, int ldb, float beta,
                float *C, int ldc);
+/* ... and then ep(ctx, r0, r1, c0, c1) on each slice's block of C (rows
+ * r0..r1, columns c0..c1) by the thread that wrote it, while it is in
+ * cache: a fused bias and activation. */
+typedef void VlmGemmEpilogue(void *ctx, int r0, int r1, int c0, int c1);
+void vlm_sgemm_ep(bool ta, bool tb, int M, int N, int K, float alpha,
+                  const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc, VlmGemmEpilogue *ep,
+                  void *ep_ctx);
 /* Plain GEMM wrapper: C (M,N) = alpha * op(A) op(B) + beta * C, row major. */
 void vlm_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
               const float *A, const float *B, float beta, float *C);
