@@ -249,6 +249,23 @@ void vlm_data_rows(const VlmData *d, size_t i0, size_t n, size_t col0,
     }
 }
 
+void vlm_data_rows_raw(const VlmData *d, size_t i0, size_t n, size_t col0,
+                       size_t ncols, float *out)
+{
+    if (!d->x8) {
+        vlm_data_rows(d, i0, n, col0, ncols, out);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *s = d->x8 + (i0 + i) * d->d + col0;
+        float *o = out + i * ncols;
+        for (size_t j = 0; j < ncols; j++)
+            o[j] = s[j];
+    }
+}
+
+double vlm_data_unit(const VlmData *d) { return d->x8 ? 1.0 / 255.0 : 1.0; }
+
 float *vlm_data_floats(VlmData *d)
 {
     if (d->x8) {

@@ -119,9 +119,11 @@ void vlm_em_to_params(const VlmEm *em, VlmModel *m)
     }
 }
 
-/* W (P, K) from the current parameters; cst (K) the per-component
- * constant when there is no mask (P = 2D), else the c block (P = 3D). */
-static void build_w(VlmEm *em, bool masked, double *cst)
+/* W (P, K) from the current parameters for rows in raw units (x = u v,
+ * vlm_data_rows_raw): the x and x^2 blocks carry u and u^2; cst (K) the
+ * per-component constant when there is no mask (P = 2D), else the c
+ * block (P = 3D). */
+static void build_w(VlmEm *em, bool masked, double u, double *cst)
 {
     int K = em->K, D = em->D;
     double *W = em->W;
@@ -130,8 +132,8 @@ static void build_w(VlmEm *em, bool masked, double *cst)
         for (int d = 0; d < D; d++) {
             double mu = em->mu[(size_t)k * D + d], v = em->var[(size_t)k * D + d];
             double ckd = -0.5 * log(2 * M_PI * v) - 0.5 * mu * mu / v;
-            W[(size_t)d * K + k] = mu / v;
-            W[(size_t)(D + d) * K + k] = -0.5 / v;
+            W[(size_t)d * K + k] = u * mu / v;
+            W[(size_t)(D + d) * K + k] = -0.5 * u * u / v;
             if (masked)
                 W[(size_t)(2 * D + d) * K + k] = ckd;
             else
@@ -141,13 +143,13 @@ static void build_w(VlmEm *em, bool masked, double *cst)
     }
 }
 
-/* A (n, P) = [m x, m x^2 (, m)] of items i0..i0+n in double. */
+/* A (n, P) = [m v, m v^2 (, m)] of items i0..i0+n in double (raw units). */
 static void build_a(VlmEm *em, const VlmData *data, size_t i0, int n, int P)
 {
     int D = em->D;
     float *x = vlm_xmalloc((size_t)D * sizeof *x);
     for (int i = 0; i < n; i++) {
-        vlm_data_rows(data, i0 + i, 1, 0, (size_t)D, x);
+        vlm_data_rows_raw(data, i0 + i, 1, 0, (size_t)D, x);
         double *a = em->A + (size_t)i * P;
         if (data->mask) {
             const float *mk = data->mask + (i0 + i) * (size_t)D;
@@ -282,13 +284,14 @@ static void rank_update(int n, int Pp, int Kp, const float *R, const float *A,
     }
 }
 
-/* Row i of the data as D floats (no mask applied). */
+/* Row i of the data as D floats in raw units (no mask applied). */
 static inline void get_row(const VlmData *data, size_t i, float *out)
 {
-    vlm_data_rows(data, i, 1, 0, data->d, out);
+    vlm_data_rows_raw(data, i, 1, 0, data->d, out);
 }
 
-/* A rows (n, Pp) = [m x, m x^2 (, m), 0 padding] of items i0..i0+n. */
+/* A rows (n, Pp) = [m v, m v^2 (, m), 0 padding] of items i0..i0+n, v the
+ * raw values (x = unit * v). */
 static void build_rows(const VlmData *data, size_t i0, int n, int Pp,
                        bool squares, float *A)
 {
@@ -432,12 +435,13 @@ double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats)
     bool masked = data->mask != NULL;
     int P = masked ? 3 * D : 2 * D;
     double cst[K];
-    build_w(em, masked, cst);
+    build_w(em, masked, vlm_data_unit(data), cst);
     if (stats) {
         memset(em->Nk, 0, (size_t)K * sizeof *em->Nk);
         memset(em->T, 0, (size_t)K * P * sizeof *em->T);
         em->masked = masked;
         em->n = (double)data->n;
+        em->unit = vlm_data_unit(data);
     }
     if (em->fp32)
         return estep_float(em, data, stats, P, cst);
@@ -469,6 +473,7 @@ double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats)
 void vlm_em_mstep(VlmEm *em)
 {
     int K = em->K, D = em->D, P = em->masked ? 3 * D : 2 * D;
+    double u = em->unit;   /* S1, S2 are in raw units */
     double tot = 0;
     for (int k = 0; k < K; k++)
         tot += em->Nk[k] + 10 * DBL_EPSILON;
@@ -481,8 +486,8 @@ void vlm_em_mstep(VlmEm *em)
             if (em->masked && !(nkd > 0))
                 continue;     /* unobserved in this component: keep */
             nkd += 10 * DBL_EPSILON;
-            double mu = t[d] / nkd;
-            double v = t[D + d] / nkd - mu * mu;
+            double mu = u * t[d] / nkd;
+            double v = u * u * t[D + d] / nkd - mu * mu;
             em->mu[(size_t)k * D + d] = mu;
             em->var[(size_t)k * D + d] = (v > 0 ? v : 0) + em->reg_covar;
         }
@@ -491,7 +496,8 @@ void vlm_em_mstep(VlmEm *em)
 
 /* ------------------------------------------------------------ k-means */
 
-/* Squared distances as ||x||^2 - 2 x.c + ||c||^2 from the dot kernel.
+/* Squared distances as ||x||^2 - 2 x.c + ||c||^2 from the dot kernel, in
+ * the data's raw units (assignments do not depend on the scale).
  * Missing entries count as 0 (the initialisation only needs a sensible
  * partition). One job type, three passes over the data:
  *   KM_NORMS   xx_i = ||x_i||^2 and per-block sums of x and x^2;
@@ -747,6 +753,7 @@ int vlm_em_init_kmeans(VlmEm *em, const VlmData *data, uint64_t seed,
     memset(em->T, 0, (size_t)K * P * sizeof *em->T);
     em->masked = masked;
     em->n = (double)data->n;
+    em->unit = vlm_data_unit(data);
     float *x = vlm_xmalloc((size_t)D * sizeof *x);
     for (size_t i = 0; i < data->n; i++) {
         get_row(data, i, x);
@@ -764,7 +771,7 @@ int vlm_em_init_kmeans(VlmEm *em, const VlmData *data, uint64_t seed,
     free(x);
     for (int k = 0; k < K; k++)   /* for unobserved dims */
         for (int d = 0; d < D; d++) {
-            em->mu[(size_t)k * D + d] = C[(size_t)k * Dp + d];
+            em->mu[(size_t)k * D + d] = em->unit * C[(size_t)k * Dp + d];
             em->var[(size_t)k * D + d] = 1;
         }
     vlm_em_mstep(em);

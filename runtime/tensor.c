@@ -389,14 +389,22 @@ void vlm_logsumexp(int G, int K, const double *x, double *out, double *softmax)
             }
             continue;
         }
+        /* one exp per entry, exp_nonpos_d (x - m <= 0: no overflow, and
+         * far-below-max entries flush to 0 without libm's slow underflow
+         * path; 1e-11 relative) */
         double s = 0;
-        for (int k = 0; k < K; k++)
-            s += exp(xr[k] - m);
-        double lse = m + log(s);
-        out[g] = lse;
-        if (sm)
+        for (int k = 0; k < K; k++) {
+            double e = exp_nonpos_d(xr[k] - m);
+            if (sm)
+                sm[k] = e;
+            s += e;
+        }
+        out[g] = m + log(s);
+        if (sm) {
+            double inv = 1.0 / s;
             for (int k = 0; k < K; k++)
-                sm[k] = exp(xr[k] - lse);
+                sm[k] *= inv;
+        }
     }
 }
 

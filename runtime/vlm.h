@@ -372,6 +372,12 @@ void vlm_data_free(VlmData *d);
 // from either form (bytes convert exactly as the float form was read).
 void vlm_data_rows(const VlmData *d, size_t i0, size_t n, size_t col0,
                    size_t ncols, float *out);
+/* The same as stored, without the 1/255 of the compact form: value =
+ * vlm_data_unit(d) * raw (bytes give the integers 0..255, no division;
+ * EM and k-means work in these units and scale their results once). */
+void vlm_data_rows_raw(const VlmData *d, size_t i0, size_t n, size_t col0,
+                       size_t ncols, float *out);
+double vlm_data_unit(const VlmData *d);   /* 1/255 for bytes, else 1 */
 /* The float form in place (converts and frees x8 if compact); returns x. */
 float *vlm_data_floats(VlmData *d);
 /* Write N rows of D floats as CSV (NaN written as "NaN"), atomically. */
@@ -790,7 +796,9 @@ typedef struct VlmEm {
     double n;               /* items */
     bool masked;            /* the data had missing entries */
     double *Nk;             /* K: sum_i r_ik */
-    double *T;              /* (K, P): [S1, S2 (, N_kd)], P = 2D (3D masked) */
+    double *T;              /* (K, P): [S1, S2 (, N_kd)], P = 2D (3D masked),
+                               S1, S2 of the raw values (vlm_data_rows_raw) */
+    double unit;            /* x = unit * raw for those statistics */
     /* A pass in float kernels (default) or double GEMMs: the float path
      * sums within blocks of 2048 items in float (~1e-6 relative) and
      * across blocks in double, in block order whatever --threads. Tests
