@@ -499,12 +499,10 @@ void vlm_em_mstep(VlmEm *em)
 /* Squared distances as ||x||^2 - 2 x.c + ||c||^2 from the dot kernel, in
  * the data's raw units (assignments do not depend on the scale).
  * Missing entries count as 0 (the initialisation only needs a sensible
- * partition). One job type, three passes over the data:
+ * partition). Two passes of one job type for the seeding:
  *   KM_NORMS   xx_i = ||x_i||^2 and per-block sums of x and x^2;
- *   KM_DIST    dist (n, nc) to the nc centers;
- *   KM_ASSIGN  nearest-center labels, per-block changes, cluster sums and
- *              counts (with sum != NULL). */
-enum { KM_NORMS, KM_DIST, KM_ASSIGN };
+ *   KM_DIST    dist (n, nc) to the nc centers. */
+enum { KM_NORMS, KM_DIST };
 
 typedef struct {
     int mode;
@@ -513,10 +511,7 @@ typedef struct {
     const float *C, *cc;    /* (Kp, Dp) centers, nc norms */
     float *xx;              /* n */
     float *dist;            /* (n, nc) */
-    int *label;             /* n */
-    size_t *changed;        /* nb */
-    double *sum;            /* (nb, nc, D) or (nb, 2, D) for KM_NORMS */
-    long *cnt;              /* (nb, nc) */
+    double *sum;            /* (nb, 2, D) for KM_NORMS */
 } KmJob;
 
 static void km_blocks(void *ctx, size_t b0, size_t b1)
@@ -526,16 +521,11 @@ static void km_blocks(void *ctx, size_t b0, size_t b1)
     size_t n = j->data->n;
     float *A = xalloc_aligned((size_t)EM_ROWS * Dp * sizeof *A);
     float *dt = xalloc_aligned((size_t)EM_ROWS * (Kp ? Kp : 1) * sizeof *dt);
-    int sw = j->mode == KM_NORMS ? 2 : nc;   /* rows of the block's sums */
-    float *sf = j->sum ? xalloc_aligned((size_t)sw * Dp * sizeof *sf) : NULL;
+    float *sf = j->mode == KM_NORMS ? xalloc_aligned((size_t)2 * Dp * sizeof *sf) : NULL;
     for (size_t b = b0; b < b1; b++) {
         size_t lo = b * EM_BLOCK, hi = lo + EM_BLOCK < n ? lo + EM_BLOCK : n;
-        size_t changed = 0;
-        long *cnt = j->cnt ? j->cnt + b * nc : NULL;
         if (sf)
-            memset(sf, 0, (size_t)sw * Dp * sizeof *sf);
-        if (cnt)
-            memset(cnt, 0, (size_t)nc * sizeof *cnt);
+            memset(sf, 0, (size_t)2 * Dp * sizeof *sf);
         for (size_t i0 = lo; i0 < hi; i0 += EM_ROWS) {
             int m = hi - i0 < EM_ROWS ? (int)(hi - i0) : EM_ROWS;
             build_rows(j->data, i0, m, Dp, false, A);
@@ -554,39 +544,129 @@ static void km_blocks(void *ctx, size_t b0, size_t b1)
             }
             // dt (m,Kp) = A (m,Dp) @ C^T
             dots(m, Dp, Kp, A, j->C, dt);
-            for (int i = 0; i < m; i++) {
-                float *d2 = dt + (size_t)i * Kp;
+            for (int i = 0; i < m; i++)
                 for (int c = 0; c < nc; c++) {
-                    float v = j->xx[i0 + i] + j->cc[c] - 2 * d2[c];
-                    d2[c] = v > 0 ? v : 0;
+                    float v = j->xx[i0 + i] + j->cc[c] - 2 * dt[(size_t)i * Kp + c];
+                    j->dist[(i0 + i) * nc + c] = v > 0 ? v : 0;
                 }
-                if (j->mode == KM_DIST) {
-                    memcpy(j->dist + (i0 + i) * nc, d2, (size_t)nc * sizeof *d2);
-                    continue;
-                }
-                int best = 0;
-                for (int c = 1; c < nc; c++)
-                    if (d2[c] < d2[best])
-                        best = c;
-                changed += best != j->label[i0 + i];
-                j->label[i0 + i] = best;
-                if (sf) {
-                    const float *a = A + (size_t)i * Dp;
-                    float *s = sf + (size_t)best * Dp;
-                    cnt[best]++;
-                    for (int d = 0; d < D; d++)
-                        s[d] += a[d];
-                }
-            }
         }
-        if (j->changed)
-            j->changed[b] = changed;
         if (sf)   /* float within a block, double across blocks */
-            for (int c = 0; c < sw; c++)
+            for (int c = 0; c < 2; c++)
                 for (int d = 0; d < D; d++)
-                    j->sum[(b * sw + c) * D + d] = sf[(size_t)c * Dp + d];
+                    j->sum[(b * 2 + c) * D + d] = sf[(size_t)c * Dp + d];
     }
     free(A); free(dt); free(sf);
+}
+
+/* ------------------------------------------- Lloyd with Hamerly's bounds
+ *
+ * Each item keeps an upper bound u on its distance to its own center and
+ * a lower bound l on its distance to every other; a center moving by
+ * delta raises u by delta and lowers l by the largest move. An item with
+ * u <= max(l, half the distance from its center to the nearest other)
+ * keeps its label without computing a distance, which after the first
+ * few iterations is nearly every item. Others get all K distances (the
+ * dot kernel over the gathered rows). The float distances carry an
+ * error of up to 1e-6 (||x||^2 + ||c||^2) in squared units; u and l are
+ * widened by it, so a skip is sound. The cluster sums change only by the
+ * items that move, per block in double (exact for byte data), added in
+ * block order: the same partition and centers for any --threads. */
+typedef struct {
+    const VlmData *data;
+    int D, Dp, K, Kp;
+    const float *C, *cc;    /* (Kp, Dp) centers, K norms */
+    float cmax;             /* max cc */
+    const double *half;     /* K: half the distance to the nearest other */
+    const double *move;     /* K: how far each center moved; maxmove */
+    double maxmove;
+    const float *xx;        /* n */
+    double *u, *l;          /* n bounds (double: 100 updates add no error) */
+    int *label;             /* n, -1 = none yet */
+    size_t *changed;        /* nb */
+    double *dsum;           /* (nb, K, D): sum of moved-in minus moved-out */
+    long *dcnt;             /* (nb, K) */
+} HamJob;
+
+static void ham_blocks(void *ctx, size_t b0, size_t b1)
+{
+    const HamJob *j = ctx;
+    int D = j->D, Dp = j->Dp, K = j->K, Kp = j->Kp;
+    size_t n = j->data->n;
+    float *A = xalloc_aligned((size_t)EM_ROWS * Dp * sizeof *A);
+    float *dt = xalloc_aligned((size_t)EM_ROWS * Kp * sizeof *dt);
+    size_t rows[EM_ROWS];
+    for (size_t b = b0; b < b1; b++) {
+        size_t lo = b * EM_BLOCK, hi = lo + EM_BLOCK < n ? lo + EM_BLOCK : n;
+        size_t changed = 0;
+        double *dsum = j->dsum + b * (size_t)K * D;
+        long *dcnt = j->dcnt + b * K;
+        memset(dcnt, 0, (size_t)K * sizeof *dcnt);
+        bool touched = false;
+        int m = 0;
+        for (size_t i = lo; i <= hi; i++) {
+            if (i < hi) {
+                int a = j->label[i];
+                if (a >= 0) {
+                    j->u[i] += j->move[a];
+                    j->l[i] -= j->maxmove;
+                    double bound = j->half[a] > j->l[i] ? j->half[a] : j->l[i];
+                    if (j->u[i] <= bound)
+                        continue;
+                }
+                rows[m++] = i;
+                if (m < EM_ROWS)
+                    continue;
+            }
+            if (!m)
+                continue;
+            for (int r = 0; r < m; r++)
+                build_rows(j->data, rows[r], 1, Dp, false, A + (size_t)r * Dp);
+            // dt (m,Kp) = A (m,Dp) @ C^T
+            dots(m, Dp, Kp, A, j->C, dt);
+            for (int r = 0; r < m; r++) {
+                size_t it = rows[r];
+                const float *d2 = dt + (size_t)r * Kp;
+                float err = 1e-6f * (j->xx[it] + j->cmax);
+                int best = 0, second = -1;
+                float v[K];
+                for (int c = 0; c < K; c++) {
+                    float x = j->xx[it] + j->cc[c] - 2 * d2[c];
+                    v[c] = x > 0 ? x : 0;
+                }
+                for (int c = 1; c < K; c++)
+                    if (v[c] < v[best])
+                        best = c;
+                for (int c = 0; c < K; c++)
+                    if (c != best && (second < 0 || v[c] < v[second]))
+                        second = c;
+                j->u[it] = sqrtf(v[best] + err);
+                j->l[it] = second < 0 ? INFINITY : sqrtf(fmaxf(v[second] - err, 0.0f));
+                int old = j->label[it];
+                if (best == old)
+                    continue;
+                changed++;
+                j->label[it] = best;
+                if (!touched) {
+                    memset(dsum, 0, (size_t)K * D * sizeof *dsum);
+                    touched = true;
+                }
+                const float *a = A + (size_t)r * Dp;
+                double *in = dsum + (size_t)best * D;
+                dcnt[best]++;
+                for (int d = 0; d < D; d++)
+                    in[d] += a[d];
+                if (old >= 0) {
+                    double *out = dsum + (size_t)old * D;
+                    dcnt[old]--;
+                    for (int d = 0; d < D; d++)
+                        out[d] -= a[d];
+                }
+            }
+            m = 0;
+        }
+        j->changed[b] = changed;
+    }
+    free(A); free(dt);
 }
 
 static void sqnorms(const float *C, int nc, int Dp, float *cc)
@@ -611,8 +691,6 @@ static void km_dist(KmJob *j, const float *C, int nc, float *dist)
     j->Kp = (int)round_up((size_t)nc, KG);
     j->dist = dist;
     j->sum = NULL;
-    j->cnt = NULL;
-    j->changed = NULL;
     vlm_parallel_for((j->data->n + EM_BLOCK - 1) / EM_BLOCK, 1, km_blocks, j);
 }
 
@@ -629,9 +707,8 @@ static int kmeans(const VlmData *data, int K, uint64_t seed, int iters,
     VlmRng rng;
     vlm_rng_init(&rng, seed, VLM_STREAM_INIT);
     float *xx = vlm_xmalloc(n * sizeof *xx);
-    size_t nsum = nb * (size_t)(K > 2 ? K : 2) * D;
+    size_t nsum = nb * 2 * (size_t)D;
     double *sum = vlm_xmalloc(nsum * sizeof *sum);
-    long *cnt = vlm_xmalloc(nb * K * sizeof *cnt);
     size_t *changed = vlm_xmalloc(nb * sizeof *changed);
     KmJob j = {.mode = KM_NORMS, .data = data, .D = D, .Dp = Dp, .xx = xx,
                .sum = sum};
@@ -688,52 +765,112 @@ static int kmeans(const VlmData *data, int K, uint64_t seed, int iters,
     }
     free(closest); free(dist); free(cand);
 
+    /* Lloyd, Hamerly-bounded (ham_blocks): sums and counts of the
+     * clusters follow the items that move */
+    int Kp = (int)round_up((size_t)K, KG);
+    float cc[Kp];
+    double half[K], move[K], *u = vlm_xmalloc(n * sizeof *u), *l = vlm_xmalloc(n * sizeof *l);
+    double *csum = vlm_xcalloc((size_t)K * D, sizeof *csum);
+    long ccnt[K];
+    double *dsum = vlm_xmalloc(nb * (size_t)K * D * sizeof *dsum);
+    long *dcnt = vlm_xmalloc(nb * K * sizeof *dcnt);
     for (size_t i = 0; i < n; i++)
         label[i] = -1;
-    float cc[round_up((size_t)K, KG)];
-    j.mode = KM_ASSIGN;
-    j.C = C;
-    j.cc = cc;
-    j.nc = K;
-    j.Kp = (int)round_up((size_t)K, KG);
-    j.label = label;
-    j.changed = changed;
+    for (int k = 0; k < K; k++) {
+        move[k] = 0;
+        ccnt[k] = 0;
+    }
+    HamJob h = {.data = data, .D = D, .Dp = Dp, .K = K, .Kp = Kp, .C = C, .cc = cc,
+                .half = half, .move = move, .xx = xx, .u = u, .l = l, .label = label,
+                .changed = changed, .dsum = dsum, .dcnt = dcnt};
     int it = 0;
-    while (it < iters) {
+    for (bool last = iters <= 0;;) {
         sqnorms(C, K, Dp, cc);
-        j.sum = sum;
-        j.cnt = cnt;
-        vlm_parallel_for(nb, 1, km_blocks, &j);
+        h.cmax = 0;
+        h.maxmove = 0;
+        for (int k = 0; k < K; k++) {
+            h.cmax = fmaxf(h.cmax, cc[k]);
+            h.maxmove = fmax(h.maxmove, move[k]);
+            /* half the distance to the nearest other center, a hair low */
+            double dmin = INFINITY;
+            for (int c = 0; c < K; c++) {
+                if (c == k)
+                    continue;
+                double s2 = 0;
+                for (int d = 0; d < D; d++) {
+                    double t = (double)C[(size_t)k * Dp + d] - C[(size_t)c * Dp + d];
+                    s2 += t * t;
+                }
+                dmin = fmin(dmin, s2);
+            }
+            half[k] = 0.5 * sqrt(dmin) * (1 - 1e-12);
+        }
+        vlm_parallel_for(nb, 1, ham_blocks, &h);
+        if (last)
+            break;
         it++;
         size_t nchanged = 0;
-        for (size_t b = 0; b < nb; b++)
+        for (size_t b = 0; b < nb; b++) {
+            if (!changed[b])
+                continue;
             nchanged += changed[b];
+            for (int k = 0; k < K; k++)
+                ccnt[k] += dcnt[b * K + k];
+            for (size_t q = 0; q < (size_t)K * D; q++)
+                csum[q] += dsum[b * (size_t)K * D + q];
+        }
         double shift = 0;
         for (int k = 0; k < K; k++) {
-            long ck = 0;
-            for (size_t b = 0; b < nb; b++)
-                ck += cnt[b * K + k];
-            if (!ck)
-                continue;     /* empty cluster: keep its center */
-            for (int d = 0; d < D; d++) {
-                double s = 0;
-                for (size_t b = 0; b < nb; b++)
-                    s += sum[(b * K + k) * D + d];
-                float c = (float)(s / ck);
-                double u = c - C[(size_t)k * Dp + d];
-                shift += u * u;
-                C[(size_t)k * Dp + d] = c;
+            double mk = 0;
+            if (ccnt[k]) {     /* empty cluster: keep its center */
+                for (int d = 0; d < D; d++) {
+                    float c = (float)(csum[(size_t)k * D + d] / ccnt[k]);
+                    double t = (double)c - C[(size_t)k * Dp + d];
+                    mk += t * t;
+                    C[(size_t)k * Dp + d] = c;
+                }
             }
+            shift += mk;
+            move[k] = sqrt(mk) * (1 + 1e-12);
         }
-        if (!nchanged || shift <= 1e-4 * mean_var)
-            break;
+        /* one more pass assigns every item to the final centers */
+        last = !nchanged || shift <= 1e-4 * mean_var || it >= iters;
     }
-    sqnorms(C, K, Dp, cc);   /* final labels */
-    j.sum = NULL;
-    j.cnt = NULL;
-    vlm_parallel_for(nb, 1, km_blocks, &j);
-    free(sum); free(cnt); free(changed); free(xx);
+    free(u); free(l); free(csum); free(dsum); free(dcnt);
+    free(sum); free(changed); free(xx);
     return it;
+}
+
+/* The statistics of hard responsibilities (the k-means labels), per
+ * block of items in double (exact for byte data). */
+typedef struct {
+    const VlmData *data;
+    const int *label;
+    int K, P;
+    double *nk;             /* (nb, K) */
+    double *T;              /* (nb, K, P) */
+} HardStats;
+
+static void hard_stats_blocks(void *ctx, size_t b0, size_t b1)
+{
+    const HardStats *j = ctx;
+    int K = j->K, P = j->P, Pp = (int)round_up((size_t)P, 16);
+    size_t n = j->data->n;
+    float *a = xalloc_aligned((size_t)Pp * sizeof *a);
+    for (size_t b = b0; b < b1; b++) {
+        double *nk = j->nk + b * K, *T = j->T + b * (size_t)K * P;
+        memset(nk, 0, (size_t)K * sizeof *nk);
+        memset(T, 0, (size_t)K * P * sizeof *T);
+        size_t lo = b * EM_BLOCK, hi = lo + EM_BLOCK < n ? lo + EM_BLOCK : n;
+        for (size_t i = lo; i < hi; i++) {
+            build_rows(j->data, i, 1, Pp, true, a);   /* [m v, m v^2 (, m)] */
+            double *t = T + (size_t)j->label[i] * P;
+            nk[j->label[i]] += 1;
+            for (int p = 0; p < P; p++)
+                t[p] += a[p];
+        }
+    }
+    free(a);
 }
 
 /* Hard responsibilities from k-means, then the M-step: the weights, means
@@ -754,21 +891,18 @@ int vlm_em_init_kmeans(VlmEm *em, const VlmData *data, uint64_t seed,
     em->masked = masked;
     em->n = (double)data->n;
     em->unit = vlm_data_unit(data);
-    float *x = vlm_xmalloc((size_t)D * sizeof *x);
-    for (size_t i = 0; i < data->n; i++) {
-        get_row(data, i, x);
-        const float *mk = masked ? data->mask + i * D : NULL;
-        double *t = em->T + (size_t)label[i] * P;
-        em->Nk[label[i]] += 1;
-        for (int d = 0; d < D; d++) {
-            double o = mk ? mk[d] != 0 : 1, v = o ? x[d] : 0;
-            t[d] += v;
-            t[D + d] += v * v;
-            if (masked)
-                t[2 * D + d] += o;
-        }
+    size_t nb = (data->n + EM_BLOCK - 1) / EM_BLOCK;
+    HardStats hs = {data, label, K, P, vlm_xmalloc(nb * K * sizeof(double)),
+                    vlm_xmalloc(nb * (size_t)K * P * sizeof(double))};
+    vlm_parallel_for(nb, 1, hard_stats_blocks, &hs);
+    for (size_t b = 0; b < nb; b++) {   /* in block order */
+        for (int k = 0; k < K; k++)
+            em->Nk[k] += hs.nk[b * K + k];
+        for (size_t q = 0; q < (size_t)K * P; q++)
+            em->T[q] += hs.T[b * (size_t)K * P + q];
     }
-    free(x);
+    free(hs.nk);
+    free(hs.T);
     for (int k = 0; k < K; k++)   /* for unobserved dims */
         for (int d = 0; d < D; d++) {
             em->mu[(size_t)k * D + d] = em->unit * C[(size_t)k * Dp + d];
