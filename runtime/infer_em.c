@@ -841,6 +841,22 @@ static int kmeans(const VlmData *data, int K, uint64_t seed, int iters,
     return it;
 }
 
+int vlm_kmeans(const VlmData *data, int K, uint64_t seed, int iters,
+               int *label, float *C)
+{
+    int D = (int)data->d, Dp = (int)round_up((size_t)D, 16);
+    size_t csize = round_up((size_t)K, KG) * Dp * sizeof(float);
+    float *Cp = xalloc_aligned(csize);
+    memset(Cp, 0, csize);
+    int it = kmeans(data, K, seed, iters, label, Cp);
+    double u = vlm_data_unit(data);
+    for (int k = 0; k < K; k++)
+        for (int d = 0; d < D; d++)
+            C[(size_t)k * D + d] = (float)(u * Cp[(size_t)k * Dp + d]);
+    free(Cp);
+    return it;
+}
+
 /* The statistics of hard responsibilities (the k-means labels), per
  * block of items in double (exact for byte data). */
 typedef struct {

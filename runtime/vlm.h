@@ -825,6 +825,11 @@ void vlm_em_mstep(VlmEm *em);
  * iterations run. */
 int vlm_em_init_kmeans(VlmEm *em, const VlmData *data, uint64_t seed,
                         int iters);
+/* The k-means under it: label (n) each item's cluster for the final
+ * centers C (K, D), in the data's units (missing entries count as 0).
+ * Returns the Lloyd iterations run. */
+int vlm_kmeans(const VlmData *data, int K, uint64_t seed, int iters,
+               int *label, float *C);
 
 /* ---- train.c */
 typedef struct VlmTrainOpts {

@@ -301,6 +301,54 @@ static void test_kmeans_recovers(void)
     free(m.w);
 }
 
+/* k-means with Hamerly's bounds must end where Lloyd's would: every item
+ * labelled with its nearest final center (checked by brute force in
+ * double), on byte data (raw units, x = v / 255) of overlapping clusters
+ * spread over several blocks of items, so that many items skip their
+ * distances on the way. Near-ties (the two nearest within 1e-5) may go
+ * either way; nothing else may. */
+static void test_kmeans_hamerly_fixed_point(void)
+{
+    enum { N = 7000, D = 12, K = 7 };
+    VlmData d;
+    memset(&d, 0, sizeof d);
+    d.n = N;
+    d.d = D;
+    d.x8 = vlm_xmalloc((size_t)N * D);
+    VlmRng r;
+    vlm_rng_init(&r, 42, VLM_STREAM_SAMPLE);
+    for (int i = 0; i < N; i++) {
+        int c = (int)vlm_rng_below(&r, 5);
+        for (int j = 0; j < D; j++) {
+            double v = 128 + 40 * ((c * 7 + j * 3) % 5 - 2) + 45 * vlm_rng_normal(&r);
+            d.x8[(size_t)i * D + j] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    int *label = vlm_xmalloc(N * sizeof *label);
+    float C[K * D];
+    int it = vlm_kmeans(&d, K, 3, 300, label, C);
+    CU_ASSERT(it > 5);   /* enough iterations for the bounds to matter */
+    int wrong = 0;
+    for (int i = 0; i < N; i++) {
+        double dist[K];
+        int best = 0;
+        for (int k = 0; k < K; k++) {
+            dist[k] = 0;
+            for (int j = 0; j < D; j++) {
+                double t = d.x8[(size_t)i * D + j] / 255.0 - C[k * D + j];
+                dist[k] += t * t;
+            }
+            if (dist[k] < dist[best])
+                best = k;
+        }
+        if (label[i] != best && dist[label[i]] - dist[best] > 1e-5 * dist[best])
+            wrong++;
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+    free(label);
+    vlm_data_free(&d);
+}
+
 /* A model without a mixture table is refused with a message. */
 static void test_not_mixture(void)
 {
@@ -324,5 +372,6 @@ void vlm_test_em(void)
     CU_add_test(s, "variance floor reg_covar", test_variance_floor);
     CU_add_test(s, "parameters round-trip (log sd, log var)", test_params_roundtrip);
     CU_add_test(s, "k-means + EM recovers the means", test_kmeans_recovers);
+    CU_add_test(s, "bounded k-means ends at Lloyd's fixed point", test_kmeans_hamerly_fixed_point);
     CU_add_test(s, "non-mixture refused", test_not_mixture);
 }
