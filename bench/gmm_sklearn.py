@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """gmm_sklearn.py — scikit-learn's GaussianMixture on Fashion-MNIST, the peer
 of `mog train` with EM: K=10 diagonal Gaussians, reg_covar=1e-3, k-means
-init (sklearn's default), random_state=0. Prints the fit's wall time, its
+init (sklearn's default), random_state=--seed (default 0). Prints the fit's wall time, its
 iterations and the mean test log-likelihood per image (nats).
 
-    /usr/bin/python3 bench/gmm_sklearn.py [--dir DIR] [--n N] [--threads T]
+    /usr/bin/python3 bench/gmm_sklearn.py [--dir DIR] [--n N] [--k K] [--max-iter N] [--seed S]
 
 Intensities are byte/255 in [0,1], as vlm's IDX reader gives them."""
 import argparse, gzip, os, sys, time
@@ -27,6 +27,7 @@ def main():
     ap.add_argument("--n", type=int, default=0, help="first N training images (0: all)")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--max-iter", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0, help="random_state (k-means init)")
     args = ap.parse_args()
     from sklearn.mixture import GaussianMixture
     xtr = load_idx(os.path.join(args.dir, "train-images-idx3-ubyte.gz"))
@@ -34,7 +35,7 @@ def main():
     if args.n:
         xtr = xtr[:args.n]
     g = GaussianMixture(n_components=args.k, covariance_type="diag", reg_covar=1e-3,
-                        random_state=0, max_iter=args.max_iter)
+                        random_state=args.seed, max_iter=args.max_iter)
     t0 = time.perf_counter()
     g.fit(xtr)
     t = time.perf_counter() - t0
