@@ -89,7 +89,8 @@ static const Cmd cmds[] = {
      "                       changes by less than T (default 1e-3)\n"
      "  --reg-covar R        added to every variance (default 1e-3)\n"
      "  --kmeans-iters N     Lloyd iterations of the k-means initialisation\n"
-     "                       (default 100; it stops earlier when stable)\n"},
+     "                       (default 300, scikit-learn's; it stops earlier\n"
+     "                       when stable)\n"},
     {"eval", "bounds and log-likelihood estimates on data",
      "eval --data FILE --load CKPT [options]",
      "  --data FILE          data to evaluate\n"
@@ -1463,7 +1464,7 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         .mask_frac = 1,
         .optimizer = VLM_OPT_ADAM, .sched = VLM_SCHED_CONST,
         .objective = VLM_OBJ_ELBO, .seed = 1,
-        .tol = 1e-3, .reg_covar = 1e-3, .kmeans_iters = 100,
+        .tol = 1e-3, .reg_covar = 1e-3, .kmeans_iters = 300,
     };
     if (!strcmp(o.cmd, "posterior") || !strcmp(o.cmd, "impute"))
         o.samples = 100;
