@@ -474,9 +474,11 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
             goto fail;
         have_met = true;
     }
-    if (s.epoch >= max_iter)
+    if (s.epoch >= max_iter && o->load)
         printf("%s: already trained for %ld iterations (--epochs %ld): "
-               "nothing to do\n", o->load ? o->load : "", s.epoch, max_iter);
+               "nothing to do\n", o->load, s.epoch, max_iter);
+    else if (s.epoch >= max_iter)
+        printf("--epochs %ld: no EM iterations, the k-means start is kept\n", max_iter);
     double prev = -INFINITY;
     bool converged = false;
     while (s.epoch < max_iter && !converged) {
@@ -581,9 +583,11 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             goto fail_free;
         have_met = true;
     }
-    if (s.epoch >= o->epochs)
+    if (s.epoch >= o->epochs && o->load)
         printf("%s: already trained for %ld epochs (--epochs %ld): nothing "
-               "to do\n", o->load ? o->load : "", s.epoch, o->epochs);
+               "to do\n", o->load, s.epoch, o->epochs);
+    else if (s.epoch >= o->epochs)
+        printf("--epochs %ld: no training, the initial parameters are kept\n", o->epochs);
     bool test_local_note = false;
     const char *objname = s.inf.objective == VLM_OBJ_IWAE ? "iwae" : "elbo";
     if (vlm_model_exact(m))
