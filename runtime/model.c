@@ -218,6 +218,35 @@ int vlm_model_check_data(const VlmModel *m, const VlmData *d,
     return -1;
 }
 
+/* Items b0..b1 of one observed variable (columns col..col+n of the data)
+ * into their rows: the item's values into its first row (bytes convert
+ * here, per batch), copied to its other SE - 1 rows; the mask likewise. */
+typedef struct FillJob {
+    const VlmData *d;
+    const uint32_t *idx;
+    int SE;
+    size_t col, n;
+    float *o, *mk;
+} FillJob;
+
+static void fill_items(void *ctx, size_t b0, size_t b1)
+{
+    const FillJob *j = ctx;
+    size_t n = j->n;
+    for (size_t b = b0; b < b1; b++) {
+        float *first = j->o + b * j->SE * n;
+        vlm_data_rows(j->d, j->idx[b], 1, j->col, n, first);
+        const float *msrc = j->mk ? j->d->mask + (size_t)j->idx[b] * j->d->d + j->col : NULL;
+        for (int k = 0; k < j->SE; k++) {
+            size_t r = b * j->SE + k;
+            if (k > 0)
+                memcpy(j->o + r * n, first, n * sizeof *j->o);
+            if (j->mk)
+                memcpy(j->mk + r * n, msrc, n * sizeof *j->mk);
+        }
+    }
+}
+
 void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
                           int B, int S)
 {
@@ -236,7 +265,6 @@ void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
     for (int j = 0; j < m->n_observed; j++) {
         int vi = m->n_latent + j;
         size_t n = (size_t)m->vars[vi].numel;
-        float *o = (float *)m->obs[vi];
         float *mk = NULL;
         if (d->mask) {
             if (!m->obs_mask[vi])
@@ -247,21 +275,9 @@ void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
             free((void *)m->obs_mask[vi]);
             m->obs_mask[vi] = NULL;
         }
-        for (int b = 0; b < B; b++) {
-            /* the item's values into its first row (bytes convert here,
-             * per batch), copied to its other rows */
-            float *first = o + (size_t)b * SE * n;
-            vlm_data_rows(d, idx[b], 1, col, n, first);
-            const float *msrc = mk ? d->mask + (size_t)idx[b] * d->d + col
-                                   : NULL;
-            for (int k = 0; k < SE; k++) {
-                size_t r = (size_t)b * SE + k;
-                if (k > 0)
-                    memcpy(o + r * n, first, n * sizeof *o);
-                if (mk)
-                    memcpy(mk + r * n, msrc, n * sizeof *mk);
-            }
-        }
+        FillJob job = {d, idx, SE, col, n, (float *)m->obs[vi], mk};
+        /* items in parallel once a slice holds some 16 KB of values */
+        vlm_parallel_for((size_t)B, 1 + 4096 / (n * (size_t)SE), fill_items, &job);
         col += n;
     }
     for (int b = 0; b < B; b++)

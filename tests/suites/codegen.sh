@@ -47,7 +47,8 @@ check "no temporary files left behind" [ -z "$(ls -A "$TMPDIR")" ]
 check "vlmc -O0 --keep-temps keeps the generated C" sh -c "[ -x '$T/mog_O0' ] && ls \"\$TMPDIR\"/vlmc-*/mog.c >/dev/null 2>&1"
 rm -rf "$TMPDIR"/vlmc-*
 top=$(pwd); mkdir -p "$T/cwd"
-(cd "$T/cwd" && "$top/$VLMC" "$top/tests/codegen/mix2d.vlm" 2>"$top/$T/err")
+abs() { case $1 in /*) echo "$1" ;; *) echo "$top/$1" ;; esac; }   # BUILD may be absolute
+(cd "$T/cwd" && "$(abs "$VLMC")" "$top/tests/codegen/mix2d.vlm" 2>"$(abs "$T")/err")
 check "vlmc FILE writes ./STEM by default" [ -x "$T/cwd/mix2d" ]
 "$VLMC" --no-line examples/mog.vlm --emit-c "$T/nl.c" 2>"$T/err"
 check "--no-line: no #line directives" sh -c "! grep -q '#line' '$T/nl.c'"
