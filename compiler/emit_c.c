@@ -260,6 +260,10 @@ static void emit_fwd(Emit *E, int i)
         break;
     case VLMC_OP_LOGP:
         in_view(E, x->in[0], "", a, sizeof a);
+        /* with the closed-form KL the latent's log p and log q terms are
+         * not read (nor their gradients taken): skip them */
+        if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
+            out(E, "    if (!M->use_kl)\n    ");
         out(E, "    vlm_dist_%s_logp(R, (int)%s, (int)%s, %s, ", stem(x), x->n, x->K, a);
         th_views(E, x, 1, "");
         out(E, ", ");

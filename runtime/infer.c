@@ -38,6 +38,12 @@ static int item_of(const VlmModel *m, int b)
     return (int)m->row_item[(size_t)b * m->S * m->E];
 }
 
+/* Whether latent v's KL(q || p) is taken in closed form in this pass. */
+static bool uses_kl(const VlmModel *m, int v)
+{
+    return m->use_kl && v < m->n_latent && m->kl_term[v] != NULL;
+}
+
 /* Find the term that made item b's log weight non-finite and say so. */
 static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
 {
@@ -48,7 +54,7 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
     for (int pass = 0; pass < 2; pass++) {
         for (int v = 0; v < m->n_vars; v++) {
             const double *t = m->logp_term[v];
-            if (!t)
+            if (!t || uses_kl(m, v))   /* not computed in this pass */
                 continue;
             for (int e = 0; e < E; e++) {
                 double x = t[(size_t)bs * E + e];
@@ -62,14 +68,16 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
             }
         }
         for (int j = 0; j < m->n_latent; j++) {
-            const double *t = m->logq_term[j];
+            bool kl = uses_kl(m, j);
+            const double *t = kl ? m->kl_term[j] : m->logq_term[j];
             if (!t || !is_guided(m->vars[j].treat))
                 continue;
             double x = t[(size_t)bs * E];
             if (pass == 0 ? (isnan(x) || isinf(x)) : false) {
-                vlm_err_set(err, "log q(%s) term of latent `%s` (the guide) "
-                            "is %s at item %d", m->vars[j].name,
-                            m->vars[j].name, isnan(x) ? "NaN" : "Inf", item);
+                vlm_err_set(err, "%s(%s) term of latent `%s` (the guide) "
+                            "is %s at item %d", kl ? "KL(q || p) " : "log q",
+                            m->vars[j].name, m->vars[j].name,
+                            isnan(x) ? "NaN" : "Inf", item);
                 return;
             }
         }
@@ -79,7 +87,7 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
          * variable of the first row that does. */
         for (int v = 0; v < m->n_vars; v++) {
             const double *t = m->logp_term[v];
-            if (t && t[(size_t)bs * E] == -INFINITY) {
+            if (t && !uses_kl(m, v) && t[(size_t)bs * E] == -INFINITY) {
                 vlm_err_set(err, "log p(%s) term of variable `%s` is -Inf at "
                             "item %d (a value outside the distribution's "
                             "support?)", m->vars[v].name, m->vars[v].name,
@@ -90,12 +98,6 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
     }
     vlm_err_set(err, "log weight is %s at item %d", isnan(f->logw[bs]) ? "NaN"
                 : "infinite", item);
-}
-
-/* Whether latent v's KL(q || p) is taken in closed form in this pass. */
-static bool uses_kl(const VlmModel *m, int v)
-{
-    return m->use_kl && v < m->n_latent && m->kl_term[v] != NULL;
 }
 
 /* Run guide and model forward and reduce the rows to log weights. */
