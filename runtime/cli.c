@@ -11,8 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 void openblas_set_num_threads(int);
+
+/* The pool's default size: the online cores, at most 8 (past that the
+ * batch-sized GEMMs and loops stop gaining). */
+static int default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
 
 static const char *prog = "model";
 
@@ -75,7 +84,9 @@ static const Cmd cmds[] = {
      "  --schedule S         const | cosine | step (default const)\n"
      "  --clip C             clip the global gradient norm at C (default off)\n"
      "  --seed S             seed of initialisation, order and noise (default 1)\n"
-     "  --threads T          threads for GEMMs and the runtime's loops (default 1)\n"
+     "  --threads T          threads for GEMMs and the runtime's loops (default:\n"
+     "                       the machine's cores, at most 8; a run is\n"
+     "                       reproducible for a given T)\n"
      "  --set NAME=VALUE     change a const of the model (repeatable)\n"
      "  --objective O        elbo | iwae (default elbo)\n"
      "  --samples K          samples per item for the objective (default 1)\n"
@@ -1460,7 +1471,7 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     Opts o = {
         .cmd = cmds[ci].name, .format = VLM_FMT_AUTO, .epochs = 10,
         .every = 0, .n = 16, .refine = 200, .batch = 64, .samples = 1,
-        .iw = 100, .threads = 1, .lr = 1e-3f, .refine_lr = 1e-2f,
+        .iw = 100, .threads = default_threads(), .lr = 1e-3f, .refine_lr = 1e-2f,
         .mask_frac = 1,
         .optimizer = VLM_OPT_ADAM, .sched = VLM_SCHED_CONST,
         .objective = VLM_OBJ_ELBO, .seed = 1,
