@@ -693,12 +693,50 @@ static void emit_grad_starts(Emit *E, int j)
     }
 }
 
-static void emit_backward(Emit *E)
+/* Whether node i is the first live PARAM node of its parameter with a
+ * gradient in graph g: in the backward order it is reached after every
+ * statement that writes (or reads) that parameter in g. */
+static bool first_param_node(const VlmcGraph *g, int i)
 {
+    const VlmcNode *x = &g->nodes[i];
+    if (x->op != VLMC_OP_PARAM || !x->live || !x->dep)
+        return false;
+    for (int k = 0; k < i; k++)
+        if (g->nodes[k].op == VLMC_OP_PARAM && g->nodes[k].param == x->param && g->nodes[k].live &&
+            g->nodes[k].dep)
+            return false;
+    return true;
+}
+
+static bool graph_grads_param(const VlmcGraph *g, int param)
+{
+    for (int i = 0; i < g->n; i++)
+        if (g->nodes[i].op == VLMC_OP_PARAM && g->nodes[i].param == param && g->nodes[i].live &&
+            g->nodes[i].dep)
+            return true;
+    return false;
+}
+
+/* The backward pass, in reverse node order. A parameter is reported
+ * ready (M->param_ready) where its gradient is complete: at its first
+ * PARAM node in the guide graph (guide_bwd runs last) if the guide uses
+ * it, else in the model graph; parameters no backward pass reaches are
+ * reported at the end of guide_bwd. */
+static void emit_backward(Emit *E, bool guide)
+{
+    const VlmcProgram *p = E->p;
     for (int j = E->g->n - 1; j >= 0; j--) {
         emit_grad_starts(E, j);
         emit_bwd(E, j);
+        if (first_param_node(E->g, j) &&
+            (guide || !graph_grads_param(&p->guide_g, node(E, j)->param)))
+            out(E, "    if (M->param_ready) M->param_ready(M, %d);\n", node(E, j)->param);
     }
+    if (!guide)
+        return;
+    for (int q = 0; q < p->n_params; q++)
+        if (!p->params[q].local && !graph_grads_param(&p->guide_g, q) && !graph_grads_param(&p->model_g, q))
+            out(E, "    if (M->param_ready) M->param_ready(M, %d);\n", q);
 }
 
 static void emit_functions(Emit *E)
@@ -710,7 +748,7 @@ static void emit_functions(Emit *E)
     for (int i = 0; i < E->g->n; i++)
         emit_fwd(E, i);
     out(E, "}\n\nstatic void guide_bwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
-    emit_backward(E);
+    emit_backward(E, true);
     out(E, "}\n\n");
     /* model */
     use_graph(E, &p->model_g, 'm');
@@ -720,7 +758,7 @@ static void emit_functions(Emit *E)
     out(E, "}\n\nstatic void model_bwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
     for (int j = 0; j < p->n_latent; j++)
         out(E, "    memset(M->dlat[%d], 0, sizeof(float) * (size_t)R * %s);\n", j, p->vars[j].n);
-    emit_backward(E);
+    emit_backward(E, false);
     out(E, "}\n\n");
     /* ancestral sampler */
     use_graph(E, &p->sample_g, 's');

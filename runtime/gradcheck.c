@@ -57,6 +57,88 @@ static double objective(VlmModel *m, const VlmRng *noise, const float *a, float 
     return f;
 }
 
+/* The backward passes for the coefficients a (every log p row) and b_j
+ * (latent j's log q rows, or its KL with use_kl), from zeroed gradients,
+ * after the forward passes of objective(). */
+static void backward(VlmModel *m, const float *a, float *const *b)
+{
+    size_t R = (size_t)m->R;
+    memcpy(m->dlogp, a, sizeof(float) * R);
+    for (int j = 0; j < m->n_latent; j++) {
+        if (m->dlogq[j])
+            memcpy(m->dlogq[j], b[j], sizeof(float) * R);
+        if (m->use_kl && m->kl_term[j]) {
+            memset(m->dlogq[j], 0, sizeof(float) * R);
+            memcpy(m->dkl[j], b[j], sizeof(float) * R);
+        }
+    }
+    memset(m->dw, 0, sizeof(float) * m->n_w);
+    if (m->dloc)
+        memset(m->dloc, 0, sizeof(float) * m->local_rows * m->local_width);
+    m->desc->model_bwd(m);
+    m->desc->guide_bwd(m);
+}
+
+/* The ready protocol of the backward passes (VlmModel.param_ready, where
+ * the training loop steps each tensor): every global parameter reported
+ * once, its gradient final when reported, and its value not read after
+ * it. The value is poisoned with NaN at the report; every gradient must
+ * come out bit for bit as in the plain pass (gw, gl). */
+typedef struct ReadyCheck {
+    int *count;             /* reports per parameter */
+    float *snap;            /* n_w: each gradient as it was at its report */
+} ReadyCheck;
+
+static void ready_probe(VlmModel *m, int i)
+{
+    ReadyCheck *c = m->ready_ctx;
+    const VlmParamInfo *q = &m->params[i];
+    c->count[i]++;
+    memcpy(c->snap + q->offset, m->dw + q->offset, q->count * sizeof(float));
+    for (size_t e = 0; e < q->count; e++)
+        m->w[q->offset + e] = NAN;
+}
+
+static int check_ready(VlmModel *m, const VlmRng *noise, const float *a, float *const *b,
+                       const float *gw, const float *gl, FILE *out)
+{
+    ReadyCheck c = {vlm_xcalloc((size_t)m->n_params, sizeof(int)),
+                    vlm_xcalloc(m->n_w + 1, sizeof(float))};
+    float *w0 = vlm_xmalloc((m->n_w + 1) * sizeof(float));
+    memcpy(w0, m->w, m->n_w * sizeof(float));
+    size_t nl = m->local_rows * m->local_width;
+    objective(m, noise, a, b);   /* the backward passes reuse forward buffers */
+    m->param_ready = ready_probe;
+    m->ready_ctx = &c;
+    backward(m, a, b);
+    m->param_ready = NULL;
+    m->ready_ctx = NULL;
+    memcpy(m->w, w0, m->n_w * sizeof(float));
+    int bad = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *q = &m->params[i];
+        if (q->local)
+            continue;
+        if (c.count[i] != 1) {
+            fprintf(out, "gradcheck: %s reported ready %d times by the backward passes (want 1)\n",
+                    q->name, c.count[i]);
+            bad++;
+        } else if (memcmp(c.snap + q->offset, m->dw + q->offset, q->count * sizeof(float)) != 0) {
+            fprintf(out, "gradcheck: the gradient of %s changed after it was reported ready\n", q->name);
+            bad++;
+        }
+    }
+    if (memcmp(m->dw, gw, m->n_w * sizeof(float)) != 0 || (nl && memcmp(m->dloc, gl, nl * sizeof(float)) != 0)) {
+        fprintf(out, "gradcheck: a parameter's value is read after it was reported ready (the gradients "
+                     "change when it is poisoned there)\n");
+        bad++;
+    }
+    free(c.count);
+    free(c.snap);
+    free(w0);
+    return bad;
+}
+
 int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
 {
     VlmModel m;
@@ -121,23 +203,11 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     double f0 = objective(&m, &noise, a, b);
     /* score-function latents: the gradient is taken at a fixed sample */
     m.replay = true;
-    memcpy(m.dlogp, a, sizeof(float) * (size_t)R);
-    for (int j = 0; j < m.n_latent; j++) {
-        if (m.dlogq[j])
-            memcpy(m.dlogq[j], b[j], sizeof(float) * (size_t)R);
-        if (m.use_kl && m.kl_term[j]) {
-            memset(m.dlogq[j], 0, sizeof(float) * (size_t)R);
-            memcpy(m.dkl[j], b[j], sizeof(float) * (size_t)R);
-        }
-    }
-    memset(m.dw, 0, sizeof(float) * m.n_w);
-    if (m.dloc)
-        memset(m.dloc, 0, sizeof(float) * m.local_rows * m.local_width);
-    desc->model_bwd(&m);
-    desc->guide_bwd(&m);
+    backward(&m, a, b);
     memcpy(gw, m.dw, sizeof(float) * m.n_w);
     if (nl)
         memcpy(gl, m.dloc, sizeof(float) * nl);
+    bad += check_ready(&m, &noise, a, b, gw, gl, out);
 
     /* Up to six coordinates of every tensor (of every item's row for a
      * local tensor): (F(theta + h e) - F(theta - h e)) / 2h must equal the

@@ -393,6 +393,30 @@ static int check_grad(const VlmModel *m, VlmErr *err)
     return 0;
 }
 
+/* Stepping each global tensor where the backward passes report its
+ * gradient complete (VlmModel.param_ready), while the gradient and the
+ * weights are still in cache: the fused check, update and zeroing of
+ * vlm_optim_update_consume on that tensor. Adam and SGD update every
+ * element on its own, so this trains bit for bit as one pass after the
+ * backward (VLM_STEP_AFTER_BACKWARD=1 forces that, for the tests). */
+typedef struct TensorSteps {
+    const VlmOptim *opt;
+    bool *stepped;          /* n_params */
+    bool bad;               /* a non-finite gradient was left unstepped */
+} TensorSteps;
+
+static void step_tensor(VlmModel *m, int i)
+{
+    TensorSteps *t = m->ready_ctx;
+    const VlmParamInfo *q = &m->params[i];
+    if (q->local || t->stepped[i])
+        return;
+    t->stepped[i] = true;
+    size_t o = q->offset;
+    if (vlm_optim_update_consume(t->opt, m->w + o, m->dw + o, m->w_m + o, m->w_v + o, q->count) != 0)
+        t->bad = true;
+}
+
 /* The local rows of the batch: gather dloc rows into a compact (B, width)
  * block and take a lazy step on those rows only. */
 static void step_local(VlmModel *m, const VlmOptim *opt, const uint32_t *idx,
@@ -575,6 +599,8 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     vlm_model_alloc_rows(m, batch * S * (int)m->E);
     float *gloc = m->local_width
         ? vlm_xmalloc((size_t)batch * m->local_width * sizeof(float)) : NULL;
+    TensorSteps steps = {&s.opt, vlm_xcalloc((size_t)m->n_params + 1, sizeof(bool)), false};
+    bool step_after = getenv("VLM_STEP_AFTER_BACKWARD") != NULL;
 
     VlmMetrics met = {0};
     bool have_met = false;
@@ -605,15 +631,37 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         while ((cnt = vlm_batcher_next(&s.bt, &idx)) > 0) {
             double obj;
             vlm_model_fill_batch(m, data, idx, (int)cnt, S);
-            /* without clipping, Adam's pass also checks and zeroes the
-             * gradient; with clipping the norm needs it first */
+            /* without clipping, each tensor is stepped (checked, updated,
+             * its gradient zeroed) as soon as the backward passes have
+             * it; with clipping the norm needs the whole gradient first */
+            bool per_tensor = s.opt.clip_norm <= 0 && !step_after;
+            if (per_tensor) {
+                vlm_optim_begin_step(&s.opt);
+                memset(steps.stepped, 0, (size_t)m->n_params * sizeof *steps.stepped);
+                steps.bad = false;
+                m->param_ready = step_tensor;
+                m->ready_ctx = &steps;
+            }
             int bad = vlm_infer_grad(m, &s.inf, &obj, err) != 0;
-            if (!bad && s.opt.clip_norm > 0) {
+            m->param_ready = NULL;
+            m->ready_ctx = NULL;
+            if (!bad && per_tensor) {
+                m->ready_ctx = &steps;
+                for (int i = 0; i < m->n_params; i++)   /* any not reported */
+                    step_tensor(m, i);
+                m->ready_ctx = NULL;
+                if (steps.bad) {
+                    if (check_grad(m, err) == 0)   /* names the parameter */
+                        vlm_err_set(err, "a gradient is Inf or NaN");
+                    bad = 1;
+                } else
+                    m->dw_zero = true;
+            } else if (!bad && s.opt.clip_norm > 0) {
                 bad = check_grad(m, err) != 0;
                 if (!bad)
                     vlm_optim_clip(m->dw, m->n_w, s.opt.clip_norm);
             }
-            if (!bad) {
+            if (!bad && !per_tensor) {
                 vlm_optim_begin_step(&s.opt);
                 if (s.opt.clip_norm > 0)
                     vlm_optim_update(&s.opt, m->w, m->dw, m->w_m, m->w_v, m->n_w);
@@ -678,6 +726,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     if (have_met)
         vlm_metrics_close(&met);
     free(gloc);
+    free(steps.stepped);
     vlm_batcher_free(&s.bt);
     return 0;
 fail_met:
@@ -685,6 +734,7 @@ fail_met:
         vlm_metrics_close(&met);
 fail_free:
     free(gloc);
+    free(steps.stepped);
 fail:
     vlm_batcher_free(&s.bt);
     return -1;

@@ -651,6 +651,13 @@ struct VlmModel {
     float *dlogp;           /* R: coefficient of every log p term */
     bool dw_zero;           /* dw is all zeros (the optimizer consumed it):
                                the next gradient needs no memset */
+    /* Called by the generated backward passes (model_bwd, then guide_bwd)
+     * once per global parameter, as soon as its gradient is complete and
+     * nothing later in the pass reads its value; NULL: not called. The
+     * training loop steps the optimizer there, while the gradient and the
+     * weights are still in cache. */
+    void (*param_ready)(VlmModel *m, int param);
+    void *ready_ctx;
     double *scratch;        /* driver's per-batch work space: 6 x Rmax,
                                allocated with the rows (no malloc per batch) */
     float *dlogq[VLM_MAX_VARS]; /* per latent: R, coefficient of its log q */

@@ -134,6 +134,16 @@ check "small_vae posterior (guide mean and scale)" [ $? -eq 0 ]
 "$V" train --data "$T/v.csv" --epochs 1 --batch 50 --lr 0.01 --seed 4 --threads 1 --save "$T/v1.ckpt" >"$T/out" 2>"$T/err"
 "$V" train --data "$T/v.csv" --epochs 2 --load "$T/v1.ckpt" --threads 1 --save "$T/v11.ckpt" >"$T/out" 2>"$T/err"
 check "small_vae resume is bit-identical" cmp -s "$T/v2.ckpt" "$T/v11.ckpt"
+# each tensor stepped where the backward passes report it ready = one
+# optimizer pass after them (Adam and SGD are elementwise), on 2 threads
+for opt in adam sgd; do
+    "$V" train --data "$T/v.csv" --epochs 2 --batch 50 --lr 0.01 --seed 4 --threads 2 --optimizer $opt \
+        --save "$T/vt_$opt.ckpt" >"$T/out" 2>"$T/err"
+    VLM_STEP_AFTER_BACKWARD=1 "$V" train --data "$T/v.csv" --epochs 2 --batch 50 --lr 0.01 --seed 4 --threads 2 \
+        --optimizer $opt --save "$T/va_$opt.ckpt" >"$T/out" 2>"$T/err"
+    check "small_vae: per-tensor $opt steps train bit for bit as one pass after the backward" \
+        cmp -s "$T/vt_$opt.ckpt" "$T/va_$opt.ckpt"
+done
 "$V" eval --data "$T/m_test.csv" --load "$T/v.ckpt" >"$T/out" 2>"$T/err"
 check "wrong data width is refused" sh -c "[ $? -eq 1 ] && grep -q 'error' '$T/err'"
 "$M" eval --data "$T/m_test.csv" --load "$T/v.ckpt" >"$T/out" 2>"$T/err"
