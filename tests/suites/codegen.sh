@@ -144,6 +144,16 @@ for opt in adam sgd; do
     check "small_vae: per-tensor $opt steps train bit for bit as one pass after the backward" \
         cmp -s "$T/vt_$opt.ckpt" "$T/va_$opt.ckpt"
 done
+# a gradient that is Inf at a finite forward pass (d sqrt(p)/dp at p = 0):
+# training stops naming the parameter, and an earlier checkpoint is kept
+printf 'param p = 0;\nobserved x ~ Normal(sqrt(p), 1);\n' > "$T/nangrad.vlm"
+printf 'x\n0.5\n1.0\n-0.3\n0.7\n' > "$T/ng.csv"
+echo keep > "$T/ng.ckpt"
+"$VLMC" "$T/nangrad.vlm" -o "$T/nangrad" 2>"$T/err" &&
+    "$T/nangrad" train --data "$T/ng.csv" --epochs 2 --batch 2 --save "$T/ng.ckpt" >"$T/out" 2>"$T/err"
+rc=$?
+check "an Inf gradient stops training: exit 1, names the parameter, checkpoint kept" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'gradient of parameter .p. is Inf' '$T/err' && [ \"\$(cat '$T/ng.ckpt')\" = keep ]"
 "$V" eval --data "$T/m_test.csv" --load "$T/v.ckpt" >"$T/out" 2>"$T/err"
 check "wrong data width is refused" sh -c "[ $? -eq 1 ] && grep -q 'error' '$T/err'"
 "$M" eval --data "$T/m_test.csv" --load "$T/v.ckpt" >"$T/out" 2>"$T/err"
