@@ -693,17 +693,22 @@ static void emit_grad_starts(Emit *E, int j)
     }
 }
 
-/* Whether node i is the first live PARAM node of its parameter with a
- * gradient in graph g: in the backward order it is reached after every
- * statement that writes (or reads) that parameter in g. */
+/* Whether x is a live PARAM node of `param` that takes a gradient. */
+static bool param_grad_node(const VlmcNode *x, int param)
+{
+    return x->op == VLMC_OP_PARAM && x->param == param && x->live && x->dep;
+}
+
+/* Whether node i is the first such node of its parameter in graph g: in
+ * the backward order it is reached after every statement that writes (or
+ * reads) that parameter in g. */
 static bool first_param_node(const VlmcGraph *g, int i)
 {
     const VlmcNode *x = &g->nodes[i];
-    if (x->op != VLMC_OP_PARAM || !x->live || !x->dep)
+    if (!param_grad_node(x, x->param))
         return false;
     for (int k = 0; k < i; k++)
-        if (g->nodes[k].op == VLMC_OP_PARAM && g->nodes[k].param == x->param && g->nodes[k].live &&
-            g->nodes[k].dep)
+        if (param_grad_node(&g->nodes[k], x->param))
             return false;
     return true;
 }
@@ -711,8 +716,7 @@ static bool first_param_node(const VlmcGraph *g, int i)
 static bool graph_grads_param(const VlmcGraph *g, int param)
 {
     for (int i = 0; i < g->n; i++)
-        if (g->nodes[i].op == VLMC_OP_PARAM && g->nodes[i].param == param && g->nodes[i].live &&
-            g->nodes[i].dep)
+        if (param_grad_node(&g->nodes[i], param))
             return true;
     return false;
 }
