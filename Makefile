@@ -10,9 +10,18 @@ CC      ?= cc
 DEPS_PKGS := flex bison libopenblas-dev libcunit1-dev zlib1g-dev libpng-dev pkg-config
 DATA_PKGS := dataset-fashion-mnist
 
-PKG_CFLAGS := $(shell pkg-config --cflags openblas libpng zlib 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs openblas libpng zlib 2>/dev/null)
-CUNIT_LIBS := $(shell pkg-config --libs cunit 2>/dev/null || echo -lcunit)
+# Flags of the Debian libraries, read when this Makefile is read. `make demo`
+# installs the packages first and then builds in a sub-make, so a fresh
+# machine reads them after the install. Where pkg-config cannot answer, the
+# names Debian links by are used. Every object, the link lines and the flags
+# that cc.c bakes into vlmc depend on $(FLAGS_STAMP), which is rewritten only
+# when the flags change: a build made with other flags is rebuilt, never kept.
+PKG_CONFIG ?= pkg-config
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags openblas libpng zlib 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs openblas libpng zlib 2>/dev/null || echo -lopenblas -lpng16 -lz)
+PKG_LIBS   := $(if $(strip $(PKG_LIBS)),$(PKG_LIBS),-lopenblas -lpng16 -lz)
+CUNIT_LIBS := $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null || echo -lcunit)
+CUNIT_LIBS := $(if $(strip $(CUNIT_LIBS)),$(CUNIT_LIBS),-lcunit)
 
 ifneq ($(SAN),)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -50,32 +59,44 @@ VLMC_DEFS = -DVLM_DEFAULT_INCLUDE='"$(ROOT)/runtime"' \
             -DVLM_DEFAULT_CFLAGS='"$(strip $(MARCH) $(FPFLAGS) $(SANFLAGS) $(PKG_CFLAGS))"' \
             -DVLM_DEFAULT_LIBS='"$(strip $(SANFLAGS) $(PKG_LIBS) -lm -lpthread)"'
 
-.PHONY: all deps check-deps test check-asan demo bench check-long clean
+FLAGS_STAMP := $(BUILD)/flags.stamp
+
+.PHONY: all deps check-deps test check-asan demo bench check-long clean FORCE
 all: check-deps $(VLMC) $(LIBVLM)
 
+# ------------------------------------------------------------- flags stamp
+# One line per flag set; the file's time changes only when a line does.
+FLAGS_NOW = cc $(CC) | cflags $(ALL_CFLAGS) | defs $(VLMC_DEFS) | libs $(LDLIBS) | cunit $(CUNIT_LIBS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(subst ','\'',$(FLAGS_NOW))' > $@.new; \
+	if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+FORCE:
+
 # ------------------------------------------------------------- grammar
-$(BUILD)/grammar/parser.c $(BUILD)/grammar/parser.h: grammar/parser.y
+# grouped targets (&:): one bison run makes both files, also under -j
+$(BUILD)/grammar/parser.c $(BUILD)/grammar/parser.h &: grammar/parser.y
 	@mkdir -p $(@D)
 	bison -Wall -Werror --defines=$(BUILD)/grammar/parser.h -o $(BUILD)/grammar/parser.c $<
 
-$(BUILD)/grammar/lexer.c $(BUILD)/grammar/lexer.h: grammar/lexer.l
+$(BUILD)/grammar/lexer.c $(BUILD)/grammar/lexer.h &: grammar/lexer.l
 	@mkdir -p $(@D)
 	flex --header-file=$(BUILD)/grammar/lexer.h -o $(BUILD)/grammar/lexer.c $<
 
 # generated scanner/parser code is not held to -Wextra's unused-function set
-$(BUILD)/grammar/%.o: $(BUILD)/grammar/%.c $(BUILD)/grammar/parser.h $(BUILD)/grammar/lexer.h Makefile
+$(BUILD)/grammar/%.o: $(BUILD)/grammar/%.c $(BUILD)/grammar/parser.h $(BUILD)/grammar/lexer.h Makefile $(FLAGS_STAMP)
 	$(CC) $(ALL_CFLAGS) -Wno-unused-function -Wno-sign-compare -c $< -o $@
 
 $(CC_OBJ) $(BUILD)/compiler/main.o: | $(BUILD)/grammar/parser.h $(BUILD)/grammar/lexer.h
 
 # ------------------------------------------------------------- objects
 # cc.c bakes in where the runtime lives (header, library, link flags)
-$(BUILD)/compiler/cc.o: compiler/cc.c Makefile
+$(BUILD)/compiler/cc.o: compiler/cc.c Makefile $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(VLMC_DEFS) -c $< -o $@
 
-# objects depend on the Makefile too: a change of flags rebuilds them
-$(BUILD)/%.o: %.c Makefile
+# objects depend on the Makefile and the flags stamp: a change of flags rebuilds them
+$(BUILD)/%.o: %.c Makefile $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -84,9 +105,9 @@ $(LIBVLM): $(RT_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(VLMC): $(CC_OBJ) $(BUILD)/compiler/main.o | $(LIBVLM)
+$(VLMC): $(CC_OBJ) $(BUILD)/compiler/main.o $(FLAGS_STAMP) | $(LIBVLM)
 	@mkdir -p $(@D)
-	$(CC) $(SANFLAGS) -o $@ $^ -lm
+	$(CC) $(SANFLAGS) -o $@ $(CC_OBJ) $(BUILD)/compiler/main.o -lm
 
 # ------------------------------------------------------------- unit tests
 # Each tests/unit/test_NAME.c defines `void vlm_test_NAME(void)` which adds
@@ -99,10 +120,10 @@ $(BUILD)/tests/unit/suites.c: $(UT_SRC) Makefile
 	   for f in $(notdir $(basename $(UT_SRC))); do n=$${f#test_}; echo "    vlm_test_$$n();"; done; \
 	   echo '}'; } > $@
 
-$(BUILD)/tests/unit/suites.o: $(BUILD)/tests/unit/suites.c
+$(BUILD)/tests/unit/suites.o: $(BUILD)/tests/unit/suites.c $(FLAGS_STAMP)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(UNIT): $(UT_OBJ) $(CC_OBJ) $(LIBVLM)
+$(UNIT): $(UT_OBJ) $(CC_OBJ) $(LIBVLM) $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(SANFLAGS) -o $@ $(UT_OBJ) $(CC_OBJ) $(LIBVLM) $(CUNIT_LIBS) $(LDLIBS)
 
@@ -129,7 +150,10 @@ test: all $(UNIT)
 check-asan:
 	$(MAKE) BUILD=build/asan BINDIR=build/asan/bin LIBDIR=build/asan/lib SAN=1 CFLAGS="-O1 -g" test
 
-demo: deps all
+# The build runs in a sub-make so that it reads the library flags after
+# `deps` has installed the packages (this make read them before).
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@sh examples/demo.sh
 
 bench: all
