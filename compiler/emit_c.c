@@ -800,7 +800,9 @@ bool vlmc_emit_c(const VlmcProgram *p, const char *model_name, FILE *o, bool lin
     out(&E,
         "static inline VlmIn obs_mask_view(const VlmModel *M, int o, long n)\n{\n"
         "    return (VlmIn){M->obs_mask[o], M->obs_mask[o] ? (ptrdiff_t)n : 0, M->obs_mask[o] ? 1 : 0};\n}\n\n");
-    out(&E,
+    /* a model without params (`observed x ~ Normal(0, 1);`) has no caller */
+    if (p->n_params)
+        out(&E,
         "static int add_param(VlmModel *M, int i, const char *name, int rank, const long *dims, VlmInit init,\n"
         "                     float a, float b, bool guide, bool local, size_t *off, size_t *loff, VlmErr *err)\n"
         "{\n"
