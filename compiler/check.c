@@ -172,8 +172,8 @@ static void err_redefinition(Ck *c, VlmcLoc loc, const VlmcSym *prev, const char
         return;
     }
     vlmc_error(c->d, loc, "redefinition of `%s`", name);
-    vlmc_note(c->d, prev->loc, "`%s` was first declared here as a %s", name,
-              vlmc_sym_kind_name(prev->kind));
+    vlmc_note(c->d, prev->loc, "`%s` was first declared here as %s", name,
+              vlmc_sym_kind_noun(prev->kind));
 }
 
 static void err_use_before_def(Ck *c, VlmcLoc loc, const VlmcSym *s)
@@ -268,8 +268,8 @@ static void err_unknown_const(Ck *c, VlmcLoc loc, const char *name, const VlmcSy
                               const char *sugg)
 {
     if (s)
-        vlmc_error(c->d, loc, "`%s` is a %s, not a const: a size is a const or an integer literal",
-                   name, vlmc_sym_kind_name(s->kind));
+        vlmc_error(c->d, loc, "`%s` is %s, not a const: a size is a const or an integer literal",
+                   name, vlmc_sym_kind_noun(s->kind));
     else if (sugg)
         vlmc_error(c->d, loc, "unknown const `%s` in shape; did you mean `%s`?", name, sugg);
     else
@@ -296,15 +296,15 @@ static void err_index_base(Ck *c, VlmcLoc loc, const VlmcSym *s)
     if (s->kind == VLMC_SYM_PARAM)
         vlmc_error(c->d, loc, "param `%s` is a scalar and cannot be indexed", s->name);
     else
-        vlmc_error(c->d, loc, "only params can be indexed, but `%s` is a %s", s->name,
-                   vlmc_sym_kind_name(s->kind));
+        vlmc_error(c->d, loc, "only params can be indexed, but `%s` is %s", s->name,
+                   vlmc_sym_kind_noun(s->kind));
 }
 
 static void err_index_not_latent(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
     if (s)
-        vlmc_error(c->d, loc, "index must be a discrete latent variable, but `%s` is a %s",
-                   s->name, vlmc_sym_kind_name(s->kind));
+        vlmc_error(c->d, loc, "index must be a discrete latent variable, but `%s` is %s",
+                   s->name, vlmc_sym_kind_noun(s->kind));
     else
         vlmc_error(c->d, loc, "index must be the name of a discrete latent variable");
 }
@@ -363,7 +363,7 @@ static void err_fn_args(Ck *c, VlmcLoc loc, const char *name, int got, bool keyw
 
 static void err_not_callable(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
-    vlmc_error(c->d, loc, "`%s` is a %s, not a function or net", s->name, vlmc_sym_kind_name(s->kind));
+    vlmc_error(c->d, loc, "`%s` is %s, not a function or net", s->name, vlmc_sym_kind_noun(s->kind));
 }
 
 static void err_not_a_value(Ck *c, VlmcLoc loc, const char *what, const char *name)
@@ -386,8 +386,8 @@ static void err_guide_samples_unknown(Ck *c, VlmcLoc loc, const char *name, cons
 
 static void err_guide_sample_not_latent(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
-    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is a %s, not a latent variable",
-               s->name, s->name, vlmc_sym_kind_name(s->kind));
+    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is %s, not a latent variable",
+               s->name, s->name, vlmc_sym_kind_noun(s->kind));
 }
 
 static void err_guide_samples_twice(Ck *c, VlmcLoc loc, const VlmcSym *s)

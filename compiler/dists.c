@@ -96,3 +96,11 @@ const char *vlmc_sym_kind_name(VlmcSymKind k)
                                         "latent", "observed"};
     return (unsigned)k < 6 ? names[k] : "?";
 }
+
+const char *vlmc_sym_kind_noun(VlmcSymKind k)
+{
+    /* with the article that fits: never "a observed" */
+    static const char *const nouns[] = {"a const", "a param", "a net", "a let",
+                                        "a latent variable", "an observed variable"};
+    return (unsigned)k < 6 ? nouns[k] : "a name";
+}

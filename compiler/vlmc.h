@@ -328,6 +328,8 @@ const char *vlmc_treat_name(VlmcTreatment t);
 /* front-end additions */
 const char *vlmc_support_name(VlmcSupport s);
 const char *vlmc_sym_kind_name(VlmcSymKind k);      /* "param", "latent", ... */
+/* With its article, for messages: "a param", "an observed variable". */
+const char *vlmc_sym_kind_noun(VlmcSymKind k);
 VlmcFn vlmc_fn_lookup(const char *name);            /* VLMC_FN_NONE if none */
 /* An expression as source text, minimally parenthesised: `exp(0.5 * lv(h))`. */
 void vlmc_print_expr(const VlmcExpr *e, FILE *out);
