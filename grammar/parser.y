@@ -36,6 +36,8 @@ typedef struct VlmcParseCtx {
     VlmcLoc cur_loc, prev_loc;
     char cur_text[64], prev_text[64];
     VlmcLoc brace_loc;        /* the last `{` */
+    const char **non_ascii;   /* non-ASCII names already reported (once each) */
+    int n_non_ascii, cap_non_ascii;
 } VlmcParseCtx;
 }
 
@@ -113,6 +115,10 @@ program:
 item:
     decl ';'                    { add_stmt(ctx, $1, @$); }
   | guide_block
+  | guide_block ';'
+        {
+            vlmc_error(ctx->diag, @2, "a guide block is not followed by `;`: drop the `;` after its `}`");
+        }
   | error ';'                   { yyerrok; }
   ;
 
