@@ -1128,6 +1128,40 @@ static bool check_const(Ck *c, VlmcSym *s)
     return true;
 }
 
+/* Parameters are float32, and a constrained one is stored as log (positive)
+ * or logit (unit): a value the param can hold after that round trip. */
+#define F32_MAX 3.4028234663852886e38
+#define F32_MIN 1.1754943508222875e-38     /* smallest normal float */
+#define UNIT_MAX (1.0 - 0x1p-24)           /* largest float below 1 */
+
+static bool init_value_fits(const VlmcSym *s, double v, char *why, size_t n)
+{
+    switch (s->constraint) {
+    case VLMC_CON_POSITIVE:
+        if (!(v > 0)) { snprintf(why, n, "`%s` is positive, but its initial value is %g", s->name, v); return false; }
+        if (v < F32_MIN || v > F32_MAX) {
+            snprintf(why, n, "`%s` is a float32 param: its positive value %g is outside [%.9g, %.9g]",
+                     s->name, v, F32_MIN, F32_MAX);
+            return false;
+        }
+        return true;
+    case VLMC_CON_UNIT:
+        if (!(v > 0 && v < 1)) { snprintf(why, n, "`%s` is in (0, 1), but its initial value is %g", s->name, v); return false; }
+        if (v < F32_MIN || v > UNIT_MAX) {
+            snprintf(why, n, "`%s` is a float32 param in (0, 1): %.9g rounds to %s", s->name, v,
+                     v < F32_MIN ? "0" : "1");
+            return false;
+        }
+        return true;
+    default:
+        if (fabs(v) > F32_MAX) {
+            snprintf(why, n, "`%s` is a float32 param: %g is beyond its largest value %.9g", s->name, v, F32_MAX);
+            return false;
+        }
+        return true;
+    }
+}
+
 static bool check_param(Ck *c, VlmcSym *s)
 {
     bool ok = resolve_shape(c, s);
@@ -1155,18 +1189,12 @@ static bool check_param(Ck *c, VlmcSym *s)
     if (literal_value(x, &v)) {
         s->init = VLMC_INIT_CONST;
         s->init_a = v;
-        if (s->constraint == VLMC_CON_POSITIVE && !(v > 0)) {
-            snprintf(why, sizeof why, "`%s` is positive, but its initial value is %g", s->name, v);
-            err_bad_initializer(c, x->loc, why);
-            return false;
-        }
-        if (s->constraint == VLMC_CON_UNIT && !(v > 0 && v < 1)) {
-            snprintf(why, sizeof why, "`%s` is in (0, 1), but its initial value is %g", s->name, v);
-            err_bad_initializer(c, x->loc, why);
-            return false;
-        }
         if (s->constraint == VLMC_CON_SIMPLEX) {
             err_bad_initializer(c, x->loc, "a simplex param starts uniform and takes no initializer");
+            return false;
+        }
+        if (!init_value_fits(s, v, why, sizeof why)) {
+            err_bad_initializer(c, x->loc, why);
             return false;
         }
         return ok;
@@ -1198,6 +1226,8 @@ static bool check_param(Ck *c, VlmcSym *s)
         return false;
     }
     if (s->constraint != VLMC_CON_NONE) {
+        /* a random start must land inside the constraint: only uniform
+         * draws the constrained value itself, within [low, high] */
         bool fits = s->constraint == VLMC_CON_POSITIVE ? (is_uniform && a >= 0)
                   : s->constraint == VLMC_CON_UNIT ? (is_uniform && a >= 0 && b <= 1) : false;
         if (!fits) {
@@ -1205,6 +1235,21 @@ static bool check_param(Ck *c, VlmcSym *s)
                      a, b, s->con_name,
                      s->constraint == VLMC_CON_SIMPLEX ? "; a simplex param takes no initializer"
                                                        : "; use a number or uniform(low, high) inside it");
+            err_bad_initializer(c, x->loc, why);
+            return false;
+        }
+    }
+    /* storable in float32 after the log/logit round trip */
+    if (s->constraint == VLMC_CON_NONE) {
+        if (!init_value_fits(s, a, why, sizeof why) || !init_value_fits(s, b, why, sizeof why)) {
+            err_bad_initializer(c, x->loc, why);
+            return false;
+        }
+    } else {
+        bool pos = s->constraint == VLMC_CON_POSITIVE;
+        if (b < F32_MIN || (pos ? b > F32_MAX : a > UNIT_MAX)) {
+            snprintf(why, sizeof why, "uniform(%.9g, %.9g) reaches values a float32 `%s` param cannot hold "
+                     "(it holds %.9g to %.9g)", a, b, s->con_name, F32_MIN, pos ? F32_MAX : UNIT_MAX);
             err_bad_initializer(c, x->loc, why);
             return false;
         }

@@ -18,7 +18,8 @@ static const char *const fn_enum[] = {
 static const char *const act_enum[] = {"VLM_ACT_IDENTITY", "VLM_ACT_RELU", "VLM_ACT_TANH",
                                        "VLM_ACT_SIGMOID", "VLM_ACT_SOFTPLUS", "VLM_ACT_ELU"};
 static const char *const init_enum[] = {"VLM_INIT_NORMAL", "VLM_INIT_UNIFORM", "VLM_INIT_CONST",
-                                        "VLM_INIT_FAN_IN"};
+                                        "VLM_INIT_FAN_IN", "VLM_INIT_UNIFORM_LOG",
+                                        "VLM_INIT_UNIFORM_LOGIT"};
 static const char *const treat_enum[] = {"VLM_TREAT_ENUMERATE", "VLM_TREAT_REPARAM",
                                          "VLM_TREAT_SCORE", "VLM_TREAT_AUTO_GUIDE"};
 

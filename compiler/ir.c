@@ -12,7 +12,7 @@
 /* runtime codes mirrored here (runtime/vlm.h is not included by vlmc) */
 enum { FN_EXP, FN_LOG, FN_LOG1P, FN_SQRT, FN_SIGMOID, FN_SOFTPLUS, FN_TANH,
        FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY };
-enum { INIT_NORMAL, INIT_UNIFORM, INIT_CONST, INIT_FAN_IN };
+enum { INIT_NORMAL, INIT_UNIFORM, INIT_CONST, INIT_FAN_IN, INIT_UNIFORM_LOG, INIT_UNIFORM_LOGIT };
 
 #define AUTO_HIDDEN 256
 
@@ -540,7 +540,11 @@ static void build_tables(Lower *L)
         } else if (s->init == VLMC_INIT_NORMAL) {
             a = s->init_a; b = s->init_b;
         } else if (s->init == VLMC_INIT_UNIFORM) {
-            init = INIT_UNIFORM; a = s->init_a; b = s->init_b;
+            /* the constrained value is uniform: the runtime stores its
+             * log (positive) or logit (unit) element by element */
+            init = s->constraint == VLMC_CON_POSITIVE ? INIT_UNIFORM_LOG
+                 : s->constraint == VLMC_CON_UNIT ? INIT_UNIFORM_LOGIT : INIT_UNIFORM;
+            a = s->init_a; b = s->init_b;
         }
         map_put(&L->param_of, s,
                 add_param(L, s->name, s->shape.rank, dims, init, a, b, s->in_guide, s->local,

@@ -85,10 +85,18 @@ void vlm_model_alloc_local(VlmModel *m, size_t rows)
     m->local_rows = rows;
 }
 
+/* Raw bounds that keep a constrained value representable in float32:
+ * exp(-87.3) is above FLT_MIN; sigmoid(16.6) rounds below 1 (by 2^-24). */
+#define RAW_LOG_MIN -87.3
+#define RAW_LOGIT_MAX 16.6
+
 /* Draw count values of p from its initialiser:
  * NORMAL(a=mean, b=sd), UNIFORM(a=low, b=high), CONST(a),
  * FAN_IN(a = fan_in): uniform(+-1/sqrt(fan_in)), PyTorch's nn.Linear
- * default for both the weights and the bias of a layer. */
+ * default for both the weights and the bias of a layer;
+ * UNIFORM_LOG / UNIFORM_LOGIT: u ~ uniform(a, b) is the constrained value
+ * (exp(raw) of a `positive`, sigmoid(raw) of a `unit` param), so raw is
+ * log(u) or logit(u) = log(u) - log1p(-u), clamped to stay inside. */
 static void init_one(const VlmParamInfo *p, float *dst, VlmRng *rng)
 {
     switch (p->init) {
@@ -103,6 +111,20 @@ static void init_one(const VlmParamInfo *p, float *dst, VlmRng *rng)
     case VLM_INIT_CONST:
         for (size_t i = 0; i < p->count; i++)
             dst[i] = p->a;
+        break;
+    case VLM_INIT_UNIFORM_LOG:
+        for (size_t i = 0; i < p->count; i++) {
+            double u = p->a + ((double)p->b - p->a) * vlm_rng_uniform(rng);
+            double r = u > 0 ? log(u) : RAW_LOG_MIN;
+            dst[i] = (float)(r > RAW_LOG_MIN ? r : RAW_LOG_MIN);
+        }
+        break;
+    case VLM_INIT_UNIFORM_LOGIT:
+        for (size_t i = 0; i < p->count; i++) {
+            double u = p->a + ((double)p->b - p->a) * vlm_rng_uniform(rng);
+            double r = u <= 0 ? RAW_LOG_MIN : u >= 1 ? RAW_LOGIT_MAX : log(u) - log1p(-u);
+            dst[i] = (float)(r < RAW_LOG_MIN ? RAW_LOG_MIN : r > RAW_LOGIT_MAX ? RAW_LOGIT_MAX : r);
+        }
         break;
     case VLM_INIT_FAN_IN: {
         double lim = 1.0 / sqrt(p->a > 1 ? (double)p->a : 1.0);

@@ -560,7 +560,11 @@ typedef enum {   /* same order as the compiler's VlmcTreatment */
     VLM_TREAT_AUTO_GUIDE, VLM_TREAT_NONE /* observed */
 } VlmTreat;
 typedef enum { VLM_INIT_NORMAL, VLM_INIT_UNIFORM, VLM_INIT_CONST,
-               VLM_INIT_FAN_IN /* uniform(+-1/sqrt(a)), a = the layer's fan-in */
+               VLM_INIT_FAN_IN, /* uniform(+-1/sqrt(a)), a = the layer's fan-in */
+               /* a constrained param's uniform(a, b): the *value* is uniform
+                * in [a, b]; what is stored is its preimage */
+               VLM_INIT_UNIFORM_LOG,   /* `positive`: log(u), 0 <= a < b */
+               VLM_INIT_UNIFORM_LOGIT, /* `unit`: logit(u), 0 <= a < b <= 1 */
 } VlmInit;
 
 typedef struct VlmParamInfo {
