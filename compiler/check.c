@@ -499,11 +499,6 @@ static void err_net_sizes(Ck *c, VlmcLoc loc, bool mlp, int got)
         vlmc_error(c->d, loc, "linear takes 2 sizes (in, out), got %d", got);
 }
 
-static void warn_unused(Ck *c, const VlmcSym *s)
-{
-    vlmc_warning(c->d, s->loc, "%s `%s` is never used", vlmc_sym_kind_name(s->kind), s->name);
-}
-
 static void warn_shadow(Ck *c, const VlmcSym *s, const VlmcSym *model_sym)
 {
     vlmc_warning(c->d, s->loc, "the guide's `%s` shadows the model's %s `%s`", s->name,
@@ -1509,10 +1504,5 @@ bool vlmc_check_model(VlmcArena *a, VlmcModel *m, VlmcDiag *d)
         c->in_guide = false;
     }
     if (d->n_errors == errors0) choose_treatments(c);
-    if (d->n_errors == errors0) {
-        for (int i = 0; i < m->n_params; i++) if (!m->params[i]->used) warn_unused(c, m->params[i]);
-        for (int i = 0; i < m->n_nets; i++) if (!m->nets[i]->used) warn_unused(c, m->nets[i]);
-        for (int i = 0; i < m->n_lets; i++) if (!m->lets[i]->used) warn_unused(c, m->lets[i]);
-    }
     return d->n_errors == errors0;
 }

@@ -122,6 +122,7 @@ static VlmcModel *front_end(VlmcArena *a, const Options *o, VlmcSource *src, Vlm
     VlmcModel *m = vlmc_parse(a, src, d);
     if (!m || d->n_errors) return NULL;
     if (!vlmc_check_model(a, m, d)) return NULL;
+    vlmc_warn_model(a, m, d);
     return m;
 }
 

@@ -316,6 +316,10 @@ VlmcModel *vlmc_parse(VlmcArena *a, const VlmcSource *src, VlmcDiag *d);
 /* Resolve names, infer/check shapes and types, choose treatments.
  * Returns true when no errors were reported. */
 bool vlmc_check_model(VlmcArena *a, VlmcModel *m, VlmcDiag *d);
+/* Warnings over a checked model (warn.c), printed in source order: unused
+ * names, latents no observed variable depends on, unconstrained params
+ * where a distribution needs constrained values. Never errors. */
+void vlmc_warn_model(VlmcArena *a, const VlmcModel *m, VlmcDiag *d);
 /* The checked model in a stable text form (golden-tested). */
 void vlmc_dump_model(const VlmcModel *m, FILE *out);
 /* Read a whole file; on failure prints `path: error: reason` to d->out. */
