@@ -615,7 +615,9 @@ static void emit_configure(Emit *E)
         VLMC_MAX_ENUM, VLMC_MAX_ENUM);
     out(E, "    uint64_t h = 0x%016llxull;\n", (unsigned long long)fnv1a(m->src->text, m->src->len));
     out(E, "    for (int i = 0; i < N_CONSTS; i++) h = (h ^ (uint64_t)const_values[i]) * 1099511628211ull;\n");
-    out(E, "    M->hash = h;\n    M->bytes_per_row = 0; M->bytes_fixed = 0;\n    size_t sz = 0;\n");
+    /* (void): a model may have no intermediate buffers at all (its
+     * densities read parameters and data directly) */
+    out(E, "    M->hash = h;\n    M->bytes_per_row = 0; M->bytes_fixed = 0;\n    size_t sz = 0;\n    (void)sz;\n");
     use_graph(E, &p->model_g, 'm');
     count_bytes(E);
     use_graph(E, &p->guide_g, 'g');
@@ -627,7 +629,7 @@ static void emit_alloc(Emit *E)
 {
     const VlmcProgram *p = E->p;
     out(E, "static void alloc_buffers(VlmModel *M, int Rmax)\n{\n");
-    out(E, "    M->Rmax = Rmax;\n    size_t sz;\n");
+    out(E, "    M->Rmax = Rmax;\n    size_t sz = 0;\n    (void)sz;\n");
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
         out(E, "    M->logp_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
