@@ -1363,6 +1363,18 @@ static bool check_sample(Ck *c, VlmcStmt *st)
         err_support_mismatch(c, st->call->loc, msg);
         return false;
     }
+    /* a Uniform latent: with number bounds, q's values must lie inside */
+    double plo, phi, qlo = 0, qhi = 1;
+    if (p->value_support == VLMC_SUP_INTERVAL && literal_value(z->dist_args[0], &plo)
+        && literal_value(z->dist_args[1], &phi)
+        && (q->value_support != VLMC_SUP_INTERVAL
+            || (literal_value(r.args[0], &qlo) && literal_value(r.args[1], &qhi)))
+        && (qlo < plo || qhi > phi)) {
+        snprintf(msg, sizeof msg, "the guide samples `%s` from %s (values in (%g, %g)), but the model's "
+                 "%s gives it values in (%g, %g)", z->name, q->name, qlo, qhi, p->name, plo, phi);
+        err_support_mismatch(c, st->call->loc, msg);
+        return false;
+    }
     if (q->value_support == VLMC_SUP_CATEGORY && p->value_support == VLMC_SUP_CATEGORY
         && !dim_eq(r.k, z->support_dim)) {
         snprintf(msg, sizeof msg, "the guide's Categorical has %s categories, but the model's `%s` has %s",
