@@ -4,7 +4,7 @@
 # observed, the treatments side by side (enumerated, guided, automatic),
 # constraints and initializers, lets, nets, indexing, `@`, guides amortized
 # and local. Writes OUT/gNNNN.vlm and a line "gNNNN.vlm generated" per
-# model to OUT/index (appended). Usage:
+# model to OUT/index.gen. Usage:
 #   awk -v seed=S -v count=N -v out=DIR -f generate.awk
 # Same Park-Miller generator as mutate.awk: every awk makes the same models.
 
@@ -197,7 +197,7 @@ BEGIN {
     for (n = 1; n <= count; n++) {
         name = sprintf("g%04d.vlm", n)
         model(out "/" name)
-        print name " generated" >> (out "/index")
+        print name " generated" > (out "/index.gen")
     }
-    close(out "/index")
+    close(out "/index.gen")
 }

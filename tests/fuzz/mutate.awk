@@ -1,7 +1,7 @@
 # mutate.awk — deterministic mutants of .vlm models for tests/suites/fuzz_compile.sh.
 # Reads every model file given, then writes ROUNDS mutants of each (round
 # robin over the files) as OUT/mNNNN.vlm and one line per mutant to
-# OUT/index: "mNNNN.vlm SOURCE op op ...". Usage:
+# OUT/index.mut: "mNNNN.vlm SOURCE op op ...". Usage:
 #   awk -v seed=S -v rounds=R -v out=DIR -f mutate.awk a.vlm b.vlm ...
 # The random numbers come from a Park-Miller generator written here (not
 # awk's rand()), so every awk (mawk, gawk, busybox) makes the same mutants.
@@ -167,7 +167,7 @@ END {
             path = out "/" name
             for (i = 1; i <= n; i++) print L[i] > path
             close(path)
-            print name " " FILE[f] ops > (out "/index")
+            print name " " FILE[f] ops > (out "/index.mut")
         }
-    close(out "/index")
+    close(out "/index.mut")
 }

@@ -1,19 +1,25 @@
 #!/bin/sh
-# fuzz_compile.sh — what `vlmc --check` accepts, `vlmc -o` compiles. Mutants
-# of examples/*.vlm and tests/good/*.vlm (tests/fuzz/mutate.awk: a fixed
-# seed, so every run makes the same ones: dropped/duplicated lines, swapped
-# tokens, changed numbers, distributions, names, operators, constraints,
-# guide statements, ...) are checked; then
+# fuzz_compile.sh — what `vlmc --check` accepts, `vlmc -o` compiles. Two
+# corpora, both from fixed seeds (every run makes the same models):
+# mutants of examples/*.vlm and tests/good/*.vlm (tests/fuzz/mutate.awk:
+# dropped/duplicated lines, swapped tokens, changed numbers, distributions,
+# names, operators, constraints, guide statements, ...), which mostly probe
+# the checker, and random well-typed models (tests/fuzz/generate.awk),
+# which mostly pass it and probe code generation. Taken in turns, each is
+# checked; then
 #   rejected -> exit 1 and a `FILE:LINE:COL: error:` line on stderr;
 #   accepted -> `vlmc -o` builds a trainer (the first FUZZ_COMPILE of them),
 #               or refuses with a `FILE:LINE:COL: error:`; a failing C
 #               compile is vlmc's "internal error", a bug;
 #   never a crash (exit >= 128) or a hang (timeout).
-# FUZZ_SEED, FUZZ_ROUNDS (mutants per model), FUZZ_COMPILE override the
-# defaults for longer hunts. Last line: COUNTS passed=N failed=M.
+# FUZZ_SEED, FUZZ_ROUNDS (mutants per model), FUZZ_GEN (generated models)
+# and FUZZ_COMPILE override the defaults for longer hunts. A model that once
+# broke vlmc is kept in tests/good or tests/bad, so it is checked for good.
+# Last line: COUNTS passed=N failed=M.
 BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
 SEED=${FUZZ_SEED:-20250101}
 ROUNDS=${FUZZ_ROUNDS:-25}
+GEN=${FUZZ_GEN:-150}
 MAXC=${FUZZ_COMPILE:-60}
 dir=$BUILD/fuzz
 export LC_ALL=C
@@ -31,6 +37,9 @@ rm -rf "$dir"; mkdir -p "$dir/tmp"
 TMPDIR=$(cd "$dir/tmp" && pwd); export TMPDIR
 awk -v seed="$SEED" -v rounds="$ROUNDS" -v out="$dir" -f tests/fuzz/mutate.awk \
     examples/*.vlm tests/good/*.vlm
+awk -v seed="$SEED" -v count="$GEN" -v out="$dir" -f tests/fuzz/generate.awk
+# in turns: a mutant, a generated model, ...
+paste -d '\n' "$dir/index.mut" "$dir/index.gen" | grep -v '^$' >"$dir/index"
 
 bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; sed 's/^/     | /' "$dir/err" | head -12; }
 # a diagnostic with a position in the mutant
@@ -63,7 +72,7 @@ while read -r m src ops; do
     rm -f "$dir/trainer"
 done <"$dir/index"
 
-echo "fuzz_compile: $n_checked mutants (seed $SEED), $n_accepted accepted by --check," \
+echo "fuzz_compile: $n_checked models (seed $SEED), $n_accepted accepted by --check," \
      "$n_compiled compiled with -o ($n_refused refused with a located error)"
 if [ -n "$(ls -A "$TMPDIR")" ]; then fail=$((fail + 1)); echo "FAIL vlmc left temporary files"; fi
 [ $fail -eq 0 ] && rm -rf "$dir"
