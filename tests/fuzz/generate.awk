@@ -67,7 +67,7 @@ function ex(shape, pos, depth,    r, s, t) {
 # an expression that surely has the whole shape (not a broadcast scalar)
 function full(shape, depth,    s) {
     s = find(shape, 0)
-    if (s == "") s = shape != "D" ? "lk" : in_guide ? "gd" : "pd"
+    if (s == "") s = shape == "D,K" ? (in_guide ? "gd2" : "lkd") : shape != "D" ? "lk" : in_guide ? "gd" : "pd"
     if (depth > 3) return s
     return pick(s "|tanh(" s ")|" s " + " ex(pick(shape "|"), 0, depth + 1) "|" s " * " ex("", 0, depth + 1))
 }
@@ -110,7 +110,7 @@ function dist(shape, latent,    r) {
 }
 function catarg(shape,    i, s, want) {
     want = shape == "" ? "K" : shape ",K"
-    s = shape == "" ? "lk" : pick("lk|lkd")
+    s = shape == "D" ? pick("lk|lkd") : "lk"
     for (i = 1; i <= ns; i++)
         if (visible(i) && KD[i] == "param" && (SH[i] == want || SH[i] == "K") && chance(0.5)) s = NM[i]
     return s
@@ -143,6 +143,16 @@ function model(path,    i, k, nparam, nl, no, s, shape, con, init, sup, nm, g, l
         print "net f = " pick("mlp(D, H, D, act = tanh)|linear(D, D)|mlp(D, H, H, D, out = softplus)") ";" > path
         decl("f", "net", "D", "real", "")
     }
+    if (chance(0.2)) {   # a Gaussian mixture (EM's pattern) or a near miss
+        print "param mu[K, D];" > path; decl("mu", "param", "K,D", "real", "")
+        s = pick("exp(ls[c])|ls[c]|sqrt(ls[c])|exp(0.5 * ls[c])|sqrt(exp(ls[c]))|exp(ls[c]) + 1")
+        print "param ls[K, D]" (s ~ /^(ls|sqrt\(ls)/ ? " : positive" : "") ";" > path
+        decl("ls", "param", "K,D", s ~ /^(ls|sqrt\(ls)/ ? "pos" : "real", "")
+        print "latent c ~ Categorical(" pick("logits = lk|probs = " (chance(0.5) ? "p1" : "lk")) ");" > path
+        decl("c", "latent", "", "cat", "")
+        print "observed xm[D] ~ Normal(mu[c], " s ");" > path
+        decl("xm", "observed", "D", "real", "")
+    }
     nl = rnd(3); no = 1 + rnd(2)
     for (i = 1; i <= nl + no; i++) {
         if (chance(0.25)) {
@@ -150,7 +160,7 @@ function model(path,    i, k, nparam, nl, no, s, shape, con, init, sup, nm, g, l
             print "let h" i " = " ex(shape, 0, 1) ";" > path
             decl("h" i, "let", shape, "real", "")
         }
-        shape = pick("|D")
+        shape = pick("|D|D|D,K")
         s = dist(shape, i <= nl)
         gsub(/X/, ex(shape, 0, 1), s)
         nm = (i <= nl ? "z" : "x") i
@@ -162,6 +172,7 @@ function model(path,    i, k, nparam, nl, no, s, shape, con, init, sup, nm, g, l
         g = pick("guide {|guide local {")
         print g > path
         print "  param gd[D];" > path; decl("gd", "param", "D", "real", "")
+        print "  param gd2[D, K];" > path; decl("gd2", "param", "D,K", "real", "")
         if (chance(0.5)) { print "  param g1[D];" > path; decl("g1", "param", "D", "real", "") }
         if (chance(0.5)) { print "  param g2 : positive = 0.5;" > path; decl("g2", "param", "", "pos", ": positive") }
         if (chance(0.3)) { print "  net e = " pick("linear(D, D)|mlp(D, H, D)") ";" > path; decl("e", "net", "D", "real", "") }
@@ -177,8 +188,8 @@ function model(path,    i, k, nparam, nl, no, s, shape, con, init, sup, nm, g, l
             else s = pick("Categorical(logits = #C)|Categorical(logits = #C)|Poisson(#P)")
             if (sup == "count" || sup == "cat") {
                 if (index(s, "#C")) {
-                    print "  param q" i brk(shape == "" ? "K" : "D, K") ";" > path
-                    decl("q" i, "param", shape == "" ? "K" : "D,K", "real", "")
+                    print "  param q" i brk(shape == "D" ? "D, K" : "K") ";" > path
+                    decl("q" i, "param", shape == "D" ? "D,K" : "K", "real", "")
                     sub(/#C/, "q" i, s)
                 }
             }
