@@ -94,19 +94,26 @@ static void D(Emit *E, int i, char *buf, size_t n)
 
 static const char *rows(const VlmcNode *x) { return x->batched ? "R" : "1"; }
 
-/* VlmIn view: element i of row r at p[r*rs + i*es] */
-static void in_view(Emit *E, int i, const char *rs_scale, char *buf, size_t n)
+/* VlmIn view: element i of row r at p[r*rs + i*es]; es is 0 for a
+ * scalar, or when `shared` (one parameter row for every element) */
+static void in_view_es(Emit *E, int i, const char *rs_scale, bool shared, char *buf, size_t n)
 {
     const VlmcNode *x = node(E, i);
     char v[64];
     V(E, i, v, sizeof v);
+    int es = x->scalar || shared ? 0 : 1;
     if (x->batched)
-        snprintf(buf, n, "(VlmIn){%s, (ptrdiff_t)(%s)%s, %d}", v, x->n, rs_scale, x->scalar ? 0 : 1);
+        snprintf(buf, n, "(VlmIn){%s, (ptrdiff_t)(%s)%s, %d}", v, x->n, rs_scale, es);
     else
-        snprintf(buf, n, "(VlmIn){%s, 0, %d}", v, x->scalar ? 0 : 1);
+        snprintf(buf, n, "(VlmIn){%s, 0, %d}", v, es);
 }
 
-static void out_view(Emit *E, int i, char *buf, size_t n)
+static void in_view(Emit *E, int i, const char *rs_scale, char *buf, size_t n)
+{
+    in_view_es(E, i, rs_scale, false, buf, n);
+}
+
+static void out_view_es(Emit *E, int i, bool shared, char *buf, size_t n)
 {
     const VlmcNode *x = node(E, i);
     if (!x->dep) {
@@ -115,10 +122,16 @@ static void out_view(Emit *E, int i, char *buf, size_t n)
     }
     char d[64];
     D(E, i, d, sizeof d);
+    int es = x->scalar || shared ? 0 : 1;
     if (x->batched)
-        snprintf(buf, n, "(VlmOut){%s, (ptrdiff_t)(%s), %d}", d, x->n, x->scalar ? 0 : 1);
+        snprintf(buf, n, "(VlmOut){%s, (ptrdiff_t)(%s), %d}", d, x->n, es);
     else
-        snprintf(buf, n, "(VlmOut){%s, 0, %d}", d, x->scalar ? 0 : 1);
+        snprintf(buf, n, "(VlmOut){%s, 0, %d}", d, es);
+}
+
+static void out_view(Emit *E, int i, char *buf, size_t n)
+{
+    out_view_es(E, i, false, buf, n);
 }
 
 static const char *stem(const VlmcNode *x) { return x->dist->forms[x->form].runtime; }
@@ -129,7 +142,7 @@ static void th_views(Emit *E, const VlmcNode *x, int first, const char *rs_scale
     out(E, "(VlmIn[]){");
     for (int k = first; k < x->n_in; k++) {
         char b[256];
-        in_view(E, x->in[k], rs_scale, b, sizeof b);
+        in_view_es(E, x->in[k], rs_scale, x->shared_row, b, sizeof b);
         out(E, "%s%s", k > first ? ", " : "", b);
     }
     out(E, "}");
@@ -140,7 +153,7 @@ static void th_grads(Emit *E, const VlmcNode *x, int first)
     out(E, "(VlmOut[]){");
     for (int k = first; k < x->n_in; k++) {
         char b[256];
-        out_view(E, x->in[k], b, sizeof b);
+        out_view_es(E, x->in[k], x->shared_row, b, sizeof b);
         out(E, "%s%s", k > first ? ", " : "", b);
     }
     out(E, "}");

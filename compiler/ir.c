@@ -419,6 +419,7 @@ static int dist_node(Lower *L, VlmcOp op, const VlmcDist *dist, int form, VlmcEx
         /* Categorical: K from the parameter's last dimension */
         const VlmcShape *ps = &args[0]->shape;
         x->K = dim_c(L, ps->dim[ps->rank - 1]);
+        x->shared_row = ps->rank == 1 && v->sym->shape.rank > 0;
     }
     return r;
 }

@@ -390,6 +390,8 @@ typedef struct VlmcNode {
                              variable index (latents first, then observed) */
     const VlmcDist *dist; int form;
     const char *K;        /* categories (Categorical), else "1" */
+    bool shared_row;      /* Categorical: one [K] parameter row for every
+                             element of a vector variable (element stride 0) */
     bool is_q;            /* LOGP of a guide term */
     /* filled by autodiff */
     bool live;            /* reachable from an output */

@@ -182,7 +182,7 @@ void vlmc_warn_model(VlmcArena *a, const VlmcModel *m, VlmcDiag *d)
     warn_unused(&W, m->lets, m->n_lets);
     warn_latents(&W);
     warn_constraints(&W);
-    qsort(W.w, (size_t)W.n, sizeof *W.w, by_loc);
+    if (W.n) qsort(W.w, (size_t)W.n, sizeof *W.w, by_loc);   /* W.w is NULL when empty */
     for (int i = 0; i < W.n; i++) {
         vlmc_warning(d, W.w[i].loc, "%s", W.w[i].msg);
         if (W.w[i].note_sym)
