@@ -201,8 +201,14 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     m.use_kl = pass == 1;
     /* analytic gradient */
     double f0 = objective(&m, &noise, a, b);
-    /* score-function latents: the gradient is taken at a fixed sample */
+    /* score-function latents: the gradient is taken at a fixed sample. A
+     * replayed guide_fwd draws nothing for them, so the noise of the
+     * reparameterized latents comes from other positions of the restarted
+     * stream than in the pass that drew the samples: run the forward
+     * passes once more as every difference below will (replayed), so the
+     * analytic gradient sees the same noise. */
     m.replay = true;
+    objective(&m, &noise, a, b);
     backward(&m, a, b);
     memcpy(gw, m.dw, sizeof(float) * m.n_w);
     if (nl)
