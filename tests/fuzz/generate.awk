@@ -99,14 +99,16 @@ function dist(shape, latent,    r) {
     if (r == 3) { DSUP = "pos"; return "Gamma(" ex(shape, 1, 0) ", " ex(shape, 1, 0) ")" }
     if (r == 4) { DSUP = "nonneg"; return "Exponential(" ex(shape, 1, 0) ")" }
     if (r == 5) { DSUP = "unit"; return "Beta(" ex(shape, 1, 0) ", " ex("", 1, 0) ")" }
-    if (r == 6) { DSUP = "bin"; return "Bernoulli(" pick("probs = sigmoid(X)|logits = X|X") ")" }
+    if (r == 6) { DSUP = "bin"; return "Bernoulli(" pick("probs = sigmoid(X)|logits = X|sigmoid(X)") ")" }
     if (r == 7) {
         DSUP = "cat"
-        return "Categorical(" pick("logits|probs") " = " catarg(shape) ")"
+        if (chance(0.3)) return "Categorical(probs = ps)"   # a simplex row, shared
+        return "Categorical(logits = " catarg(shape) ")"
     }
     if (r == 8) { DSUP = "count"; return "Poisson(" ex(shape, 1, 0) ")" }
     if (r == 9) { DSUP = "unit"; return "ContinuousBernoulli(" pick("probs = sigmoid(X)|logits = X") ")" }
-    DSUP = "interval"; return "Uniform(" ex(shape, 0, 0) ", " ex(shape, 0, 0) " + 3)"
+    # bounds around [0, 1], so that a Beta guide stays inside them
+    DSUP = "interval"; return "Uniform(-1 - softplus(" ex(shape, 0, 0) "), 2 + softplus(" ex(shape, 0, 0) "))"
 }
 function catarg(shape,    i, s, want) {
     want = shape == "" ? "K" : shape ",K"
@@ -126,6 +128,7 @@ function model(path,    i, k, nparam, nl, no, s, shape, con, init, sup, nm, g, l
     print "param lk[K];" > path; decl("lk", "param", "K", "real", "")
     print "param lkd[D, K];" > path; decl("lkd", "param", "D,K", "real", "")
     print "param pd[D];" > path; decl("pd", "param", "D", "real", "")
+    print "param ps[K] : simplex;" > path; decl("ps", "param", "K", "real", ": simplex")
     nparam = 1 + rnd(4)
     for (i = 1; i <= nparam; i++) {
         shape = pick("|D|K|K,D|D,D|D,K")
@@ -148,7 +151,7 @@ function model(path,    i, k, nparam, nl, no, s, shape, con, init, sup, nm, g, l
         s = pick("exp(ls[c])|ls[c]|sqrt(ls[c])|exp(0.5 * ls[c])|sqrt(exp(ls[c]))|exp(ls[c]) + 1")
         print "param ls[K, D]" (s ~ /^(ls|sqrt\(ls)/ ? " : positive" : "") ";" > path
         decl("ls", "param", "K,D", s ~ /^(ls|sqrt\(ls)/ ? "pos" : "real", "")
-        print "latent c ~ Categorical(" pick("logits = lk|probs = " (chance(0.5) ? "p1" : "lk")) ");" > path
+        print "latent c ~ Categorical(" pick("logits = lk|probs = ps|probs = p1") ");" > path
         decl("c", "latent", "", "cat", "")
         print "observed xm[D] ~ Normal(mu[c], " s ");" > path
         decl("xm", "observed", "D", "real", "")
