@@ -1,7 +1,7 @@
 #!/bin/sh
 # fuzz_regress.sh — code generation bugs that the fuzz models found
 # (tests/suites/fuzz_compile.sh) and that compiling alone does not show;
-# their models live in tests/codegen/ (compiled and gradchecked by the
+# their models live in tests/good/ (compiled and gradchecked by the
 # codegen suite too). Last line: COUNTS passed=N failed=M.
 BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
 T=$BUILD/tests/fuzz_regress
@@ -16,7 +16,7 @@ bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /
 # element's class frequencies agree with the pooled ones (within 6
 # standard errors over 4000 draws). The bug read element i's row at i*K,
 # past the parameter: elements drew from unrelated numbers.
-if "$VLMC" tests/codegen/categorical_shared.vlm -o "$T/shared" 2>"$T/err" \
+if "$VLMC" tests/good/categorical_shared.vlm -o "$T/shared" 2>"$T/err" \
    && "$T/shared" sample -n 4000 --seed 1 --out "$T/s.csv" >/dev/null 2>"$T/err"; then
     for v in c d; do
         worst=$(awk -F, -v v=$v '
@@ -38,7 +38,7 @@ if "$VLMC" tests/codegen/categorical_shared.vlm -o "$T/shared" 2>"$T/err" \
         fi
     done
 else
-    bad "tests/codegen/categorical_shared.vlm: compile or sample"
+    bad "tests/good/categorical_shared.vlm: compile or sample"
 fi
 
 echo "COUNTS passed=$pass failed=$fail"
