@@ -103,7 +103,8 @@ typedef struct VlmOut {
 typedef enum {
     VLM_FN_EXP, VLM_FN_LOG, VLM_FN_LOG1P, VLM_FN_SQRT, VLM_FN_SIGMOID,
     VLM_FN_SOFTPLUS, VLM_FN_TANH, VLM_FN_RELU, VLM_FN_ABS, VLM_FN_ELU,
-    VLM_FN_NEG, VLM_FN_IDENTITY
+    VLM_FN_NEG, VLM_FN_IDENTITY,
+    VLM_FN_SQUARE               /* `square(x)` and `pow(x, 2)` */
 } VlmFn;
 
 /* y[i] = f(x[i]), i < n (contiguous). */
@@ -113,10 +114,20 @@ void vlm_ew_fn_fwd(VlmFn f, size_t n, const float *x, float *y);
  * From y: exp (y), sqrt (0.5/y), sigmoid (y(1-y)), tanh (1-y^2),
  *         elu (y > 0 ? 1 : y+1; alpha = 1).
  * From x: log (1/x), log1p (1/(1+x)), softplus (sigmoid(x)),
- *         relu (x > 0), abs (sign(x), 0 at 0).
+ *         relu (x > 0), abs (sign(x), 0 at 0), square (2x).
  * Neither: neg, identity. */
 void vlm_ew_fn_bwd(VlmFn f, size_t n, const float *x, const float *y,
                    const float *dy, float *dx);
+
+/* y[i] = x[i]^p (powf), i < n: `pow(x, p)` with a literal p. An integer p
+ * takes any real x (a negative x to an odd power is negative); a
+ * non-integer p gives NaN for x < 0 (as the math does), and p < 0 gives
+ * Inf at x = 0. */
+void vlm_ew_pow_fwd(size_t n, float p, const float *x, float *y);
+/* dx[i] += p x[i]^(p-1) dy[i]; p == 0 contributes nothing (also at x = 0,
+ * where 0 * 0^-1 would be NaN). Reads x only. */
+void vlm_ew_pow_bwd(size_t n, float p, const float *x, const float *dy,
+                    float *dx);
 
 /* out (R,n) = a op b with broadcasting through the views; out contiguous. */
 void vlm_ew_add_fwd(int R, int n, VlmIn a, VlmIn b, float *out);
@@ -150,6 +161,23 @@ void vlm_logsumexp(int G, int K, const double *x, double *out, double *softmax);
 void vlm_softmax_fwd(int rows, int K, const float *x, float *y);
 void vlm_softmax_bwd(int rows, int K, const float *y, const float *dy,
                      float *dx);
+
+/* One-hot codes: idx (n) category indices stored as float -> out (n,K),
+ * out[i,k] = 1 if idx[i] == k else 0. An index that is not an integer in
+ * [0, K) (e.g. the NaN of a missing entry) gives a row of zeros. There is
+ * no backward: the index is discrete, so no gradient flows into it. */
+void vlm_one_hot_fwd(size_t n, int K, const float *idx, float *out);
+
+/* Concatenation along the last axis: a (R,G,ka) view ++ b (R,G,kb) view ->
+ * out (R,G,ka+kb) contiguous; element (g,i) of a row is p[r*rs + (g*k+i)*es],
+ * so a global operand (rs == 0) repeats on every row and es == 0 repeats
+ * one value along the row (a scalar operand, k == 1). */
+void vlm_concat_fwd(int R, int G, int ka, VlmIn a, int kb, VlmIn b,
+                    float *out);
+/* da += dout[.., :ka], db += dout[.., ka:], summed over the broadcast axes
+ * of each view (rs == 0: over rows). Either may be {NULL}. */
+void vlm_concat_bwd(int R, int G, int ka, int kb, const float *dout,
+                    VlmOut da, VlmOut db);
 
 /* Gather rows of a table by index: out (R,n) = table (K,n)[idx[r]].
  * idx holds integer values in [0, K) stored as float (not checked). */
