@@ -743,8 +743,10 @@ static bool dim_add(Ck *c, VlmcDim a, VlmcDim b, VlmcLoc loc, VlmcDim *out)
     VlmcModel *m = c->m;
     long total;
     if (__builtin_add_overflow(a.value, b.value, &total) || total > MAX_SIZE) {
-        char why[160];
-        snprintf(why, sizeof why, "size %ld + %ld is too large (the limit is %ld)", a.value, b.value, MAX_SIZE);
+        char why[400], x[160], y[160];
+        snprintf(why, sizeof why, "size %s + %s = %.0f is too large (the limit is %ld)",
+                 fmt_dim(m, a, x, sizeof x), fmt_dim(m, b, y, sizeof y), (double)a.value + (double)b.value,
+                 MAX_SIZE);
         err_bad_size(c, loc, why);
         return false;
     }
@@ -1040,6 +1042,8 @@ static bool check_call(Ck *c, VlmcExpr *e)
     bool scalar_in = x->shape.rank == 0 && dim_eq(net->net.sizes[0], (VlmcDim){-1, 1});
     if (!scalar_in && (x->shape.rank != 1 || !dim_eq(x->shape.dim[0], net->net.sizes[0]))) {
         err_net_input(c, x->loc, net, &x->shape);
+        if (x->shape.rank == 0)
+            vlmc_note(c->d, x->loc, "a scalar passes only to a net whose input size is the literal 1");
         return false;
     }
     e->shape.rank = 1;
