@@ -1000,7 +1000,6 @@ static bool check_builtin(Ck *c, VlmcExpr *e, bool kw, bool args_ok)
         return check_concat(c, e);
     case VLMC_FN_POW:
         if (!literal_value(e->args[1].value, &e->power)) { err_pow_exponent(c, e->args[1].value->loc); return false; }
-        e->batched = x->batched;
         e->shape = x->shape;
         return true;
     default:
