@@ -109,6 +109,12 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
         const VlmcSym *s = v->sym;
         fprintf(o, "  %s %s: %s (%.0f value%s per item)\n", j < p->n_latent ? "latent  " : "observed",
                 s->name, s->dist->name, eval_size(m, v->n), eval_size(m, v->n) == 1 ? "" : "s");
+        if (j >= p->n_latent && v->summed) {
+            fprintf(o, "      a parent of other variables: where given, its value (the other enumerated rows\n"
+                       "      are clamped out); where missing (NaN), summed out exactly like an enumerated\n"
+                       "      latent; a batch mixes both kinds of row\n");
+            continue;
+        }
         if (j >= p->n_latent) {
             fprintf(o, "      log-density summed over observed entries; missing entries (NaN or --mask) are "
                        "marginalized\n");

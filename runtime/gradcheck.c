@@ -7,7 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Synthetic data inside each observed variable's support. */
+static bool summed(const VlmVarInfo *v)
+{
+    return v->kind == VLM_VAR_OBSERVED && v->treat == VLM_TREAT_ENUMERATE;
+}
+
+/* Synthetic data inside each observed variable's support; a variable
+ * summed out where missing is missing (NaN) in every other item, so that
+ * both its given (clamped) and its summed rows are checked. */
 static void make_data(const VlmModel *m, VlmRng *rng, size_t n, VlmData *d)
 {
     size_t width = 0;
@@ -27,6 +34,8 @@ static void make_data(const VlmModel *m, VlmRng *rng, size_t n, VlmData *d)
                 float x = (float)(0.05 + 0.9 * vlm_rng_uniform(rng));
                 if (v->discrete)
                     x = (float)vlm_rng_below(rng, v->support > 0 ? (uint64_t)v->support : 5);
+                if (summed(v) && i % 2 == 1)
+                    x = NAN;
                 d->x[i * width + col + (size_t)k] = x;
             }
             col += (size_t)v->numel;
@@ -44,7 +53,7 @@ static double objective(VlmModel *m, const VlmRng *noise, const float *a, float 
     double f = 0;
     for (int r = 0; r < m->R; r++) {
         for (int v = 0; v < m->n_vars; v++)
-            if (!(m->use_kl && v < m->n_latent && m->kl_term[v]))
+            if (!(m->use_kl && v < m->n_latent && m->kl_term[v]) && a[r] != 0)
                 f += a[r] * m->logp_term[v][r];
         for (int j = 0; j < m->n_latent; j++) {
             /* with the closed-form KL the latent's log q and log p terms
@@ -185,6 +194,14 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     }
     VlmRng noise;
     vlm_rng_init(&noise, seed, VLM_STREAM_NOISE);
+    /* Rows clamped out by a given value of a summed variable (log p =
+     * -inf whatever the parameters) weigh 0 in training: here too, and
+     * their -inf stays out of F. */
+    objective(&m, &noise, a, b);
+    for (int r = 0; r < R; r++)
+        for (int v = m.n_latent; v < m.n_vars; v++)
+            if (summed(&m.vars[v]) && m.logp_term[v][r] == -INFINITY)
+                a[r] = 0;
 
     /* Two passes when some latent has a closed-form KL: Monte Carlo terms,
      * then the KL replacing them (as in ELBO training). */

@@ -22,9 +22,12 @@ static bool is_guided(VlmTreat t)
            t == VLM_TREAT_AUTO_GUIDE;
 }
 
-/* Scratch of one forward: lp (R) = sum of log p terms per row,
- * L (B*S) = logsumexp_e lp, lq (B*S) = sum of guided log q at e = 0,
- * logw = L - lq. */
+/* Scratch of one forward: lq (R) = sum of the guided log q terms per row,
+ * lp (R) = sum of log p terms per row minus lq, L (B*S) = logsumexp_e lp,
+ * logw = L. The guide's rows of one (b, s) are equal unless the guide
+ * reads a variable summed out where missing (then each enumerated value
+ * e has its own sample z_e ~ q(z | x, e), and sum_e p(x, e, z_e) /
+ * q(z_e | x, e) is an unbiased estimate of p(x) all the same). */
 typedef struct Fwd {
     double *lp, *L, *lq, *logw;
 } Fwd;
@@ -112,23 +115,25 @@ static int forward(VlmModel *m, Fwd *f, VlmErr *err)
     f->lq = f->L + m->Rmax;
     f->logw = f->lq + m->Rmax;
     memset(f->lp, 0, (size_t)R * sizeof(double));
-    memset(f->lq, 0, (size_t)BS * sizeof(double));
+    memset(f->lq, 0, (size_t)R * sizeof(double));
     for (int v = 0; v < m->n_vars; v++) {
         const double *t = m->logp_term[v];
         if (t && !uses_kl(m, v))
             for (int r = 0; r < R; r++)
                 f->lp[r] += t[r];
     }
-    vlm_logsumexp(BS, E, f->lp, f->L, NULL);
     for (int j = 0; j < m->n_latent; j++) {
         /* with the closed-form KL, KL(q || p) stands for log q - log p */
         const double *t = uses_kl(m, j) ? m->kl_term[j] : m->logq_term[j];
         if (t && is_guided(m->vars[j].treat))
-            for (int bs = 0; bs < BS; bs++)
-                f->lq[bs] += t[(size_t)bs * E];
+            for (int r = 0; r < R; r++)
+                f->lq[r] += t[r];
     }
+    for (int r = 0; r < R; r++)
+        f->lp[r] -= f->lq[r];
+    vlm_logsumexp(BS, E, f->lp, f->L, NULL);
     for (int bs = 0; bs < BS; bs++) {
-        f->logw[bs] = f->L[bs] - f->lq[bs];
+        f->logw[bs] = f->L[bs];
         if (!isfinite(f->logw[bs])) {
             blame(m, f, bs, err);
             return -1;
@@ -173,11 +178,12 @@ int vlm_infer_forward(VlmModel *m, double *logw, double *obj_sum,
 /* Gradient of loss = -(1/B) sum_b objective_b with respect to every log
  * term, per (b, s) with weight c_bs:
  *   ELBO: c_bs = 1/(B S);   IWAE: c_bs = softmax_s(logw_b)_s / B.
- * log p rows: d loss / d lp_r = -c_bs softmax_e(lp)_e (the enumerated
- * latents are summed out exactly, so each row's gradient is weighted by
- * its posterior responsibility).
- * log q, pathwise (REPARAM, AUTO_GUIDE): the direct dependence of
- * -(L - lq) on lq: +c_bs (the path through z is carried by dlat).
+ * With rho_r = softmax_e(log p_r - log q_r) (the enumerated variables are
+ * summed out exactly, so each row's gradient is weighted by its posterior
+ * responsibility; rows clamped to -inf by given data weigh 0):
+ * log p rows: d loss / d lp_r = -c_bs rho_r.
+ * log q, pathwise (REPARAM, AUTO_GUIDE): the direct dependence of the
+ * loss on log q_r: +c_bs rho_r (the path through z is carried by dlat).
  * log q, score function (SCORE): the surrogate c_bs (1 - (f_bs - b_bs))
  * log q, with f = logw the learning signal, since
  *   d ELBO/d phi = E_q[(f - b) d log q] - E_q[d log q]   (b independent
@@ -227,10 +233,13 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
     if (obj_sum)
         *obj_sum = sum;
 
+    /* c[bs] becomes c_bs rho_r per row (after the item's c are read) */
+    double *cr = c + (size_t)BS;
     for (int bs = 0; bs < BS; bs++)
         for (int e = 0; e < E; e++) {
             size_t r = (size_t)bs * E + e;
-            m->dlogp[r] = (float)(-c[bs] * exp(f.lp[r] - f.L[bs]));
+            cr[r] = c[bs] * exp(f.lp[r] - f.L[bs]);
+            m->dlogp[r] = (float)-cr[r];
         }
 
     if (has_score) {
@@ -250,6 +259,8 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
                 for (int s = 0; s < S; s++) {
                     int bs = b * S + s;
                     double base;
+                    for (int e = 1; e < E; e++)   /* direct part, rows e > 0 */
+                        d[(size_t)bs * E + e] = (float)cr[(size_t)bs * E + e];
                     if (S > 1)
                         base = (tot - f.logw[bs]) / (S - 1);
                     else if (st->baseline_set)
@@ -259,7 +270,7 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
                     else
                         base = 0;
                     d[(size_t)bs * E] =
-                        (float)(c[bs] - c[bs] * (f.logw[bs] - base));
+                        (float)(cr[(size_t)bs * E] - c[bs] * (f.logw[bs] - base));
                 }
             }
         }
@@ -282,8 +293,8 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
             d = m->dkl[j];
             memset(d, 0, (size_t)R * sizeof *d);
         }
-        for (int bs = 0; bs < BS; bs++)
-            d[(size_t)bs * E] = (float)c[bs];
+        for (int r = 0; r < R; r++)
+            d[r] = (float)cr[r];
     }
     fwd_free(&f);
 
@@ -384,10 +395,8 @@ int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err)
         int SE = m->S * (int)m->E;
         for (int b = 0; b < m->B; b++) {
             double *lw = wrow + (size_t)b * SE, l;
-            for (int k = 0; k < SE; k++) {
-                int r = b * SE + k;
-                lw[k] = f.lp[r] - f.lq[r / m->E];
-            }
+            for (int k = 0; k < SE; k++)
+                lw[k] = f.lp[b * SE + k];   /* log p - log q of the row */
             double *tmp = vlm_xmalloc((size_t)SE * sizeof *tmp);
             memcpy(tmp, lw, (size_t)SE * sizeof *tmp);
             vlm_logsumexp(1, SE, tmp, &l, lw);

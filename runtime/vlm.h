@@ -164,6 +164,14 @@ void vlm_gather_bwd(int R, int n, const float *idx, const float *dout,
  * enumeration rows of one (b, s)). buf holds G*E*n floats. */
 void vlm_rows_repeat(int G, int E, size_t n, float *buf);
 
+/* A discrete observed variable summed out where the data lack it: in
+ * every row whose enumerated value (R,n) differs from a given entry of
+ * the data obs (R,n) (given: mask NULL or nonzero, and not NaN), its
+ * log-density term logp (R) becomes -inf, so the sum over the item's
+ * enumeration rows keeps the row of the given value only. */
+void vlm_rows_clamp_given(int R, int n, const float *value, const float *obs,
+                          const float *mask, double *logp);
+
 /* The same with leading dimensions, split over the thread pool (slices of
  * C's rows or columns, each a single-threaded BLAS call; OpenBLAS itself
  * runs single-threaded under vlm_main, so the pool is the only one). */

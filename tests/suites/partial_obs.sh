@@ -1,0 +1,129 @@
+#!/bin/sh
+# partial_obs.sh — an observed discrete variable that is a parent and is
+# missing in some rows (tests/codegen/semisup.vlm: y ~ Categorical, x ~
+# Normal(mu[y], sigma), y NaN in two rows of three). A batch mixes given
+# and summed rows; everything the trainer computes is compared with a
+# row-by-row computation in double precision (awk): the exact
+# log-likelihood (log p(x, y) where y is given, log p(x) = logsumexp_y
+# where it is missing), the gradient (one full-batch SGD step), the
+# posterior p(y | x) and the accuracy against labels.
+# Last line: COUNTS passed=N failed=M.
+BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
+T=$BUILD/tests/partial_obs
+rm -rf "$T"; mkdir -p "$T"
+pass=0; fail=0
+ok()  { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -5; }
+check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+
+M=$T/semisup
+if ! "$BINDIR/vlmc" tests/codegen/semisup.vlm -o "$M" 2>"$T/err"; then
+    bad "compile semisup.vlm"; echo "COUNTS passed=$pass failed=$fail"; exit 1
+fi
+ok "compile semisup.vlm"
+check "plan says the variable is summed where missing" \
+    sh -c "'$BINDIR/vlmc' --plan tests/codegen/semisup.vlm | grep -q 'summed out exactly'"
+
+# 300 items from three well-separated clusters; y given in every third
+# item, NaN elsewhere; true labels kept aside (labels.txt).
+awk 'BEGIN { srand(3); mx[0]=-2; my[0]=0; mx[1]=2; my[1]=1; mx[2]=0; my[2]=-2.5;
+      print "y,x[0],x[1]" > "'"$T"'/semi.csv";
+      for (i = 0; i < 300; i++) {
+          k = int(3 * rand()); if (k > 2) k = 2;
+          u1 = rand(); u2 = rand(); if (u1 < 1e-12) u1 = 1e-12;
+          g1 = sqrt(-2 * log(u1)) * cos(6.283185307 * u2);
+          g2 = sqrt(-2 * log(u1)) * sin(6.283185307 * u2);
+          printf "%s,%.6f,%.6f\n", (i % 3 == 0 ? k : "NaN"), mx[k] + 0.7 * g1, my[k] + 0.5 * g2 > "'"$T"'/semi.csv";
+          print k > "'"$T"'/labels.txt" } }'
+
+# The exact per-item log-likelihood and responsibilities, row by row, from
+# the parameters as `params` prints them (logits, mu rows, log_sigma).
+# mode "ll": mean log-lik; "post": p(y=k|...) per item; "grad": the
+# gradient of the mean log-lik in `params` order.
+exact() {  # mode params-file
+    awk -F, -v mode="$1" '
+    FNR == NR { if ($1 == "logits") for (k = 0; k < 3; k++) lg[k] = $(k + 3);
+                if ($1 == "mu") for (d = 0; d < 2; d++) mu[$2, d] = $(d + 3);
+                if ($1 == "log_sigma") for (d = 0; d < 2; d++) ls[d] = $(d + 3);
+                next }
+    FNR == 1 { mx = lg[0]; for (k = 1; k < 3; k++) if (lg[k] > mx) mx = lg[k];
+               z = 0; for (k = 0; k < 3; k++) z += exp(lg[k] - mx);
+               for (k = 0; k < 3; k++) lpi[k] = lg[k] - mx - log(z);
+               next }
+    { n++; x[0] = $2; x[1] = $3; best = -1e300
+      for (k = 0; k < 3; k++) { lp[k] = lpi[k];
+          for (d = 0; d < 2; d++) { s = exp(ls[d]); t = (x[d] - mu[k, d]) / s;
+              lp[k] += -0.9189385332046727 - ls[d] - 0.5 * t * t }
+          if (lp[k] > best) best = lp[k] }
+      if ($1 == "NaN") { z = 0; for (k = 0; k < 3; k++) z += exp(lp[k] - best);
+                         ll = best + log(z); for (k = 0; k < 3; k++) rho[k] = exp(lp[k] - ll) }
+      else { ll = lp[$1 + 0]; for (k = 0; k < 3; k++) rho[k] = (k == $1 + 0) }
+      sum += ll
+      if (mode == "post") printf "%.9g,%.9g,%.9g\n", rho[0], rho[1], rho[2]
+      for (k = 0; k < 3; k++) { gl[k] += rho[k] - exp(lpi[k]);
+          for (d = 0; d < 2; d++) { s2 = exp(2 * ls[d]); t = x[d] - mu[k, d];
+              gm[k, d] += rho[k] * t / s2; gs[d] += rho[k] * (t * t / s2 - 1) } } }
+    END { if (mode == "ll") printf "%.9f\n", sum / n
+          if (mode == "grad") { for (k = 0; k < 3; k++) print gl[k] / n
+              for (k = 0; k < 3; k++) for (d = 0; d < 2; d++) print gm[k, d] / n
+              for (d = 0; d < 2; d++) print gs[d] / n } }' "$2" "$T/semi.csv"
+}
+values() { cut -d, -f3- "$1" | tr ',' '\n'; }   # params CSV -> one value per line
+
+# 1. training and the exact log-likelihood
+"$M" train --data "$T/semi.csv" --epochs 20 --batch 50 --lr 0.05 --seed 1 \
+    --save "$T/a.ckpt" >"$T/out" 2>"$T/err"
+check "train on a mixed batch" [ $? -eq 0 ]
+"$M" params --load "$T/a.ckpt" >"$T/a.params" 2>"$T/err"
+"$M" eval --data "$T/semi.csv" --load "$T/a.ckpt" >"$T/eval" 2>"$T/err"
+got=$(sed -n 's/.*log p(x) *\(-*[0-9.]*\).*exact.*/\1/p' "$T/eval")
+want=$(exact ll "$T/a.params")
+check "eval's exact log-lik ($got) = row-by-row ($want)" \
+    awk "BEGIN { exit !(\"$got\" != \"\" && ($got - $want) < 1e-5 && ($want - $got) < 1e-5) }"
+check "the clusters are learned (log-lik $got > -3.2)" awk "BEGIN { exit !($got > -3.2) }"
+
+# 2. the gradient: one full-batch SGD step from the initialisation moves
+#    the parameters by lr times the gradient of the mean log-likelihood
+"$M" params --seed 5 >"$T/p0" 2>"$T/err"
+"$M" train --data "$T/semi.csv" --epochs 1 --batch 300 --optimizer sgd --lr 0.1 \
+    --seed 5 --threads 1 --save "$T/b.ckpt" >"$T/out" 2>"$T/err"
+"$M" params --load "$T/b.ckpt" >"$T/p1" 2>"$T/err"
+exact grad "$T/p0" >"$T/grad"
+paste -d' ' "$T/grad" "$(values "$T/p0" >"$T/v0"; echo "$T/v0")" "$(values "$T/p1" >"$T/v1"; echo "$T/v1")" \
+    >"$T/gcmp"
+check "11 gradient entries compared" [ "$(wc -l < "$T/gcmp")" -eq 11 ]
+check "SGD step = lr x row-by-row gradient (every entry within 1e-4)" \
+    awk '{ step = ($3 - $2) / 0.1; d = step - $1; if (d < 0) d = -d; if (d > 1e-4 + 1e-4 * ($1 < 0 ? -$1 : $1)) bad++ }
+         END { exit bad > 0 || NR != 11 }' "$T/gcmp"
+check "the gradient is not trivially zero" awk '{ if ($1 > 0.01 || $1 < -0.01) big++ } END { exit !(big >= 4) }' "$T/gcmp"
+
+# 3. posterior: p(y | x) where y is missing, certainty where given
+"$M" posterior --data "$T/semi.csv" --load "$T/a.ckpt" --out "$T/post.csv" >"$T/out" 2>"$T/err"
+check "posterior writes p(y=k) and y.argmax" grep -q '^p(y=0),p(y=1),p(y=2),y.argmax$' "$T/post.csv"
+exact post "$T/a.params" >"$T/post.want"
+tail -n +2 "$T/post.csv" | cut -d, -f1-3 | paste -d, - "$T/post.want" >"$T/pcmp"
+check "posterior = row-by-row p(y | x) (max error 1e-4)" \
+    awk -F, '{ for (k = 1; k <= 3; k++) { d = $k - $(k + 3); if (d < 0) d = -d; if (d > m) m = d } }
+             END { exit !(NR == 300 && m < 1e-4) }' "$T/pcmp"
+tail -n +2 "$T/semi.csv" > "$T/semi.rows"; tail -n +2 "$T/post.csv" > "$T/post.rows"
+check "given rows are certain of their value" \
+    awk -F, 'NR == FNR { y[FNR] = $1; next } y[FNR] != "NaN" { n++; if ($(y[FNR] + 1) != 1) bad++ }
+             END { exit !(n == 100 && bad == 0) }' "$T/semi.rows" "$T/post.rows"
+
+# 4. --labels: accuracy of the most probable class where it was missing
+n=$(wc -l < "$T/labels.txt")
+{ printf '\000\000\010\001'; printf "\\$(printf '%03o' $((n >> 24 & 255)))\\$(printf '%03o' $((n >> 16 & 255)))\\$(printf '%03o' $((n >> 8 & 255)))\\$(printf '%03o' $((n & 255)))";
+  while read -r k; do printf "\\$(printf '%03o' "$k")"; done < "$T/labels.txt"; } > "$T/labels.idx1"
+"$M" posterior --data "$T/semi.csv" --load "$T/a.ckpt" --out "$T/post2.csv" \
+    --labels "$T/labels.idx1" >"$T/out" 2>"$T/err"
+acc=$(sed -n 's/.*accuracy \([0-9.]*\) on the 200 items where it was missing.*/\1/p' "$T/out")
+check "accuracy on the 200 unlabelled items printed ($acc) and above 0.95" \
+    awk "BEGIN { exit !(\"$acc\" != \"\" && $acc > 0.95) }"
+
+# 5. a label outside the categories is an error, not a silent -inf
+sed '2s/^0,/7,/; 2s/^1,/7,/; 2s/^2,/7,/' "$T/semi.csv" > "$T/badlabel.csv"
+"$M" eval --data "$T/badlabel.csv" --load "$T/a.ckpt" >"$T/out" 2>"$T/err"; rc=$?
+check "label 7 of 3 categories: error naming the value" sh -c "[ $rc -ne 0 ] && grep -q '7' '$T/err'"
+
+echo "COUNTS passed=$pass failed=$fail"
+[ "$fail" -eq 0 ]
