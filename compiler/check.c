@@ -373,8 +373,9 @@ static void err_not_a_value(Ck *c, VlmcLoc loc, const char *what, const char *na
 
 static void err_guide_samples_observed(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
-    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is observed: a guide samples only latent variables",
-               s->name, s->name);
+    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is observed: a guide samples only latent variables "
+               "(and observed Categorical or Bernoulli variables that other variables read, which are "
+               "summed out where missing)", s->name, s->name);
     vlmc_note(c->d, s->loc, "`%s` is declared observed here", s->name);
 }
 
@@ -1303,6 +1304,27 @@ static bool check_var(Ck *c, VlmcSym *s)
     return ok;
 }
 
+/* A guide for an observed variable summed out where missing (M2's
+ * classifier q(y | x)): one class per item, and one such variable. */
+static bool check_guided_summed(Ck *c, const VlmcStmt *st, const VlmcSym *y)
+{
+    if (y->shape.rank != 0) {
+        vlmc_error(c->d, st->target_loc, "the guide gives `%s` a distribution, but `%s` has several values "
+                   "per item: a guide for a partly observed variable needs a scalar (one class per item)",
+                   y->name, y->name);
+        return false;
+    }
+    for (int i = 0; i < c->m->n_observed; i++) {
+        const VlmcSym *o = c->m->observed[i];
+        if (o != y && o->q_dist) {
+            vlmc_error(c->d, st->target_loc, "the guide already gives the partly observed `%s` a distribution; "
+                       "one partly observed variable may have a guide", o->name);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool check_sample(Ck *c, VlmcStmt *st)
 {
     Entry *en = scope_get(&c->model, st->target);
@@ -1312,8 +1334,10 @@ static bool check_sample(Ck *c, VlmcStmt *st)
         return false;
     }
     VlmcSym *z = en->sym;
-    if (z->kind == VLMC_SYM_OBSERVED) { err_guide_samples_observed(c, st->target_loc, z); return false; }
-    if (z->kind != VLMC_SYM_LATENT) { err_guide_sample_not_latent(c, st->target_loc, z); return false; }
+    /* an observed variable summed out where missing may have a guide
+     * distribution q(y | x): used in the rows where it is missing (M2) */
+    if (z->kind == VLMC_SYM_OBSERVED && !z->summed) { err_guide_samples_observed(c, st->target_loc, z); return false; }
+    if (z->kind != VLMC_SYM_LATENT && z->kind != VLMC_SYM_OBSERVED) { err_guide_sample_not_latent(c, st->target_loc, z); return false; }
     if (z->q_dist) { err_guide_samples_twice(c, st->target_loc, z); return false; }
     if (en->bad || !z->dist) return false;
     DistResult r = {0};
@@ -1337,6 +1361,7 @@ static bool check_sample(Ck *c, VlmcStmt *st)
         err_support_mismatch(c, st->call->loc, msg);
         return false;
     }
+    if (z->kind == VLMC_SYM_OBSERVED && !check_guided_summed(c, st, z)) return false;
     z->q_dist = q;
     z->q_args = r.args;
     z->q_param_form = r.form;
@@ -1442,7 +1467,6 @@ static void choose_treatments(Ck *c)
     m->treat = vlmc_arena_alloc(c->a, (size_t)(m->n_latents + 1) * sizeof *m->treat);
     double log2_total = 0;
     int n_enum = 0;
-    mark_summed(c);
     for (int i = 0; i < m->n_observed; i++) {
         const VlmcSym *y = m->observed[i];
         if (!y->summed) continue;
@@ -1496,6 +1520,7 @@ bool vlmc_check_model(VlmcArena *a, VlmcModel *m, VlmcDiag *d)
     c->dep_mark = vlmc_arena_alloc(a, (size_t)(c->n_vars + 1) * sizeof *c->dep_mark);
     check_block(c, m->stmts, m->n_stmts, ents);
     if (m->n_observed == 0 && !d->too_many) err_no_observed(c);
+    if (d->n_errors == errors0) mark_summed(c);   /* before the guide: it may give them a q */
     if (m->n_guides > 1) err_guide_twice(c, m->guide2_loc, m->guide_loc);
     if (m->n_gstmts && !d->too_many) {
         c->in_guide = true;

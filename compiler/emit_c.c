@@ -652,6 +652,8 @@ static void emit_alloc(Emit *E)
             out(E, "    M->obs_mean[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
             if (v->summed)   /* its enumerated values, where the data lack it */
                 out(E, "    M->lat[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
+            if (v->summed && v->has_q)   /* the guide's q(y | x) at those values */
+                out(E, "    M->logq_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
         }
     }
     use_graph(E, &p->model_g, 'm');
@@ -674,7 +676,8 @@ static void emit_alloc(Emit *E)
         else
             out(E, "    free(M->obs_mean[%d]); M->obs_mean[%d] = NULL;\n", j, j);
         if (p->vars[j].summed)
-            out(E, "    free(M->lat[%d]); M->lat[%d] = NULL;\n", j, j);
+            out(E, "    free(M->lat[%d]); free(M->logq_term[%d]); M->lat[%d] = NULL; M->logq_term[%d] = NULL;\n",
+                j, j, j, j);
     }
     use_graph(E, &p->model_g, 'm');
     free_buffers(E);

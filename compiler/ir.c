@@ -584,7 +584,7 @@ static void build_tables(Lower *L)
         } else if (s->dist->discrete && s->support > 0) {
             v->K = fmt(L->a, "%ldL", s->support);
         }
-        v->has_q = lat && s->q_dist;
+        v->has_q = s->q_dist != NULL;   /* latents; summed observed (M2) */
         v->q_dist = s->q_dist;
         v->summed = !lat && s->summed;
         if ((lat && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
@@ -668,6 +668,20 @@ static void lower_guide(Lower *L)
             continue;
         VlmcSym *s = st->sym;
         int var = map_get(&L->var_of, s);
+        if (s->kind == VLMC_SYM_OBSERVED) {
+            /* q(y | x) of a variable summed out where missing: no draw;
+             * its log q at each enumerated value weighs the rows (M2) */
+            int x = map_get(&L->values, s);
+            if (x < 0) {
+                x = add_node(L, VLMC_OP_ENUM, true, L->p->vars[var].n, s->shape.rank == 0, st->loc);
+                N(L, x)->var = var;
+                map_put(&L->values, s, x);
+            }
+            Args th = lower_args(L, s->q_dist, s->q_param_form, s->q_args);
+            int lq = dist_node(L, VLMC_OP_LOGP, s->q_dist, s->q_param_form, s->q_args, &th, x, var, s->q_loc);
+            N(L, lq)->is_q = true;
+            continue;
+        }
         VlmcOp op = s->q_dist->reparam && !s->q_dist->discrete ? VLMC_OP_RSAMPLE : VLMC_OP_SAMPLE;
         Args th = lower_args(L, s->q_dist, s->q_param_form, s->q_args);
         for (int k = 0; k < th.n && op == VLMC_OP_SAMPLE; k++)

@@ -76,6 +76,10 @@ static const Cmd cmds[] = {
      "  --every N            ... and after every N epochs\n"
      "  --load CKPT          resume from a checkpoint (continues exactly)\n"
      "  --log FILE.csv       per-epoch metrics\n"
+     "  --aux-weight A       semi-supervised models (a guide for a partly\n"
+     "                       observed variable y): weight of log q(y | x) in\n"
+     "                       the items where y is given (default 0.1 N / N_l,\n"
+     "                       Kingma et al. 2014's alpha = 0.1 N)\n"
      "conjugate Gaussian mixtures (see `info`) train by EM unless --optimizer\n"
      "is given; --epochs is then the maximum of iterations (default 100):\n"
      "  --tol T              stop when the mean log-likelihood per item\n"
@@ -86,7 +90,7 @@ static const Cmd cmds[] = {
      "                       when stable)\n",
      " data format test epochs batch lr optimizer schedule clip "
      "seed threads set objective samples save every load log "
-     "limit binarize mask mask-frac tol reg-covar kmeans-iters ",
+     "limit binarize mask mask-frac tol reg-covar kmeans-iters aux-weight ",
      vlm_cmd_train},
     {"eval", "bounds and log-likelihood estimates on data",
      "eval --data FILE --load CKPT [options]",
@@ -361,6 +365,10 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "tol")) {
             NEED(parse_float(val, &F), "a non-negative number");
             o->tol = F;
+        } else if (!strcmp(name, "aux-weight")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->aux_weight = F;
+            o->has_aux_weight = true;
         } else if (!strcmp(name, "reg-covar")) {
             NEED(parse_float(val, &F), "a non-negative number");
             o->reg_covar = F;

@@ -26,6 +26,8 @@ typedef struct Opts {
     bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
          has_clip, has_sched;
     double tol, reg_covar;   /* EM (conjugate mixtures) */
+    double aux_weight;       /* M2: --aux-weight */
+    bool has_aux_weight;
     long kmeans_iters;
     bool has_epochs;
 } Opts;

@@ -46,6 +46,7 @@ int vlm_cmd_train(VlmModel *m, const Opts *o)
         .has_sched = o->has_sched, .has_epochs = o->has_epochs,
         .tol = o->tol, .reg_covar = o->reg_covar,
         .kmeans_iters = (int)o->kmeans_iters,
+        .has_aux_weight = o->has_aux_weight, .aux_weight = o->aux_weight,
     };
     int rc = vlm_train(m, &data, have_test ? &test : NULL, &t, &err);
     vlm_data_free(&data);

@@ -55,7 +55,7 @@ static double objective(VlmModel *m, const VlmRng *noise, const float *a, float 
         for (int v = 0; v < m->n_vars; v++)
             if (!(m->use_kl && v < m->n_latent && m->kl_term[v]) && a[r] != 0)
                 f += a[r] * m->logp_term[v][r];
-        for (int j = 0; j < m->n_latent; j++) {
+        for (int j = 0; j < m->n_vars; j++) {
             /* with the closed-form KL the latent's log q and log p terms
              * are replaced by KL(q || p) */
             const double *t = m->use_kl && m->kl_term[j] ? m->kl_term[j] : m->logq_term[j];
@@ -73,7 +73,7 @@ static void backward(VlmModel *m, const float *a, float *const *b)
 {
     size_t R = (size_t)m->R;
     memcpy(m->dlogp, a, sizeof(float) * R);
-    for (int j = 0; j < m->n_latent; j++) {
+    for (int j = 0; j < m->n_vars; j++) {
         if (m->dlogq[j])
             memcpy(m->dlogq[j], b[j], sizeof(float) * R);
         if (m->use_kl && m->kl_term[j]) {
@@ -187,7 +187,7 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     float *b[VLM_MAX_VARS] = {0};
     for (int r = 0; r < R; r++)
         a[r] = (float)vlm_rng_normal(&rng);
-    for (int j = 0; j < m.n_latent; j++) {
+    for (int j = 0; j < m.n_vars; j++) {
         b[j] = vlm_xcalloc((size_t)R, sizeof(float));
         for (int r = 0; r < R; r++)
             b[j][r] = (float)vlm_rng_normal(&rng);

@@ -156,6 +156,78 @@ static double item_objective(VlmObjective obj, int S, const double *logw)
     return l - log((double)S);
 }
 
+int vlm_infer_guided_summed(const VlmModel *m)
+{
+    for (int j = m->n_latent; j < m->n_vars; j++)
+        if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->logq_term[j])
+            return j;
+    return -1;
+}
+
+/* Whether (b, s) row block bs has the value of summed variable y given. */
+static bool given_at(const VlmModel *m, int y, int bs)
+{
+    size_t r = (size_t)bs * m->E;   /* numel 1 (the checker's rule) */
+    float x = m->obs[y][r];
+    return !isnan(x) && (!m->obs_mask[y] || m->obs_mask[y][r] != 0);
+}
+
+/* M2's bound for a row block whose y is missing (Kingma et al. 2014, eq.
+ * 7): with pi_g = q(y = g | x) and L_g = logsumexp of log p - log q over
+ * the block's rows whose y is g,
+ *   U = sum_g pi_g (L_g - log pi_g).
+ * Lg and lpi (K each) are work space. Returns U. */
+static double m2_value(const VlmModel *m, int y, const double *a, int bs,
+                       double *Lg, double *lpi)
+{
+    int E = (int)m->E;
+    long K = m->vars[y].support;
+    for (long g = 0; g < K; g++)
+        Lg[g] = -INFINITY;
+    for (int e = 0; e < E; e++) {
+        size_t r = (size_t)bs * E + e;
+        long g = (long)m->lat[y][r];
+        double hi = fmax(Lg[g], a[r]), lo = fmin(Lg[g], a[r]);
+        Lg[g] = hi == -INFINITY ? hi : hi + log1p(exp(lo - hi));
+        lpi[g] = m->logq_term[y][r];
+    }
+    double u = 0;
+    for (long g = 0; g < K; g++)
+        if (Lg[g] > -INFINITY && lpi[g] > -INFINITY)
+            u += exp(lpi[g]) * (Lg[g] - lpi[g]);
+    return u;
+}
+
+/* Its gradient, for the block's coefficient cb: per row r (value g)
+ * d U / d a_r = pi_g softmax_{rows of g}(a)_r (into cr and dlogp, the
+ * weights of every log p and log q row), and d U / d log pi_g =
+ * pi_g (L_g - log pi_g - 1) on the first row of g (into dlogq[y]). */
+static void m2_grad(VlmModel *m, int y, const double *a, int bs, double cb,
+                    double *cr, const double *Lg, const double *lpi)
+{
+    int E = (int)m->E;
+    long K = m->vars[y].support;
+    float *dq = m->dlogq[y];
+    for (int e = 0; e < E; e++) {
+        size_t r = (size_t)bs * E + e;
+        long g = (long)m->lat[y][r];
+        double pi = exp(lpi[g]);
+        cr[r] = Lg[g] > -INFINITY ? cb * pi * exp(a[r] - Lg[g]) : 0;
+        m->dlogp[r] = (float)-cr[r];
+        dq[r] = 0;
+    }
+    for (long g = 0; g < K; g++) {
+        for (int e = 0; e < E; e++) {
+            size_t r = (size_t)bs * E + e;
+            if ((long)m->lat[y][r] != g)
+                continue;
+            if (Lg[g] > -INFINITY)
+                dq[r] = (float)(-cb * exp(lpi[g]) * (Lg[g] - lpi[g] - 1));
+            break;
+        }
+    }
+}
+
 int vlm_infer_forward(VlmModel *m, double *logw, double *obj_sum,
                       VlmObjective obj, VlmErr *err)
 {
@@ -216,6 +288,18 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
         return -1;
     }
     double *c = m->scratch + 4 * (size_t)m->Rmax;   /* after forward's four */
+    /* M2: where y is missing, its guide weighs the values of y */
+    int gy = vlm_infer_guided_summed(m);
+    double *Lg = m->scratch + 6 * (size_t)m->Rmax, *lpi = Lg + m->Rmax;
+    if (gy >= 0 && st->objective == VLM_OBJ_IWAE && S > 1) {
+        vlm_err_set(err, "--objective iwae is not defined with a guide for `%s` "
+                    "(the semi-supervised bound): use --objective elbo",
+                    m->vars[gy].name);
+        return -1;
+    }
+    for (int bs = 0; gy >= 0 && bs < BS; bs++)
+        if (!given_at(m, gy, bs))
+            f.logw[bs] = m2_value(m, gy, f.lp, bs, Lg, lpi);
     double sum = 0;
     for (int b = 0; b < B; b++) {
         const double *lw = f.logw + (size_t)b * S;
@@ -241,6 +325,18 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
             cr[r] = c[bs] * exp(f.lp[r] - f.L[bs]);
             m->dlogp[r] = (float)-cr[r];
         }
+    for (int bs = 0; gy >= 0 && bs < BS; bs++) {
+        if (!given_at(m, gy, bs)) {
+            m2_value(m, gy, f.lp, bs, Lg, lpi);
+            m2_grad(m, gy, f.lp, bs, c[bs], cr, Lg, lpi);
+        } else {
+            /* labelled: + alpha log q(y | x) at the given value (eq. 9) */
+            for (int e = 0; e < E; e++) {
+                size_t r = (size_t)bs * E + e;
+                m->dlogq[gy][r] = (float)(-st->aux_weight * cr[r]);
+            }
+        }
+    }
 
     if (has_score) {
         double mean_f = 0;

@@ -61,11 +61,11 @@ void vlm_model_alloc_rows(VlmModel *m, int Rmax)
         m->obs[m->n_latent + j] =
             vlm_xcalloc((size_t)Rmax * (size_t)v->numel, sizeof(float));
     }
-    for (int j = 0; j < m->n_latent; j++)
+    for (int j = 0; j < m->n_vars; j++)   /* latents and guided observed */
         m->dlogq[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->row_item = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->dlogp = vlm_xcalloc((size_t)Rmax, sizeof(float));
-    m->scratch = vlm_xcalloc(6 * (size_t)Rmax, sizeof(double));
+    m->scratch = vlm_xcalloc(8 * (size_t)Rmax, sizeof(double));
 }
 
 void vlm_model_alloc_local(VlmModel *m, size_t rows)

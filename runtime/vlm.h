@@ -666,7 +666,7 @@ struct VlmModel {
      * weights are still in cache. */
     void (*param_ready)(VlmModel *m, int param);
     void *ready_ctx;
-    double *scratch;        /* driver's per-batch work space: 6 x Rmax,
+    double *scratch;        /* driver's per-batch work space: 8 x Rmax,
                                allocated with the rows (no malloc per batch) */
     float *dlogq[VLM_MAX_VARS]; /* per latent: R, coefficient of its log q */
 
@@ -766,8 +766,16 @@ typedef struct VlmInfer {
     double baseline;        /* moving average of the learning signal */
     bool baseline_set;
     double decay;           /* 0.9 */
+    double aux_weight;      /* semi-supervised M2: weight of log q(y | x) in
+                               the rows where y is given (eq. 9's alpha per
+                               labelled item); set by training, 0 else */
 } VlmInfer;
 void vlm_infer_init(VlmInfer *st, VlmObjective obj);
+/* The observed variable summed out where missing that the guide gives a
+ * distribution q(y | x) (semi-supervised M2; needs the rows allocated),
+ * or -1. Training then weighs its values by q(y | x) where it is missing
+ * and adds aux_weight x log q(y | x) where it is given. */
+int vlm_infer_guided_summed(const VlmModel *m);
 
 /* One minibatch (after fill_batch): guide and model forward, the
  * per-(b,s) log weights logw (B*S, may be NULL), and the per-item
@@ -867,6 +875,11 @@ typedef struct VlmTrainOpts {
     bool has_epochs;
     double tol, reg_covar;
     int kmeans_iters;
+    /* semi-supervised M2 (a guide for a partly observed variable): the
+     * weight of log q(y | x) per labelled item; default (has_aux_weight
+     * false) the paper's alpha = 0.1 N over the N_l labelled items */
+    bool has_aux_weight;
+    double aux_weight;
 } VlmTrainOpts;
 /* Train on data (test: may be NULL); prints progress to stderr and the
  * per-epoch summary to stdout. -1 with err on failure (NaN/Inf objective:

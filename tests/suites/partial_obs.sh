@@ -125,5 +125,70 @@ sed '2s/^0,/7,/; 2s/^1,/7,/; 2s/^2,/7,/' "$T/semi.csv" > "$T/badlabel.csv"
 "$M" eval --data "$T/badlabel.csv" --load "$T/a.ckpt" >"$T/out" 2>"$T/err"; rc=$?
 check "label 7 of 3 categories: error naming the value" sh -c "[ $rc -ne 0 ] && grep -q '7' '$T/err'"
 
+# 6. M2 (tests/codegen/m2tiny.vlm: the guide's classifier q(y | x) =
+#    softmax(x wq + bq)): where y is missing the bound is
+#    U = sum_g pi_g (log p(x, g) - log pi_g); where given,
+#    log p(x, y) + alpha log q(y | x). One full-batch SGD step from the
+#    initialisation against the row-by-row value and gradient.
+M2=$T/m2tiny
+"$BINDIR/vlmc" tests/codegen/m2tiny.vlm -o "$M2" 2>"$T/err"; check "compile m2tiny.vlm" [ $? -eq 0 ]
+check "m2tiny gradcheck" sh -c "'$M2' gradcheck >'$T/gc' 2>&1 && grep -q ': ok' '$T/gc'"
+"$M2" params --seed 5 >"$T/q0" 2>"$T/err"
+"$M2" train --data "$T/semi.csv" --epochs 1 --batch 300 --optimizer sgd --lr 0.1 \
+    --seed 5 --threads 1 --aux-weight 0.5 --save "$T/m2.ckpt" >"$T/m2out" 2>"$T/m2err"
+check "train M2" [ $? -eq 0 ]
+check "M2 says what it weighs" grep -q "given in 100 of 300 items.*0.5 x log q" "$T/m2err"
+"$M2" params --load "$T/m2.ckpt" >"$T/q1" 2>"$T/err"
+m2() {  # mode (value | grad) params-file alpha
+    awk -F, -v mode="$1" -v alpha="$3" '
+    FNR == NR { if ($1 == "logits") for (k = 0; k < 3; k++) lg[k] = $(k + 3);
+                if ($1 == "mu") for (d = 0; d < 2; d++) mu[$2, d] = $(d + 3);
+                if ($1 == "log_sigma") for (d = 0; d < 2; d++) ls[d] = $(d + 3);
+                if ($1 == "wq") for (k = 0; k < 3; k++) wq[$2, k] = $(k + 3);
+                if ($1 == "bq") for (k = 0; k < 3; k++) bq[k] = $(k + 3);
+                next }
+    FNR == 1 { mx = -1e300; for (k = 0; k < 3; k++) if (lg[k] > mx) mx = lg[k];
+               z = 0; for (k = 0; k < 3; k++) z += exp(lg[k] - mx);
+               for (k = 0; k < 3; k++) lpi[k] = lg[k] - mx - log(z); next }
+    { n++; x[0] = $2; x[1] = $3
+      for (k = 0; k < 3; k++) { lp[k] = lpi[k];
+          for (d = 0; d < 2; d++) { t = (x[d] - mu[k, d]) / exp(ls[d]); lp[k] += -0.9189385332046727 - ls[d] - 0.5 * t * t } }
+      mx = -1e300; for (k = 0; k < 3; k++) { l[k] = bq[k] + x[0] * wq[0, k] + x[1] * wq[1, k]; if (l[k] > mx) mx = l[k] }
+      z = 0; for (k = 0; k < 3; k++) z += exp(l[k] - mx)
+      for (k = 0; k < 3; k++) { lq[k] = l[k] - mx - log(z); q[k] = exp(lq[k]) }
+      if ($1 == "NaN") {
+          u = 0; abar = 0; for (k = 0; k < 3; k++) { u += q[k] * (lp[k] - lq[k]); A[k] = lp[k] - lq[k] - 1; abar += q[k] * A[k] }
+          val += u; for (k = 0; k < 3; k++) { w[k] = q[k]; dl[k] = q[k] * (A[k] - abar) }
+      } else {
+          y = $1 + 0; val += lp[y]
+          for (k = 0; k < 3; k++) { w[k] = (k == y); dl[k] = alpha * ((k == y) - q[k]) }
+      }
+      for (k = 0; k < 3; k++) { glg[k] += w[k] - exp(lpi[k]); gb[k] += dl[k]
+          for (d = 0; d < 2; d++) { s2 = exp(2 * ls[d]); t = x[d] - mu[k, d];
+              gm[k, d] += w[k] * t / s2; gs[d] += w[k] * (t * t / s2 - 1); gw[d, k] += x[d] * dl[k] } } }
+    END { if (mode == "value") printf "%.9f\n", val / n
+          if (mode == "grad") { for (k = 0; k < 3; k++) print glg[k] / n
+              for (k = 0; k < 3; k++) for (d = 0; d < 2; d++) print gm[k, d] / n
+              for (d = 0; d < 2; d++) print gs[d] / n
+              for (d = 0; d < 2; d++) for (k = 0; k < 3; k++) print gw[d, k] / n
+              for (k = 0; k < 3; k++) print gb[k] / n } }' "$2" "$T/semi.csv"
+}
+got=$(sed -n 's/.*train elbo \(-*[0-9.]*\).*/\1/p' "$T/m2out"); want=$(m2 value "$T/q0" 0.5)
+check "M2 bound at the start ($got) = row-by-row ($want)" \
+    awk "BEGIN { exit !(\"$got\" != \"\" && ($got - $want) < 1e-4 && ($want - $got) < 1e-4) }"
+m2 grad "$T/q0" 0.5 >"$T/m2grad"
+values "$T/q0" >"$T/w0"; values "$T/q1" >"$T/w1"
+paste -d' ' "$T/m2grad" "$T/w0" "$T/w1" >"$T/m2cmp"
+check "20 M2 gradient entries compared" [ "$(wc -l < "$T/m2cmp")" -eq 20 ]
+check "M2 SGD step = lr x row-by-row gradient (every entry within 1e-4)" \
+    awk '{ step = ($3 - $2) / 0.1; d = step - $1; if (d < 0) d = -d; if (d > 1e-4 + 1e-4 * ($1 < 0 ? -$1 : $1)) bad++ }
+         END { exit bad > 0 || NR != 20 }' "$T/m2cmp"
+check "the classifier's gradient is not trivially zero" \
+    awk 'NR > 11 { if ($1 > 1e-3 || $1 < -1e-3) big++ } END { exit !(big >= 3) }' "$T/m2cmp"
+"$M2" train --data "$T/semi.csv" --epochs 1 --batch 300 --seed 5 --save "$T/m2b.ckpt" >/dev/null 2>"$T/m2err"
+check "default aux weight is 0.1 N / N_l = 0.3" grep -q "0.3 x log q" "$T/m2err"
+"$M2" eval --data "$T/semi.csv" --load "$T/m2.ckpt" >"$T/m2eval" 2>"$T/err"
+check "eval sums y exactly (the guide's q(y | x) is for training)" grep -q "exact" "$T/m2eval"
+
 echo "COUNTS passed=$pass failed=$fail"
 [ "$fail" -eq 0 ]
