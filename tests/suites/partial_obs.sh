@@ -190,5 +190,42 @@ check "default aux weight is 0.1 N / N_l = 0.3" grep -q "0.3 x log q" "$T/m2err"
 "$M2" eval --data "$T/semi.csv" --load "$T/m2.ckpt" >"$T/m2eval" 2>"$T/err"
 check "eval sums y exactly (the guide's q(y | x) is for training)" grep -q "exact" "$T/m2eval"
 
+# 7. a guide that reads y (tests/codegen/semisup_z.vlm): z ~ q(z | x, y)
+#    gets its own sample for every value of y, and the estimators subtract
+#    each row's log q before summing y out. p(x | y) = N(mu_y, w w' + S)
+#    in closed form: the importance-sampled log p(x) must land within 3 SE
+#    of it, and the ELBO below it.
+MZ=$T/semisup_z
+"$BINDIR/vlmc" tests/codegen/semisup_z.vlm -o "$MZ" 2>"$T/err"; check "compile semisup_z.vlm" [ $? -eq 0 ]
+check "semisup_z gradcheck" sh -c "'$MZ' gradcheck >'$T/gc' 2>&1 && grep -q ': ok' '$T/gc'"
+"$MZ" train --data "$T/semi.csv" --epochs 30 --batch 50 --lr 0.03 --seed 2 --save "$T/sz.ckpt" >/dev/null 2>"$T/err"
+check "train semisup_z" [ $? -eq 0 ]
+"$MZ" params --load "$T/sz.ckpt" >"$T/sz.params" 2>"$T/err"
+"$MZ" eval --data "$T/semi.csv" --load "$T/sz.ckpt" --iw 200 --seed 3 >"$T/sz.eval" 2>"$T/err"
+exact_z=$(awk -F, '
+    FNR == NR { if ($1 == "logits") for (k = 0; k < 3; k++) lg[k] = $(k + 3);
+                if ($1 == "mu") for (d = 0; d < 2; d++) mu[$2, d] = $(d + 3);
+                if ($1 == "w") for (d = 0; d < 2; d++) w[d] = $(d + 3);
+                if ($1 == "log_s") for (d = 0; d < 2; d++) ls[d] = $(d + 3);
+                next }
+    FNR == 1 { mx = -1e300; for (k = 0; k < 3; k++) if (lg[k] > mx) mx = lg[k];
+               z = 0; for (k = 0; k < 3; k++) z += exp(lg[k] - mx);
+               for (k = 0; k < 3; k++) lpi[k] = lg[k] - mx - log(z);
+               a = w[0] * w[0] + exp(2 * ls[0]); b = w[0] * w[1]; c = w[1] * w[1] + exp(2 * ls[1]);
+               det = a * c - b * b; next }
+    { n++; best = -1e300
+      for (k = 0; k < 3; k++) { u = $2 - mu[k, 0]; v = $3 - mu[k, 1];
+          q = (c * u * u - 2 * b * u * v + a * v * v) / det;
+          lp[k] = lpi[k] - 1.8378770664093453 - 0.5 * log(det) - 0.5 * q; if (lp[k] > best) best = lp[k] }
+      if ($1 == "NaN") { s = 0; for (k = 0; k < 3; k++) s += exp(lp[k] - best); sum += best + log(s) }
+      else sum += lp[$1 + 0] }
+    END { printf "%.6f\n", sum / n }' "$T/sz.params" "$T/semi.csv")
+is=$(sed -n 's/.*log p(x) (IS) *\(-*[0-9.]*\) +- \([0-9.]*\).*/\1/p' "$T/sz.eval")
+se=$(sed -n 's/.*log p(x) (IS) *\(-*[0-9.]*\) +- \([0-9.]*\).*/\2/p' "$T/sz.eval")
+elbo=$(sed -n 's/.*ELBO *\(-*[0-9.]*\).*/\1/p' "$T/sz.eval")
+check "IS log p(x) $is +- $se within 3 SE of the exact $exact_z" \
+    awk "BEGIN { d = $is - $exact_z; if (d < 0) d = -d; exit !(\"$se\" != \"\" && $se < 0.05 && d <= 3 * $se) }"
+check "ELBO $elbo <= exact $exact_z" awk "BEGIN { exit !(\"$elbo\" != \"\" && $elbo <= $exact_z + 3 * $se) }"
+
 echo "COUNTS passed=$pass failed=$fail"
 [ "$fail" -eq 0 ]
