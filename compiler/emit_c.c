@@ -456,6 +456,8 @@ static void emit_bwd(Emit *E, int i)
         mask_view(E, x);
         if (x->is_q)
             out(E, ", M->dlogq[%d], %s, ", x->var, b);
+        else if (x->var < E->p->n_latent && E->p->vars[x->var].treat != VLMC_TREAT_ENUMERATE)
+            out(E, ", M->dlogp_lat[%d], %s, ", x->var, b);   /* a guided latent's log p(z) */
         else
             out(E, ", M->dlogp, %s, ", b);
         th_grads(E, x, 1);

@@ -76,6 +76,11 @@ static const Cmd cmds[] = {
      "  --every N            ... and after every N epochs\n"
      "  --load CKPT          resume from a checkpoint (continues exactly)\n"
      "  --log FILE.csv       per-epoch metrics\n"
+     "  --kl-weight B        weigh the guided latents' log p(z) - log q(z) (or\n"
+     "                       KL) by B in training (beta-VAE; default 1: the\n"
+     "                       ELBO); eval always reports the unweighted bound\n"
+     "  --kl-warmup N        ramp that weight linearly from 0 over the first N\n"
+     "                       epochs (KL warm-up; default 0: no ramp)\n"
      "  --aux-weight A       semi-supervised models (a guide for a partly\n"
      "                       observed variable y): weight of log q(y | x) in\n"
      "                       the items where y is given (default 0.1 N / N_l,\n"
@@ -90,7 +95,7 @@ static const Cmd cmds[] = {
      "                       when stable)\n",
      " data format test epochs batch lr optimizer schedule clip "
      "seed threads set objective samples save every load log "
-     "limit binarize mask mask-frac tol reg-covar kmeans-iters aux-weight ",
+     "limit binarize mask mask-frac tol reg-covar kmeans-iters aux-weight kl-weight kl-warmup ",
      vlm_cmd_train},
     {"eval", "bounds and log-likelihood estimates on data",
      "eval --data FILE --load CKPT [options]",
@@ -365,6 +370,13 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "tol")) {
             NEED(parse_float(val, &F), "a non-negative number");
             o->tol = F;
+        } else if (!strcmp(name, "kl-weight")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->kl_weight = F;
+            o->has_kl_weight = true;
+        } else if (!strcmp(name, "kl-warmup")) {
+            NEED(parse_float(val, &F), "a non-negative number of epochs");
+            o->kl_warmup = F;
         } else if (!strcmp(name, "aux-weight")) {
             NEED(parse_float(val, &F), "a non-negative number");
             o->aux_weight = F;

@@ -27,6 +27,8 @@ typedef struct Opts {
          has_clip, has_sched;
     double tol, reg_covar;   /* EM (conjugate mixtures) */
     double aux_weight;       /* M2: --aux-weight */
+    double kl_weight, kl_warmup;   /* --kl-weight, --kl-warmup */
+    bool has_kl_weight;
     bool has_aux_weight;
     long kmeans_iters;
     bool has_epochs;

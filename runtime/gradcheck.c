@@ -73,6 +73,8 @@ static void backward(VlmModel *m, const float *a, float *const *b)
 {
     size_t R = (size_t)m->R;
     memcpy(m->dlogp, a, sizeof(float) * R);
+    for (int j = 0; j < m->n_latent; j++)
+        memcpy(m->dlogp_lat[j], a, sizeof(float) * R);
     for (int j = 0; j < m->n_vars; j++) {
         if (m->dlogq[j])
             memcpy(m->dlogq[j], b[j], sizeof(float) * R);
@@ -86,6 +88,96 @@ static void backward(VlmModel *m, const float *a, float *const *b)
         memset(m->dloc, 0, sizeof(float) * m->local_rows * m->local_width);
     m->desc->model_bwd(m);
     m->desc->guide_bwd(m);
+}
+
+/* The training objective's gradient as the driver assembles it (infer.c:
+ * responsibilities of enumerated rows, log q per row, M2's weights, the
+ * KL weight) against central differences of that objective, with the
+ * guide's noise fixed: ELBO (closed-form KL where the model has it) at KL
+ * weight 1 and 0.3, and IWAE over the two samples. dw = -(1/B) d obj_sum.
+ * Score-function latents make the objective a step function of the
+ * parameters through their draws: such models are skipped (said). */
+static int check_estimator(VlmModel *m, const VlmData *d, uint64_t seed, FILE *out)
+{
+    for (int j = 0; j < m->n_latent; j++)
+        if (m->vars[j].treat == VLM_TREAT_SCORE) {
+            fprintf(out, "gradcheck: estimator check skipped: latent `%s` has a "
+                    "score-function gradient\n", m->vars[j].name);
+            return 0;
+        }
+    static const struct { VlmObjective obj; double beta; const char *name; } runs[4] = {
+        {VLM_OBJ_ELBO, 1.0, "ELBO"}, {VLM_OBJ_ELBO, 0.3, "ELBO, KL weight 0.3"},
+        {VLM_OBJ_IWAE, 1.0, "IWAE"}, {VLM_OBJ_IWAE, 0.3, "IWAE terms, KL weight 0.3"}};
+    /* M2's bound has no IWAE form (the driver refuses it) */
+    int n_runs = vlm_infer_guided_summed(m) >= 0 ? 2 : 4;
+    uint32_t idx[3] = {0, 1, 2};
+    int B = 3, bad = 0, checks = 0, kinks = 0;
+    double worst = 0;
+    float *g = vlm_xmalloc((m->n_w + 1) * sizeof *g);
+    VlmRng pick;
+    vlm_rng_init(&pick, seed, VLM_STREAM_INIT);
+    VlmErr err;
+    for (int run = 0; run < n_runs; run++) {
+        VlmRng noise;
+        vlm_rng_init(&noise, seed + 17, VLM_STREAM_NOISE);
+        VlmInfer st;
+        vlm_infer_init(&st, runs[run].obj);
+        st.kl_weight = runs[run].beta;
+        double f0, f[2];
+        vlm_model_fill_batch(m, d, idx, B, 2);
+        m->rng = noise;
+        if (vlm_infer_grad(m, &st, &f0, &err) != 0) {
+            fprintf(out, "gradcheck: estimator (%s): %s\n", runs[run].name, err.msg);
+            bad++;
+            continue;
+        }
+        memcpy(g, m->dw, m->n_w * sizeof *g);
+        for (int i = 0; i < m->n_params; i++) {
+            const VlmParamInfo *q = &m->params[i];
+            if (q->local)
+                continue;
+            for (int k = 0; k < 3 && (size_t)k < q->count; k++) {
+                size_t at = q->offset + (k == 0 ? 0 : (size_t)vlm_rng_below(&pick, q->count));
+                float w0 = m->w[at];
+                double est[2];
+                for (int t = 0; t < 2; t++) {
+                    double h = (t ? 1e-3 : 3e-3) * fmax(1.0, fabs(w0));
+                    for (int sgn = 0; sgn < 2; sgn++) {
+                        m->w[at] = w0 + (float)(sgn ? -h : h);
+                        m->rng = noise;
+                        if (vlm_infer_grad(m, &st, &f[sgn], &err) != 0)
+                            f[sgn] = NAN;
+                    }
+                    est[t] = -(f[0] - f[1]) / (2 * h * B);
+                }
+                m->w[at] = w0;
+                double an = g[at], scale = 1e-4 * fabs(an) + 1e-5;
+                checks++;
+                if (!isfinite(est[0]) || !isfinite(est[1]) ||
+                    fabs(est[0] - est[1]) > 3e-2 * (fabs(est[0]) + fabs(est[1])) + scale) {
+                    kinks++;   /* a relu kink between the steps */
+                    continue;
+                }
+                double fd = fabs(est[0] - an) < fabs(est[1] - an) ? est[0] : est[1];
+                double e = fabs(fd - an) / (fabs(an) + fabs(fd) + scale);
+                worst = fmax(worst, e);
+                if (e > 2.5e-2) {
+                    bad++;
+                    fprintf(out, "gradcheck: estimator (%s): %s: driver's gradient %.6g, finite "
+                            "difference %.6g\n", runs[run].name, q->name, an, fd);
+                }
+            }
+        }
+    }
+    free(g);
+    if (kinks * 4 > checks) {
+        fprintf(out, "gradcheck: estimator: %d of %d directions non-smooth: too few checked\n", kinks, checks);
+        bad++;
+    }
+    fprintf(out, "gradcheck: estimator (ELBO%s, at KL weights 1 and 0.3): %d directions, worst "
+                 "relative error %.2g: %s\n", n_runs == 4 ? " and IWAE" : "", checks - kinks, worst,
+            bad ? "FAIL" : "ok");
+    return bad;
 }
 
 /* The ready protocol of the backward passes (VlmModel.param_ready, where
@@ -303,8 +395,9 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     fprintf(out, "gradcheck: %d directions over %d tensors (%d non-smooth, skipped), worst relative error "
                  "%.2g (%s): %s\n",
             checks - kinks, m.n_params, kinks, worst, worst_name, bad ? "FAIL" : "ok");
+    bad += check_estimator(&m, &data, seed, out);
     free(a);
-    for (int j = 0; j < m.n_latent; j++)
+    for (int j = 0; j < m.n_vars; j++)
         free(b[j]);
     free(gw);
     free(gl);

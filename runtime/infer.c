@@ -14,6 +14,7 @@ void vlm_infer_init(VlmInfer *st, VlmObjective obj)
     memset(st, 0, sizeof *st);
     st->objective = obj;
     st->decay = 0.9;
+    st->kl_weight = 1;
 }
 
 static bool is_guided(VlmTreat t)
@@ -103,8 +104,10 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
                 : "infinite", item);
 }
 
-/* Run guide and model forward and reduce the rows to log weights. */
-static int forward(VlmModel *m, Fwd *f, VlmErr *err)
+/* Run guide and model forward and reduce the rows to log weights; the
+ * guided latents' terms (log p(z) - log q(z), or KL) weigh beta (1: the
+ * true log weights). */
+static int forward(VlmModel *m, Fwd *f, double beta, VlmErr *err)
 {
     int R = m->R, E = (int)m->E, BS = m->B * m->S;
     if (m->desc->guide_fwd)
@@ -118,16 +121,17 @@ static int forward(VlmModel *m, Fwd *f, VlmErr *err)
     memset(f->lq, 0, (size_t)R * sizeof(double));
     for (int v = 0; v < m->n_vars; v++) {
         const double *t = m->logp_term[v];
+        double w = v < m->n_latent && is_guided(m->vars[v].treat) ? beta : 1;
         if (t && !uses_kl(m, v))
             for (int r = 0; r < R; r++)
-                f->lp[r] += t[r];
+                f->lp[r] += w * t[r];
     }
     for (int j = 0; j < m->n_latent; j++) {
         /* with the closed-form KL, KL(q || p) stands for log q - log p */
         const double *t = uses_kl(m, j) ? m->kl_term[j] : m->logq_term[j];
         if (t && is_guided(m->vars[j].treat))
             for (int r = 0; r < R; r++)
-                f->lq[r] += t[r];
+                f->lq[r] += beta * t[r];
     }
     for (int r = 0; r < R; r++)
         f->lp[r] -= f->lq[r];
@@ -233,7 +237,7 @@ int vlm_infer_forward(VlmModel *m, double *logw, double *obj_sum,
 {
     Fwd f = {0};
     m->use_kl = false;   /* estimates need the true importance weights */
-    int rc = forward(m, &f, err);
+    int rc = forward(m, &f, 1, err);
     if (rc == 0) {
         double sum = 0;
         for (int b = 0; b < m->B; b++)
@@ -283,7 +287,8 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
     /* the ELBO's KL terms in closed form where the model allows it */
     m->use_kl = st->objective == VLM_OBJ_ELBO;
     Fwd f = {0};
-    if (forward(m, &f, err) != 0) {
+    double beta = st->kl_weight;
+    if (forward(m, &f, beta, err) != 0) {
         fwd_free(&f);
         return -1;
     }
@@ -356,7 +361,7 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
                     int bs = b * S + s;
                     double base;
                     for (int e = 1; e < E; e++)   /* direct part, rows e > 0 */
-                        d[(size_t)bs * E + e] = (float)cr[(size_t)bs * E + e];
+                        d[(size_t)bs * E + e] = (float)(beta * cr[(size_t)bs * E + e]);
                     if (S > 1)
                         base = (tot - f.logw[bs]) / (S - 1);
                     else if (st->baseline_set)
@@ -366,7 +371,7 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
                     else
                         base = 0;
                     d[(size_t)bs * E] =
-                        (float)(cr[(size_t)bs * E] - c[bs] * (f.logw[bs] - base));
+                        (float)(beta * cr[(size_t)bs * E] - c[bs] * (f.logw[bs] - base));
                 }
             }
         }
@@ -390,8 +395,13 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
             memset(d, 0, (size_t)R * sizeof *d);
         }
         for (int r = 0; r < R; r++)
-            d[r] = (float)cr[r];
+            d[r] = (float)(beta * cr[r]);
     }
+    /* the guided latents' log p(z) terms weigh beta too */
+    for (int j = 0; j < m->n_latent; j++)
+        if (is_guided(m->vars[j].treat) && m->dlogp_lat[j])
+            for (int r = 0; r < R; r++)
+                m->dlogp_lat[j][r] = (float)(beta * m->dlogp[r]);
     fwd_free(&f);
 
     if (!m->dw_zero)
@@ -486,7 +496,7 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
 int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err)
 {
     Fwd f = {0};
-    int rc = forward(m, &f, err);
+    int rc = forward(m, &f, 1, err);
     if (rc == 0) {
         int SE = m->S * (int)m->E;
         for (int b = 0; b < m->B; b++) {

@@ -37,8 +37,10 @@ static void free_rows(VlmModel *m)
         free((void *)m->obs[j]);
         free((void *)m->obs_mask[j]);
         free(m->dlogq[j]);
+        free(m->dlogp_lat[j]);
         m->obs[j] = m->obs_mask[j] = NULL;
         m->dlogq[j] = NULL;
+        m->dlogp_lat[j] = NULL;
     }
     free(m->row_item);
     free(m->dlogp);
@@ -63,6 +65,8 @@ void vlm_model_alloc_rows(VlmModel *m, int Rmax)
     }
     for (int j = 0; j < m->n_vars; j++)   /* latents and guided observed */
         m->dlogq[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
+    for (int j = 0; j < m->n_latent; j++)
+        m->dlogp_lat[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->row_item = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->dlogp = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->scratch = vlm_xcalloc(8 * (size_t)Rmax, sizeof(double));

@@ -651,6 +651,20 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     const char *objname = s.inf.objective == VLM_OBJ_IWAE ? "iwae" : "elbo";
     if (vlm_model_exact(m) && vlm_infer_guided_summed(m) < 0)
         objname = "log p(x)";
+    double kl_weight = o->has_kl_weight ? o->kl_weight : 1;
+    bool weighted = kl_weight != 1 || o->kl_warmup > 0;
+    if (weighted) {
+        if (vlm_model_exact(m)) {
+            vlm_err_set(err, "--kl-weight and --kl-warmup weigh the terms of latents "
+                        "with a guide; this model has none");
+            goto fail_free;
+        }
+        objname = "KL-weighted objective (not a bound)";
+        fprintf(stderr, "KL weight %g%s: the training objective weighs log p(z) - "
+                "log q(z) of the guided latents and is not a bound on log p(x); "
+                "eval and the test figures are the unweighted bound\n",
+                kl_weight, o->kl_warmup > 0 ? ", ramped from 0 over the first --kl-warmup epochs" : "");
+    }
     double t0 = vlm_now();
     while (s.epoch < o->epochs) {
         char label[64];
@@ -675,6 +689,11 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
                 m->param_ready = step_tensor;
                 m->ready_ctx = &steps;
             }
+            /* KL warm-up by position in training (epoch, items seen):
+             * a resumed run continues the ramp where it stopped */
+            double ramp = o->kl_warmup > 0
+                ? fmin(1.0, ((double)s.epoch + (double)seen / (double)data->n) / o->kl_warmup) : 1.0;
+            s.inf.kl_weight = kl_weight * ramp;
             int bad = vlm_infer_grad(m, &s.inf, &obj, err) != 0;
             m->param_ready = NULL;
             m->ready_ctx = NULL;

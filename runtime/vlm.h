@@ -669,6 +669,10 @@ struct VlmModel {
     double *scratch;        /* driver's per-batch work space: 8 x Rmax,
                                allocated with the rows (no malloc per batch) */
     float *dlogq[VLM_MAX_VARS]; /* per latent: R, coefficient of its log q */
+    float *dlogp_lat[VLM_MAX_VARS]; /* per guided latent: R, coefficient of
+                                       its log p term (dlogp times the KL
+                                       weight; the generated code reads it
+                                       for that term instead of dlogp) */
 
     VlmRng rng;             /* VLM_STREAM_NOISE: guide noise and samples */
 };
@@ -769,6 +773,10 @@ typedef struct VlmInfer {
     double aux_weight;      /* semi-supervised M2: weight of log q(y | x) in
                                the rows where y is given (eq. 9's alpha per
                                labelled item); set by training, 0 else */
+    double kl_weight;       /* the guided latents' terms log p(z) - log q(z)
+                               (or the closed-form KL) weigh this much in the
+                               training objective (beta-VAE, KL warm-up); 1:
+                               the ELBO. Not in checkpoints: set per step */
 } VlmInfer;
 void vlm_infer_init(VlmInfer *st, VlmObjective obj);
 /* The observed variable summed out where missing that the guide gives a
@@ -880,6 +888,11 @@ typedef struct VlmTrainOpts {
      * false) the paper's alpha = 0.1 N over the N_l labelled items */
     bool has_aux_weight;
     double aux_weight;
+    /* the guided latents' terms weigh kl_weight (has_kl_weight false: 1,
+     * the ELBO), ramped linearly from 0 over the first kl_warmup epochs
+     * (0: no ramp) */
+    bool has_kl_weight;
+    double kl_weight, kl_warmup;
 } VlmTrainOpts;
 /* Train on data (test: may be NULL); prints progress to stderr and the
  * per-epoch summary to stdout. -1 with err on failure (NaN/Inf objective:
