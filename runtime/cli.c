@@ -152,6 +152,10 @@ static const Cmd cmds[] = {
      "                       always missing\n"
      "  --samples K          importance samples per item (default 100)\n"
      "  --png FILE           rows observed / imputed / true for the first items\n"
+     "  --probs FILE.csv     also write, per item, the probabilities of each\n"
+     "                       value of the partly observed discrete variables\n"
+     "                       (their missing entries are filled with the most\n"
+     "                       probable value)\n"
      "  --reconstruct        every entry, observed ones too, replaced by its\n"
      "                       posterior-predictive mean (reconstructions)\n"
      "  --shape HxW          image shape for --png (default: from the data,\n"
@@ -161,7 +165,7 @@ static const Cmd cmds[] = {
      "  --init-from CKPT     as for eval\n"
      "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n",
      " data format load out mask samples png refine refine-lr "
-     "batch seed threads set limit binarize init-from reconstruct shape ",
+     "batch seed threads set limit binarize init-from reconstruct shape probs ",
      vlm_cmd_impute},
     {"info", "the model, its plan, parameters and memory",
      "info [--set NAME=VALUE]", "  --set NAME=VALUE     change a const\n",
@@ -351,6 +355,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         else if (!strcmp(name, "png")) o->png = val;
         else if (!strcmp(name, "labels")) o->labels = val;
         else if (!strcmp(name, "init-from")) o->init_from = val;
+        else if (!strcmp(name, "probs")) o->probs = val;
         else if (!strcmp(name, "limit")) {
             NEED(parse_long(val, 1, &L), "a positive count");
             o->limit = L;

@@ -12,7 +12,7 @@
 typedef struct Opts {
     const char *cmd;
     const char *data, *test, *save, *load, *log, *out, *png, *labels;
-    const char *mask, *init_from;
+    const char *mask, *init_from, *probs;
     VlmFormat format;
     long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;

@@ -106,6 +106,7 @@ check "posterior = row-by-row p(y | x) (max error 1e-4)" \
     awk -F, '{ for (k = 1; k <= 3; k++) { d = $k - $(k + 3); if (d < 0) d = -d; if (d > m) m = d } }
              END { exit !(NR == 300 && m < 1e-4) }' "$T/pcmp"
 tail -n +2 "$T/semi.csv" > "$T/semi.rows"; tail -n +2 "$T/post.csv" > "$T/post.rows"
+cut -d, -f1-3 "$T/post.rows" > "$T/post.p"
 check "given rows are certain of their value" \
     awk -F, 'NR == FNR { y[FNR] = $1; next } y[FNR] != "NaN" { n++; if ($(y[FNR] + 1) != 1) bad++ }
              END { exit !(n == 100 && bad == 0) }' "$T/semi.rows" "$T/post.rows"
@@ -226,6 +227,15 @@ elbo=$(sed -n 's/.*ELBO *\(-*[0-9.]*\).*/\1/p' "$T/sz.eval")
 check "IS log p(x) $is +- $se within 3 SE of the exact $exact_z" \
     awk "BEGIN { d = $is - $exact_z; if (d < 0) d = -d; exit !(\"$se\" != \"\" && $se < 0.05 && d <= 3 * $se) }"
 check "ELBO $elbo <= exact $exact_z" awk "BEGIN { exit !(\"$elbo\" != \"\" && $elbo <= $exact_z + 3 * $se) }"
+
+# 8. impute: a missing class becomes its most probable value (not a mean
+#    class index), and --probs writes the probabilities posterior gives
+"$M" impute --data "$T/semi.csv" --load "$T/a.ckpt" --out "$T/imp.csv" --probs "$T/probs.csv" >"$T/out" 2>"$T/err"
+check "impute --probs" [ $? -eq 0 ]
+tail -n +2 "$T/imp.csv" | cut -d, -f1 > "$T/imp.y"; tail -n +2 "$T/post.csv" | cut -d, -f4 > "$T/post.y"
+check "imputed classes = posterior's argmax, integers" \
+    sh -c "cmp -s '$T/imp.y' '$T/post.y' && ! grep -q '\.' '$T/imp.y'"
+check "--probs = posterior's p(y=k)" sh -c "tail -n +2 '$T/probs.csv' | cmp -s - '$T/post.p'"
 
 echo "COUNTS passed=$pass failed=$fail"
 [ "$fail" -eq 0 ]
