@@ -81,7 +81,7 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     if (!o->data || !o->out)
         return vlm_cli_fail("posterior needs --data FILE and --out FILE.csv");
     VlmData d;
-    if (vlm_cli_read_data(m, o, o->data, &d))
+    if (vlm_cli_read_data(m, o, false, &d))
         return 1;
     int S, SE, rows = vlm_cli_draw_rows(m, o, &S, &SE);
     if (vlm_cli_load_trained(m, o, &d, rows)) {

@@ -463,9 +463,19 @@ static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
  * tol. A fresh run starts from k-means; --load continues from the
  * checkpoint's parameters. Checkpoints have the gradient trainer's format
  * (epoch = iterations; the optimizer state is unused). */
+/* The file holding the mixture's observed variable: the data itself, or
+ * its part when the variable was bound by name (--data x=FILE; a mixture
+ * has no other data variable, so it reads the whole file). */
+static const VlmData *em_file(const VlmModel *m, const VlmData *d)
+{
+    return d && d->bind ? d->bind[m->desc->mixture->observed].data : d;
+}
+
 static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
                     const VlmTrainOpts *o, VlmErr *err)
 {
+    data = em_file(m, data);
+    test = em_file(m, test);
     TrainState s;
     memset(&s, 0, sizeof s);
     s.samples = 1;
