@@ -63,6 +63,21 @@ check "info lists the input and the column order" sh -c "grep -q '^  input  *u' 
 check "impute never imputes an input (copied as given)" \
     sh -c "head -6 '$T/s.csv' | paste -d, - '$T/rec.csv' | awk -F, 'NR > 1 { for (k = 1; k <= 3; k++) if (\$k != \$(k + 5)) exit 1 }'"
 
+# --- a mixture of experts: an enumerated latent whose gate reads the input
+E=$T/moe
+"$VLMC" tests/codegen/moe_inputs.vlm -o "$E" 2>"$T/err" &&
+awk 'BEGIN { srand(9); print "a,b"; for (i = 0; i < 600; i++) printf "%.3f,%.3f\n", 2 * rand() - 1, 2 * rand() - 1 }' > "$T/u2.csv" &&
+"$E" sample --seed 4 --data "$T/u2.csv" --out "$T/moe.csv" >"$T/out" 2>"$T/err" &&
+"$E" train --data "$T/moe.csv" --epochs 0 --save "$T/moe0.ckpt" >"$T/out" 2>"$T/err" &&
+"$E" train --data "$T/moe.csv" --epochs 30 --lr 0.05 --save "$T/moe.ckpt" >"$T/out" 2>"$T/err"
+check "mixture of experts with an input trains (E = 3 rows per item)" [ $? -eq 0 ]
+"$E" eval --data "$T/moe.csv" --load "$T/moe0.ckpt" >"$T/e0" 2>"$T/err"
+"$E" eval --data "$T/moe.csv" --load "$T/moe.ckpt" >"$T/e1" 2>"$T/err"
+l0=$(awk '/log p\(x\)/ { print $3 }' "$T/e0"); l1=$(awk '/log p\(x\)/ { print $3 }' "$T/e1")
+check "mixture of experts: exact log p(y | u) improves ($l0 -> $l1)" holds "${l1:--99} > ${l0:-0}"
+"$E" posterior --data "$T/moe.csv" --load "$T/moe.ckpt" --out "$T/mp.csv" >"$T/out" 2>"$T/err"
+check "posterior of a model with inputs" sh -c "head -1 '$T/mp.csv' | grep -q 'p(z=2),z.argmax' && [ \$(wc -l < '$T/mp.csv') -eq 601 ]"
+
 # --- sample's misuse
 "$R" sample -n 5 --out "$T/x.csv" 2>"$T/err"; rc=$?
 check "sample without --data on a model with inputs says to give --data" fails "sample needs --data"
