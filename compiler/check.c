@@ -826,24 +826,16 @@ static bool check_index(Ck *c, VlmcExpr *e)
     if (idx->kind != VLMC_E_NAME) { err_index_not_latent(c, idx->loc, NULL); return false; }
     if (!ok) return false;
     VlmcSym *z = idx->sym;
-    char msg[400], a[80], b[80];
     if (z->kind == VLMC_SYM_INPUT) {
         /* `input c : category(K);` indexes a first dimension of K */
         if (z->support == 0) { err_index_real_input(c, idx->loc, z); return false; }
-        if (z->shape.rank != 0) { err_index_not_scalar(c, idx->loc, z); return false; }
-        if (!dim_eq(z->support_dim, p->shape.dim[0])) {
-            snprintf(msg, sizeof msg, "`%s` takes %s values, but the first dimension of `%s` is %s",
-                     z->name, fmt_dim(c->m, z->support_dim, a, sizeof a), p->name,
-                     fmt_dim(c->m, p->shape.dim[0], b, sizeof b));
-            err_support_mismatch(c, idx->loc, msg);
-            return false;
-        }
-        goto ok;
+    } else {
+        if (z->kind != VLMC_SYM_LATENT) { err_index_not_latent(c, idx->loc, z); return false; }
+        if (!z->dist) return false;
+        if (!z->dist->discrete) { err_index_continuous(c, idx->loc, z); return false; }
     }
-    if (z->kind != VLMC_SYM_LATENT) { err_index_not_latent(c, idx->loc, z); return false; }
-    if (!z->dist) return false;
-    if (!z->dist->discrete) { err_index_continuous(c, idx->loc, z); return false; }
     if (z->shape.rank != 0) { err_index_not_scalar(c, idx->loc, z); return false; }
+    char msg[400], a[80], b[80];
     if (z->support == 0) {
         snprintf(msg, sizeof msg, "index `%s` ~ %s has unbounded values; an index needs a Categorical "
                  "or Bernoulli latent", z->name, z->dist->name);
@@ -857,7 +849,6 @@ static bool check_index(Ck *c, VlmcExpr *e)
         err_support_mismatch(c, idx->loc, msg);
         return false;
     }
-ok:
     e->shape.rank = p->shape.rank - 1;
     for (int i = 1; i < p->shape.rank; i++) e->shape.dim[i - 1] = p->shape.dim[i];
     e->type = VLMC_T_REAL;
