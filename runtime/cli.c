@@ -138,7 +138,7 @@ static const Cmd cmds[] = {
      vlm_cmd_sample},
     {"posterior", "per-item posterior over the latents",
      "posterior --data FILE --load CKPT --out FILE.csv [options]",
-     "  --data FILE, --format F, --load CKPT\n"
+     "  --data FILE, --format F, --load CKPT (--data NAME=FILE: as for train)\n"
      "  --out FILE.csv       per item: p(z|x) and argmax for enumerated\n"
      "                       latents, the guide's mean and scale otherwise\n"
      "  --samples K          importance samples for guided latents (default 100)\n"
@@ -152,7 +152,7 @@ static const Cmd cmds[] = {
      vlm_cmd_posterior},
     {"impute", "fill missing entries",
      "impute --data FILE --load CKPT --out FILE [options]",
-     "  --data FILE, --format F, --load CKPT\n"
+     "  --data FILE, --format F, --load CKPT (--data NAME=FILE: as for train)\n"
      "  --out FILE           .csv, .npy or .png: the data with missing entries\n"
      "                       replaced by posterior-predictive means\n"
      "  --mask M             top-half | none (default none); NaN entries are\n"
@@ -177,7 +177,8 @@ static const Cmd cmds[] = {
     {"gradvar", "variance of the score-function gradient, with and without "
      "baseline",
      "gradvar --data FILE --load CKPT [options]",
-     "  --data FILE, --format F, --limit N, --binarize\n"
+     "  --data FILE, --format F, --limit N, --binarize (--data NAME=FILE: as\n"
+     "                       for train)\n"
      "  --load CKPT          trained checkpoint (without: the initialisation)\n"
      "  --batch B            the minibatch: the first B items (default 64)\n"
      "  -n N                 gradient draws per estimator (default 100)\n"

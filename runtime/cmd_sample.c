@@ -103,8 +103,8 @@ int vlm_cmd_sample(VlmModel *m, const Opts *o)
         ret = vlm_cli_fail("%s", err.msg);
     if (ret == 0) {
         if (have_data)
-            printf("wrote %zu %s to %s, one per row of the data, given its inputs %s\n",
-                   n, o->mean ? "means" : "samples", o->out, names);
+            printf("wrote %zu %s to %s, one per row of the data, conditioned on "
+                   "its inputs %s\n", n, o->mean ? "means" : "samples", o->out, names);
         else
             printf("wrote %zu %s to %s\n", n, o->mean ? "means" : "samples", o->out);
     }
