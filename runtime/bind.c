@@ -3,7 +3,8 @@
  * in consecutive columns in declaration order (the plain case), or several
  * aligned files hold one variable each (`--data x=images --data y=labels`).
  * The checks are made once, when the data are bound: names, widths, item
- * counts, inputs without NaN, category inputs in 0..K-1. No file is read
+ * counts, inputs without NaN, category inputs in 0..K-1, given values of
+ * summed observed variables among their values. No file is read
  * here (data*.c) and no batch is filled (model.c). */
 #include "vlm.h"
 
@@ -122,6 +123,60 @@ static int check_inputs(const VlmModel *m, const VlmData *d,
     return 0;
 }
 
+/* The given values of an observed variable summed out where missing (one
+ * that another conditional reads) must be among its values (an
+ * out-of-range label would clamp every row of its item to -inf):
+ * integers 0..support-1, or NaN for missing. */
+static int check_summed(const VlmModel *m, const VlmData *d,
+                        const char *const *paths, VlmErr *err)
+{
+    for (int j = 0; j < m->n_data; j++) {
+        int v = m->data_var[j];
+        const VlmVarInfo *vi = &m->vars[v];
+        if (vi->kind != VLM_VAR_OBSERVED || vi->treat != VLM_TREAT_ENUMERATE)
+            continue;
+        VlmBind b = vlm_data_bind_of(m, d, v);
+        if (!b.data)
+            continue;
+        const VlmData *f = b.data;
+        const char *path = paths[d->bind ? (int)(f - d->parts) : 0];
+        size_t nu = (size_t)vi->numel;
+        float *row = vlm_xmalloc(nu * sizeof *row);
+        int rc = 0;
+        for (size_t i = 0; i < d->n && rc == 0; i++) {
+            if (b.raw)
+                vlm_data_rows_raw(f, i, 1, b.column, nu, row);
+            else
+                vlm_data_rows(f, i, 1, b.column, nu, row);
+            for (size_t k = 0; k < nu && rc == 0; k++) {
+                float x = row[k];
+                if (isnan(x) || (f->mask && f->mask[i * f->d + b.column + k] == 0))
+                    continue;
+                if (x < 0 || x >= (float)vi->support || x != floorf(x)) {
+                    vlm_err_set(err, "%s: item %zu, column %zu: `%s` = %g "
+                                "is not one of its %ld values (0 to "
+                                "%ld; NaN where it is missing)", path,
+                                i + 1, b.column + k + 1, vi->name, (double)x,
+                                vi->support, vi->support - 1);
+                    rc = -1;
+                }
+            }
+        }
+        free(row);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+int vlm_data_check_values(const VlmModel *m, const VlmData *d,
+                          const char *const *paths, VlmErr *err)
+{
+    if (check_inputs(m, d, paths, err) != 0)
+        return -1;
+    return check_summed(m, d, paths, err);
+}
+
 static void free_files(VlmData *files, int n)
 {
     for (int k = 0; k < n; k++)
@@ -197,14 +252,11 @@ int vlm_data_bind(const VlmModel *m, VlmData *files, const char *const *names,
     /* The plain case: one file holding every data variable. */
     if (n == 1 && unnamed == 0 &&
         (!inputs_only || (long)files[0].d == data_width(m))) {
+        /* the width, inputs given, summed variables in range */
         if (vlm_model_check_data(m, &files[0], paths[0], err) != 0)
             goto fail;
         *out = files[0];
         memset(&files[0], 0, sizeof files[0]);
-        if (check_inputs(m, out, paths, err) != 0) {
-            vlm_data_free(out);
-            return -1;
-        }
         return 0;
     }
     out->bind = vlm_xcalloc(VLM_MAX_VARS, sizeof *out->bind);
@@ -258,7 +310,7 @@ int vlm_data_bind(const VlmModel *m, VlmData *files, const char *const *names,
     /* a data set keeps the per-item shape of a lone file, for images */
     out->rank = 1;
     out->shape[0] = 0;
-    if (check_inputs(m, out, paths, err) != 0) {
+    if (vlm_data_check_values(m, out, paths, err) != 0) {
         vlm_data_free(out);
         return -1;
     }

@@ -17,7 +17,7 @@ typedef struct Opts {
     const char *data_args[VLM_MAX_VARS], *test_args[VLM_MAX_VARS];
     int n_data_args, n_test_args;
     bool has_n;
-    const char *mask, *init_from;
+    const char *mask, *init_from, *probs;
     VlmFormat format;
     long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;
@@ -31,6 +31,10 @@ typedef struct Opts {
     bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
          has_clip, has_sched;
     double tol, reg_covar;   /* EM (conjugate mixtures) */
+    double aux_weight;       /* M2: --aux-weight */
+    double kl_weight, kl_warmup;   /* --kl-weight, --kl-warmup */
+    bool has_kl_weight;
+    bool has_aux_weight;
     long kmeans_iters;
     bool has_epochs;
 } Opts;

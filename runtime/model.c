@@ -44,8 +44,10 @@ static void free_rows(VlmModel *m)
         free((void *)m->obs[j]);
         free((void *)m->obs_mask[j]);
         free(m->dlogq[j]);
+        free(m->dlogp_lat[j]);
         m->obs[j] = m->obs_mask[j] = NULL;
         m->dlogq[j] = NULL;
+        m->dlogp_lat[j] = NULL;
     }
     free(m->row_item);
     free(m->dlogp);
@@ -68,11 +70,13 @@ void vlm_model_alloc_rows(VlmModel *m, int Rmax)
         m->obs[j] = vlm_xcalloc((size_t)Rmax * (size_t)m->vars[j].numel,
                                 sizeof(float));
     }
-    for (int j = 0; j < m->n_latent; j++)
+    for (int j = 0; j < m->n_vars; j++)   /* latents and guided observed */
         m->dlogq[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
+    for (int j = 0; j < m->n_latent; j++)
+        m->dlogp_lat[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->row_item = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->dlogp = vlm_xcalloc((size_t)Rmax, sizeof(float));
-    m->scratch = vlm_xcalloc(6 * (size_t)Rmax, sizeof(double));
+    m->scratch = vlm_xcalloc(8 * (size_t)Rmax, sizeof(double));
 }
 
 void vlm_model_alloc_local(VlmModel *m, size_t rows)
@@ -196,8 +200,8 @@ int vlm_model_check_data(const VlmModel *m, const VlmData *d,
                  j ? (j + 1 == m->n_data ? " and " : ", ") : "",
                  v->name, v->numel);
     }
-    if ((long)d->d == want)
-        return 0;
+    if ((long)d->d == want)   /* inputs given, summed variables in range */
+        return vlm_data_check_values(m, d, (const char *const[]){path}, err);
     /* Suggest the const that sizes the (single, vector) observed variable
      * when one const holds that size; otherwise list the consts. */
     char hint[256] = "";

@@ -78,6 +78,35 @@ check "mixture of experts: exact log p(y | u) improves ($l0 -> $l1)" holds "${l1
 "$E" posterior --data "$T/moe.csv" --load "$T/moe.ckpt" --out "$T/mp.csv" >"$T/out" 2>"$T/err"
 check "posterior of a model with inputs" sh -c "head -1 '$T/mp.csv' | grep -q 'p(z=2),z.argmax' && [ \$(wc -l < '$T/mp.csv') -eq 601 ]"
 
+# --- a partly observed class whose prior reads an input: the same numbers
+# from one file and from one file per variable (NaN labels summed out)
+cat > "$T/po.vlm" <<'EOF'
+const K = 3;
+input u[2];
+param W[K, 2];
+param mu[K] = normal(0, 2);
+observed y ~ Categorical(logits = W @ u);
+observed x ~ Normal(mu[y], 0.3);
+EOF
+PO=$T/po
+"$VLMC" "$T/po.vlm" -o "$PO" 2>"$T/err" &&
+"$PO" sample --seed 2 --data "$T/u2.csv" --out "$T/po_s.csv" >"$T/out" 2>"$T/err" &&
+awk -F, 'NR == 1 { print; next } { print $1 "," $2 "," (NR % 2 ? $3 : "NaN") "," $4 }' "$T/po_s.csv" > "$T/po.csv" &&
+"$PO" train --data "$T/po.csv" --epochs 10 --lr 0.05 --save "$T/po.ckpt" >"$T/out" 2>"$T/err"
+check "partly observed class with an input: trains" [ $? -eq 0 ]
+cut -d, -f1,2 "$T/po.csv" > "$T/po_u.csv"; cut -d, -f3 "$T/po.csv" > "$T/po_y.csv"; cut -d, -f4 "$T/po.csv" > "$T/po_x.csv"
+"$PO" eval --data "$T/po.csv" --load "$T/po.ckpt" >"$T/e0" 2>"$T/err"
+"$PO" eval --data u="$T/po_u.csv" --data y="$T/po_y.csv" --data x="$T/po_x.csv" --load "$T/po.ckpt" >"$T/e1" 2>"$T/err"
+l0=$(awk '/log p/ { print $3 }' "$T/e0"); l1=$(awk '/log p/ { print $3 }' "$T/e1")
+check "one file or one per variable: the same exact log-likelihood ($l0, $l1)" [ -n "$l0" ] && [ "$l0" = "$l1" ]
+"$PO" posterior --data "$T/po.csv" --load "$T/po.ckpt" --out "$T/pp0.csv" >"$T/out" 2>"$T/err"
+"$PO" posterior --data "$T/po_u.csv" --data y="$T/po_y.csv" --data x="$T/po_x.csv" --load "$T/po.ckpt" \
+    --out "$T/pp1.csv" >"$T/out" 2>"$T/err"
+check "posterior of the summed class: the same from files bound by name" cmp -s "$T/pp0.csv" "$T/pp1.csv"
+sed 's/^1$/5/' "$T/po_y.csv" > "$T/po_ybad.csv"
+"$PO" eval --data u="$T/po_u.csv" --data y="$T/po_ybad.csv" --data x="$T/po_x.csv" --load "$T/po.ckpt" 2>"$T/err"; rc=$?
+check "a given class out of range in its own file: item and column named" fails 'po_ybad.csv: item [0-9]*, column 1: `y` = 5'
+
 # --- sample's misuse
 "$R" sample -n 5 --out "$T/x.csv" 2>"$T/err"; rc=$?
 check "sample without --data on a model with inputs says to give --data" fails "sample needs --data"
