@@ -273,6 +273,11 @@ static int lower_name(Lower *L, const VlmcExpr *e)
                      s->shape.rank == 0, e->loc);
         N(L, x)->var = map_get(&L->var_of, s);
         break;
+    case VLMC_SYM_INPUT:
+        /* a data leaf in every graph (model, guide and sampler alike) */
+        x = add_node(L, VLMC_OP_OBS, true, numel_c(L, &s->shape, 0), s->shape.rank == 0, e->loc);
+        N(L, x)->var = map_get(&L->var_of, s);
+        break;
     case VLMC_SYM_LATENT:
         vlmc_error(L->d, e->loc, "internal: latent `%s` used before its value exists", s->name);
         L->ok = false;
@@ -629,7 +634,8 @@ static void build_tables(Lower *L)
     }
     p->n_vars = m->n_latents + m->n_observed;
     p->n_latent = m->n_latents;
-    p->vars = vlmc_arena_alloc(L->a, sizeof *p->vars * (size_t)(p->n_vars ? p->n_vars : 1));
+    p->n_inputs = m->n_inputs;
+    p->vars = vlmc_arena_alloc(L->a, sizeof *p->vars * (size_t)(p->n_vars + p->n_inputs + 1));
     const char *E = "1L";
     for (int i = 0; i < p->n_vars; i++) {
         bool lat = i < m->n_latents;
@@ -656,6 +662,16 @@ static void build_tables(Lower *L)
                 E = fmt(L->a, "%s*gen_ipow(%s, %s)", E, v->K, v->n);
         }
         map_put(&L->var_of, s, i);
+    }
+    /* inputs after the random variables: no density, only data rows */
+    for (int i = 0; i < m->n_inputs; i++) {
+        VlmcSym *s = m->inputs[i];
+        VlmcVar *v = &p->vars[p->n_vars + i];
+        v->sym = s;
+        v->n = numel_c(L, &s->shape, 0);
+        v->treat = -1;
+        v->K = s->support ? dim_c(L, s->support_dim) : "0L";
+        map_put(&L->var_of, s, p->n_vars + i);
     }
     p->E = E;
 }
@@ -774,13 +790,13 @@ bool vlmc_lower(VlmcArena *a, const VlmcModel *m, VlmcProgram *p, VlmcDiag *d)
     p->auto_hidden = AUTO_HIDDEN;
     Lower L = {.a = a, .m = m, .p = p, .d = d, .ok = true};
     int cap = 64;
-    while (cap < 4 * (m->n_params + m->n_nets + m->n_latents + m->n_observed + 8))
+    while (cap < 4 * (m->n_params + m->n_nets + m->n_latents + m->n_observed + m->n_inputs + 8))
         cap *= 2;
     map_init(a, &L.param_of, cap);
     map_init(a, &L.var_of, cap);
-    if (m->n_latents + m->n_observed > 32) {
+    if (m->n_latents + m->n_observed + m->n_inputs > 32) {
         vlmc_error(d, m->n_stmts ? m->stmts[0].loc : (VlmcLoc){1, 1, 1, 2},
-                   "code generation supports at most 32 random variables");
+                   "code generation supports at most 32 variables (latent, observed and input)");
         return false;
     }
     build_tables(&L);

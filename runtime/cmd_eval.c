@@ -16,10 +16,10 @@ int vlm_cmd_eval(VlmModel *m, const Opts *o)
     if (!o->data)
         return vlm_cli_fail("eval needs --data FILE");
     VlmData d;
-    if (vlm_cli_read_data(m, o, o->data, &d))
+    if (vlm_cli_read_data(m, o, false, &d))
         return 1;
     if (vlm_cli_want_mask(o))
-        vlm_cli_mask_top_half(&d, 1);
+        vlm_cli_mask_top_half(m, &d, 1);
     int K = vlm_model_exact(m) ? 1 : o->iw;
     int rows = vlm_cli_eval_rows(m, o->batch > 0 ? o->batch : 64, K);
     if (vlm_cli_load_trained(m, o, &d, rows)) {
@@ -46,7 +46,8 @@ int vlm_cmd_eval(VlmModel *m, const Opts *o)
     elbo /= n;
     iwae /= n;
     double sd_items = d.n > 1 ? sqrt(fmax(sq / n - iwae * iwae, 0)) : 0;
-    printf("eval: %zu items of %s\n", d.n, o->data);
+    char files[512];
+    printf("eval: %zu items of %s\n", d.n, vlm_cli_data_name(o, false, files, sizeof files));
     if (vlm_model_exact(m)) {
         printf("  log p(x)        %.6f  (exact: every latent is summed out; "
                "per item, sd over items %.4f)\n", iwae, sd_items);
