@@ -47,6 +47,7 @@ typedef struct Opts {
     long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;
     float lr, clip, refine_lr, mask_frac;
+    double refine_tol;       /* --refine-tol */
     VlmOptKind optimizer;
     VlmSched sched;
     VlmObjective objective;
@@ -114,11 +115,18 @@ static const Cmd cmds[] = {
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --mask M             top-half | none: hide the first half of each item\n"
-     "  --iw K               importance samples per item (default 100)\n"
+     "  --iw K               importance samples per item (default 1000: k-hat\n"
+     "                       needs them; with 100 its own noise alone puts a\n"
+     "                       few % of items above 0.7)\n"
      "  --batch B            items per pass (default 64)\n"
-     "  --refine N           local-guide models: N steps fitting the local\n"
-     "                       parameters to the data, theta frozen (default 200)\n"
-     "  --refine-lr LR       learning rate of the refinement (default 1e-2)\n"
+     "  --refine N           local-guide models: the local parameters are fitted\n"
+     "                       to the data (theta frozen) until the ELBO stops\n"
+     "                       improving, at most N steps (default 5000)\n"
+     "  --refine-tol T       ... stops improving: rises by less than T * |ELBO|\n"
+     "                       over 25 steps (default 1e-4)\n"
+     "  --refine-lr LR       Adam's first learning rate in the refinement; then\n"
+     "                       LR/4 and LR/16, each until the ELBO stops improving\n"
+     "                       (default 5e-2)\n"
      "  --seed S, --threads T, --set NAME=VALUE\n"},
     {"sample", "draw from the model",
      "sample [--load CKPT] -n N --out FILE.csv|FILE.png [options]",
@@ -139,7 +147,8 @@ static const Cmd cmds[] = {
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --init-from CKPT     as for eval\n"
-     "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n"},
+     "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
+     "  --seed S, --threads T, --set\n"},
     {"impute", "fill missing entries",
      "impute --data FILE --load CKPT --out FILE [options]",
      "  --data FILE, --format F, --load CKPT\n"
@@ -156,7 +165,8 @@ static const Cmd cmds[] = {
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --init-from CKPT     as for eval\n"
-     "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n"},
+     "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
+     "  --seed S, --threads T, --set\n"},
     {"info", "the model, its plan, parameters and memory",
      "info [--set NAME=VALUE]", "  --set NAME=VALUE     change a const\n"},
     {"gradvar", "variance of the score-function gradient, with and without "
@@ -269,12 +279,15 @@ static const char *allowed[] = {
     /* train */ " data format test epochs batch lr optimizer schedule clip "
                 "seed threads set objective samples save every load log "
                 "limit binarize mask mask-frac tol reg-covar kmeans-iters ",
-    /* eval */ " data format load iw batch refine refine-lr seed threads set "
+    /* eval */ " data format load iw batch refine refine-lr refine-tol seed "
+               "threads set "
                "limit binarize mask init-from ",
     /* sample */ " load n out shape mean seed threads set ",
     /* posterior */ " data format load out samples labels refine refine-lr "
+                    "refine-tol "
                     "batch seed threads set limit binarize init-from ",
     /* impute */ " data format load out mask samples png refine refine-lr "
+                 "refine-tol "
                  "batch seed threads set limit binarize init-from reconstruct shape ",
     /* info */ " set ",
     /* gradvar */ " data format load batch n samples seed threads set limit "
@@ -401,6 +414,9 @@ static int parse_opts(const Cmd *c, int ci, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "mask-frac")) {
             NEED(parse_float(val, &F) && F > 0 && F <= 1, "a number in (0, 1]");
             o->mask_frac = F;
+        } else if (!strcmp(name, "refine-tol")) {
+            NEED(parse_float(val, &F) && F >= 0, "a non-negative number");
+            o->refine_tol = F;
         } else if (!strcmp(name, "refine-lr")) {
             NEED(parse_float(val, &F) && F > 0, "a positive number");
             o->refine_lr = F;
@@ -606,8 +622,13 @@ static int load_trained(VlmModel *m, const Opts *o, const VlmData *d,
     vlm_model_alloc_rows(m, rows);
     vlm_rng_init(&m->rng, o->seed, VLM_STREAM_SAMPLE);
     if (d && m->local_width && o->refine > 0) {
-        int b = o->batch > 0 ? o->batch : 64;
-        if (vlm_train_refine(m, d, (int)o->refine, b, o->refine_lr, &err))
+        VlmRefineOpts r;
+        vlm_refine_defaults(&r);
+        r.max_steps = (int)o->refine;
+        r.tol = o->refine_tol;
+        r.batch = o->batch > 0 ? o->batch : 64;
+        r.lr = o->refine_lr;
+        if (vlm_train_refine(m, d, &r, NULL, &err))
             return fail("%s", err.msg);
     }
     return 0;
@@ -687,33 +708,10 @@ static int cmd_eval(VlmModel *m, const Opts *o)
         vlm_data_free(&d);
         return fail("%s", err.msg);
     }
-    double elbo = 0, iwae = 0, se2 = 0, ess = 0, ess_min = INFINITY;
-    double sq = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        elbo += st[i].elbo;
-        iwae += st[i].iwae;
-        sq += st[i].iwae * st[i].iwae;
-        se2 += st[i].se * st[i].se;
-        ess += st[i].ess;
-        ess_min = fmin(ess_min, st[i].ess);
-    }
-    double n = (double)d.n;
-    elbo /= n;
-    iwae /= n;
-    double sd_items = d.n > 1 ? sqrt(fmax(sq / n - iwae * iwae, 0)) : 0;
-    printf("eval: %zu items of %s\n", d.n, o->data);
-    if (vlm_model_exact(m)) {
-        printf("  log p(x)        %.6f  (exact: every latent is summed out; "
-               "per item, sd over items %.4f)\n", iwae, sd_items);
-    } else {
-        printf("  ELBO            %.6f\n", elbo);
-        printf("  IWAE_%-10d %.6f\n", K, iwae);
-        printf("  log p(x) (IS)   %.6f +- %.6f  (Monte Carlo standard error "
-               "of the mean, delta method; sd over items %.4f)\n", iwae,
-               sqrt(se2) / n, sd_items);
-        printf("  ESS             %.2f of %d  (mean per item; min %.2f)\n",
-               ess / n, K, ess_min);
-    }
+    VlmEvidence ev;
+    vlm_evidence_summarize(d.n, st, K, vlm_model_exact(m), m->local_width > 0,
+                           &ev);
+    vlm_evidence_print(stdout, &ev, o->data);
     free(st);
     vlm_data_free(&d);
     return 0;
@@ -981,13 +979,14 @@ static int cmd_posterior(VlmModel *m, const Opts *o)
     int Bp = rows / SE;
     double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
+    VlmItemStats *st = vlm_xmalloc(d.n * sizeof *st);
     int rc = 0;
     for (size_t i0 = 0; i0 < d.n && rc == 0; i0 += (size_t)Bp) {
         int nb = d.n - i0 < (size_t)Bp ? (int)(d.n - i0) : Bp;
         for (int b = 0; b < nb; b++)
             idx[b] = (uint32_t)(i0 + b);
         vlm_model_fill_batch(m, &d, idx, nb, S);
-        if ((rc = vlm_infer_row_weights(m, wrow, &err)) != 0)
+        if ((rc = vlm_infer_row_weights(m, wrow, st + i0, &err)) != 0)
             break;
         for (int b = 0; b < nb; b++) {
             float *row = out + (i0 + b) * (size_t)ncol;
@@ -1036,6 +1035,10 @@ static int cmd_posterior(VlmModel *m, const Opts *o)
     if (rc != 0) {
         ret = fail("%s", err.msg);
     } else {
+        VlmEvidence ev;
+        vlm_evidence_summarize(d.n, st, S, vlm_model_exact(m),
+                               m->local_width > 0, &ev);
+        vlm_evidence_line(stderr, &ev, "posterior");
         printf("wrote the posterior of %zu items to %s\n", d.n, o->out);
         if (o->labels) {
             if (cl_var < 0) {
@@ -1055,6 +1058,7 @@ static int cmd_posterior(VlmModel *m, const Opts *o)
     free_names(names, ncol);
     free(out);
     free(cluster);
+    free(st);
     free(wrow);
     free(idx);
     vlm_data_free(&d);
@@ -1104,13 +1108,14 @@ static int cmd_impute(VlmModel *m, const Opts *o)
     int Bp = rows / SE;
     double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
+    VlmItemStats *st = vlm_xmalloc(n * sizeof *st);
     int rc = 0;
     for (size_t i0 = 0; i0 < n && rc == 0; i0 += (size_t)Bp) {
         int nb = n - i0 < (size_t)Bp ? (int)(n - i0) : Bp;
         for (int b = 0; b < nb; b++)
             idx[b] = (uint32_t)(i0 + b);
         vlm_model_fill_batch(m, &d, idx, nb, S);
-        if ((rc = vlm_infer_row_weights(m, wrow, &err)) != 0)
+        if ((rc = vlm_infer_row_weights(m, wrow, st + i0, &err)) != 0)
             break;
         for (int b = 0; b < nb; b++) {
             size_t it = i0 + b;
@@ -1141,6 +1146,10 @@ static int cmd_impute(VlmModel *m, const Opts *o)
         ret = fail("%s", err.msg);
         goto done;
     }
+    VlmEvidence ev;
+    vlm_evidence_summarize(n, st, S, vlm_model_exact(m), m->local_width > 0,
+                           &ev);
+    vlm_evidence_line(stderr, &ev, "impute");
     if (write_rows(m, o->out, n, (long)D, imp, d.shape[0] && d.rank == 2 ?
                    d.shape[0] : 0, d.rank == 2 ? d.shape[1] : 0, &err) != 0) {
         ret = fail("%s", err.msg);
@@ -1208,6 +1217,7 @@ static int cmd_impute(VlmModel *m, const Opts *o)
 done:
     free(truth);
     free(imp);
+    free(st);
     free(wrow);
     free(idx);
     vlm_data_free(&d);
@@ -1470,8 +1480,9 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     }
     Opts o = {
         .cmd = cmds[ci].name, .format = VLM_FMT_AUTO, .epochs = 10,
-        .every = 0, .n = 16, .refine = 200, .batch = 64, .samples = 1,
-        .iw = 100, .threads = default_threads(), .lr = 1e-3f, .refine_lr = 1e-2f,
+        .every = 0, .n = 16, .refine = 5000, .batch = 64, .samples = 1,
+        .iw = 1000, .threads = default_threads(), .lr = 1e-3f, .refine_lr = 5e-2f,
+        .refine_tol = 1e-4,
         .mask_frac = 1,
         .optimizer = VLM_OPT_ADAM, .sched = VLM_SCHED_CONST,
         .objective = VLM_OBJ_ELBO, .seed = 1,

@@ -422,7 +422,7 @@ static void ppca_estimate(VlmModel *m, const VlmData *d, int k, int reps,
         CU_ASSERT_FATAL(vlm_infer_forward(m, lw, NULL, obj, &err) == 0);
         for (int b = 0; b < B; b++) {
             VlmItemStats st;
-            vlm_infer_stats(k, lw + (size_t)b * k, &st);
+            vlm_infer_stats(k, lw + (size_t)b * k, NULL, &st);
             double v = obj == VLM_OBJ_ELBO ? st.elbo : st.iwae;
             s += v;
             s2 += v * v;
@@ -648,7 +648,16 @@ static void test_ppca_local(void)
     CU_ASSERT_FATAL(vlm_infer_eval_data(&m, &data, 200, st, &err) == 0);
     for (int i = 0; i < 6; i++)
         before += st[i].elbo / 6;
-    CU_ASSERT_FATAL(vlm_train_refine(&m, &data, 300, 6, 0.05f, &err) == 0);
+    VlmRefineOpts ro;
+    vlm_refine_defaults(&ro);
+    ro.max_steps = 300;
+    ro.tol = 0;                 /* all 300 steps */
+    ro.batch = 6;
+    ro.lr = 0.05f;
+    ro.progress = NULL;
+    VlmRefineResult rr;
+    CU_ASSERT_FATAL(vlm_train_refine(&m, &data, &ro, &rr, &err) == 0);
+    CU_ASSERT(rr.steps <= 300 && rr.elbo_end > rr.elbo_start);
     CU_ASSERT_FATAL(vlm_infer_eval_data(&m, &data, 200, st, &err) == 0);
     double Wd[6], bd[3] = {0, 0, 0}, s2 = 0.25;
     for (int i = 0; i < 6; i++)
