@@ -67,6 +67,12 @@ static void advice(FILE *out, const VlmEvidence *ev, const char *samples)
     fprintf(out, ", or a better guide: one closer to the posterior "
             "p(z | x)%s.\n", ev->local ? "" : " (train longer, or a guide "
             "with more flexibility)");
+    /* k-hat from few samples is itself noisy: say so when it alone spoke */
+    if (ev->ess_below2 == 0 && ev->K < 1000)
+        fprintf(out, "  With %d samples k-hat rests on the %d largest weights "
+                "of an item and its own noise\n  can put a few %% of the items "
+                "above 0.7: %s 1000 tells the two apart.\n", ev->K,
+                vlm_psis_tail_len(ev->K), samples);
 }
 
 void vlm_evidence_print(FILE *out, const VlmEvidence *ev,
@@ -132,8 +138,8 @@ void vlm_evidence_line(FILE *out, const VlmEvidence *ev, const char *cmd)
     else
         fprintf(out, "n/a\n");
     if (ev->unreliable) {
-        fprintf(out, "warning: the weighted posterior summaries are "
-                "unreliable: ");
+        fprintf(out, "warning: summaries weighted by these importance "
+                "weights are unreliable: ");
         reasons(out, ev);
         fprintf(out, ".\n  ");
         advice(out, ev, "--samples");

@@ -1,0 +1,69 @@
+/* cli.h — what the trainer's command files share (internal to the
+ * runtime): the parsed options, the error helper and the helpers of
+ * cli_common.c. Option parsing and dispatch are in cli.c, one command per
+ * cmd_NAME.c. */
+#ifndef VLM_CLI_H
+#define VLM_CLI_H
+
+#include "vlm.h"
+
+#include <stdio.h>
+
+typedef struct Opts {
+    const char *cmd;
+    const char *data, *test, *save, *load, *log, *out, *png, *labels;
+    const char *mask, *init_from;
+    VlmFormat format;
+    long epochs, every, n, refine, limit;
+    int batch, samples, iw, threads, shape_h, shape_w;
+    float lr, clip, refine_lr, mask_frac;
+    double refine_tol;       /* --refine-tol */
+    VlmOptKind optimizer;
+    VlmSched sched;
+    VlmObjective objective;
+    uint64_t seed;
+    bool mean, binarize, reconstruct;
+    bool set_given;          /* some --set on the command line */
+    bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
+         has_clip, has_sched;
+    double tol, reg_covar;   /* EM (conjugate mixtures) */
+    long kmeans_iters;
+    bool has_epochs;
+} Opts;
+
+/* The program's name as invoked (argv[0] without its directory). */
+extern const char *vlm_cli_prog;
+
+/* "prog: error: ..." on stderr; returns 1 (the exit status of an error). */
+int vlm_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* cli_common.c */
+bool vlm_cli_ends_with(const char *s, const char *suf);
+/* Read a data file, keep its first --limit items, --binarize it, check it
+ * against the model; on failure the error is printed and 1 returned. */
+int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,
+                      VlmData *d);
+void vlm_cli_mask_top_half(VlmData *d, double frac);
+bool vlm_cli_want_mask(const Opts *o);
+long vlm_cli_total_numel(const VlmModel *m);
+int vlm_cli_eval_rows(const VlmModel *m, int items, int K);
+int vlm_cli_draw_rows(const VlmModel *m, const Opts *o, int *S, int *SE);
+int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
+                         int rows);
+void vlm_cli_free_names(char **names, long n);
+bool vlm_cli_image_shape(long D, int h, int w, int *H, int *W);
+int vlm_cli_write_rows(const VlmModel *m, const char *path, size_t n, long D,
+                       const float *x, int h, int w, VlmErr *err);
+
+/* The commands: each returns the process's exit status. */
+int vlm_cmd_train(VlmModel *m, const Opts *o);
+int vlm_cmd_eval(VlmModel *m, const Opts *o);
+int vlm_cmd_sample(VlmModel *m, const Opts *o);
+int vlm_cmd_posterior(VlmModel *m, const Opts *o);
+int vlm_cmd_impute(VlmModel *m, const Opts *o);
+int vlm_cmd_gradvar(VlmModel *m, const Opts *o);
+int vlm_cmd_info(VlmModel *m, const Opts *o);
+int vlm_cmd_params(VlmModel *m, const Opts *o);
+int vlm_cmd_gradcheck(VlmModel *m, const Opts *o);
+
+#endif

@@ -1,0 +1,229 @@
+/* cmd_posterior.c — `./model posterior`: per-item posterior over the
+ * latents: p(z|x) for enumerated latents, importance-weighted means and
+ * scales for guided ones; purity and NMI against labels. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ------------------------------------------------------------ posterior */
+
+/* Cluster purity and normalised mutual information (arithmetic mean of
+ * the entropies) between cluster ids c and labels y. */
+static void purity_nmi(size_t n, const int *c, const int32_t *y, int K,
+                       double *purity, double *nmi)
+{
+    int L = 0;
+    for (size_t i = 0; i < n; i++)
+        if (y[i] + 1 > L)
+            L = y[i] + 1;
+    double *t = vlm_xcalloc((size_t)K * L, sizeof *t);
+    for (size_t i = 0; i < n; i++)
+        if (y[i] >= 0)
+            t[(size_t)c[i] * L + y[i]] += 1;
+    double pur = 0, hc = 0, hy = 0, mi = 0;
+    double *py = vlm_xcalloc((size_t)L, sizeof *py);
+    for (int k = 0; k < K; k++) {
+        double best = 0, pk = 0;
+        for (int l = 0; l < L; l++) {
+            best = fmax(best, t[(size_t)k * L + l]);
+            pk += t[(size_t)k * L + l];
+            py[l] += t[(size_t)k * L + l];
+        }
+        pur += best;
+        if (pk > 0)
+            hc -= pk / n * log(pk / n);
+    }
+    for (int l = 0; l < L; l++)
+        if (py[l] > 0)
+            hy -= py[l] / n * log(py[l] / n);
+    for (int k = 0; k < K; k++) {
+        double pk = 0;
+        for (int l = 0; l < L; l++)
+            pk += t[(size_t)k * L + l];
+        for (int l = 0; l < L; l++) {
+            double pkl = t[(size_t)k * L + l] / n;
+            if (pkl > 0)
+                mi += pkl * log(pkl / (pk / n * py[l] / n));
+        }
+    }
+    *purity = pur / n;
+    *nmi = hc + hy > 0 ? 2 * mi / (hc + hy) : 1;
+    free(t);
+    free(py);
+}
+
+/* Labels for the items of d; with --limit the file has more labels than
+ * d has items: its first d->n are used. */
+static int read_labels(const char *path, VlmData *d, VlmErr *err)
+{
+    VlmData l = {0};
+    if (vlm_data_read_labels(path, &l, err) != 0)
+        return -1;
+    if (l.n < d->n) {
+        vlm_err_set(err, "%s: %zu labels for %zu data items", path, l.n, d->n);
+        vlm_data_free(&l);
+        return -1;
+    }
+    free(d->labels);
+    d->labels = l.labels;
+    l.labels = NULL;
+    vlm_data_free(&l);
+    return 0;
+}
+
+int vlm_cmd_posterior(VlmModel *m, const Opts *o)
+{
+    VlmErr err;
+    if (!o->data || !o->out)
+        return vlm_cli_fail("posterior needs --data FILE and --out FILE.csv");
+    VlmData d;
+    if (vlm_cli_read_data(m, o, o->data, &d))
+        return 1;
+    int S, SE, rows = vlm_cli_draw_rows(m, o, &S, &SE);
+    if (vlm_cli_load_trained(m, o, &d, rows)) {
+        vlm_data_free(&d);
+        return 1;
+    }
+    /* Columns: enumerated latents: per element, p(z = k) for each k and
+     * the argmax; guided latents with a Normal guide: loc and scale per
+     * element; other guided latents: the importance-weighted mean. */
+    long ncol = 0;
+    for (int j = 0; j < m->n_latent; j++) {
+        const VlmVarInfo *v = &m->vars[j];
+        if (v->treat == VLM_TREAT_ENUMERATE)
+            ncol += v->numel * (v->support + 1);
+        else if (m->q_loc[j])
+            ncol += 2 * v->numel;
+        else
+            ncol += v->numel;
+    }
+    if (ncol == 0) {
+        vlm_data_free(&d);
+        return vlm_cli_fail("the model has no latent variables");
+    }
+    char **names = vlm_xmalloc((size_t)ncol * sizeof *names);
+    long c = 0;
+    for (int j = 0; j < m->n_latent; j++) {
+        const VlmVarInfo *v = &m->vars[j];
+        for (long i = 0; i < v->numel; i++) {
+            char el[80], buf[128];
+            if (v->numel == 1)
+                snprintf(el, sizeof el, "%s", v->name);
+            else
+                snprintf(el, sizeof el, "%s[%ld]", v->name, i);
+            if (v->treat == VLM_TREAT_ENUMERATE) {
+                for (long k = 0; k < v->support; k++) {
+                    snprintf(buf, sizeof buf, "p(%s=%ld)", el, k);
+                    names[c++] = strdup(buf);
+                }
+                snprintf(buf, sizeof buf, "%s.argmax", el);
+                names[c++] = strdup(buf);
+            } else if (m->q_loc[j]) {
+                snprintf(buf, sizeof buf, "%s.mean", el);
+                names[c++] = strdup(buf);
+                snprintf(buf, sizeof buf, "%s.scale", el);
+                names[c++] = strdup(buf);
+            } else {
+                snprintf(buf, sizeof buf, "%s.mean", el);
+                names[c++] = strdup(buf);
+            }
+        }
+    }
+    float *out = vlm_xcalloc(d.n * (size_t)ncol, sizeof *out);
+    int *cluster = vlm_xcalloc(d.n, sizeof *cluster);
+    int cl_var = -1;
+    for (int j = 0; j < m->n_latent && cl_var < 0; j++)
+        if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
+            cl_var = j;
+    int Bp = rows / SE;
+    double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
+    uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
+    VlmItemStats *st = vlm_xmalloc(d.n * sizeof *st);
+    int rc = 0;
+    for (size_t i0 = 0; i0 < d.n && rc == 0; i0 += (size_t)Bp) {
+        int nb = d.n - i0 < (size_t)Bp ? (int)(d.n - i0) : Bp;
+        for (int b = 0; b < nb; b++)
+            idx[b] = (uint32_t)(i0 + b);
+        vlm_model_fill_batch(m, &d, idx, nb, S);
+        if ((rc = vlm_infer_row_weights(m, wrow, st + i0, &err)) != 0)
+            break;
+        for (int b = 0; b < nb; b++) {
+            float *row = out + (i0 + b) * (size_t)ncol;
+            long col = 0;
+            for (int j = 0; j < m->n_latent; j++) {
+                const VlmVarInfo *v = &m->vars[j];
+                long nu = v->numel;
+                const float *lat = m->lat[j];
+                for (long i = 0; i < nu; i++) {
+                    if (v->treat == VLM_TREAT_ENUMERATE) {
+                        long K = v->support;
+                        for (int k = 0; k < SE; k++) {
+                            size_t r = (size_t)b * SE + k;
+                            long z = (long)lat[r * nu + i];
+                            if (z >= 0 && z < K)
+                                row[col + z] += (float)wrow[r];
+                        }
+                        long best = 0;
+                        for (long k = 1; k < K; k++)
+                            if (row[col + k] > row[col + best])
+                                best = k;
+                        row[col + K] = (float)best;
+                        if (j == cl_var)
+                            cluster[i0 + b] = (int)best;
+                        col += K + 1;
+                    } else if (m->q_loc[j]) {
+                        size_t r = (size_t)b * SE;
+                        row[col++] = m->q_loc[j][r * nu + i];
+                        row[col++] = m->q_scale[j][r * nu + i];
+                    } else {
+                        double s = 0;
+                        for (int k = 0; k < SE; k++) {
+                            size_t r = (size_t)b * SE + k;
+                            s += wrow[r] * lat[r * nu + i];
+                        }
+                        row[col++] = (float)s;
+                    }
+                }
+            }
+        }
+    }
+    if (rc == 0)
+        rc = vlm_data_write_csv(o->out, (const char *const *)names, d.n,
+                                (size_t)ncol, out, &err);
+    int ret = 0;
+    if (rc != 0) {
+        ret = vlm_cli_fail("%s", err.msg);
+    } else {
+        VlmEvidence ev;
+        vlm_evidence_summarize(d.n, st, S, vlm_model_exact(m),
+                               m->local_width > 0, &ev);
+        vlm_evidence_line(stderr, &ev, "posterior");
+        printf("wrote the posterior of %zu items to %s\n", d.n, o->out);
+        if (o->labels) {
+            if (cl_var < 0) {
+                ret = vlm_cli_fail("--labels needs an enumerated scalar latent "
+                           "(a cluster id)");
+            } else if (read_labels(o->labels, &d, &err) != 0) {
+                ret = vlm_cli_fail("%s", err.msg);
+            } else {
+                double pur, nmi;
+                purity_nmi(d.n, cluster, d.labels,
+                           (int)m->vars[cl_var].support, &pur, &nmi);
+                printf("clusters of `%s` vs %s: purity %.4f  NMI %.4f\n",
+                       m->vars[cl_var].name, o->labels, pur, nmi);
+            }
+        }
+    }
+    vlm_cli_free_names(names, ncol);
+    free(out);
+    free(cluster);
+    free(st);
+    free(wrow);
+    free(idx);
+    vlm_data_free(&d);
+    return ret;
+}

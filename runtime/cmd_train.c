@@ -1,0 +1,59 @@
+/* cmd_train.c — `./model train`: fits the model to data through vlm_train
+ * (SGD on the ELBO/IWAE, or EM for conjugate mixtures). */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ------------------------------------------------------------ train */
+
+int vlm_cmd_train(VlmModel *m, const Opts *o)
+{
+    VlmErr err;
+    if (!o->data)
+        return vlm_cli_fail("train needs --data FILE");
+    if (o->objective == VLM_OBJ_IWAE && o->samples < 2)
+        fprintf(stderr, "%s: note: --objective iwae with --samples 1 is the "
+                "ELBO\n", vlm_cli_prog);
+    VlmData data, test;
+    if (vlm_cli_read_data(m, o, o->data, &data))
+        return 1;
+    bool have_test = false;
+    if (o->test) {
+        if (vlm_cli_read_data(m, o, o->test, &test)) {
+            vlm_data_free(&data);
+            return 1;
+        }
+        have_test = true;
+    }
+    if (vlm_cli_want_mask(o)) {
+        vlm_cli_mask_top_half(&data, o->mask_frac);
+        if (have_test)
+            vlm_cli_mask_top_half(&test, 1);
+    }
+    VlmTrainOpts t = {
+        .data_path = o->data, .test_path = o->test, .save = o->save,
+        .load = o->load, .log = o->log, .epochs = o->epochs,
+        .every = o->every, .batch = o->batch, .samples = o->samples,
+        .lr = o->lr, .clip = o->clip, .optimizer = o->optimizer,
+        .sched = o->sched, .objective = o->objective, .seed = o->seed,
+        .has_batch = o->has_batch, .has_lr = o->has_lr,
+        .has_optimizer = o->has_optimizer, .has_samples = o->has_samples,
+        .has_objective = o->has_objective, .has_clip = o->has_clip,
+        .has_sched = o->has_sched, .has_epochs = o->has_epochs,
+        .tol = o->tol, .reg_covar = o->reg_covar,
+        .kmeans_iters = (int)o->kmeans_iters,
+    };
+    int rc = vlm_train(m, &data, have_test ? &test : NULL, &t, &err);
+    vlm_data_free(&data);
+    if (have_test)
+        vlm_data_free(&test);
+    if (rc != 0)
+        return vlm_cli_fail("%s", err.msg);
+    if (o->save)
+        printf("saved %s\n", o->save);
+    return 0;
+}
