@@ -824,8 +824,11 @@ int vlm_train_refine(VlmModel *m, const VlmData *d, const VlmRefineOpts *o,
     double prev, cur = 0;
     int rc = refine_check(m, d, S, &prev, err);
     r.elbo_start = prev;
+    /* the bar runs to the cap; refinement usually stops well before */
+    char label[64];
+    snprintf(label, sizeof label, "refine (at most %d steps)", o->max_steps);
     VlmProgress pg;
-    vlm_progress_start(&pg, o->progress, "refine",
+    vlm_progress_start(&pg, o->progress, label,
                        (long)o->max_steps * (long)d->n);
     while (rc == 0 && r.steps < o->max_steps) {
         int until = r.steps + window < o->max_steps ? r.steps + window
