@@ -397,6 +397,9 @@ int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmItemStats *stats,
                           VlmErr *err)
 {
     Fwd f = {0};
+    /* the true importance weights: a refinement before (ELBO gradients)
+     * leaves use_kl set, which would weigh rows by p(x | z) alone */
+    m->use_kl = false;
     int rc = forward(m, &f, err);
     if (rc == 0) {
         int S = m->S, SE = S * (int)m->E;

@@ -196,6 +196,19 @@ static void test_verdict(void)
     CU_ASSERT(strstr(buf, "--refine") != NULL);
     CU_ASSERT(strstr(buf, "k-hat           max 0.30; 0.0% of items above 0.7") != NULL);
 
+    /* reliable by the rule, but log-mean-exp's bias sum se^2 / 2N (0.02)
+     * exceeds the SE of the mean sqrt(sum se^2) / N (0.014): a note */
+    for (int i = 0; i < N; i++)
+        st[i] = (VlmItemStats){.elbo = -5, .iwae = -4, .se = 0.2, .ess = 60,
+                               .khat = 0.4};
+    vlm_evidence_summarize(N, st, 1000, false, false, &ev);
+    CU_ASSERT(!ev.unreliable && fabs(ev.bias - 0.02) < 1e-12);
+    f = fmemopen(buf, sizeof buf, "w");
+    vlm_evidence_print(f, &ev, "data.csv");
+    fclose(f);
+    CU_ASSERT(strstr(buf, "note: log-mean-exp is biased low by about 0.02") != NULL);
+    CU_ASSERT(strstr(buf, "warning") == NULL);
+
     /* K = 1: the SE and k-hat are n/a, and no verdict */
     for (int i = 0; i < N; i++)
         st[i] = (VlmItemStats){.elbo = -5, .iwae = -5, .se = NAN, .ess = 1,
