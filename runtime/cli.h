@@ -12,7 +12,7 @@
 typedef struct Opts {
     const char *cmd;
     const char *data, *test, *save, *load, *log, *out, *png, *labels;
-    const char *mask, *init_from;
+    const char *mask, *init_from, *probs;
     VlmFormat format;
     long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;
@@ -27,6 +27,10 @@ typedef struct Opts {
     bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
          has_clip, has_sched;
     double tol, reg_covar;   /* EM (conjugate mixtures) */
+    double aux_weight;       /* M2: --aux-weight */
+    double kl_weight, kl_warmup;   /* --kl-weight, --kl-warmup */
+    bool has_kl_weight;
+    bool has_aux_weight;
     long kmeans_iters;
     bool has_epochs;
 } Opts;
