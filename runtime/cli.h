@@ -22,6 +22,7 @@ typedef struct Opts {
     long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;
     float lr, clip, refine_lr, mask_frac;
+    double refine_tol;       /* --refine-tol */
     VlmOptKind optimizer;
     VlmSched sched;
     VlmObjective objective;

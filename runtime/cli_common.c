@@ -249,8 +249,13 @@ int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
     vlm_model_alloc_rows(m, rows);
     vlm_rng_init(&m->rng, o->seed, VLM_STREAM_SAMPLE);
     if (d && m->local_width && o->refine > 0) {
-        int b = o->batch > 0 ? o->batch : 64;
-        if (vlm_train_refine(m, d, (int)o->refine, b, o->refine_lr, &err))
+        VlmRefineOpts r;
+        vlm_refine_defaults(&r);
+        r.max_steps = (int)o->refine;
+        r.tol = o->refine_tol;
+        r.batch = o->batch > 0 ? o->batch : 64;
+        r.lr = o->refine_lr;
+        if (vlm_train_refine(m, d, &r, NULL, &err))
             return vlm_cli_fail("%s", err.msg);
     }
     return 0;

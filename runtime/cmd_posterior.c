@@ -179,13 +179,14 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     int Bp = rows / SE;
     double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
+    VlmItemStats *st = vlm_xmalloc(d.n * sizeof *st);
     int rc = 0;
     for (size_t i0 = 0; i0 < d.n && rc == 0; i0 += (size_t)Bp) {
         int nb = d.n - i0 < (size_t)Bp ? (int)(d.n - i0) : Bp;
         for (int b = 0; b < nb; b++)
             idx[b] = (uint32_t)(i0 + b);
         vlm_model_fill_batch(m, &d, idx, nb, S);
-        if ((rc = vlm_infer_row_weights(m, wrow, &err)) != 0)
+        if ((rc = vlm_infer_row_weights(m, wrow, st + i0, &err)) != 0)
             break;
         for (int b = 0; b < nb; b++) {
             float *row = out + (i0 + b) * (size_t)ncol;
@@ -246,6 +247,10 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     if (rc != 0) {
         ret = vlm_cli_fail("%s", err.msg);
     } else {
+        VlmEvidence ev;
+        vlm_evidence_summarize(d.n, st, S, vlm_model_exact(m),
+                               m->local_width > 0, &ev);
+        vlm_evidence_line(stderr, &ev, "posterior");
         printf("wrote the posterior of %zu items to %s\n", d.n, o->out);
         if (o->labels) {
             if (cl_var < 0 && cls_var < 0) {
@@ -272,6 +277,7 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     free(cls);
     free(cls_missing);
     free(cluster);
+    free(st);
     free(wrow);
     free(idx);
     vlm_data_free(&d);

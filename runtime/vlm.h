@@ -56,7 +56,8 @@ typedef struct VlmRng {
 } VlmRng;
 
 enum { VLM_STREAM_INIT = 1, VLM_STREAM_ORDER = 2, VLM_STREAM_NOISE = 3,
-       VLM_STREAM_SAMPLE = 4 };
+       VLM_STREAM_SAMPLE = 4,
+       VLM_STREAM_REFINE = 5 /* the fixed noise of refinement's checks */ };
 
 void vlm_rng_init(VlmRng *r, uint64_t seed, uint64_t stream);
 uint32_t vlm_rng_u32(VlmRng *r);
@@ -900,10 +901,15 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err);
 typedef struct VlmItemStats {
     double elbo;       /* mean_k logw */
     double iwae;       /* logsumexp_k logw - log K = IS estimate of log p(x) */
-    double se;         /* delta-method SE of iwae: sd(w) / mean(w) / sqrt(K) */
+    double se;         /* delta-method SE of iwae: sd(w) / mean(w) / sqrt(K);
+                          NaN for K = 1 (not available) */
     double ess;        /* (sum w)^2 / sum w^2 */
+    double khat;       /* Pareto k-hat of the weights (psis.c); NaN: not
+                          available (K < 21, or tied largest weights) */
 } VlmItemStats;
-void vlm_infer_stats(int K, const double *logw, VlmItemStats *out);
+/* work: vlm_psis_work(K) doubles, or NULL (allocated inside). */
+void vlm_infer_stats(int K, const double *logw, double *work,
+                     VlmItemStats *out);
 /* True when no latent has a guide: log p(x) is computed exactly. */
 bool vlm_model_exact(const VlmModel *m);
 /* Statistics of every item of d (stats: d->n) from K importance samples
@@ -914,8 +920,55 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
 
 /* Row weights for posterior summaries: forward, then wrow (R) = the
  * self-normalised importance weight of each row within its item,
- * exp(lp_r - lq_bs) / sum over the item's S*E rows. */
-int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err);
+ * exp(lp_r - lq_bs) / sum over the item's S*E rows; stats (B, may be
+ * NULL): each item's statistics of its S log weights (k-hat, ESS, ...). */
+int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmItemStats *stats,
+                          VlmErr *err);
+
+/* ---- psis.c: the Pareto k-hat diagnostic of importance weights */
+/* Tail length: ceil(min(0.2 S, 3 sqrt(S))) (loo's, r_eff = 1). */
+int vlm_psis_tail_len(int S);
+/* Doubles of work space vlm_psis_khat needs for S weights. */
+size_t vlm_psis_work(int S);
+/* Generalized Pareto fit (Zhang & Stephens, as R loo's gpdfit with its
+ * weakly informative prior) to n positive values x in ascending order;
+ * k > 0 is a heavy tail; k = NaN when the fit has no tail to work on.
+ * work: 2 * (30 + sqrt(n)) doubles. */
+void vlm_gpd_fit(int n, const double *x, double *k, double *sigma,
+                 double *work);
+/* k-hat of S log weights (any scale: shifted by their maximum inside);
+ * NaN when S < 21 (fewer than 5 tail samples) or the tail is tied. */
+double vlm_psis_khat(int S, const double *logw, double *work);
+
+/* ---- evidence.c: the evaluation report */
+typedef struct VlmEvidence {
+    size_t n;               /* items */
+    int K;                  /* importance samples per item */
+    bool exact;             /* log p(x) computed exactly (no guide) */
+    bool local;             /* the guide has local (refined) parameters */
+    double elbo, iwae;      /* means per item */
+    double se;              /* SE of the mean iwae: sqrt(sum se_i^2) / n;
+                               NaN when K = 1 */
+    double sd_items;        /* sd of iwae over items */
+    double bias;            /* the delta method's estimate of log-mean-exp's
+                               downward bias of the mean: sum se_i^2 / 2n */
+    double ess_mean, ess_min;
+    size_t ess_below2;      /* items with ESS < 2 */
+    size_t khat_n;          /* items with a k-hat */
+    size_t khat_bad;        /* ... above 0.7 */
+    size_t khat_tied;       /* items whose k-hat is NaN with K >= 21 */
+    double khat_max;
+    bool unreliable;        /* k-hat > 0.7 on > 1% of items or any ESS < 2 */
+} VlmEvidence;
+void vlm_evidence_summarize(size_t n, const VlmItemStats *st, int K,
+                            bool exact, bool local, VlmEvidence *ev);
+/* eval's report: ELBO, IWAE_K, log p(x) (IS) +- SE, ESS, k-hat and, when
+ * unreliable, a warning that says what helps. */
+void vlm_evidence_print(FILE *out, const VlmEvidence *ev,
+                        const char *data_name);
+/* One line for commands that weigh samples (posterior, impute): k-hat and
+ * ESS of the weights, and the warning when unreliable. */
+void vlm_evidence_line(FILE *out, const VlmEvidence *ev, const char *cmd);
 
 /* ---- infer_em.c: EM for desc->mixture models (see the file's header) */
 typedef struct VlmEm {
@@ -1004,9 +1057,29 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
  * checkpoint of this model; *loc_loaded tells whether it did. */
 int vlm_model_load(VlmModel *m, const char *path, bool *loc_loaded,
                    VlmErr *err);
-/* Local (per-item) guide parameters fitted to d with theta frozen: every
- * item takes `steps` Adam steps at learning rate lr (S = 1, ELBO). */
-int vlm_train_refine(VlmModel *m, const VlmData *d, int steps, int batch,
-                     float lr, VlmErr *err);
+/* Local (per-item) guide parameters fitted to d with theta frozen: Adam on
+ * the ELBO, every item one step per iteration, until the mean ELBO over
+ * the items (measured every `window` steps with fixed noise) rises by less
+ * than tol * |ELBO| over a window, or max_steps (see train.c). */
+typedef struct VlmRefineOpts {
+    int max_steps;          /* the cap (--refine N; default 5000) */
+    double tol;             /* relative rise per window (--refine-tol; 1e-4) */
+    int window;             /* steps between checks (25) */
+    int batch;              /* items per forward (64) */
+    float lr;               /* Adam's learning rate (--refine-lr; 5e-2) */
+    int check_samples;      /* samples per item of each check (4) */
+    int lr_levels;          /* learning rates lr, lr/4, lr/16, ...: each
+                               until the ELBO stops improving (3) */
+    FILE *progress;         /* progress and the summary line; NULL: quiet */
+} VlmRefineOpts;
+typedef struct VlmRefineResult {
+    int steps;              /* steps every item took */
+    double elbo_start, elbo_end;   /* mean ELBO per item (fixed noise) */
+    bool converged;         /* stopped by tol, not by max_steps */
+} VlmRefineResult;
+void vlm_refine_defaults(VlmRefineOpts *o);
+/* res may be NULL; prints "refine: N steps, ELBO a -> b" to o->progress. */
+int vlm_train_refine(VlmModel *m, const VlmData *d, const VlmRefineOpts *o,
+                     VlmRefineResult *res, VlmErr *err);
 
 #endif
