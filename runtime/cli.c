@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -278,6 +279,9 @@ static int apply_set(const Cmd *c, const VlmModelDesc *d, const char *arg)
 }
 
 
+/* parse_opts' return when it printed --help: exit 0 without running. */
+#define HELP_SHOWN (-1)
+
 static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
                       char **argv, Opts *o)
 {
@@ -285,7 +289,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage_cmd(stdout, c);
-            exit(0);
+            return HELP_SHOWN;
         }
         char name[64];
         const char *val = NULL;
@@ -327,10 +331,25 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         }
         long L;
         float F;
+        /* the option as the user spells it: -n, else --name */
+        const char *shown = !strcmp(name, "n") ? "-n" : NULL;
+        char dashed[70];
+        if (!shown) {
+            snprintf(dashed, sizeof dashed, "--%s", name);
+            shown = dashed;
+        }
 #define NEED(cond, what)                                                    \
     do {                                                                    \
         if (!(cond))                                                        \
-            return bad_usage(c, "--%s expects %s, got `%s`", name, what,    \
+            return bad_usage(c, "%s expects %s, got `%s`", shown, what,     \
+                             val);                                          \
+    } while (0)
+/* An integer in [lo, hi]; the message states the range. */
+#define NEED_INT(lo, hi)                                                    \
+    do {                                                                    \
+        if (!parse_long(val, LONG_MIN, &L) || L < (lo) || L > (hi))         \
+            return bad_usage(c, "%s expects an integer from %ld to %ld, "   \
+                             "got `%s`", shown, (long)(lo), (long)(hi),     \
                              val);                                          \
     } while (0)
         if (!strcmp(name, "data")) o->data = val;
@@ -343,7 +362,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         else if (!strcmp(name, "labels")) o->labels = val;
         else if (!strcmp(name, "init-from")) o->init_from = val;
         else if (!strcmp(name, "limit")) {
-            NEED(parse_long(val, 1, &L), "a positive count");
+            NEED_INT(1, LONG_MAX);
             o->limit = L;
         }
         else if (!strcmp(name, "format")) {
@@ -352,11 +371,11 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
             else if (!strcmp(val, "npy")) o->format = VLM_FMT_NPY;
             else NEED(false, "idx, csv or npy");
         } else if (!strcmp(name, "epochs")) {
-            NEED(parse_long(val, 0, &L), "a count");
+            NEED_INT(0, LONG_MAX);
             o->epochs = L;
             o->has_epochs = true;
         } else if (!strcmp(name, "kmeans-iters")) {
-            NEED(parse_long(val, 0, &L) && L <= 1000000, "a count");
+            NEED_INT(0, 1000000);
             o->kmeans_iters = L;
         } else if (!strcmp(name, "tol")) {
             NEED(parse_float(val, &F), "a non-negative number");
@@ -365,30 +384,30 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
             NEED(parse_float(val, &F), "a non-negative number");
             o->reg_covar = F;
         } else if (!strcmp(name, "every")) {
-            NEED(parse_long(val, 1, &L), "a positive count");
+            NEED_INT(1, LONG_MAX);
             o->every = L;
         } else if (!strcmp(name, "n")) {
-            NEED(parse_long(val, 1, &L) && L <= 1000000, "a positive count");
+            NEED_INT(1, 1000000);
             o->n = L;
         } else if (!strcmp(name, "refine")) {
-            NEED(parse_long(val, 0, &L) && L <= 1000000, "a count");
+            NEED_INT(0, 1000000);
             o->refine = L;
         } else if (!strcmp(name, "batch")) {
-            NEED(parse_long(val, 1, &L) && L <= 1 << 20, "a positive count");
+            NEED_INT(1, 1 << 20);
             o->batch = (int)L;
             o->has_batch = true;
         } else if (!strcmp(name, "samples")) {
-            NEED(parse_long(val, 1, &L) && L <= 1 << 20, "a positive count");
+            NEED_INT(1, 1 << 20);
             o->samples = (int)L;
             o->has_samples = true;
         } else if (!strcmp(name, "iw")) {
-            NEED(parse_long(val, 1, &L) && L <= 1 << 24, "a positive count");
+            NEED_INT(1, 1 << 24);
             o->iw = (int)L;
         } else if (!strcmp(name, "threads")) {
-            NEED(parse_long(val, 1, &L) && L <= 1024, "a positive count");
+            NEED_INT(1, 1024);
             o->threads = (int)L;
         } else if (!strcmp(name, "seed")) {
-            NEED(parse_long(val, 0, &L), "a non-negative integer");
+            NEED_INT(0, LONG_MAX);
             o->seed = (uint64_t)L;
         } else if (!strcmp(name, "lr")) {
             NEED(parse_float(val, &F) && F > 0, "a positive number");
@@ -438,6 +457,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
                 return rc;
         }
 #undef NEED
+#undef NEED_INT
     }
     return 0;
 }
@@ -470,6 +490,21 @@ static void consts_from_checkpoint(const VlmModelDesc *desc, const char *path)
 
 /* ------------------------------------------------------------ main */
 
+/* Every command's results go to standard output: a write error there
+ * (a full disk, /dev/full, a closed pipe) must not pass as success. */
+static int finish_stdout(int rc)
+{
+    errno = 0;
+    bool flush_failed = fflush(stdout) != 0;
+    int e = errno;
+    if (flush_failed || ferror(stdout)) {
+        vlm_cli_fail("cannot write the output to standard output: %s",
+                     flush_failed && e ? strerror(e) : "write error");
+        return rc ? rc : 1;
+    }
+    return rc;
+}
+
 int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
 {
     if (argc > 0 && argv[0]) {
@@ -479,7 +514,7 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage_main(argc < 2 ? stderr : stdout, desc);
-        return argc < 2 ? 2 : 0;
+        return finish_stdout(argc < 2 ? 2 : 0);
     }
     int ci = -1;
     for (int i = 0; i < N_CMDS; i++)
@@ -504,7 +539,11 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     if (!strcmp(o.cmd, "gradvar"))
         o.n = 100;
     int rc = parse_opts(&cmds[ci], desc, argc - 2, argv + 2, &o);
+    if (rc == HELP_SHOWN)
+        return finish_stdout(0);
     if (rc)
+        return rc;
+    if ((rc = vlm_cli_check_outputs(&o)) != 0)
         return rc;
     openblas_set_num_threads(1);   /* GEMMs are split by vlm's own pool */
     vlm_parallel_set_threads(o.threads);
@@ -516,5 +555,5 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         return vlm_cli_fail("%s", err.msg);
     rc = cmds[ci].run(&m, &o);
     vlm_model_free(&m);
-    return rc;
+    return finish_stdout(rc);
 }

@@ -38,6 +38,9 @@ int vlm_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* cli_common.c */
 bool vlm_cli_ends_with(const char *s, const char *suf);
+/* --save, --log, --out and --png can be written (vlm_io_check_writable);
+ * on failure the error is printed and 1 returned. */
+int vlm_cli_check_outputs(const Opts *o);
 /* Read a data file, keep its first --limit items, --binarize it, check it
  * against the model; on failure the error is printed and 1 returned. */
 int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,

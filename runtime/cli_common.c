@@ -18,6 +18,27 @@ bool vlm_cli_ends_with(const char *s, const char *suf)
     return a >= b && !strcasecmp(s + a - b, suf);
 }
 
+/* Every output path a command was given, checked before any long work
+ * (reading data, training, sampling): a run must not be thrown away at
+ * its end because its result cannot be written. --log is appended to. */
+int vlm_cli_check_outputs(const Opts *o)
+{
+    const char *paths[] = {o->save, o->log, o->out, o->png};
+    const char *names[] = {"--save", "--log", "--out", "--png"};
+    VlmErr err;
+    for (int i = 0; i < 4; i++) {
+        if (!paths[i])
+            continue;
+        for (int j = 0; j < i; j++)
+            if (paths[j] && !strcmp(paths[i], paths[j]))
+                return vlm_cli_fail("%s and %s name the same file %s",
+                                    names[j], names[i], paths[i]);
+        if (vlm_io_check_writable(paths[i], i == 1, &err) != 0)
+            return vlm_cli_fail("%s %s", names[i], err.msg);
+    }
+    return 0;
+}
+
 /* Read a data file, keep its first --limit items, --binarize it. */
 int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,
                      VlmData *d)

@@ -444,6 +444,27 @@ void vlm_atomic_abort(VlmAtomicFile *f);
 /* Whole-buffer convenience: open + write + commit. */
 int vlm_atomic_write_file(const char *path, const void *p, size_t n,
                           VlmErr *err);
+/* Temporaries are ".NAME.tmp.PID.XXXXXX", flocked by their writer; opening
+ * a new one first removes those of this target whose writer is provably
+ * gone (no such pid, no flock held, a regular file of this user). */
+
+/* Before any long work: can path be written as an output (its directory
+ * exists and takes a new file; with append, an existing file opens for
+ * appending)? Creates and removes a temporary, as a writer would. */
+int vlm_io_check_writable(const char *path, bool append, VlmErr *err);
+
+/* Advisory lock of an output path for a whole run: an flock on the lock
+ * file ".NAME.lock" beside it, which records the holder's pid. A second
+ * holder is refused ("PATH is in use: another process (pid N) ..."); a
+ * lock file left by a dead process does not block (the kernel released
+ * its flock). Unlock removes the lock file. Without flock support on the
+ * file system the call succeeds unlocked. */
+typedef struct VlmLock {
+    int fd;
+    char *path;
+} VlmLock;
+int vlm_io_lock(VlmLock *l, const char *path, VlmErr *err);
+void vlm_io_unlock(VlmLock *l);
 
 /* Shuffled minibatches with a resumable cursor: (epoch, pos) plus the
  * order stream's RNG state determine the order exactly. */

@@ -92,5 +92,74 @@ check "bad data never touches the output" sh -c "[ $rc -eq 1 ] && [ \"\$(cat '$T
 run eval --data "$T/missing.csv" --load "$T/a.ckpt"; rc=$?
 check "missing data file: exit 1" [ $rc -eq 1 ]
 
+# --- option ranges: the message states the range, and names -n as -n
+run train --data "$T/train.csv" --batch 10000000; rc=$?
+check "--batch 10000000: exit 2, states the maximum" \
+    sh -c "[ $rc -eq 2 ] && grep -q -- '--batch expects an integer from 1 to 1048576' '$T/err'"
+run sample -n 0 --out "$T/n0.csv"; rc=$?
+check "sample -n 0: exit 2, names -n (not --n)" \
+    sh -c "[ $rc -eq 2 ] && grep -q 'error: -n expects an integer from 1 to' '$T/err' && ! grep -q -- '--n ' '$T/err'"
+
+# --- a write error on standard output is an error
+for c in "params" "info" "eval --data $T/test.csv --load $T/a.ckpt" "info --help"; do
+    "$M" $c >/dev/full 2>"$T/err"; rc=$?
+    check "$c > /dev/full: exit 1 with a message" \
+        sh -c "[ $rc -eq 1 ] && grep -q 'cannot write.*standard output' '$T/err'"
+done
+
+# --- output paths are checked before any long work: with bad data too,
+# the unwritable output is what is reported (it was checked first)
+run train --data "$T/wide.csv" --save "$T/nodir/a.ckpt"; rc=$?
+check "train: unwritable --save refused before reading data" \
+    sh -c "[ $rc -eq 1 ] && grep -q -- '--save .*nodir/a.ckpt' '$T/err'"
+run train --data "$T/wide.csv" --log "$T/nodir/log.csv"; rc=$?
+check "train: unwritable --log refused before reading data" \
+    sh -c "[ $rc -eq 1 ] && grep -q -- '--log .*nodir/log.csv' '$T/err'"
+run train --data "$T/train.csv" --epochs 1 --save "$T"; rc=$?
+check "train: --save naming a directory refused before training" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'is a directory' '$T/err' && ! grep -q '^epoch' '$T/out'"
+for c in posterior impute; do
+    run $c --data "$T/wide.csv" --load "$T/a.ckpt" --out "$T/nodir/x.csv"; rc=$?
+    check "$c: unwritable --out refused before reading data" \
+        sh -c "[ $rc -eq 1 ] && grep -q -- '--out .*nodir/x.csv' '$T/err'"
+done
+run impute --data "$T/wide.csv" --load "$T/a.ckpt" --out "$T/i.csv" --png "$T/nodir/x.png"; rc=$?
+check "impute: unwritable --png refused before reading data" \
+    sh -c "[ $rc -eq 1 ] && grep -q -- '--png .*nodir/x.png' '$T/err'"
+run sample -n 1000000 --out "$T/nodir/s.png"; rc=$?
+check "sample: unwritable --out refused before sampling" \
+    sh -c "[ $rc -eq 1 ] && grep -q -- '--out .*nodir/s.png' '$T/err'"
+
+# --- two trainers on one --save or --log: the second is refused (an
+# advisory lock held for the run); a dead holder's lock does not block
+"$M" train --data "$T/train.csv" --epochs 100000000 --save "$T/busy.ckpt" --log "$T/busy.csv" \
+    >/dev/null 2>&1 &
+holder=$!
+for i in $(seq 100); do [ -f "$T/.busy.csv.lock" ] && break; sleep 0.1; done
+run train --data "$T/train.csv" --epochs 1 --save "$T/busy.ckpt"; rc=$?
+check "second trainer on the same --save refused (exit 1, names the holder)" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'busy.ckpt is in use: another process (pid $holder)' '$T/err'"
+run train --data "$T/train.csv" --epochs 1 --save "$T/other.ckpt" --log "$T/busy.csv"; rc=$?
+check "second trainer on the same --log refused" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'busy.csv is in use' '$T/err' && [ ! -f '$T/other.ckpt' ]"
+kill -9 $holder; wait $holder 2>/dev/null
+check "a killed trainer leaves its lock files" [ -f "$T/.busy.ckpt.lock" ]
+run train --data "$T/train.csv" --epochs 1 --save "$T/busy.ckpt" --log "$T/busy.csv"; rc=$?
+check "a dead trainer's lock does not block; released on exit" \
+    sh -c "[ $rc -eq 0 ] && [ ! -f '$T/.busy.ckpt.lock' ] && [ ! -f '$T/.busy.csv.lock' ]"
+
+# --- a save removes the temporaries of killed writers to the same path,
+# and only those: a live process's, an old-style name and another
+# target's stay
+dead=$(sh -c 'echo $$')
+printf 'x%.0s' $(seq 1000) > "$T/.s.ckpt.tmp.$dead.AbC123"
+for f in ".s.ckpt.tmp.$$.AbC123" ".s.ckpt.tmp.AbC123" ".t.ckpt.tmp.$dead.AbC123"; do
+    echo keep > "$T/$f"
+done
+run train --data "$T/train.csv" --epochs 1 --save "$T/s.ckpt"; rc=$?
+check "save removes a dead writer's temporary, keeps the rest" \
+    sh -c "[ $rc -eq 0 ] && [ ! -f '$T/.s.ckpt.tmp.$dead.AbC123' ] && [ -f '$T/.s.ckpt.tmp.$$.AbC123' ] &&
+           [ -f '$T/.s.ckpt.tmp.AbC123' ] && [ -f '$T/.t.ckpt.tmp.$dead.AbC123' ]"
+
 echo "COUNTS passed=$pass failed=$fail"
 [ "$fail" -eq 0 ]
