@@ -45,6 +45,9 @@ int vlm_cli_check_outputs(const Opts *o);
  * against the model; on failure the error is printed and 1 returned. */
 int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,
                       VlmData *d);
+/* ... and tell how many items the file holds (before --limit). */
+int vlm_cli_read_data_counted(const VlmModel *m, const Opts *o,
+                              const char *path, VlmData *d, size_t *in_file);
 void vlm_cli_mask_top_half(VlmData *d, double frac);
 bool vlm_cli_want_mask(const Opts *o);
 long vlm_cli_total_numel(const VlmModel *m);

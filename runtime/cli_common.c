@@ -43,6 +43,12 @@ int vlm_cli_check_outputs(const Opts *o)
 int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,
                      VlmData *d)
 {
+    return vlm_cli_read_data_counted(m, o, path, d, NULL);
+}
+
+int vlm_cli_read_data_counted(const VlmModel *m, const Opts *o,
+                              const char *path, VlmData *d, size_t *in_file)
+{
     VlmErr err;
     if (vlm_data_read(path, o->format, 0, d, &err) != 0)
         return vlm_cli_fail("%s", err.msg);
@@ -50,6 +56,8 @@ int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,
         vlm_data_free(d);
         return vlm_cli_fail("%s: no items", path);
     }
+    if (in_file)
+        *in_file = d->n;
     if (o->limit > 0 && (size_t)o->limit < d->n)
         d->n = (size_t)o->limit;   /* the arrays keep their size */
     if (o->binarize && d->x8)   /* stays compact: 0 or 255 = 1.0f */

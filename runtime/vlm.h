@@ -365,8 +365,14 @@ typedef enum { VLM_FMT_AUTO, VLM_FMT_IDX, VLM_FMT_CSV, VLM_FMT_NPY } VlmFormat;
  * is validated before allocating (max_bytes caps the allocation). */
 int vlm_data_read(const char *path, VlmFormat fmt, size_t max_bytes,
                   VlmData *out, VlmErr *err);
-/* IDX label file (idx1 uint8) -> labels (n). */
+/* Class labels -> labels (n): an idx1 file (uint8), or a one-column CSV
+ * of integer class ids 0..VLM_LABEL_MAX (a header line allowed), told
+ * apart as data files are. With data->n set, the count must equal it;
+ * with data->n = 0 it is set. */
+#define VLM_LABEL_MAX 65535
 int vlm_data_read_labels(const char *path, VlmData *data, VlmErr *err);
+int vlm_data_read_labels_idx(const char *path, VlmData *data, VlmErr *err);
+int vlm_data_read_labels_csv(const char *path, VlmData *data, VlmErr *err);
 void vlm_data_free(VlmData *d);
 // out (n, ncols) = values of items i0..i0+n, columns col0..col0+ncols,
 // from either form (bytes convert exactly as the float form was read).

@@ -161,5 +161,39 @@ check "save removes a dead writer's temporary, keeps the rest" \
     sh -c "[ $rc -eq 0 ] && [ ! -f '$T/.s.ckpt.tmp.$dead.AbC123' ] && [ -f '$T/.s.ckpt.tmp.$$.AbC123' ] &&
            [ -f '$T/.s.ckpt.tmp.AbC123' ] && [ -f '$T/.t.ckpt.tmp.$dead.AbC123' ]"
 
+# --- posterior --labels: a count that differs from the data's is an error
+# before any output; with --limit, a label file for the whole data file
+# is fine (its first N labels); one-column CSV labels (a header allowed)
+# as well as idx1
+run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/lp.csv"
+awk -F, 'NR == 1 { print "cluster" } NR > 1 { print $4 }' "$T/lp.csv" > "$T/labels.csv"
+run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/lp2.csv" --labels "$T/labels.csv"; rc=$?
+check "--labels CSV (header, class ids): purity 1 against its own argmax" \
+    sh -c "[ $rc -eq 0 ] && grep -q 'purity 1.0000  NMI 1.0000' '$T/out'"
+awk 'BEGIN { printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, 200 }' > "$T/labels.idx1"
+awk -F, 'NR > 1 { printf "%c", $4 + 48 }' "$T/lp.csv" | tr '012' '\000\001\002' >> "$T/labels.idx1"
+run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/lp3.csv" --labels "$T/labels.idx1"; rc=$?
+check "--labels idx1 still read" sh -c "[ $rc -eq 0 ] && grep -q 'purity 1.0000' '$T/out'"
+head -101 "$T/labels.csv" > "$T/labels100.csv"
+rm -f "$T/lp4.csv"
+run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/lp4.csv" --labels "$T/labels100.csv"; rc=$?
+check "100 labels for 200 items: exit 1 before any output" \
+    sh -c "[ $rc -eq 1 ] && grep -q '100 labels for the 200 items' '$T/err' && [ ! -f '$T/lp4.csv' ] && ! grep -q purity '$T/out'"
+run posterior --data "$T/train.csv" --load "$T/a.ckpt" --out "$T/lp4.csv" --labels "$T/labels.csv"; rc=$?
+check "200 labels for 600 items: exit 1 before any output (no purity)" \
+    sh -c "[ $rc -eq 1 ] && [ ! -f '$T/lp4.csv' ] && [ ! -s '$T/out' ]"
+run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/lp4.csv" --labels "$T/labels.csv" --limit 100; rc=$?
+check "--limit 100 with the file's 200 labels: the first 100 used" \
+    sh -c "[ $rc -eq 0 ] && grep -q 'purity 1.0000' '$T/out'"
+run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/lp5.csv" --labels "$T/labels100.csv" --limit 100; rc=$?
+check "--limit 100 with 100 labels" [ $rc -eq 0 ]
+run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/lp6.csv" --labels "$T/labels100.csv" --limit 50; rc=$?
+check "--limit 50 with 100 labels of a 200-item file: exit 1, says both counts" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'give one label per item of the file (200), or of those used (50)' '$T/err' && [ ! -f '$T/lp6.csv' ]"
+printf 'cluster\n1\n2.5\n' > "$T/badlab.csv"
+run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/lp7.csv" --labels "$T/badlab.csv"; rc=$?
+check "a label that is not a class id: file:line:col" \
+    sh -c "[ $rc -eq 1 ] && grep -q \"badlab.csv:3:1: '2.5' is not a class id\" '$T/err'"
+
 echo "COUNTS passed=$pass failed=$fail"
 [ "$fail" -eq 0 ]
