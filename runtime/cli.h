@@ -55,6 +55,9 @@ int vlm_cli_eval_rows(const VlmModel *m, int items, int K);
 int vlm_cli_draw_rows(const VlmModel *m, const Opts *o, int *S, int *SE);
 int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
                          int rows);
+/* Print a checkpoint load error (naming --set when it was given and the
+ * checkpoint is another model's); returns 1. */
+int vlm_cli_fail_load(const Opts *o, const char *msg);
 void vlm_cli_free_names(char **names, long n);
 bool vlm_cli_image_shape(long D, int h, int w, int *H, int *W);
 int vlm_cli_write_rows(const VlmModel *m, const char *path, size_t n, long D,

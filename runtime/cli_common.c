@@ -176,6 +176,19 @@ static int init_from(VlmModel *m, const char *path)
     return 0;
 }
 
+/* A checkpoint that failed to load. A checkpoint records its consts and
+ * a command without --set adopts them (cli.c): when the checkpoint's
+ * consts differ from the model's ("it was saved with K=3 (here 4)",
+ * train.c), --set made them differ. */
+int vlm_cli_fail_load(const Opts *o, const char *msg)
+{
+    if (o->set_given && strstr(msg, "is for a different model") &&
+        strstr(msg, "it was saved with"))
+        return vlm_cli_fail("%s (--set was given: without it, the consts "
+                            "the checkpoint was saved with are used)", msg);
+    return vlm_cli_fail("%s", msg);
+}
+
 /* Load a trained model for eval/posterior/impute/sample; for data-bound
  * commands size the local table to the data and refine it. */
 int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
@@ -193,7 +206,7 @@ int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
     vlm_model_init_params(m, o->seed);
     bool loc_loaded = false;
     if (o->load && vlm_model_load(m, o->load, &loc_loaded, &err) != 0)
-        return vlm_cli_fail("%s", err.msg);
+        return vlm_cli_fail_load(o, err.msg);
     if (o->init_from && init_from(m, o->init_from) != 0)
         return 1;
     vlm_model_alloc_rows(m, rows);

@@ -48,7 +48,7 @@ static int train_locked(VlmModel *m, const Opts *o)
     if (have_test)
         vlm_data_free(&test);
     if (rc != 0)
-        return vlm_cli_fail("%s", err.msg);
+        return vlm_cli_fail_load(o, err.msg);   /* --load's, or another */
     if (o->save)
         printf("saved %s\n", o->save);
     return 0;

@@ -8,6 +8,7 @@
 #include <float.h>
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -267,11 +268,123 @@ static int take(const VlmCkpt *c, const char *path, const char *name,
     return 0;
 }
 
-static const char *hash_hint(const VlmModel *m)
+/* Appends to buf (size n) as snprintf would, never past the end. */
+static void addf(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void addf(char *buf, size_t n, const char *fmt, ...)
 {
-    return m->desc->n_consts > 0
-               ? " (the consts differ: a --set given now disagrees with the checkpoint's)"
-               : "";
+    size_t u = strlen(buf);
+    if (u + 1 >= n)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + u, n - u, fmt, ap);
+    va_end(ap);
+}
+
+static void shape_str(char *b, size_t n, int rank, const int64_t *dims)
+{
+    b[0] = 0;
+    if (rank == 0)
+        snprintf(b, n, "a scalar");
+    for (int k = 0; k < rank; k++)
+        addf(b, n, "%s%lld", k ? "x" : "", (long long)dims[k]);
+}
+
+static bool is_state_tensor(const char *name)
+{
+    return !strcmp(name, "consts") || !strncmp(name, "optim.", 6) ||
+           !strcmp(name, "local") || !strncmp(name, "local.", 6);
+}
+
+/* What makes checkpoint c another model's: consts it was saved with that
+ * differ from this model's, parameters of another shape, parameters
+ * missing from it, and parameters it has that this model does not. */
+static void describe_mismatch(const VlmModel *m, const VlmCkpt *c,
+                              const char *path, VlmErr *err)
+{
+    char msg[1024] = "", list[512];
+    const VlmModelDesc *d = m->desc;
+    const VlmCkptTensor *ct = find_tensor(c, "consts");
+    if (ct && d->n_consts > 0 && ct->count == 2 * (size_t)d->n_consts) {
+        list[0] = 0;
+        for (int k = 0; k < d->n_consts; k++) {
+            long v = (long)ct->data[2 * k] * 65536 + (long)ct->data[2 * k + 1];
+            if (v != d->const_values[k])
+                addf(list, sizeof list, "%s%s=%ld (here %ld)",
+                     list[0] ? ", " : "", d->const_names[k], v,
+                     d->const_values[k]);
+        }
+        if (list[0])
+            addf(msg, sizeof msg, "; it was saved with %s", list);
+    }
+    int shown = 0, more = 0;
+    list[0] = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        const VlmCkptTensor *t = p->local ? NULL : find_tensor(c, p->name);
+        if (!t)
+            continue;
+        bool same = t->rank == p->rank;
+        for (int r = 0; same && r < p->rank; r++)
+            same = t->dims[r] == p->dims[r];
+        if (same)
+            continue;
+        if (shown++ >= 4) {
+            more++;
+            continue;
+        }
+        char a[64], b[64];
+        int64_t pd[4] = {0};
+        for (int r = 0; r < p->rank && r < 4; r++)
+            pd[r] = p->dims[r];
+        shape_str(a, sizeof a, t->rank, t->dims);
+        shape_str(b, sizeof b, p->rank, pd);
+        addf(list, sizeof list, "%s`%s` is %s in it, %s here",
+             list[0] ? ", " : "", p->name, a, b);
+    }
+    if (list[0])
+        addf(msg, sizeof msg, "; %s%s", list, more ? ", and more" : "");
+    shown = more = 0;
+    list[0] = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        if (p->local || find_tensor(c, p->name))
+            continue;
+        if (shown++ < 6)
+            addf(list, sizeof list, "%s`%s`", list[0] ? ", " : "", p->name);
+        else
+            more++;
+    }
+    if (list[0])
+        addf(msg, sizeof msg, "; this model's %s %s missing from it", list,
+             shown > 1 ? "are" : "is");
+    if (more)
+        addf(msg, sizeof msg, " (and %d more)", more);
+    shown = more = 0;
+    list[0] = 0;
+    for (int k = 0; k < c->n_tensors; k++) {
+        const char *name = c->t[k].name;
+        bool ours = false;
+        for (int i = 0; i < m->n_params && !ours; i++)
+            ours = !m->params[i].local && !strcmp(m->params[i].name, name);
+        if (ours || is_state_tensor(name))
+            continue;
+        if (shown++ < 6)
+            addf(list, sizeof list, "%s`%s`", list[0] ? ", " : "", name);
+        else
+            more++;
+    }
+    if (list[0])
+        addf(msg, sizeof msg, "; it has %s%s, which this model does not",
+             list, more ? " and more" : "");
+    if (!msg[0])
+        addf(msg, sizeof msg, "; every parameter matches by name and shape, "
+             "but the model itself differs (saved by another version of "
+             "the model file: hash %016llx, this model %016llx)",
+             (unsigned long long)c->model_hash, (unsigned long long)m->hash);
+    vlm_err_set(err, "%s: checkpoint is for a different model:%s", path,
+                msg + 1);
 }
 
 /* Loads parameters (and locals when rows == m->local_rows and
@@ -281,13 +394,13 @@ static int load_ckpt(const char *path, VlmModel *m, TrainState *s,
 {
     VlmCkpt *c = vlm_xcalloc(1, sizeof *c);
     int rc = -1;
-    if (vlm_ckpt_load(path, m->hash, c, err) != 0) {
-        if (strstr(err->msg, "different model")) {
-            size_t u = strlen(err->msg);
-            snprintf(err->msg + u, sizeof err->msg - u, "%s", hash_hint(m));
-        }
+    if (vlm_ckpt_load(path, 0, c, err) != 0) {   /* any model: to compare */
         free(c);
         return -1;
+    }
+    if (c->model_hash != m->hash) {
+        describe_mismatch(m, c, path, err);
+        goto done;
     }
     for (int i = 0; i < m->n_params; i++) {
         const VlmParamInfo *p = &m->params[i];

@@ -195,5 +195,25 @@ run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/lp7.csv" --label
 check "a label that is not a class id: file:line:col" \
     sh -c "[ $rc -eq 1 ] && grep -q \"badlab.csv:3:1: '2.5' is not a class id\" '$T/err'"
 
+# --- another model's checkpoint: the message says what differs, and
+# names --set only when --set was given
+run eval --data "$T/test.csv" --load "$T/a.ckpt" --set K=4; rc=$?
+check "checkpoint of another K: the consts and shapes that differ, and --set" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'saved with K=3 (here 4).*.mu. is 3x2 in it, 4x2 here' '$T/err' &&
+           grep -q -- '--set was given' '$T/err'"
+printf 'param m[2];\nobserved x[2] ~ Normal(m, 1);\n' > "$T/other.vlm"
+if "${VLMC:-${BINDIR:-bin}/vlmc}" "$T/other.vlm" -o "$T/other" 2>"$T/err" &&
+   "$T/other" train --data "$T/train.csv" --epochs 1 --save "$T/other.ckpt" >/dev/null 2>"$T/err"; then
+    run eval --data "$T/test.csv" --load "$T/other.ckpt"; rc=$?
+    check "another model's checkpoint: names the parameters, no --set advice" \
+        sh -c "[ $rc -eq 1 ] && grep -q '.logits., .mu., .log_sigma. are missing from it; it has .m.' '$T/err' &&
+               ! grep -q -- '--set' '$T/err'"
+    run params --load "$T/other.ckpt" --set D=2; rc=$?
+    check "another model's checkpoint with --set: --set not blamed (consts agree)" \
+        sh -c "[ $rc -eq 1 ] && grep -q 'missing from it' '$T/err' && ! grep -q -- '--set' '$T/err'"
+else
+    bad "compile a second model with vlmc"
+fi
+
 echo "COUNTS passed=$pass failed=$fail"
 [ "$fail" -eq 0 ]
