@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------- checkpoint meta
  * The meta block: "VLMTRN01", then little-endian fields in a fixed order
@@ -456,6 +457,25 @@ static int resume_ckpt(const char *path, VlmModel *m, TrainState *s,
     return 0;
 }
 
+/* After training stopped on a numerical failure: what --save holds now,
+ * appended to err. Only a checkpoint that exists is said to be kept. */
+static void note_checkpoint(VlmErr *err, const char *save, long saved_epoch,
+                            const char *unit)
+{
+    if (!save)
+        return;
+    struct stat st;
+    if (saved_epoch > 0)
+        addf(err->msg, sizeof err->msg, " (the checkpoint saved after %s "
+             "%ld, %s, is kept)", unit, saved_epoch, save);
+    else if (stat(save, &st) == 0)
+        addf(err->msg, sizeof err->msg, " (%s is kept as it was before "
+             "this run)", save);
+    else
+        addf(err->msg, sizeof err->msg, " (nothing was saved: %s does not "
+             "exist)", save);
+}
+
 /* --log: one row per epoch (EM: per iteration) in these columns. */
 static int open_log(VlmMetrics *met, const char *path, VlmErr *err)
 {
@@ -618,11 +638,13 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
         printf("--epochs %ld: no EM iterations, the k-means start is kept\n", max_iter);
     double prev = -INFINITY;
     bool converged = false;
+    long saved_epoch = 0;
     while (s.epoch < max_iter && !converged) {
         double ll = vlm_em_estep(&em, data, true);
         if (!isfinite(ll)) {
             vlm_err_set(err, "EM: the log-likelihood is %s at iteration %ld",
                         isnan(ll) ? "NaN" : "infinite", s.epoch + 1);
+            note_checkpoint(err, o->save, saved_epoch, "iteration");
             goto fail;
         }
         vlm_em_mstep(&em);
@@ -643,9 +665,11 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
             vlm_metrics_row(&met, row);
         }
         if (o->save && o->every > 0 && s.epoch % o->every == 0 &&
-            s.epoch < max_iter && !converged &&
-            save_ckpt(o->save, m, &s, err) != 0)
-            goto fail;
+            s.epoch < max_iter && !converged) {
+            if (save_ckpt(o->save, m, &s, err) != 0)
+                goto fail;
+            saved_epoch = s.epoch;
+        }
     }
     fprintf(stderr, "em: %s after %ld iterations (%.2f s)\n",
             converged ? "converged" : "stopped (--epochs)", s.epoch,
@@ -728,6 +752,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     else if (s.epoch >= o->epochs)
         printf("--epochs %ld: no training, the initial parameters are kept\n", o->epochs);
     bool test_local_note = false;
+    long saved_epoch = 0;   /* the last epoch saved by this run */
     const char *objname = s.inf.objective == VLM_OBJ_IWAE ? "iwae" : "elbo";
     if (vlm_model_exact(m))
         objname = "log p(x)";
@@ -787,12 +812,9 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             }
             if (bad) {
                 fprintf(stderr, "\n");
-                size_t u = strlen(err->msg);
-                snprintf(err->msg + u, sizeof err->msg - u,
-                         "; training stopped at epoch %ld, step %ld%s%s%s",
-                         s.epoch + 1, s.step + 1,
-                         o->save ? " (the last saved checkpoint " : "",
-                         o->save ? o->save : "", o->save ? " is kept)" : "");
+                addf(err->msg, sizeof err->msg, "; training stopped at epoch "
+                     "%ld, step %ld", s.epoch + 1, s.step + 1);
+                note_checkpoint(err, o->save, saved_epoch, "epoch");
                 goto fail_met;
             }
             if (m->local_width)
@@ -831,8 +853,11 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             vlm_metrics_row(&met, row);
         }
         if (o->save && o->every > 0 && s.epoch % o->every == 0 &&
-            s.epoch < o->epochs && save_ckpt(o->save, m, &s, err) != 0)
-            goto fail_met;
+            s.epoch < o->epochs) {
+            if (save_ckpt(o->save, m, &s, err) != 0)
+                goto fail_met;
+            saved_epoch = s.epoch;
+        }
     }
     if (o->save && save_ckpt(o->save, m, &s, err) != 0)
         goto fail_met;

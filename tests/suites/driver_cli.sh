@@ -215,5 +215,21 @@ else
     bad "compile a second model with vlmc"
 fi
 
+# --- training that stops on a non-finite gradient before any save does
+# not claim that a checkpoint is kept
+printf 'param p = 0;\nobserved x ~ Normal(sqrt(p), 1);\n' > "$T/nangrad.vlm"
+printf 'x\n0.5\n1.0\n-0.3\n0.7\n' > "$T/ng.csv"
+if "${VLMC:-${BINDIR:-bin}/vlmc}" "$T/nangrad.vlm" -o "$T/nangrad" 2>"$T/err"; then
+    "$T/nangrad" train --data "$T/ng.csv" --epochs 2 --batch 2 --save "$T/ng_new.ckpt" >"$T/out" 2>"$T/err"; rc=$?
+    check "divergence before any save: says nothing was saved, claims no checkpoint" \
+        sh -c "[ $rc -eq 1 ] && grep -q 'nothing was saved' '$T/err' && ! grep -q 'is kept' '$T/err' && [ ! -e '$T/ng_new.ckpt' ]"
+    echo keep > "$T/ng_old.ckpt"
+    "$T/nangrad" train --data "$T/ng.csv" --epochs 2 --batch 2 --save "$T/ng_old.ckpt" >"$T/out" 2>"$T/err"; rc=$?
+    check "divergence with an older file at --save: kept as it was" \
+        sh -c "[ $rc -eq 1 ] && grep -q 'ng_old.ckpt is kept as it was before this run' '$T/err' && [ \"\$(cat '$T/ng_old.ckpt')\" = keep ]"
+else
+    bad "compile nangrad.vlm"
+fi
+
 echo "COUNTS passed=$pass failed=$fail"
 [ "$fail" -eq 0 ]
