@@ -75,7 +75,12 @@ check "checkpoint of another size rejected" sh -c "[ $rc -eq 1 ] && grep -q 'dif
 printf 'a,b,c\n1,2,3\n4,5,6\n' > "$T/wide.csv"
 run train --data "$T/wide.csv" --epochs 1; rc=$?
 check "wrong data width: exit 1" [ $rc -eq 1 ]
-check "wrong data width: names x and suggests --set D=3" grep -q '`x` (2).*--set D=3' "$T/err"
+check "wrong data width: each variable's width, remove the extra column, or --set D=3" \
+    grep -q '(`x`: 2, sized by D). If the 1 extra column is not part of .*remove it from the file.*--set D=3' "$T/err"
+printf '1\n2\n' > "$T/narrow.csv"
+run train --data "$T/narrow.csv" --epochs 1; rc=$?
+check "narrower data: the width wanted, or --set D=1" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'items have 1 value, .*(.x.: 2, sized by D): give data with 2 values per item, or change the size with --set D=1' '$T/err'"
 check "error is one line 'prog: error:'" sh -c "[ \$(wc -l < '$T/err') -eq 1 ] && grep -q '^mog: error: ' '$T/err'"
 echo keep > "$T/keep.csv"
 run posterior --data "$T/test.csv" --load "$T/a.ckpt" --out "$T/nodir/x.csv"; rc=$?
