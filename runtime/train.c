@@ -589,6 +589,33 @@ static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
     return rc;
 }
 
+/* A collapsed component (vlm_em_collapsed) stops EM: its likelihood is
+ * unbounded, so every number after it would be meaningless. */
+static int em_check_collapse(const VlmEm *em, const char *when, VlmErr *err)
+{
+    int k, d;
+    if (!vlm_em_collapsed(em, &k, &d))
+        return 0;
+    double v = em->var[(size_t)k * em->D + d];
+    double mu = em->mu[(size_t)k * em->D + d];
+    char fix[160];
+    if (em->reg_covar > 0) {
+        double want = 1e-3;
+        while (want < 1e-6 * mu * mu)
+            want *= 10;
+        snprintf(fix, sizeof fix, "--reg-covar %g is too small for data of "
+                 "this scale: use a larger --reg-covar, e.g. %g",
+                 em->reg_covar, want);
+    } else
+        snprintf(fix, sizeof fix, "--reg-covar 0 puts no floor under the "
+                 "variances: use --reg-covar R > 0 (the default is 1e-3)");
+    vlm_err_set(err, "EM: component %d collapsed %s: its variance in "
+                "dimension %d is %.3g around %.6g (it holds %.0f item%s), "
+                "where the likelihood grows without bound; %s", k, when, d,
+                v, mu, em->Nk[k], em->Nk[k] < 1.5 ? "" : "s", fix);
+    return -1;
+}
+
 /* EM for a conjugate Gaussian mixture (infer_em.c): each iteration is one
  * E-step over the whole data (its mean log p(x) is the train figure, for
  * the parameters entering the iteration), then the closed-form M-step;
@@ -622,6 +649,8 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
         goto fail;
     if (!o->load) {
         int it = vlm_em_init_kmeans(&em, data, o->seed, o->kmeans_iters);
+        if (em_check_collapse(&em, "in the k-means initialisation", err))
+            goto fail;
         vlm_em_to_params(&em, m);
         fprintf(stderr, "em: k-means++ and %d Lloyd iterations for %d "
                 "components (%.2f s)\n", it, em.K, vlm_now() - t0);
@@ -648,6 +677,12 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
             goto fail;
         }
         vlm_em_mstep(&em);
+        char when[48];
+        snprintf(when, sizeof when, "at iteration %ld", s.epoch + 1);
+        if (em_check_collapse(&em, when, err)) {
+            note_checkpoint(err, o->save, saved_epoch, "iteration");
+            goto fail;
+        }
         vlm_em_to_params(&em, m);
         s.epoch++;
         s.step++;

@@ -854,6 +854,12 @@ void vlm_em_to_params(const VlmEm *em, VlmModel *m);
 double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats);
 /* Closed-form M-step from the statistics of the last E-step. */
 void vlm_em_mstep(VlmEm *em);
+/* A component collapsed onto (nearly) a single value in some dimension:
+ * var_kd <= 1e-9 (mu_kd^2 + var_kd), where the likelihood grows without
+ * bound and float arithmetic no longer resolves the density (with
+ * reg_covar 0: a component owning one point, or a constant dimension).
+ * Returns 1 and the worst (k, d), else 0. */
+int vlm_em_collapsed(const VlmEm *em, int *k, int *d);
 /* k-means++ (seeded) and at most `iters` Lloyd iterations; the clusters'
  * weights, means and variances become em's parameters. Returns the Lloyd
  * iterations run. */
