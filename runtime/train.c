@@ -645,20 +645,23 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
         if (resume_ckpt(o->load, m, &s, data, err) != 0)
             goto fail;
     }
+    if (o->log) {   /* before the k-means start: a log that cannot be
+                       appended to (other columns) fails at once */
+        if (open_log(&met, o->log, err) != 0)
+            goto fail;
+        have_met = true;
+    }
     if (vlm_em_init(&em, m, o->reg_covar, err) != 0)
         goto fail;
     if (!o->load) {
         int it = vlm_em_init_kmeans(&em, data, o->seed, o->kmeans_iters);
-        if (em_check_collapse(&em, "in the k-means initialisation", err))
+        if (em_check_collapse(&em, "in the k-means initialisation", err)) {
+            note_checkpoint(err, o->save, 0, "iteration");
             goto fail;
+        }
         vlm_em_to_params(&em, m);
         fprintf(stderr, "em: k-means++ and %d Lloyd iterations for %d "
                 "components (%.2f s)\n", it, em.K, vlm_now() - t0);
-    }
-    if (o->log) {
-        if (open_log(&met, o->log, err) != 0)
-            goto fail;
-        have_met = true;
     }
     if (s.epoch >= max_iter && o->load)
         printf("%s: already trained for %ld iterations (--epochs %ld): "
