@@ -3,7 +3,11 @@
 # a hand-written mixture model (tests/fixtures/mog_fixture.c) linked with
 # libvlm: sample -> train -> eval/posterior/impute/info, exact resume,
 # and the failure paths (corrupt checkpoint, wrong data width, unwritable
-# output). Last line: COUNTS passed=N failed=M.
+# output), and misuse: option ranges, write errors on standard output,
+# outputs checked before any work, two trainers on one file (locks), the
+# temporaries of killed writers, --labels counts and CSV labels, another
+# model's checkpoint, divergence before any save. Last line: COUNTS
+# passed=N failed=M.
 BUILD=${BUILD:-build}; LIBDIR=${LIBDIR:-lib}
 T=$BUILD/tests/driver_cli
 rm -rf "$T"; mkdir -p "$T"
