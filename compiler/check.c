@@ -303,15 +303,15 @@ static void err_index_base(Ck *c, VlmcLoc loc, const VlmcSym *s)
 static void err_index_not_latent(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
     if (s)
-        vlmc_error(c->d, loc, "index must be a discrete latent variable, but `%s` is a %s",
+        vlmc_error(c->d, loc, "index must be a discrete latent or observed variable, but `%s` is a %s",
                    s->name, vlmc_sym_kind_name(s->kind));
     else
-        vlmc_error(c->d, loc, "index must be the name of a discrete latent variable");
+        vlmc_error(c->d, loc, "index must be the name of a discrete latent or observed variable");
 }
 
 static void err_index_continuous(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
-    vlmc_error(c->d, loc, "index `%s` is continuous (%s): only Categorical or Bernoulli latents can index",
+    vlmc_error(c->d, loc, "index `%s` is continuous (%s): only Categorical or Bernoulli variables can index",
                s->name, s->dist ? s->dist->name : "real");
 }
 
@@ -373,8 +373,9 @@ static void err_not_a_value(Ck *c, VlmcLoc loc, const char *what, const char *na
 
 static void err_guide_samples_observed(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
-    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is observed: a guide samples only latent variables",
-               s->name, s->name);
+    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is observed: a guide samples only latent variables "
+               "(and observed Categorical or Bernoulli variables that other variables read, which are "
+               "summed out where missing)", s->name, s->name);
     vlmc_note(c->d, s->loc, "`%s` is declared observed here", s->name);
 }
 
@@ -446,6 +447,13 @@ static void err_too_many_enum(Ck *c, VlmcLoc loc, const VlmcSym *s, const char *
     else
         vlmc_error(c->d, loc, "latent `%s` brings the enumerated latents to %s joint values: too many "
                    "to sum out (the limit is %d); sample some of them in a guide", s->name, count, VLMC_MAX_ENUM);
+}
+
+static void err_too_many_summed(Ck *c, VlmcLoc loc, const VlmcSym *s, const char *count)
+{
+    vlmc_error(c->d, loc, "observed `%s` is read by another conditional, so it is summed out in rows where it "
+               "is missing: %s joint values with the other summed variables, more than the limit of %d",
+               s->name, count, VLMC_MAX_ENUM);
 }
 
 static void err_infinite_unguided(Ck *c, VlmcLoc loc, const VlmcSym *s)
@@ -794,14 +802,14 @@ static bool check_index(Ck *c, VlmcExpr *e)
     if (idx->kind != VLMC_E_NAME) { err_index_not_latent(c, idx->loc, NULL); return false; }
     if (!ok) return false;
     VlmcSym *z = idx->sym;
-    if (z->kind != VLMC_SYM_LATENT) { err_index_not_latent(c, idx->loc, z); return false; }
+    if (z->kind != VLMC_SYM_LATENT && z->kind != VLMC_SYM_OBSERVED) { err_index_not_latent(c, idx->loc, z); return false; }
     if (!z->dist) return false;
     if (!z->dist->discrete) { err_index_continuous(c, idx->loc, z); return false; }
     if (z->shape.rank != 0) { err_index_not_scalar(c, idx->loc, z); return false; }
     char msg[400], a[80], b[80];
     if (z->support == 0) {
         snprintf(msg, sizeof msg, "index `%s` ~ %s has unbounded values; an index needs a Categorical "
-                 "or Bernoulli latent", z->name, z->dist->name);
+                 "or Bernoulli variable", z->name, z->dist->name);
         err_support_mismatch(c, idx->loc, msg);
         return false;
     }
@@ -1296,6 +1304,27 @@ static bool check_var(Ck *c, VlmcSym *s)
     return ok;
 }
 
+/* A guide for an observed variable summed out where missing (M2's
+ * classifier q(y | x)): one class per item, and one such variable. */
+static bool check_guided_summed(Ck *c, const VlmcStmt *st, const VlmcSym *y)
+{
+    if (y->shape.rank != 0) {
+        vlmc_error(c->d, st->target_loc, "the guide gives `%s` a distribution, but `%s` has several values "
+                   "per item: a guide for a partly observed variable needs a scalar (one class per item)",
+                   y->name, y->name);
+        return false;
+    }
+    for (int i = 0; i < c->m->n_observed; i++) {
+        const VlmcSym *o = c->m->observed[i];
+        if (o != y && o->q_dist) {
+            vlmc_error(c->d, st->target_loc, "the guide already gives the partly observed `%s` a distribution; "
+                       "one partly observed variable may have a guide", o->name);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool check_sample(Ck *c, VlmcStmt *st)
 {
     Entry *en = scope_get(&c->model, st->target);
@@ -1305,8 +1334,10 @@ static bool check_sample(Ck *c, VlmcStmt *st)
         return false;
     }
     VlmcSym *z = en->sym;
-    if (z->kind == VLMC_SYM_OBSERVED) { err_guide_samples_observed(c, st->target_loc, z); return false; }
-    if (z->kind != VLMC_SYM_LATENT) { err_guide_sample_not_latent(c, st->target_loc, z); return false; }
+    /* an observed variable summed out where missing may have a guide
+     * distribution q(y | x): used in the rows where it is missing (M2) */
+    if (z->kind == VLMC_SYM_OBSERVED && !z->summed) { err_guide_samples_observed(c, st->target_loc, z); return false; }
+    if (z->kind != VLMC_SYM_LATENT && z->kind != VLMC_SYM_OBSERVED) { err_guide_sample_not_latent(c, st->target_loc, z); return false; }
     if (z->q_dist) { err_guide_samples_twice(c, st->target_loc, z); return false; }
     if (en->bad || !z->dist) return false;
     DistResult r = {0};
@@ -1330,6 +1361,7 @@ static bool check_sample(Ck *c, VlmcStmt *st)
         err_support_mismatch(c, st->call->loc, msg);
         return false;
     }
+    if (z->kind == VLMC_SYM_OBSERVED && !check_guided_summed(c, st, z)) return false;
     z->q_dist = q;
     z->q_args = r.args;
     z->q_param_form = r.form;
@@ -1411,12 +1443,46 @@ static void format_count(char *buf, size_t n, long support, long numel, double l
     else snprintf(buf, n, "about 2^%.0f", log2_total);
 }
 
+/* Observed variables read by another conditional of the model: a discrete
+ * one with finitely many values is summed out in the rows where it is
+ * missing (`summed`); one with unbounded values (Poisson) is read as data
+ * (a missing value there is an error of the data). */
+static void mark_summed(Ck *c)
+{
+    VlmcModel *m = c->m;
+    for (int i = 0; i < m->n_stmts; i++) {
+        const VlmcSym *s = m->stmts[i].sym;
+        if (!s || (s->kind != VLMC_SYM_LATENT && s->kind != VLMC_SYM_OBSERVED)) continue;
+        for (int k = 0; k < s->n_deps; k++) {
+            VlmcSym *y = s->deps[k];
+            if (y->kind != VLMC_SYM_OBSERVED || !y->dist || !y->dist->discrete || y->summed) continue;
+            if (y->support > 0) y->summed = true;   /* unbounded: read as data, never summed */
+        }
+    }
+}
+
 static void choose_treatments(Ck *c)
 {
     VlmcModel *m = c->m;
     m->treat = vlmc_arena_alloc(c->a, (size_t)(m->n_latents + 1) * sizeof *m->treat);
     double log2_total = 0;
     int n_enum = 0;
+    for (int i = 0; i < m->n_observed; i++) {
+        const VlmcSym *y = m->observed[i];
+        if (!y->summed) continue;
+        long numel = 1;
+        for (int k = 0; k < y->shape.rank; k++) numel *= y->shape.dim[k].value > 0 ? y->shape.dim[k].value : 1;
+        double l2 = (double)numel * log2((double)y->support);
+        log2_total += l2;
+        n_enum++;
+        if (log2_total > log2((double)VLMC_MAX_ENUM) + 1e-9) {
+            char count[64];
+            format_count(count, sizeof count, y->support, numel, n_enum == 1 ? l2 : log2_total, n_enum == 1);
+            err_too_many_summed(c, y->loc, y, count);
+            log2_total -= l2;
+            n_enum--;
+        }
+    }
     for (int i = 0; i < m->n_latents; i++) {
         VlmcSym *z = m->latents[i];
         if (!z->dist) continue;
@@ -1454,6 +1520,7 @@ bool vlmc_check_model(VlmcArena *a, VlmcModel *m, VlmcDiag *d)
     c->dep_mark = vlmc_arena_alloc(a, (size_t)(c->n_vars + 1) * sizeof *c->dep_mark);
     check_block(c, m->stmts, m->n_stmts, ents);
     if (m->n_observed == 0 && !d->too_many) err_no_observed(c);
+    if (d->n_errors == errors0) mark_summed(c);   /* before the guide: it may give them a q */
     if (m->n_guides > 1) err_guide_twice(c, m->guide2_loc, m->guide_loc);
     if (m->n_gstmts && !d->too_many) {
         c->in_guide = true;

@@ -145,9 +145,11 @@ static void th_grads(Emit *E, const VlmcNode *x, int first)
     out(E, "}");
 }
 
+/* The observed entries of a variable's log-density: a summed variable's
+ * density is taken at its enumerated value everywhere (then clamped). */
 static void mask_view(Emit *E, const VlmcNode *x)
 {
-    if (x->var >= E->p->n_latent && !x->is_q)
+    if (x->var >= E->p->n_latent && !x->is_q && !E->p->vars[x->var].summed)
         out(E, "obs_mask_view(M, %d, %s)", x->var, x->n);
     else
         out(E, "(VlmIn){NULL, 0, 0}");
@@ -269,6 +271,9 @@ static void emit_fwd(Emit *E, int i)
         out(E, ", ");
         mask_view(E, x);
         out(E, ", M->%s[%d]);\n", x->is_q ? "logq_term" : "logp_term", x->var);
+        if (!x->is_q && E->p->vars[x->var].summed)   /* rows that contradict the data: -inf */
+            out(E, "    vlm_rows_clamp_given(R, (int)%s, M->lat[%d], M->obs[%d], M->obs_mask[%d], M->logp_term[%d]);\n",
+                x->n, x->var, x->var, x->var, x->var);
         break;
     case VLMC_OP_RSAMPLE:
         out(E, "    vlm_dist_%s_noise(&M->rng, (size_t)(R / M->E) * %s, %c_slot[%d]);\n", stem(x), x->n, E->pfx, x->eslot);
@@ -451,6 +456,8 @@ static void emit_bwd(Emit *E, int i)
         mask_view(E, x);
         if (x->is_q)
             out(E, ", M->dlogq[%d], %s, ", x->var, b);
+        else if (x->var < E->p->n_latent && E->p->vars[x->var].treat != VLMC_TREAT_ENUMERATE)
+            out(E, ", M->dlogp_lat[%d], %s, ", x->var, b);   /* a guided latent's log p(z) */
         else
             out(E, ", M->dlogp, %s, ", b);
         th_grads(E, x, 1);
@@ -587,7 +594,8 @@ static void emit_configure(Emit *E)
         const VlmcSym *s = v->sym;
         out(E, "    M->vars[%d] = (VlmVarInfo){\"%s\", %s, %s, \"%s\", %s, %s, %s, %d, {", j, s->name,
             j < p->n_latent ? "VLM_VAR_LATENT" : "VLM_VAR_OBSERVED",
-            j < p->n_latent ? treat_enum[v->treat] : "VLM_TREAT_NONE", s->dist->name,
+            j < p->n_latent ? treat_enum[v->treat] : v->summed ? "VLM_TREAT_ENUMERATE" : "VLM_TREAT_NONE",
+            s->dist->name,
             s->dist->discrete ? "true" : "false", v->n, v->K, s->shape.rank);
         for (int k = 0; k < s->shape.rank; k++) {
             const VlmcDim dm = s->shape.dim[k];
@@ -599,7 +607,7 @@ static void emit_configure(Emit *E)
         if (!s->shape.rank)
             out(E, "1");
         out(E, "}};\n");
-        if (j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) {
+        if ((j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
             out(E, "    enum_stride[%d] = stride;\n", j);
             if (s->shape.rank)
                 out(E, "    stride *= gen_ipow(%s, %s);\n", v->K, v->n);
@@ -644,6 +652,10 @@ static void emit_alloc(Emit *E)
             }
         } else {
             out(E, "    M->obs_mean[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
+            if (v->summed)   /* its enumerated values, where the data lack it */
+                out(E, "    M->lat[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
+            if (v->summed && v->has_q)   /* the guide's q(y | x) at those values */
+                out(E, "    M->logq_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
         }
     }
     use_graph(E, &p->model_g, 'm');
@@ -665,6 +677,9 @@ static void emit_alloc(Emit *E)
                 j, j, j, j, j, j, j, j, j, j);
         else
             out(E, "    free(M->obs_mean[%d]); M->obs_mean[%d] = NULL;\n", j, j);
+        if (p->vars[j].summed)
+            out(E, "    free(M->lat[%d]); free(M->logq_term[%d]); M->lat[%d] = NULL; M->logq_term[%d] = NULL;\n",
+                j, j, j, j);
     }
     use_graph(E, &p->model_g, 'm');
     free_buffers(E);

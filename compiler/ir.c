@@ -265,7 +265,10 @@ static int lower_name(Lower *L, const VlmcExpr *e)
             L->ok = false;
             return num_node(L, "0.0f", e->loc);
         }
-        x = add_node(L, VLMC_OP_OBS, true, numel_c(L, &s->shape, 0), s->shape.rank == 0, e->loc);
+        /* the guide reads a summed variable at its enumerated values: its
+         * samples and log q then differ between the rows of one item */
+        x = add_node(L, s->summed ? VLMC_OP_ENUM : VLMC_OP_OBS, true, numel_c(L, &s->shape, 0),
+                     s->shape.rank == 0, e->loc);
         N(L, x)->var = map_get(&L->var_of, s);
         break;
     case VLMC_SYM_LATENT:
@@ -479,7 +482,12 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
     const char *dims[1] = {v->n};
     int loc_n, sc_n;
     if (vlmc_auto_amortized(L->m)) {
+        /* the encoder reads the first observed variable that is data in
+         * every row (a summed one may be missing) */
         const VlmcSym *o = L->m->observed[0];
+        for (int i = L->m->n_observed - 1; i >= 0; i--)
+            if (!L->m->observed[i]->summed)
+                o = L->m->observed[i];
         if (*enc_h < 0) {
             const char *din = numel_c(L, &o->shape, 0);
             const char *hd = fmt(L->a, "%dL", AUTO_HIDDEN);
@@ -576,9 +584,10 @@ static void build_tables(Lower *L)
         } else if (s->dist->discrete && s->support > 0) {
             v->K = fmt(L->a, "%ldL", s->support);
         }
-        v->has_q = lat && s->q_dist;
+        v->has_q = s->q_dist != NULL;   /* latents; summed observed (M2) */
         v->q_dist = s->q_dist;
-        if (lat && v->treat == VLMC_TREAT_ENUMERATE) {
+        v->summed = !lat && s->summed;
+        if ((lat && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
             /* support^numel for each enumerated latent */
             if (s->shape.rank == 0)
                 E = fmt(L->a, "%s*%s", E, v->K);
@@ -614,7 +623,7 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
         VlmcVar *v = &L->p->vars[var];
         int x = -1;
         if (!sampling) {
-            VlmcOp op = st->kind == VLMC_S_OBSERVED ? VLMC_OP_OBS
+            VlmcOp op = st->kind == VLMC_S_OBSERVED ? (v->summed ? VLMC_OP_ENUM : VLMC_OP_OBS)
                         : v->treat == VLMC_TREAT_ENUMERATE ? VLMC_OP_ENUM : VLMC_OP_LATENT;
             x = add_node(L, op, true, v->n, s->shape.rank == 0, s->loc);
             N(L, x)->var = var;
@@ -630,6 +639,25 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
     }
 }
 
+/* Whether node x reads the enumerated value of a variable (the rows of
+ * one item then differ in x). */
+static bool reads_enum(Lower *L, int x)
+{
+    bool *seen = vlmc_arena_alloc(L->a, (size_t)L->g->n + 1);
+    int *stack = vlmc_arena_alloc(L->a, ((size_t)L->g->n + 1) * sizeof *stack);
+    int top = 0;
+    stack[top++] = x;
+    while (top > 0) {
+        int i = stack[--top];
+        if (seen[i]) continue;
+        seen[i] = true;
+        const VlmcNode *n = N(L, i);
+        if (n->op == VLMC_OP_ENUM) return true;
+        for (int k = 0; k < n->n_in; k++) stack[top++] = n->in[k];
+    }
+    return false;
+}
+
 static void lower_guide(Lower *L)
 {
     begin_graph(L, &L->p->guide_g, true);
@@ -640,8 +668,31 @@ static void lower_guide(Lower *L)
             continue;
         VlmcSym *s = st->sym;
         int var = map_get(&L->var_of, s);
+        if (s->kind == VLMC_SYM_OBSERVED) {
+            /* q(y | x) of a variable summed out where missing: no draw;
+             * its log q at each enumerated value weighs the rows (M2) */
+            int x = map_get(&L->values, s);
+            if (x < 0) {
+                x = add_node(L, VLMC_OP_ENUM, true, L->p->vars[var].n, s->shape.rank == 0, st->loc);
+                N(L, x)->var = var;
+                map_put(&L->values, s, x);
+            }
+            Args th = lower_args(L, s->q_dist, s->q_param_form, s->q_args);
+            int lq = dist_node(L, VLMC_OP_LOGP, s->q_dist, s->q_param_form, s->q_args, &th, x, var, s->q_loc);
+            N(L, lq)->is_q = true;
+            continue;
+        }
         VlmcOp op = s->q_dist->reparam && !s->q_dist->discrete ? VLMC_OP_RSAMPLE : VLMC_OP_SAMPLE;
         Args th = lower_args(L, s->q_dist, s->q_param_form, s->q_args);
+        for (int k = 0; k < th.n && op == VLMC_OP_SAMPLE; k++)
+            if (reads_enum(L, th.id[k])) {
+                /* one draw serves every enumerated row of an item */
+                vlmc_error(L->d, st->loc, "the guide's distribution of `%s` reads a variable that is summed "
+                           "out where missing; only a reparameterized (continuous) guide may depend on it",
+                           s->name);
+                L->ok = false;
+                return;
+            }
         int x = dist_node(L, op, s->q_dist, s->q_param_form, s->q_args, &th, -1, var, s->q_loc);
         int lq = dist_node(L, VLMC_OP_LOGP, s->q_dist, s->q_param_form, s->q_args, &th, x, var, s->q_loc);
         N(L, lq)->is_q = true;

@@ -91,6 +91,9 @@ static const char *training(const VlmcProgram *p)
     for (int j = 0; j < p->n_latent; j++)
         if (p->vars[j].treat != VLMC_TREAT_ENUMERATE)
             return "stochastic gradient (Adam) on the ELBO";
+    for (int j = p->n_latent; j < p->n_vars; j++)
+        if (p->vars[j].summed && p->vars[j].has_q)
+            return "gradient (Adam) on the semi-supervised bound (M2)";
     return "gradient (Adam) on the exact marginal";
 }
 
@@ -109,6 +112,16 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
         const VlmcSym *s = v->sym;
         fprintf(o, "  %s %s: %s (%.0f value%s per item)\n", j < p->n_latent ? "latent  " : "observed",
                 s->name, s->dist->name, eval_size(m, v->n), eval_size(m, v->n) == 1 ? "" : "s");
+        if (j >= p->n_latent && v->summed) {
+            fprintf(o, "      a parent of other variables: where given, its value (the other enumerated rows\n"
+                       "      are clamped out); where missing (NaN), summed out exactly like an enumerated\n"
+                       "      latent; a batch mixes both kinds of row\n");
+            if (v->has_q)
+                fprintf(o, "      guide: %s q(%s | ...), in training only: where %s is missing it weighs the\n"
+                           "      values (M2's bound); where given, --aux-weight x log q(%s | ...) is added;\n"
+                           "      eval sums %s exactly\n", v->q_dist->name, s->name, s->name, s->name, s->name);
+            continue;
+        }
         if (j >= p->n_latent) {
             fprintf(o, "      log-density summed over observed entries; missing entries (NaN or --mask) are "
                        "marginalized\n");

@@ -201,6 +201,10 @@ struct VlmcSym {
     VlmcExpr **q_args;
     int q_param_form;
     VlmcLoc q_loc;
+    /* OBSERVED: discrete with finitely many values and read by another
+     * conditional: summed out (enumerated) in the rows where it is missing
+     * (NaN), clamped to its value where it is given */
+    bool summed;
     /* front-end additions */
     bool local;                /* PARAM declared in `guide local`: one value
                                   per data point (batched) */
@@ -421,6 +425,7 @@ typedef struct VlmcVar {  /* runtime variable table: latents, then observed */
     bool has_q;           /* a guide (written or automatic) samples it */
     bool kl;              /* analytic KL(q || p) available (Normal/Normal) */
     const VlmcDist *q_dist;
+    bool summed;          /* observed, enumerated where missing (VlmcSym.summed) */
 } VlmcVar;
 
 typedef struct VlmcProgram {

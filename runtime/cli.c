@@ -78,6 +78,15 @@ static const Cmd cmds[] = {
      "  --load CKPT          resume from a checkpoint (continues exactly)\n"
      "  --log FILE.csv       per-epoch metrics (appended to when its columns\n"
      "                       match)\n"
+     "  --kl-weight B        weigh the guided latents' log p(z) - log q(z) (or\n"
+     "                       KL) by B in training (beta-VAE; default 1: the\n"
+     "                       ELBO); eval always reports the unweighted bound\n"
+     "  --kl-warmup N        ramp that weight linearly from 0 over the first N\n"
+     "                       epochs (KL warm-up; default 0: no ramp)\n"
+     "  --aux-weight A       semi-supervised models (a guide for a partly\n"
+     "                       observed variable y): weight of log q(y | x) in\n"
+     "                       the items where y is given (default 0.1 N / N_l,\n"
+     "                       Kingma et al. 2014's alpha = 0.1 N)\n"
      "--save and --log are checked for writability before the data is read,\n"
      "and locked for the run: a second trainer on the same file is refused.\n"
      "conjugate Gaussian mixtures (see `info`) train by EM unless --optimizer\n"
@@ -92,7 +101,7 @@ static const Cmd cmds[] = {
      "                       when stable)\n",
      " data format test epochs batch lr optimizer schedule clip "
      "seed threads set objective samples save every load log "
-     "limit binarize mask mask-frac tol reg-covar kmeans-iters ",
+     "limit binarize mask mask-frac tol reg-covar kmeans-iters aux-weight kl-weight kl-warmup ",
      vlm_cmd_train},
     {"eval", "bounds and log-likelihood estimates on data",
      "eval --data FILE --load CKPT [options]",
@@ -150,12 +159,17 @@ static const Cmd cmds[] = {
      "impute --data FILE --load CKPT --out FILE [options]",
      "  --data FILE, --format F, --load CKPT\n"
      "  --out FILE           .csv, .npy or .png: the data with missing entries\n"
-     "                       replaced by posterior-predictive means (--out and\n"
-     "                       --png are checked for writability before any work)\n"
+     "                       replaced by posterior-predictive means (--out,\n"
+     "                       --png and --probs are checked for writability\n"
+     "                       before any work)\n"
      "  --mask M             top-half | none (default none); NaN entries are\n"
      "                       always missing\n"
      "  --samples K          importance samples per item (default 100)\n"
      "  --png FILE           rows observed / imputed / true for the first items\n"
+     "  --probs FILE.csv     also write, per item, the probabilities of each\n"
+     "                       value of the partly observed discrete variables\n"
+     "                       (their missing entries are filled with the most\n"
+     "                       probable value)\n"
      "  --reconstruct        every entry, observed ones too, replaced by its\n"
      "                       posterior-predictive mean (reconstructions)\n"
      "  --shape HxW          image shape for --png (default: from the data,\n"
@@ -165,7 +179,7 @@ static const Cmd cmds[] = {
      "  --init-from CKPT     as for eval\n"
      "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n",
      " data format load out mask samples png refine refine-lr "
-     "batch seed threads set limit binarize init-from reconstruct shape ",
+     "batch seed threads set limit binarize init-from reconstruct shape probs ",
      vlm_cmd_impute},
     {"info", "the model, its plan, parameters and memory",
      "info [--set NAME=VALUE]", "  --set NAME=VALUE     change a const\n",
@@ -373,6 +387,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         else if (!strcmp(name, "png")) o->png = val;
         else if (!strcmp(name, "labels")) o->labels = val;
         else if (!strcmp(name, "init-from")) o->init_from = val;
+        else if (!strcmp(name, "probs")) o->probs = val;
         else if (!strcmp(name, "limit")) {
             NEED_INT(1, LONG_MAX);
             o->limit = L;
@@ -392,6 +407,17 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "tol")) {
             NEED(parse_float(val, &F), "a non-negative number");
             o->tol = F;
+        } else if (!strcmp(name, "kl-weight")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->kl_weight = F;
+            o->has_kl_weight = true;
+        } else if (!strcmp(name, "kl-warmup")) {
+            NEED(parse_float(val, &F), "a non-negative number of epochs");
+            o->kl_warmup = F;
+        } else if (!strcmp(name, "aux-weight")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->aux_weight = F;
+            o->has_aux_weight = true;
         } else if (!strcmp(name, "reg-covar")) {
             NEED(parse_float(val, &F), "a non-negative number");
             o->reg_covar = F;

@@ -12,7 +12,7 @@
 typedef struct Opts {
     const char *cmd;
     const char *data, *test, *save, *load, *log, *out, *png, *labels;
-    const char *mask, *init_from;
+    const char *mask, *init_from, *probs;
     VlmFormat format;
     long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;
@@ -26,6 +26,10 @@ typedef struct Opts {
     bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
          has_clip, has_sched;
     double tol, reg_covar;   /* EM (conjugate mixtures) */
+    double aux_weight;       /* M2: --aux-weight */
+    double kl_weight, kl_warmup;   /* --kl-weight, --kl-warmup */
+    bool has_kl_weight;
+    bool has_aux_weight;
     long kmeans_iters;
     bool has_epochs;
 } Opts;
@@ -38,7 +42,8 @@ int vlm_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* cli_common.c */
 bool vlm_cli_ends_with(const char *s, const char *suf);
-/* --save, --log, --out and --png can be written (vlm_io_check_writable);
+/* --save, --log, --out, --png and --probs can be written
+ * (vlm_io_check_writable);
  * on failure the error is printed and 1 returned. */
 int vlm_cli_check_outputs(const Opts *o);
 /* Read a data file, keep its first --limit items, --binarize it, check it

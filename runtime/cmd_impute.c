@@ -10,6 +10,28 @@
 
 /* ------------------------------------------------------------ impute */
 
+/* A missing entry k of a discrete variable v summed out where missing:
+ * the posterior probability of each value from the weights of item b's SE
+ * rows (probs: support floats), and the most probable value. */
+static float most_probable(const VlmModel *m, int v, long k, const double *wrow,
+                           int b, int SE, float *probs)
+{
+    long K = m->vars[v].support, nu = m->vars[v].numel;
+    for (long g = 0; g < K; g++)
+        probs[g] = 0;
+    for (int q = 0; q < SE; q++) {
+        size_t r = (size_t)b * SE + q;
+        long g = (long)m->lat[v][r * nu + k];
+        if (g >= 0 && g < K)
+            probs[g] += (float)wrow[r];
+    }
+    long best = 0;
+    for (long g = 1; g < K; g++)
+        if (probs[g] > probs[best])
+            best = g;
+    return (float)best;
+}
+
 int vlm_cmd_impute(VlmModel *m, const Opts *o)
 {
     VlmErr err;
@@ -48,6 +70,25 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
     }
     m->want_mean = true;
     float *imp = vlm_xmalloc(n * D * sizeof *imp);
+    long Kmax = 1;
+    for (int v = m->n_latent; v < m->n_vars; v++)
+        if (m->vars[v].support > Kmax)
+            Kmax = m->vars[v].support;
+    float *probs = vlm_xmalloc((size_t)Kmax * sizeof *probs);
+    /* --probs: per item, p(value) of every discrete variable summed out
+     * where missing (certainty of the given value elsewhere) */
+    long pcol = 0;
+    for (int v = m->n_latent; v < m->n_vars; v++)
+        if (m->vars[v].treat == VLM_TREAT_ENUMERATE)
+            pcol += m->vars[v].numel * m->vars[v].support;
+    if (o->probs && pcol == 0) {
+        free(imp);
+        free(probs);
+        free(truth);
+        vlm_data_free(&d);
+        return vlm_cli_fail("--probs: the model has no partly observed discrete variable");
+    }
+    float *pout = o->probs ? vlm_xcalloc(n * (size_t)pcol, sizeof *pout) : NULL;
     int Bp = rows / SE;
     double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
@@ -59,6 +100,17 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
         vlm_model_fill_batch(m, &d, idx, nb, S);
         if ((rc = vlm_infer_row_weights(m, wrow, &err)) != 0)
             break;
+        for (int b = 0; b < nb && pout; b++) {
+            long pc = 0;
+            for (int v = m->n_latent; v < m->n_vars; v++) {
+                if (m->vars[v].treat != VLM_TREAT_ENUMERATE)
+                    continue;
+                for (long k = 0; k < m->vars[v].numel; k++) {
+                    most_probable(m, v, k, wrow, b, SE, pout + (i0 + b) * (size_t)pcol + pc);
+                    pc += m->vars[v].support;
+                }
+            }
+        }
         for (int b = 0; b < nb; b++) {
             size_t it = i0 + b;
             long col = 0;
@@ -66,10 +118,15 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
                 int v = m->n_latent + j;
                 long nu = m->vars[v].numel;
                 const float *mean = m->obs_mean[v];
+                bool summed = m->vars[v].treat == VLM_TREAT_ENUMERATE;
                 for (long k = 0; k < nu; k++) {
                     size_t e = it * D + col + k;
                     if (mask[e] != 0 && !o->reconstruct) {
                         imp[e] = d.x[e];
+                        continue;
+                    }
+                    if (summed) {   /* its most probable value, not a mean */
+                        imp[e] = most_probable(m, v, k, wrow, b, SE, probs);
                         continue;
                     }
                     double s = 0;
@@ -92,6 +149,27 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
                    d.shape[0] : 0, d.rank == 2 ? d.shape[1] : 0, &err) != 0) {
         ret = vlm_cli_fail("%s", err.msg);
         goto done;
+    }
+    if (pout) {
+        char **names = vlm_xmalloc((size_t)pcol * sizeof *names);
+        long c = 0;
+        for (int v = m->n_latent; v < m->n_vars; v++)
+            for (long k = 0; k < m->vars[v].numel && m->vars[v].treat == VLM_TREAT_ENUMERATE; k++)
+                for (long g = 0; g < m->vars[v].support; g++) {
+                    char buf[128];
+                    if (m->vars[v].numel == 1)
+                        snprintf(buf, sizeof buf, "p(%s=%ld)", m->vars[v].name, g);
+                    else
+                        snprintf(buf, sizeof buf, "p(%s[%ld]=%ld)", m->vars[v].name, k, g);
+                    names[c++] = strdup(buf);
+                }
+        int prc = vlm_data_write_csv(o->probs, (const char *const *)names, n, (size_t)pcol, pout, &err);
+        vlm_cli_free_names(names, pcol);
+        if (prc != 0) {
+            ret = vlm_cli_fail("%s", err.msg);
+            goto done;
+        }
+        printf("wrote the probabilities of the discrete values to %s\n", o->probs);
     }
     size_t missing = 0;
     for (size_t i = 0; i < n * D; i++)
@@ -155,6 +233,8 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
 done:
     free(truth);
     free(imp);
+    free(probs);
+    free(pout);
     free(wrow);
     free(idx);
     vlm_data_free(&d);

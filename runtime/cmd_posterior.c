@@ -88,18 +88,61 @@ static int read_labels(const char *path, const char *data_path,
     return 0;
 }
 
+/* The variables posterior reports: every latent, and every observed
+ * variable summed out where missing (its probabilities where it was
+ * missing, certainty of its value where it was given). */
+static bool reported(const VlmModel *m, int j)
+{
+    return j < m->n_latent || m->vars[j].treat == VLM_TREAT_ENUMERATE;
+}
+
+/* Accuracy of the most probable class against the labels, over the items
+ * where the class was missing in the data (the classifier's test) and
+ * over all items. */
+static void print_accuracy(const char *name, const char *path, size_t n,
+                           const int *cls, const bool *missing,
+                           const int32_t *labels)
+{
+    size_t hit = 0, hit_miss = 0, n_miss = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool ok = cls[i] == labels[i];
+        hit += ok;
+        if (missing[i]) {
+            n_miss++;
+            hit_miss += ok;
+        }
+    }
+    printf("`%s` vs %s: accuracy %.4f on the %zu items where it was missing",
+           name, path, n_miss ? (double)hit_miss / n_miss : NAN, n_miss);
+    printf(" (%.4f on all %zu)\n", (double)hit / n, n);
+}
+
+/* Column of variable j's first element in the data's rows. */
+static long data_column(const VlmModel *m, int j)
+{
+    long col = 0;
+    for (int v = m->n_latent; v < j; v++)
+        col += m->vars[v].numel;
+    return col;
+}
+
 int vlm_cmd_posterior(VlmModel *m, const Opts *o)
 {
     VlmErr err;
     if (!o->data || !o->out)
         return vlm_cli_fail("posterior needs --data FILE and --out FILE.csv");
-    int cl_var = -1;   /* the cluster id: an enumerated scalar latent */
+    int cl_var = -1;   /* a cluster id: the first enumerated scalar latent, */
     for (int j = 0; j < m->n_latent && cl_var < 0; j++)
         if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
             cl_var = j;
-    if (o->labels && cl_var < 0)
+    int cls_var = -1;  /* a class: the first scalar observed summed variable */
+    for (int j = m->n_latent; j < m->n_vars && cls_var < 0; j++)
+        if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
+            cls_var = j;
+    if (o->labels && cl_var < 0 && cls_var < 0)
         return vlm_cli_fail("--labels needs an enumerated scalar latent (a "
-                            "cluster id)");
+                            "cluster id) or a partly observed discrete "
+                            "variable");
     VlmData d;
     size_t in_file;
     if (vlm_cli_read_data_counted(m, o, o->data, &d, &in_file))
@@ -118,8 +161,10 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
      * the argmax; guided latents with a Normal guide: loc and scale per
      * element; other guided latents: the importance-weighted mean. */
     long ncol = 0;
-    for (int j = 0; j < m->n_latent; j++) {
+    for (int j = 0; j < m->n_vars; j++) {
         const VlmVarInfo *v = &m->vars[j];
+        if (!reported(m, j))
+            continue;
         if (v->treat == VLM_TREAT_ENUMERATE)
             ncol += v->numel * (v->support + 1);
         else if (m->q_loc[j])
@@ -133,9 +178,9 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     }
     char **names = vlm_xmalloc((size_t)ncol * sizeof *names);
     long c = 0;
-    for (int j = 0; j < m->n_latent; j++) {
+    for (int j = 0; j < m->n_vars; j++) {
         const VlmVarInfo *v = &m->vars[j];
-        for (long i = 0; i < v->numel; i++) {
+        for (long i = 0; i < v->numel && reported(m, j); i++) {
             char el[80], buf[128];
             if (v->numel == 1)
                 snprintf(el, sizeof el, "%s", v->name);
@@ -148,7 +193,7 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                 }
                 snprintf(buf, sizeof buf, "%s.argmax", el);
                 names[c++] = strdup(buf);
-            } else if (m->q_loc[j]) {
+            } else if (j < m->n_latent && m->q_loc[j]) {
                 snprintf(buf, sizeof buf, "%s.mean", el);
                 names[c++] = strdup(buf);
                 snprintf(buf, sizeof buf, "%s.scale", el);
@@ -161,6 +206,8 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     }
     float *out = vlm_xcalloc(d.n * (size_t)ncol, sizeof *out);
     int *cluster = vlm_xcalloc(d.n, sizeof *cluster);
+    int *cls = vlm_xcalloc(d.n, sizeof *cls);
+    bool *cls_missing = vlm_xcalloc(d.n, sizeof *cls_missing);
     int Bp = rows / SE;
     double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
@@ -175,9 +222,11 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
         for (int b = 0; b < nb; b++) {
             float *row = out + (i0 + b) * (size_t)ncol;
             long col = 0;
-            for (int j = 0; j < m->n_latent; j++) {
+            for (int j = 0; j < m->n_vars; j++) {
                 const VlmVarInfo *v = &m->vars[j];
                 long nu = v->numel;
+                if (!reported(m, j))
+                    continue;
                 const float *lat = m->lat[j];
                 for (long i = 0; i < nu; i++) {
                     if (v->treat == VLM_TREAT_ENUMERATE) {
@@ -195,6 +244,12 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                         row[col + K] = (float)best;
                         if (j == cl_var)
                             cluster[i0 + b] = (int)best;
+                        if (j == cls_var) {
+                            cls[i0 + b] = (int)best;
+                            size_t at = (i0 + b) * d.d + (size_t)data_column(m, j);
+                            float given = d.x8 ? d.x8[at] / 255.0f : d.x[at];
+                            cls_missing[i0 + b] = isnan(given) || (d.mask && d.mask[at] == 0);
+                        }
                         col += K + 1;
                     } else if (m->q_loc[j]) {
                         size_t r = (size_t)b * SE;
@@ -221,15 +276,22 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     } else {
         printf("wrote the posterior of %zu items to %s\n", d.n, o->out);
         if (o->labels) {
-            double pur, nmi;
-            purity_nmi(d.n, cluster, d.labels, (int)m->vars[cl_var].support,
-                       &pur, &nmi);
-            printf("clusters of `%s` vs %s: purity %.4f  NMI %.4f\n",
-                   m->vars[cl_var].name, o->labels, pur, nmi);
+            if (cl_var >= 0) {
+                double pur, nmi;
+                purity_nmi(d.n, cluster, d.labels,
+                           (int)m->vars[cl_var].support, &pur, &nmi);
+                printf("clusters of `%s` vs %s: purity %.4f  NMI %.4f\n",
+                       m->vars[cl_var].name, o->labels, pur, nmi);
+            }
+            if (cls_var >= 0)
+                print_accuracy(m->vars[cls_var].name, o->labels, d.n, cls,
+                               cls_missing, d.labels);
         }
     }
     vlm_cli_free_names(names, ncol);
     free(out);
+    free(cls);
+    free(cls_missing);
     free(cluster);
     free(wrow);
     free(idx);

@@ -42,6 +42,9 @@ static int train_locked(VlmModel *m, const Opts *o)
         .has_sched = o->has_sched, .has_epochs = o->has_epochs,
         .tol = o->tol, .reg_covar = o->reg_covar,
         .kmeans_iters = (int)o->kmeans_iters,
+        .has_aux_weight = o->has_aux_weight, .aux_weight = o->aux_weight,
+        .has_kl_weight = o->has_kl_weight, .kl_weight = o->kl_weight,
+        .kl_warmup = o->kl_warmup,
     };
     int rc = vlm_train(m, &data, have_test ? &test : NULL, &t, &err);
     vlm_data_free(&data);

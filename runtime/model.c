@@ -37,8 +37,10 @@ static void free_rows(VlmModel *m)
         free((void *)m->obs[j]);
         free((void *)m->obs_mask[j]);
         free(m->dlogq[j]);
+        free(m->dlogp_lat[j]);
         m->obs[j] = m->obs_mask[j] = NULL;
         m->dlogq[j] = NULL;
+        m->dlogp_lat[j] = NULL;
     }
     free(m->row_item);
     free(m->dlogp);
@@ -61,11 +63,13 @@ void vlm_model_alloc_rows(VlmModel *m, int Rmax)
         m->obs[m->n_latent + j] =
             vlm_xcalloc((size_t)Rmax * (size_t)v->numel, sizeof(float));
     }
-    for (int j = 0; j < m->n_latent; j++)
+    for (int j = 0; j < m->n_vars; j++)   /* latents and guided observed */
         m->dlogq[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
+    for (int j = 0; j < m->n_latent; j++)
+        m->dlogp_lat[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->row_item = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->dlogp = vlm_xcalloc((size_t)Rmax, sizeof(float));
-    m->scratch = vlm_xcalloc(6 * (size_t)Rmax, sizeof(double));
+    m->scratch = vlm_xcalloc(8 * (size_t)Rmax, sizeof(double));
 }
 
 void vlm_model_alloc_local(VlmModel *m, size_t rows)
@@ -175,6 +179,36 @@ static int const_equal(const VlmModelDesc *d, long v)
     return found;
 }
 
+/* The given values of a variable summed out where missing must be among
+ * its values (an out-of-range label would clamp every row of its item to
+ * -inf): integers 0..support-1, or NaN for missing. */
+static int check_summed_values(const VlmModel *m, const VlmData *d,
+                               const char *path, VlmErr *err)
+{
+    size_t col = 0;
+    for (int j = m->n_latent; j < m->n_vars; j++) {
+        const VlmVarInfo *v = &m->vars[j];
+        if (v->treat == VLM_TREAT_ENUMERATE)
+            for (size_t i = 0; i < d->n; i++)
+                for (long k = 0; k < v->numel; k++) {
+                    size_t at = i * d->d + col + (size_t)k;
+                    float x = d->x8 ? d->x8[at] / 255.0f : d->x[at];
+                    if (isnan(x) || (d->mask && d->mask[at] == 0))
+                        continue;
+                    if (x < 0 || x >= (float)v->support || x != floorf(x)) {
+                        vlm_err_set(err, "%s: item %zu, column %zu: `%s` = %g "
+                                    "is not one of its %ld values (0 to "
+                                    "%ld; NaN where it is missing)", path,
+                                    i + 1, col + (size_t)k + 1, v->name, x,
+                                    v->support, v->support - 1);
+                        return -1;
+                    }
+                }
+        col += (size_t)v->numel;
+    }
+    return 0;
+}
+
 /* The consts a model can change with --set, "K=3 D=784". */
 static void const_list(const VlmModelDesc *d, char *buf, size_t len)
 {
@@ -208,7 +242,7 @@ int vlm_model_check_data(const VlmModel *m, const VlmData *d,
             sizer = m->desc->const_names[c];
     }
     if ((long)d->d == want)
-        return 0;
+        return check_summed_values(m, d, path, err);
     char setting[192], cols[160] = "";
     if (sizer)
         snprintf(setting, sizeof setting, "--set %s=%ld", sizer,

@@ -727,6 +727,37 @@ fail:
     return -1;
 }
 
+/* Semi-supervised M2: alpha of eq. 9 per labelled item, 0.1 N / N_l by
+ * default (Kingma et al. 2014 use alpha = 0.1 N on the mean over the
+ * labelled items); said once, with the counts. */
+static int set_aux_weight(const VlmModel *m, const VlmData *d,
+                          const VlmTrainOpts *o, VlmInfer *inf, VlmErr *err)
+{
+    int y = vlm_infer_guided_summed(m);
+    if (y < 0)
+        return 0;
+    size_t col = 0, given = 0;
+    for (int j = m->n_latent; j < y; j++)
+        col += (size_t)m->vars[j].numel;
+    for (size_t i = 0; i < d->n; i++) {
+        size_t at = i * d->d + col;
+        float x = d->x8 ? d->x8[at] / 255.0f : d->x[at];
+        given += !isnan(x) && (!d->mask || d->mask[at] != 0);
+    }
+    inf->aux_weight = o->has_aux_weight ? o->aux_weight
+                      : given ? 0.1 * (double)d->n / (double)given : 0;
+    if (inf->aux_weight < 0 || !isfinite(inf->aux_weight)) {
+        vlm_err_set(err, "--aux-weight must be a finite number >= 0");
+        return -1;
+    }
+    fprintf(stderr, "semi-supervised: `%s` is given in %zu of %zu items; where it "
+            "is missing the guide's q(%s | ...) weighs its values (M2's bound), "
+            "where given %.4g x log q(%s | ...) is added (--aux-weight%s)\n",
+            m->vars[y].name, given, d->n, m->vars[y].name, inf->aux_weight,
+            m->vars[y].name, o->has_aux_weight ? "" : "; default 0.1 N / N_labelled");
+    return 0;
+}
+
 int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
               const VlmTrainOpts *o, VlmErr *err)
 {
@@ -772,6 +803,8 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
 
     int S = s.samples;
     vlm_model_alloc_rows(m, batch * S * (int)m->E);
+    if (set_aux_weight(m, data, o, &s.inf, err) != 0)
+        goto fail;
     float *gloc = m->local_width
         ? vlm_xmalloc((size_t)batch * m->local_width * sizeof(float)) : NULL;
     TensorSteps steps = {&s.opt, vlm_xcalloc((size_t)m->n_params + 1, sizeof(bool)), false};
@@ -792,8 +825,22 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     bool test_local_note = false;
     long saved_epoch = 0;   /* the last epoch saved by this run */
     const char *objname = s.inf.objective == VLM_OBJ_IWAE ? "iwae" : "elbo";
-    if (vlm_model_exact(m))
+    if (vlm_model_exact(m) && vlm_infer_guided_summed(m) < 0)
         objname = "log p(x)";
+    double kl_weight = o->has_kl_weight ? o->kl_weight : 1;
+    bool weighted = kl_weight != 1 || o->kl_warmup > 0;
+    if (weighted) {
+        if (vlm_model_exact(m)) {
+            vlm_err_set(err, "--kl-weight and --kl-warmup weigh the terms of latents "
+                        "with a guide; this model has none");
+            goto fail_free;
+        }
+        objname = "KL-weighted objective (not a bound)";
+        fprintf(stderr, "KL weight %g%s: the training objective weighs log p(z) - "
+                "log q(z) of the guided latents and is not a bound on log p(x); "
+                "eval and the test figures are the unweighted bound\n",
+                kl_weight, o->kl_warmup > 0 ? ", ramped from 0 over the first --kl-warmup epochs" : "");
+    }
     double t0 = vlm_now();
     while (s.epoch < o->epochs) {
         char label[64];
@@ -818,6 +865,11 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
                 m->param_ready = step_tensor;
                 m->ready_ctx = &steps;
             }
+            /* KL warm-up by position in training (epoch, items seen):
+             * a resumed run continues the ramp where it stopped */
+            double ramp = o->kl_warmup > 0
+                ? fmin(1.0, ((double)s.epoch + (double)seen / (double)data->n) / o->kl_warmup) : 1.0;
+            s.inf.kl_weight = kl_weight * ramp;
             int bad = vlm_infer_grad(m, &s.inf, &obj, err) != 0;
             m->param_ready = NULL;
             m->ready_ctx = NULL;

@@ -164,6 +164,14 @@ void vlm_gather_bwd(int R, int n, const float *idx, const float *dout,
  * enumeration rows of one (b, s)). buf holds G*E*n floats. */
 void vlm_rows_repeat(int G, int E, size_t n, float *buf);
 
+/* A discrete observed variable summed out where the data lack it: in
+ * every row whose enumerated value (R,n) differs from a given entry of
+ * the data obs (R,n) (given: mask NULL or nonzero, and not NaN), its
+ * log-density term logp (R) becomes -inf, so the sum over the item's
+ * enumeration rows keeps the row of the given value only. */
+void vlm_rows_clamp_given(int R, int n, const float *value, const float *obs,
+                          const float *mask, double *logp);
+
 /* The same with leading dimensions, split over the thread pool (slices of
  * C's rows or columns, each a single-threaded BLAS call; OpenBLAS itself
  * runs single-threaded under vlm_main, so the pool is the only one). */
@@ -685,9 +693,13 @@ struct VlmModel {
      * weights are still in cache. */
     void (*param_ready)(VlmModel *m, int param);
     void *ready_ctx;
-    double *scratch;        /* driver's per-batch work space: 6 x Rmax,
+    double *scratch;        /* driver's per-batch work space: 8 x Rmax,
                                allocated with the rows (no malloc per batch) */
     float *dlogq[VLM_MAX_VARS]; /* per latent: R, coefficient of its log q */
+    float *dlogp_lat[VLM_MAX_VARS]; /* per guided latent: R, coefficient of
+                                       its log p term (dlogp times the KL
+                                       weight; the generated code reads it
+                                       for that term instead of dlogp) */
 
     VlmRng rng;             /* VLM_STREAM_NOISE: guide noise and samples */
 };
@@ -785,8 +797,20 @@ typedef struct VlmInfer {
     double baseline;        /* moving average of the learning signal */
     bool baseline_set;
     double decay;           /* 0.9 */
+    double aux_weight;      /* semi-supervised M2: weight of log q(y | x) in
+                               the rows where y is given (eq. 9's alpha per
+                               labelled item); set by training, 0 else */
+    double kl_weight;       /* the guided latents' terms log p(z) - log q(z)
+                               (or the closed-form KL) weigh this much in the
+                               training objective (beta-VAE, KL warm-up); 1:
+                               the ELBO. Not in checkpoints: set per step */
 } VlmInfer;
 void vlm_infer_init(VlmInfer *st, VlmObjective obj);
+/* The observed variable summed out where missing that the guide gives a
+ * distribution q(y | x) (semi-supervised M2; needs the rows allocated),
+ * or -1. Training then weighs its values by q(y | x) where it is missing
+ * and adds aux_weight x log q(y | x) where it is given. */
+int vlm_infer_guided_summed(const VlmModel *m);
 
 /* One minibatch (after fill_batch): guide and model forward, the
  * per-(b,s) log weights logw (B*S, may be NULL), and the per-item
@@ -892,6 +916,16 @@ typedef struct VlmTrainOpts {
     bool has_epochs;
     double tol, reg_covar;
     int kmeans_iters;
+    /* semi-supervised M2 (a guide for a partly observed variable): the
+     * weight of log q(y | x) per labelled item; default (has_aux_weight
+     * false) the paper's alpha = 0.1 N over the N_l labelled items */
+    bool has_aux_weight;
+    double aux_weight;
+    /* the guided latents' terms weigh kl_weight (has_kl_weight false: 1,
+     * the ELBO), ramped linearly from 0 over the first kl_warmup epochs
+     * (0: no ramp) */
+    bool has_kl_weight;
+    double kl_weight, kl_warmup;
 } VlmTrainOpts;
 /* Train on data (test: may be NULL); prints progress to stderr and the
  * per-epoch summary to stdout. -1 with err on failure (NaN/Inf objective:
