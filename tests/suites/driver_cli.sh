@@ -135,6 +135,9 @@ done
 run impute --data "$T/wide.csv" --load "$T/a.ckpt" --out "$T/i.csv" --png "$T/nodir/x.png"; rc=$?
 check "impute: unwritable --png refused before reading data" \
     sh -c "[ $rc -eq 1 ] && grep -q -- '--png .*nodir/x.png' '$T/err'"
+run impute --data "$T/wide.csv" --load "$T/a.ckpt" --out "$T/i.csv" --probs "$T/nodir/p.csv"; rc=$?
+check "impute: unwritable --probs refused before reading data" \
+    sh -c "[ $rc -eq 1 ] && grep -q -- '--probs .*nodir/p.csv' '$T/err'"
 run sample -n 1000000 --out "$T/nodir/s.png"; rc=$?
 check "sample: unwritable --out refused before sampling" \
     sh -c "[ $rc -eq 1 ] && grep -q -- '--out .*nodir/s.png' '$T/err'"
