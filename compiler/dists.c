@@ -53,6 +53,8 @@ static const char *const fn_names[VLMC_FN_COUNT] = {
     [VLMC_FN_SIGMOID] = "sigmoid", [VLMC_FN_SOFTPLUS] = "softplus",
     [VLMC_FN_TANH] = "tanh", [VLMC_FN_RELU] = "relu", [VLMC_FN_ABS] = "abs",
     [VLMC_FN_ELU] = "elu", [VLMC_FN_SUM] = "sum",
+    [VLMC_FN_ONE_HOT] = "one_hot", [VLMC_FN_SOFTMAX] = "softmax",
+    [VLMC_FN_CONCAT] = "concat", [VLMC_FN_SQUARE] = "square", [VLMC_FN_POW] = "pow",
 };
 
 const char *vlmc_fn_name(VlmcFn fn)
@@ -93,14 +95,15 @@ const char *vlmc_support_name(VlmcSupport s)
 const char *vlmc_sym_kind_name(VlmcSymKind k)
 {
     static const char *const names[] = {"const", "param", "net", "let",
-                                        "latent", "observed"};
-    return (unsigned)k < 6 ? names[k] : "?";
+                                        "latent", "observed", "input"};
+    return (unsigned)k < 7 ? names[k] : "?";
 }
 
 const char *vlmc_sym_kind_noun(VlmcSymKind k)
 {
     /* with the article that fits: never "a observed" */
     static const char *const nouns[] = {"a const", "a param", "a net", "a let",
-                                        "a latent variable", "an observed variable"};
-    return (unsigned)k < 6 ? nouns[k] : "a name";
+                                        "a latent variable", "an observed variable",
+                                        "an input variable"};
+    return (unsigned)k < sizeof nouns / sizeof nouns[0] ? nouns[k] : "a name";
 }

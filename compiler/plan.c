@@ -91,6 +91,9 @@ static const char *training(const VlmcProgram *p)
     for (int j = 0; j < p->n_latent; j++)
         if (p->vars[j].treat != VLMC_TREAT_ENUMERATE)
             return "stochastic gradient (Adam) on the ELBO";
+    for (int j = p->n_latent; j < p->n_vars; j++)
+        if (p->vars[j].summed && p->vars[j].has_q)
+            return "gradient (Adam) on the semi-supervised bound (M2)";
     return "gradient (Adam) on the exact marginal";
 }
 
@@ -109,6 +112,16 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
         const VlmcSym *s = v->sym;
         fprintf(o, "  %s %s: %s (%.0f value%s per item)\n", j < p->n_latent ? "latent  " : "observed",
                 s->name, s->dist->name, eval_size(m, v->n), eval_size(m, v->n) == 1 ? "" : "s");
+        if (j >= p->n_latent && v->summed) {
+            fprintf(o, "      a parent of other variables: where given, its value (the other enumerated rows\n"
+                       "      are clamped out); where missing (NaN), summed out exactly like an enumerated\n"
+                       "      latent; a batch mixes both kinds of row\n");
+            if (v->has_q)
+                fprintf(o, "      guide: %s q(%s | ...), in training only: where %s is missing it weighs the\n"
+                           "      values (M2's bound); where given, --aux-weight x log q(%s | ...) is added;\n"
+                           "      eval sums %s exactly\n", v->q_dist->name, s->name, s->name, s->name, s->name);
+            continue;
+        }
         if (j >= p->n_latent) {
             fprintf(o, "      log-density summed over observed entries; missing entries (NaN or --mask) are "
                        "marginalized\n");
@@ -131,6 +144,14 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
                        "and IWAE\n");
         else
             fprintf(o, "      KL(q || p) term: Monte Carlo, log p(z) - log q(z) at the sample\n");
+    }
+    for (int i = 0; i < p->n_inputs; i++) {
+        const VlmcVar *v = &p->vars[p->n_vars + i];
+        fprintf(o, "  input    %s: %.0f value%s per item%s\n", v->sym->name, eval_size(m, v->n),
+                eval_size(m, v->n) == 1 ? "" : "s",
+                v->sym->support ? ", integers (category)" : "");
+        fprintf(o, "      data the model conditions on: no density; read from the data like an observed "
+                   "variable\n");
     }
     if (p->E && strcmp(p->E, "1L"))
         fprintf(o, "  enumeration: %.0f joint values per item (rows per item)\n", eval_size(m, p->E));
