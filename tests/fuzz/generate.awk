@@ -28,7 +28,7 @@ function visible(i) {
     if (KD[i] == "net") return 0
     if (!in_guide) return !GD[i]
     if (GD[i]) return 1
-    return KD[i] == "const" || KD[i] == "observed" || (KD[i] == "latent" && SM[i])
+    return KD[i] == "const" || KD[i] == "observed" || KD[i] == "input" || (KD[i] == "latent" && SM[i])
 }
 # a visible value symbol of this shape (and, if pos, with positive values)
 function find(shape, pos,    i, c, C) {
@@ -61,6 +61,11 @@ function ex(shape, pos, depth,    r, s, t) {
     if (r < 8) { s = indexed(shape); if (s != "") return s }
     if (r < 9 && shape == "D") { s = netcall(depth); if (s != "") return s }
     if (r < 9 && shape == "D") { t = find("D,D", 0); if (t != "") return t " @ " full("D", depth + 1) }
+    # the builtins: one_hot of a Categorical, softmax, pow
+    if (shape == "K" || shape == "D,K") { s = onehot(shape); if (s != "" && chance(0.5)) return s }
+    if (shape != "" && chance(0.3)) return "softmax(" full(shape, depth + 1) ")"
+    if (chance(0.3)) return "pow(" ex(shape, 0, depth + 1) ", " pick("2|3|-1") ")"
+    if (chance(0.2)) return "pow(" ex(shape, 1, depth + 1) ", 0.5)"
     if (shape == "") return "sum(" full("D", depth + 1) ")"
     return ex(shape, 1, depth + 1) " / " ex("", 1, depth + 1)
 }
@@ -76,17 +81,30 @@ function indexed(shape,    i, j, c, P, Z, cz) {
     c = 0; cz = 0
     for (i = 1; i <= ns; i++) {
         if (visible(i) && KD[i] == "param" && SH[i] == (shape == "" ? "K" : "K," shape)) P[++c] = NM[i]
-        if (visible(i) && KD[i] == "latent" && SP[i] == "cat" && SH[i] == "") Z[++cz] = NM[i]
+        if (visible(i) && (KD[i] == "latent" || KD[i] == "input") && SP[i] == "cat" && SH[i] == "") Z[++cz] = NM[i]
     }
     if (!c || !cz) return ""
     return P[rnd(c) + 1] "[" Z[rnd(cz) + 1] "]"
 }
-function netcall(depth,    i, c, C) {
+function netcall(depth,    i, c, C, n, oh) {
     c = 0
     for (i = 1; i <= ns; i++)
         if (KD[i] == "net" && GD[i] == in_guide) C[++c] = NM[i]
     if (!c) return ""
-    return C[rnd(c) + 1] "(" full("D", depth + 1) ")"
+    n = C[rnd(c) + 1]
+    if (n != "fk") return n "(" full("D", depth + 1) ")"
+    # a net of input size D + K: concat with a one-hot class when there is one
+    oh = onehot("K")
+    return n "(concat(" full("D", depth + 1) ", " (oh != "" ? oh : full("K", depth + 1)) "))"
+}
+# one_hot(y) of a visible Categorical of shape "" (for "K") or "D" (for "D,K")
+function onehot(shape,    i, c, C, want) {
+    want = shape == "K" ? "" : "D"
+    c = 0
+    for (i = 1; i <= ns; i++)
+        if (visible(i) && (KD[i] == "latent" || KD[i] == "observed") && SP[i] == "cat" && SH[i] == want)
+            C[++c] = NM[i]
+    return c ? "one_hot(" C[rnd(c) + 1] ")" : ""
 }
 
 # ------------------------------------------------------- distributions
@@ -142,6 +160,11 @@ function model(path,    i, k, nparam, nl, no, s, shape, con, init, sup, nm, g, l
         print "param " nm brk(shape) (con == "" ? "" : " " con) init ";" > path
         decl(nm, "param", shape, con == ": positive" ? "pos" : con == ": unit" ? "unit" : "real", con)
     }
+    if (chance(0.4)) {   # inputs: real columns and a class
+        print "input u[D];" > path; decl("u", "input", "D", "real", "")
+        if (chance(0.5)) { print "input cy : category(K);" > path; decl("cy", "input", "", "cat", "") }
+    }
+    if (chance(0.3)) { print "net fk = " pick("linear(D + K, D)|mlp(D + K, H, D)") ";" > path; decl("fk", "net", "D", "real", "") }
     if (chance(0.4)) {
         print "net f = " pick("mlp(D, H, D, act = tanh)|linear(D, D)|mlp(D, H, H, D, out = softplus)") ";" > path
         decl("f", "net", "D", "real", "")
