@@ -16,7 +16,7 @@ static const VlmcExpr *unlet(const VlmcExpr *e)
 
 static bool same_dim(VlmcDim a, VlmcDim b)
 {
-    if (a.cst >= 0 || b.cst >= 0)
+    if (a.cst != -1 || b.cst != -1)   /* consts and (interned) sums */
         return a.cst == b.cst;
     return a.value == b.value;
 }

@@ -53,6 +53,8 @@ static const char *const fn_names[VLMC_FN_COUNT] = {
     [VLMC_FN_SIGMOID] = "sigmoid", [VLMC_FN_SOFTPLUS] = "softplus",
     [VLMC_FN_TANH] = "tanh", [VLMC_FN_RELU] = "relu", [VLMC_FN_ABS] = "abs",
     [VLMC_FN_ELU] = "elu", [VLMC_FN_SUM] = "sum",
+    [VLMC_FN_ONE_HOT] = "one_hot", [VLMC_FN_SOFTMAX] = "softmax",
+    [VLMC_FN_CONCAT] = "concat", [VLMC_FN_SQUARE] = "square", [VLMC_FN_POW] = "pow",
 };
 
 const char *vlmc_fn_name(VlmcFn fn)

@@ -11,7 +11,7 @@
 
 /* runtime codes mirrored here (runtime/vlm.h is not included by vlmc) */
 enum { FN_EXP, FN_LOG, FN_LOG1P, FN_SQRT, FN_SIGMOID, FN_SOFTPLUS, FN_TANH,
-       FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY };
+       FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY, FN_SQUARE };
 enum { INIT_NORMAL, INIT_UNIFORM, INIT_CONST, INIT_FAN_IN };
 
 #define AUTO_HIDDEN 256
@@ -84,9 +84,10 @@ static char *fmt(VlmcArena *a, const char *f, ...)
 
 static const char *dim_c(Lower *L, VlmcDim dm)
 {
-    if (dm.cst >= 0)
-        return fmt(L->a, "c_%s", L->m->consts[dm.cst]->name);
-    return fmt(L->a, "%ldL", dm.value);
+    size_t n = vlmc_dim_text(L->m, dm, true, NULL, 0) + 1;
+    char *s = vlmc_arena_alloc(L->a, n);
+    vlmc_dim_text(L->m, dm, true, s, n);
+    return s;
 }
 
 /* elements of a shape from dimension `from` on, as a C expression */
@@ -224,6 +225,7 @@ static int fn_code(VlmcFn f)
     case VLMC_FN_RELU: return FN_RELU;
     case VLMC_FN_ABS: return FN_ABS;
     case VLMC_FN_ELU: return FN_ELU;
+    case VLMC_FN_SQUARE: return FN_SQUARE;
     default: return -1;
     }
 }
@@ -289,6 +291,31 @@ static int lower_name(Lower *L, const VlmcExpr *e)
     return x;
 }
 
+/* concat(a, b, c, ...) as ((a ++ b) ++ c) ...: each step one CONCAT
+ * node over the groups before the last dimension (a scalar is [1]). */
+static int lower_concat(Lower *L, const VlmcExpr *e)
+{
+    VlmcShape pre = e->shape;   /* rank >= 1: scalars count as [1] */
+    pre.rank--;
+    const char *groups = numel_c(L, &pre, 0);
+    const VlmcExpr *a0 = e->args[0].value;
+    int acc = lower_expr(L, a0);
+    const char *k = a0->shape.rank ? dim_c(L, a0->shape.dim[a0->shape.rank - 1]) : "1L";
+    for (int i = 1; i < e->n_args; i++) {
+        const VlmcExpr *ai = e->args[i].value;
+        int b = lower_expr(L, ai);
+        const char *m = ai->shape.rank ? dim_c(L, ai->shape.dim[ai->shape.rank - 1]) : "1L";
+        const char *n = fmt(L->a, "(%s*(%s+%s))", groups, k, m);
+        int r = add_node(L, VLMC_OP_CONCAT, N(L, acc)->batched || N(L, b)->batched, n, false, e->loc);
+        VlmcNode *y = N(L, r);
+        y->in[0] = acc; y->in[1] = b; y->n_in = 2;
+        y->k = k; y->m = m; y->cols = groups;
+        acc = r;
+        k = fmt(L->a, "(%s+%s)", k, m);
+    }
+    return acc;
+}
+
 static int lower_call(Lower *L, const VlmcExpr *e)
 {
     if (e->sym && e->sym->kind == VLMC_SYM_NET) {
@@ -305,7 +332,41 @@ static int lower_call(Lower *L, const VlmcExpr *e)
         }
         return x;
     }
+    if (e->fn == VLMC_FN_CONCAT)
+        return lower_concat(L, e);
     int x = lower_expr(L, e->args[0].value);
+    const VlmcExpr *a0 = e->args[0].value;
+    switch (e->fn) {
+    case VLMC_FN_SOFTMAX: {
+        int r = add_node(L, VLMC_OP_SOFTMAX, N(L, x)->batched, N(L, x)->n, false, e->loc);
+        N(L, r)->in[0] = x;
+        N(L, r)->n_in = 1;
+        N(L, r)->k = dim_c(L, a0->shape.dim[a0->shape.rank - 1]);
+        return r;
+    }
+    case VLMC_FN_ONE_HOT: {
+        const char *K = dim_c(L, e->shape.dim[e->shape.rank - 1]);
+        int r = add_node(L, VLMC_OP_ONE_HOT, N(L, x)->batched, fmt(L->a, "(%s*%s)", N(L, x)->n, K),
+                         false, e->loc);
+        N(L, r)->in[0] = x;
+        N(L, r)->n_in = 1;
+        N(L, r)->K = K;
+        return r;
+    }
+    case VLMC_FN_POW: {
+        if (e->power == 2)      /* the common case, exact and cheaper */
+            return fn_node(L, FN_SQUARE, x, e->loc);
+        if (e->power == 1)
+            return x;
+        int r = add_node(L, VLMC_OP_POW, N(L, x)->batched, N(L, x)->n, N(L, x)->scalar, e->loc);
+        N(L, r)->in[0] = x;
+        N(L, r)->n_in = 1;
+        N(L, r)->cexpr = fmt(L->a, "(float)%.17g", e->power);
+        return r;
+    }
+    default:
+        break;
+    }
     if (e->fn == VLMC_FN_SUM) {
         int r = add_node(L, VLMC_OP_SUM, N(L, x)->batched, "1", true, e->loc);
         N(L, r)->in[0] = x;

@@ -134,13 +134,14 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
     int Bp = rows / SE;
     double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
+    VlmItemStats *st = vlm_xmalloc(n * sizeof *st);
     int rc = 0;
     for (size_t i0 = 0; i0 < n && rc == 0; i0 += (size_t)Bp) {
         int nb = n - i0 < (size_t)Bp ? (int)(n - i0) : Bp;
         for (int b = 0; b < nb; b++)
             idx[b] = (uint32_t)(i0 + b);
         vlm_model_fill_batch(m, &d, idx, nb, S);
-        if ((rc = vlm_infer_row_weights(m, wrow, &err)) != 0)
+        if ((rc = vlm_infer_row_weights(m, wrow, st + i0, &err)) != 0)
             break;
         for (int b = 0; b < nb && pout; b++) {
             long pc = 0;
@@ -188,6 +189,10 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
         ret = vlm_cli_fail("%s", err.msg);
         goto done;
     }
+    VlmEvidence ev;
+    vlm_evidence_summarize(n, st, S, vlm_model_exact(m), m->local_width > 0,
+                           &ev);
+    vlm_evidence_line(stderr, &ev, "impute");
     /* an image shape from the file only when it holds the observed
      * values alone */
     bool img_file = d.rank == 2 && (long)D == n_obs_cols;
@@ -299,6 +304,7 @@ done:
     free(is_obs);
     free(truth);
     free(imp);
+    free(st);
     free(probs);
     free(pout);
     free(wrow);

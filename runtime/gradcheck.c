@@ -327,8 +327,12 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     m.use_kl = pass == 1;
     /* analytic gradient */
     double f0 = objective(&m, &noise, a, b);
-    /* score-function latents: the gradient is taken at a fixed sample */
+    /* score-function latents: the gradient is taken at a fixed sample. The
+     * forward is repeated under replay: drawing those samples advanced the
+     * noise stream, so a later reparameterized sample of the guide would
+     * otherwise see other noise here than in the finite differences. */
     m.replay = true;
+    f0 = objective(&m, &noise, a, b);
     backward(&m, a, b);
     memcpy(gw, m.dw, sizeof(float) * m.n_w);
     if (nl)

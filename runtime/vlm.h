@@ -56,7 +56,8 @@ typedef struct VlmRng {
 } VlmRng;
 
 enum { VLM_STREAM_INIT = 1, VLM_STREAM_ORDER = 2, VLM_STREAM_NOISE = 3,
-       VLM_STREAM_SAMPLE = 4 };
+       VLM_STREAM_SAMPLE = 4,
+       VLM_STREAM_REFINE = 5 /* the fixed noise of refinement's checks */ };
 
 void vlm_rng_init(VlmRng *r, uint64_t seed, uint64_t stream);
 uint32_t vlm_rng_u32(VlmRng *r);
@@ -103,7 +104,8 @@ typedef struct VlmOut {
 typedef enum {
     VLM_FN_EXP, VLM_FN_LOG, VLM_FN_LOG1P, VLM_FN_SQRT, VLM_FN_SIGMOID,
     VLM_FN_SOFTPLUS, VLM_FN_TANH, VLM_FN_RELU, VLM_FN_ABS, VLM_FN_ELU,
-    VLM_FN_NEG, VLM_FN_IDENTITY
+    VLM_FN_NEG, VLM_FN_IDENTITY,
+    VLM_FN_SQUARE               /* `square(x)` and `pow(x, 2)` */
 } VlmFn;
 
 /* y[i] = f(x[i]), i < n (contiguous). */
@@ -113,10 +115,20 @@ void vlm_ew_fn_fwd(VlmFn f, size_t n, const float *x, float *y);
  * From y: exp (y), sqrt (0.5/y), sigmoid (y(1-y)), tanh (1-y^2),
  *         elu (y > 0 ? 1 : y+1; alpha = 1).
  * From x: log (1/x), log1p (1/(1+x)), softplus (sigmoid(x)),
- *         relu (x > 0), abs (sign(x), 0 at 0).
+ *         relu (x > 0), abs (sign(x), 0 at 0), square (2x).
  * Neither: neg, identity. */
 void vlm_ew_fn_bwd(VlmFn f, size_t n, const float *x, const float *y,
                    const float *dy, float *dx);
+
+/* y[i] = x[i]^p (powf), i < n: `pow(x, p)` with a literal p. An integer p
+ * takes any real x (a negative x to an odd power is negative); a
+ * non-integer p gives NaN for x < 0 (as the math does), and p < 0 gives
+ * Inf at x = 0. */
+void vlm_ew_pow_fwd(size_t n, float p, const float *x, float *y);
+/* dx[i] += p x[i]^(p-1) dy[i]; p == 0 contributes nothing (also at x = 0,
+ * where 0 * 0^-1 would be NaN). Reads x only. */
+void vlm_ew_pow_bwd(size_t n, float p, const float *x, const float *dy,
+                    float *dx);
 
 /* out (R,n) = a op b with broadcasting through the views; out contiguous. */
 void vlm_ew_add_fwd(int R, int n, VlmIn a, VlmIn b, float *out);
@@ -150,6 +162,23 @@ void vlm_logsumexp(int G, int K, const double *x, double *out, double *softmax);
 void vlm_softmax_fwd(int rows, int K, const float *x, float *y);
 void vlm_softmax_bwd(int rows, int K, const float *y, const float *dy,
                      float *dx);
+
+/* One-hot codes: idx (n) category indices stored as float -> out (n,K),
+ * out[i,k] = 1 if idx[i] == k else 0. An index that is not an integer in
+ * [0, K) (e.g. the NaN of a missing entry) gives a row of zeros. There is
+ * no backward: the index is discrete, so no gradient flows into it. */
+void vlm_one_hot_fwd(size_t n, int K, const float *idx, float *out);
+
+/* Concatenation along the last axis: a (R,G,ka) view ++ b (R,G,kb) view ->
+ * out (R,G,ka+kb) contiguous; element (g,i) of a row is p[r*rs + (g*k+i)*es],
+ * so a global operand (rs == 0) repeats on every row and es == 0 repeats
+ * one value along the row (a scalar operand, k == 1). */
+void vlm_concat_fwd(int R, int G, int ka, VlmIn a, int kb, VlmIn b,
+                    float *out);
+/* da += dout[.., :ka], db += dout[.., ka:], summed over the broadcast axes
+ * of each view (rs == 0: over rows). Either may be {NULL}. */
+void vlm_concat_bwd(int R, int G, int ka, int kb, const float *dout,
+                    VlmOut da, VlmOut db);
 
 /* Gather rows of a table by index: out (R,n) = table (K,n)[idx[r]].
  * idx holds integer values in [0, K) stored as float (not checked). */
@@ -397,8 +426,14 @@ typedef enum { VLM_FMT_AUTO, VLM_FMT_IDX, VLM_FMT_CSV, VLM_FMT_NPY } VlmFormat;
  * is validated before allocating (max_bytes caps the allocation). */
 int vlm_data_read(const char *path, VlmFormat fmt, size_t max_bytes,
                   VlmData *out, VlmErr *err);
-/* IDX label file (idx1 uint8) -> labels (n). */
+/* Class labels -> labels (n): an idx1 file (uint8), or a one-column CSV
+ * of integer class ids 0..VLM_LABEL_MAX (a header line allowed), told
+ * apart as data files are. With data->n set, the count must equal it;
+ * with data->n = 0 it is set. */
+#define VLM_LABEL_MAX 65535
 int vlm_data_read_labels(const char *path, VlmData *data, VlmErr *err);
+int vlm_data_read_labels_idx(const char *path, VlmData *data, VlmErr *err);
+int vlm_data_read_labels_csv(const char *path, VlmData *data, VlmErr *err);
 void vlm_data_free(VlmData *d);
 // out (n, ncols) = values of items i0..i0+n, columns col0..col0+ncols,
 // from either form (bytes convert exactly as the float form was read).
@@ -476,6 +511,27 @@ void vlm_atomic_abort(VlmAtomicFile *f);
 /* Whole-buffer convenience: open + write + commit. */
 int vlm_atomic_write_file(const char *path, const void *p, size_t n,
                           VlmErr *err);
+/* Temporaries are ".NAME.tmp.PID.XXXXXX", flocked by their writer; opening
+ * a new one first removes those of this target whose writer is provably
+ * gone (no such pid, no flock held, a regular file of this user). */
+
+/* Before any long work: can path be written as an output (its directory
+ * exists and takes a new file; with append, an existing file opens for
+ * appending)? Creates and removes a temporary, as a writer would. */
+int vlm_io_check_writable(const char *path, bool append, VlmErr *err);
+
+/* Advisory lock of an output path for a whole run: an flock on the lock
+ * file ".NAME.lock" beside it, which records the holder's pid. A second
+ * holder is refused ("PATH is in use: another process (pid N) ..."); a
+ * lock file left by a dead process does not block (the kernel released
+ * its flock). Unlock removes the lock file. Without flock support on the
+ * file system the call succeeds unlocked. */
+typedef struct VlmLock {
+    int fd;
+    char *path;
+} VlmLock;
+int vlm_io_lock(VlmLock *l, const char *path, VlmErr *err);
+void vlm_io_unlock(VlmLock *l);
 
 /* Shuffled minibatches with a resumable cursor: (epoch, pos) plus the
  * order stream's RNG state determine the order exactly. */
@@ -872,10 +928,15 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err);
 typedef struct VlmItemStats {
     double elbo;       /* mean_k logw */
     double iwae;       /* logsumexp_k logw - log K = IS estimate of log p(x) */
-    double se;         /* delta-method SE of iwae: sd(w) / mean(w) / sqrt(K) */
+    double se;         /* delta-method SE of iwae: sd(w) / mean(w) / sqrt(K);
+                          NaN for K = 1 (not available) */
     double ess;        /* (sum w)^2 / sum w^2 */
+    double khat;       /* Pareto k-hat of the weights (psis.c); NaN: not
+                          available (K < 21, or tied largest weights) */
 } VlmItemStats;
-void vlm_infer_stats(int K, const double *logw, VlmItemStats *out);
+/* work: vlm_psis_work(K) doubles, or NULL (allocated inside). */
+void vlm_infer_stats(int K, const double *logw, double *work,
+                     VlmItemStats *out);
 /* True when no latent has a guide: log p(x) is computed exactly. */
 bool vlm_model_exact(const VlmModel *m);
 /* Statistics of every item of d (stats: d->n) from K importance samples
@@ -886,8 +947,55 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
 
 /* Row weights for posterior summaries: forward, then wrow (R) = the
  * self-normalised importance weight of each row within its item,
- * exp(lp_r - lq_bs) / sum over the item's S*E rows. */
-int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err);
+ * exp(lp_r - lq_bs) / sum over the item's S*E rows; stats (B, may be
+ * NULL): each item's statistics of its S log weights (k-hat, ESS, ...). */
+int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmItemStats *stats,
+                          VlmErr *err);
+
+/* ---- psis.c: the Pareto k-hat diagnostic of importance weights */
+/* Tail length: ceil(min(0.2 S, 3 sqrt(S))) (loo's, r_eff = 1). */
+int vlm_psis_tail_len(int S);
+/* Doubles of work space vlm_psis_khat needs for S weights. */
+size_t vlm_psis_work(int S);
+/* Generalized Pareto fit (Zhang & Stephens, as R loo's gpdfit with its
+ * weakly informative prior) to n positive values x in ascending order;
+ * k > 0 is a heavy tail; k = NaN when the fit has no tail to work on.
+ * work: 2 * (30 + sqrt(n)) doubles. */
+void vlm_gpd_fit(int n, const double *x, double *k, double *sigma,
+                 double *work);
+/* k-hat of S log weights (any scale: shifted by their maximum inside);
+ * NaN when S < 21 (fewer than 5 tail samples) or the tail is tied. */
+double vlm_psis_khat(int S, const double *logw, double *work);
+
+/* ---- evidence.c: the evaluation report */
+typedef struct VlmEvidence {
+    size_t n;               /* items */
+    int K;                  /* importance samples per item */
+    bool exact;             /* log p(x) computed exactly (no guide) */
+    bool local;             /* the guide has local (refined) parameters */
+    double elbo, iwae;      /* means per item */
+    double se;              /* SE of the mean iwae: sqrt(sum se_i^2) / n;
+                               NaN when K = 1 */
+    double sd_items;        /* sd of iwae over items */
+    double bias;            /* the delta method's estimate of log-mean-exp's
+                               downward bias of the mean: sum se_i^2 / 2n */
+    double ess_mean, ess_min;
+    size_t ess_below2;      /* items with ESS < 2 */
+    size_t khat_n;          /* items with a k-hat */
+    size_t khat_bad;        /* ... above 0.7 */
+    size_t khat_tied;       /* items whose k-hat is NaN with K >= 21 */
+    double khat_max;
+    bool unreliable;        /* k-hat > 0.7 on > 1% of items or any ESS < 2 */
+} VlmEvidence;
+void vlm_evidence_summarize(size_t n, const VlmItemStats *st, int K,
+                            bool exact, bool local, VlmEvidence *ev);
+/* eval's report: ELBO, IWAE_K, log p(x) (IS) +- SE, ESS, k-hat and, when
+ * unreliable, a warning that says what helps. */
+void vlm_evidence_print(FILE *out, const VlmEvidence *ev,
+                        const char *data_name);
+/* One line for commands that weigh samples (posterior, impute): k-hat and
+ * ESS of the weights, and the warning when unreliable. */
+void vlm_evidence_line(FILE *out, const VlmEvidence *ev, const char *cmd);
 
 /* ---- infer_em.c: EM for desc->mixture models (see the file's header) */
 typedef struct VlmEm {
@@ -924,6 +1032,12 @@ void vlm_em_to_params(const VlmEm *em, VlmModel *m);
 double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats);
 /* Closed-form M-step from the statistics of the last E-step. */
 void vlm_em_mstep(VlmEm *em);
+/* A component collapsed onto (nearly) a single value in some dimension:
+ * var_kd <= 1e-9 (mu_kd^2 + var_kd), where the likelihood grows without
+ * bound and float arithmetic no longer resolves the density (with
+ * reg_covar 0: a component owning one point, or a constant dimension).
+ * Returns 1 and the worst (k, d), else 0. */
+int vlm_em_collapsed(const VlmEm *em, int *k, int *d);
 /* k-means++ (seeded) and at most `iters` Lloyd iterations; the clusters'
  * weights, means and variances become em's parameters. Returns the Lloyd
  * iterations run. */
@@ -976,9 +1090,29 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
  * checkpoint of this model; *loc_loaded tells whether it did. */
 int vlm_model_load(VlmModel *m, const char *path, bool *loc_loaded,
                    VlmErr *err);
-/* Local (per-item) guide parameters fitted to d with theta frozen: every
- * item takes `steps` Adam steps at learning rate lr (S = 1, ELBO). */
-int vlm_train_refine(VlmModel *m, const VlmData *d, int steps, int batch,
-                     float lr, VlmErr *err);
+/* Local (per-item) guide parameters fitted to d with theta frozen: Adam on
+ * the ELBO, every item one step per iteration, until the mean ELBO over
+ * the items (measured every `window` steps with fixed noise) rises by less
+ * than tol * |ELBO| over a window, or max_steps (see train.c). */
+typedef struct VlmRefineOpts {
+    int max_steps;          /* the cap (--refine N; default 5000) */
+    double tol;             /* relative rise per window (--refine-tol; 1e-4) */
+    int window;             /* steps between checks (25) */
+    int batch;              /* items per forward (64) */
+    float lr;               /* Adam's learning rate (--refine-lr; 5e-2) */
+    int check_samples;      /* samples per item of each check (4) */
+    int lr_levels;          /* learning rates lr, lr/4, lr/16, ...: each
+                               until the ELBO stops improving (3) */
+    FILE *progress;         /* progress and the summary line; NULL: quiet */
+} VlmRefineOpts;
+typedef struct VlmRefineResult {
+    int steps;              /* steps every item took */
+    double elbo_start, elbo_end;   /* mean ELBO per item (fixed noise) */
+    bool converged;         /* stopped by tol, not by max_steps */
+} VlmRefineResult;
+void vlm_refine_defaults(VlmRefineOpts *o);
+/* res may be NULL; prints "refine: N steps, ELBO a -> b" to o->progress. */
+int vlm_train_refine(VlmModel *m, const VlmData *d, const VlmRefineOpts *o,
+                     VlmRefineResult *res, VlmErr *err);
 
 #endif
