@@ -50,9 +50,16 @@ typedef struct Cmd {
 static const Cmd cmds[] = {
     {"train", "fit the model to data",
      "train --data FILE [options]",
-     "  --data FILE          training data (.idx[.gz], .csv, .npy)\n"
+     "  --data FILE          training data (.idx[.gz], .csv, .npy): the observed\n"
+     "                       and input variables in consecutive columns, in\n"
+     "                       declaration order\n"
+     "  --data NAME=FILE     (repeatable) variable NAME's columns from a file of\n"
+     "                       its own, e.g. --data x=images.idx3 --data\n"
+     "                       y=labels.idx1 (raw class ids); the files must have\n"
+     "                       the same items; a plain --data FILE holds the rest\n"
      "  --format F           idx | csv | npy (default: from the file)\n"
      "  --test FILE          also report the test ELBO after every epoch\n"
+     "                       (--test NAME=FILE binds like --data)\n"
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --mask M             top-half | none (default none): hide the first half\n"
@@ -105,7 +112,8 @@ static const Cmd cmds[] = {
      vlm_cmd_train},
     {"eval", "bounds and log-likelihood estimates on data",
      "eval --data FILE --load CKPT [options]",
-     "  --data FILE          data to evaluate\n"
+     "  --data FILE          data to evaluate (or --data NAME=FILE, repeatable,\n"
+     "                       as for train)\n"
      "  --format F           idx | csv | npy\n"
      "  --load CKPT          trained checkpoint\n"
      "  --init-from CKPT     instead of --load: copy the global parameters\n"
@@ -115,13 +123,20 @@ static const Cmd cmds[] = {
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --mask M             top-half | none: hide the first half of each item\n"
-     "  --iw K               importance samples per item (default 100)\n"
+     "  --iw K               importance samples per item (default 1000: k-hat\n"
+     "                       needs them; with 100 its own noise alone puts a\n"
+     "                       few % of items above 0.7)\n"
      "  --batch B            items per pass (default 64)\n"
-     "  --refine N           local-guide models: N steps fitting the local\n"
-     "                       parameters to the data, theta frozen (default 200)\n"
-     "  --refine-lr LR       learning rate of the refinement (default 1e-2)\n"
+     "  --refine N           local-guide models: the local parameters are fitted\n"
+     "                       to the data (theta frozen) until the ELBO stops\n"
+     "                       improving, at most N steps (default 5000)\n"
+     "  --refine-tol T       ... stops improving: rises by less than T * |ELBO|\n"
+     "                       over 25 steps (default 1e-4)\n"
+     "  --refine-lr LR       Adam's first learning rate in the refinement; then\n"
+     "                       LR/4 and LR/16, each until the ELBO stops improving\n"
+     "                       (default 5e-2)\n"
      "  --seed S, --threads T, --set NAME=VALUE\n",
-     " data format load iw batch refine refine-lr seed threads set "
+     " data format load iw batch refine refine-lr refine-tol seed threads set "
      "limit binarize mask init-from ",
      vlm_cmd_eval},
     {"sample", "draw from the model",
@@ -129,16 +144,24 @@ static const Cmd cmds[] = {
      "  --load CKPT          trained checkpoint (without: the parameters as\n"
      "                       initialised from --seed)\n"
      "  -n N                 number of samples (default 16)\n"
-     "  --out FILE           .csv (one sample per row) or .png (image grid);\n"
-     "                       checked for writability before sampling\n"
+     "  --data FILE          a model with inputs: their values, one draw per\n"
+     "                       row (instead of -n); the file holds the inputs\n"
+     "                       in declaration order, or every data variable (the\n"
+     "                       observed columns are then ignored); or\n"
+     "                       --data NAME=FILE per input. --format, --limit N\n"
+     "  --out FILE           .csv/.npy: one sample per row, every observed and\n"
+     "                       input column in declaration order (the inputs as\n"
+     "                       given: a file to train on); .png: image grid of\n"
+     "                       the observed values; checked for writability\n"
+     "                       before sampling\n"
      "  --shape HxW          image shape for .png (default: square)\n"
      "  --mean               write E[x | z] instead of raw samples\n"
      "  --seed S, --threads T, --set NAME=VALUE\n",
-     " load n out shape mean seed threads set ",
+     " load n out shape mean seed threads set data format limit ",
      vlm_cmd_sample},
     {"posterior", "per-item posterior over the latents",
      "posterior --data FILE --load CKPT --out FILE.csv [options]",
-     "  --data FILE, --format F, --load CKPT\n"
+     "  --data FILE, --format F, --load CKPT (--data NAME=FILE: as for train)\n"
      "  --out FILE.csv       per item: p(z|x) and argmax for enumerated\n"
      "                       latents, the guide's mean and scale otherwise\n"
      "                       (checked for writability before any work)\n"
@@ -151,13 +174,14 @@ static const Cmd cmds[] = {
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --init-from CKPT     as for eval\n"
-     "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n",
-     " data format load out samples labels refine refine-lr "
+     "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
+     "  --seed S, --threads T, --set\n",
+     " data format load out samples labels refine refine-lr refine-tol "
      "batch seed threads set limit binarize init-from ",
      vlm_cmd_posterior},
     {"impute", "fill missing entries",
      "impute --data FILE --load CKPT --out FILE [options]",
-     "  --data FILE, --format F, --load CKPT\n"
+     "  --data FILE, --format F, --load CKPT (--data NAME=FILE: as for train)\n"
      "  --out FILE           .csv, .npy or .png: the data with missing entries\n"
      "                       replaced by posterior-predictive means (--out,\n"
      "                       --png and --probs are checked for writability\n"
@@ -177,8 +201,9 @@ static const Cmd cmds[] = {
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --init-from CKPT     as for eval\n"
-     "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n",
-     " data format load out mask samples png refine refine-lr "
+     "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
+     "  --seed S, --threads T, --set\n",
+     " data format load out mask samples png refine refine-lr refine-tol "
      "batch seed threads set limit binarize init-from reconstruct shape probs ",
      vlm_cmd_impute},
     {"info", "the model, its plan, parameters and memory",
@@ -188,7 +213,8 @@ static const Cmd cmds[] = {
     {"gradvar", "variance of the score-function gradient, with and without "
      "baseline",
      "gradvar --data FILE --load CKPT [options]",
-     "  --data FILE, --format F, --limit N, --binarize\n"
+     "  --data FILE, --format F, --limit N, --binarize (--data NAME=FILE: as\n"
+     "                       for train)\n"
      "  --load CKPT          trained checkpoint (without: the initialisation)\n"
      "  --batch B            the minibatch: the first B items (default 64)\n"
      "  -n N                 gradient draws per estimator (default 100)\n"
@@ -378,8 +404,16 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
                              "got `%s`", shown, (long)(lo), (long)(hi),     \
                              val);                                          \
     } while (0)
-        if (!strcmp(name, "data")) o->data = val;
-        else if (!strcmp(name, "test")) o->test = val;
+        if (!strcmp(name, "data") || !strcmp(name, "test")) {
+            bool t = name[0] == 't';
+            const char **args = t ? o->test_args : o->data_args;
+            int *n = t ? &o->n_test_args : &o->n_data_args;
+            if (*n == VLM_MAX_VARS)
+                return bad_usage(c, "at most %d --%s files", VLM_MAX_VARS, name);
+            args[(*n)++] = val;
+            if (t) o->test = args[0];
+            else o->data = args[0];
+        }
         else if (!strcmp(name, "save")) o->save = val;
         else if (!strcmp(name, "load")) o->load = val;
         else if (!strcmp(name, "log")) o->log = val;
@@ -427,6 +461,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "n")) {
             NEED_INT(1, 1000000);
             o->n = L;
+            o->has_n = true;
         } else if (!strcmp(name, "refine")) {
             NEED_INT(0, 1000000);
             o->refine = L;
@@ -454,6 +489,9 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "mask-frac")) {
             NEED(parse_float(val, &F) && F > 0 && F <= 1, "a number in (0, 1]");
             o->mask_frac = F;
+        } else if (!strcmp(name, "refine-tol")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->refine_tol = F;
         } else if (!strcmp(name, "refine-lr")) {
             NEED(parse_float(val, &F) && F > 0, "a positive number");
             o->refine_lr = F;
@@ -565,8 +603,9 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     }
     Opts o = {
         .cmd = cmds[ci].name, .format = VLM_FMT_AUTO, .epochs = 10,
-        .every = 0, .n = 16, .refine = 200, .batch = 64, .samples = 1,
-        .iw = 100, .threads = default_threads(), .lr = 1e-3f, .refine_lr = 1e-2f,
+        .every = 0, .n = 16, .refine = 5000, .batch = 64, .samples = 1,
+        .iw = 1000, .threads = default_threads(), .lr = 1e-3f, .refine_lr = 5e-2f,
+        .refine_tol = 1e-4,
         .mask_frac = 1,
         .optimizer = VLM_OPT_ADAM, .sched = VLM_SCHED_CONST,
         .objective = VLM_OBJ_ELBO, .seed = 1,

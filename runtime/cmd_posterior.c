@@ -117,15 +117,6 @@ static void print_accuracy(const char *name, const char *path, size_t n,
     printf(" (%.4f on all %zu)\n", (double)hit / n, n);
 }
 
-/* Column of variable j's first element in the data's rows. */
-static long data_column(const VlmModel *m, int j)
-{
-    long col = 0;
-    for (int v = m->n_latent; v < j; v++)
-        col += m->vars[v].numel;
-    return col;
-}
-
 int vlm_cmd_posterior(VlmModel *m, const Opts *o)
 {
     VlmErr err;
@@ -145,7 +136,7 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                             "variable");
     VlmData d;
     size_t in_file;
-    if (vlm_cli_read_data_counted(m, o, o->data, &d, &in_file))
+    if (vlm_cli_read_data_counted(m, o, false, &d, &in_file))
         return 1;
     /* labels are checked before anything is computed or written */
     if (o->labels && read_labels(o->labels, o->data, in_file, &d, &err)) {
@@ -211,13 +202,14 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     int Bp = rows / SE;
     double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
+    VlmItemStats *st = vlm_xmalloc(d.n * sizeof *st);
     int rc = 0;
     for (size_t i0 = 0; i0 < d.n && rc == 0; i0 += (size_t)Bp) {
         int nb = d.n - i0 < (size_t)Bp ? (int)(d.n - i0) : Bp;
         for (int b = 0; b < nb; b++)
             idx[b] = (uint32_t)(i0 + b);
         vlm_model_fill_batch(m, &d, idx, nb, S);
-        if ((rc = vlm_infer_row_weights(m, wrow, &err)) != 0)
+        if ((rc = vlm_infer_row_weights(m, wrow, st + i0, &err)) != 0)
             break;
         for (int b = 0; b < nb; b++) {
             float *row = out + (i0 + b) * (size_t)ncol;
@@ -246,9 +238,13 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                             cluster[i0 + b] = (int)best;
                         if (j == cls_var) {
                             cls[i0 + b] = (int)best;
-                            size_t at = (i0 + b) * d.d + (size_t)data_column(m, j);
-                            float given = d.x8 ? d.x8[at] / 255.0f : d.x[at];
-                            cls_missing[i0 + b] = isnan(given) || (d.mask && d.mask[at] == 0);
+                            /* missing in the data: as the batch holds it
+                             * (the item's first row), whichever file and
+                             * column the variable was bound to */
+                            size_t at = (size_t)b * SE * (size_t)nu + (size_t)i;
+                            float given = m->obs[j][at];
+                            cls_missing[i0 + b] = isnan(given) ||
+                                (m->obs_mask[j] && m->obs_mask[j][at] == 0);
                         }
                         col += K + 1;
                     } else if (m->q_loc[j]) {
@@ -274,6 +270,10 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     if (rc != 0) {
         ret = vlm_cli_fail("%s", err.msg);
     } else {
+        VlmEvidence ev;
+        vlm_evidence_summarize(d.n, st, S, vlm_model_exact(m),
+                               m->local_width > 0, &ev);
+        vlm_evidence_line(stderr, &ev, "posterior");
         printf("wrote the posterior of %zu items to %s\n", d.n, o->out);
         if (o->labels) {
             if (cl_var >= 0) {
@@ -293,6 +293,7 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     free(cls);
     free(cls_missing);
     free(cluster);
+    free(st);
     free(wrow);
     free(idx);
     vlm_data_free(&d);

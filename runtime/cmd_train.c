@@ -15,20 +15,20 @@ static int train_locked(VlmModel *m, const Opts *o)
 {
     VlmErr err;
     VlmData data, test;
-    if (vlm_cli_read_data(m, o, o->data, &data))
+    if (vlm_cli_read_data(m, o, false, &data))
         return 1;
     bool have_test = false;
     if (o->test) {
-        if (vlm_cli_read_data(m, o, o->test, &test)) {
+        if (vlm_cli_read_data(m, o, true, &test)) {
             vlm_data_free(&data);
             return 1;
         }
         have_test = true;
     }
     if (vlm_cli_want_mask(o)) {
-        vlm_cli_mask_top_half(&data, o->mask_frac);
+        vlm_cli_mask_top_half(m, &data, o->mask_frac);
         if (have_test)
-            vlm_cli_mask_top_half(&test, 1);
+            vlm_cli_mask_top_half(m, &test, 1);
     }
     VlmTrainOpts t = {
         .data_path = o->data, .test_path = o->test, .save = o->save,
