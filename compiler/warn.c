@@ -1,9 +1,7 @@
-/* warn.c — static warnings over a checked model, in source order: names
- * declared and never used (const, param, net, let, latent), latents that no
- * observed variable depends on, and unconstrained params passed where a
- * distribution needs positive, (0,1) or simplex values. Warnings never
- * fail a compilation. It reports no errors and changes nothing in the
- * model; the checker's own warnings (guide shadowing) stay in check.c. */
+/* warn.c — warnings over a checked model, in source order: unused names,
+ * latents no observed variable depends on, unconstrained params where a
+ * distribution needs constrained values. It reports no errors and changes
+ * nothing; the checker's guide-shadowing warning stays in check.c. */
 #include "vlmc.h"
 
 #include <stdarg.h>
@@ -55,7 +53,7 @@ static int by_loc(const void *pa, const void *pb)
 static void mark_read(const VlmcExpr *e, bool *read)
 {
     if (!e) return;
-    if ((e->kind == VLMC_E_NAME) && e->sym && e->sym->kind == VLMC_SYM_LATENT && !e->sym->in_guide)
+    if (e->kind == VLMC_E_NAME && e->sym && e->sym->kind == VLMC_SYM_LATENT && !e->sym->in_guide)
         read[e->sym->index] = true;
     for (int i = 0; i < 2; i++) mark_read(e->a[i], read);
     for (int i = 0; i < e->n_args; i++) mark_read(e->args[i].value, read);
