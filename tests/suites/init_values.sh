@@ -5,7 +5,8 @@
 # (raw) values, which are mapped through the constraint here (exp for
 # positive, sigmoid for unit, softmax over rows for simplex) and must lie in
 # the promised range, with the promised mean and spread (fixed seeds;
-# tolerances of 5 standard errors). The rejected pairs are the golden
+# tolerances of 5 standard errors); `guide local` params per data point
+# too (tests/codegen/init_local.vlm). The rejected pairs are the golden
 # tests/bad/init_constraint_pairs. Last line: COUNTS passed=N failed=M.
 BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
 T=$BUILD/tests/init_values
@@ -79,6 +80,34 @@ for seed in 1 2; do
     pass=$((pass + $(printf '%s\n' "$out" | grep -c '^ok')))
     fail=$((fail + $(printf '%s\n' "$out" | grep -c '^FAIL')))
 done
+
+# local params (one row per data point): the guide's mean and scale that
+# `posterior --refine 0` prints are m and s as initialized
+L=$T/local
+if "$VLMC" tests/codegen/init_local.vlm -o "$L" 2>"$T/err" \
+   && "$L" sample -n 50 --seed 4 --out "$T/x.csv" >/dev/null 2>&1 \
+   && "$L" train --data "$T/x.csv" --epochs 0 --save "$T/l.ckpt" >/dev/null 2>&1 \
+   && "$L" posterior --data "$T/x.csv" --load "$T/l.ckpt" --refine 0 --out "$T/post.csv" >/dev/null 2>"$T/err"; then
+    out=$(awk -F, '
+    NR == 1 { for (j = 1; j <= NF; j++) kind[j] = $j ~ /mean/ ? "m" : "s"; next }
+    { for (j = 1; j <= NF; j++) { k = kind[j]; v = $j; n[k]++; sum[k] += v
+          if (!(k in lo) || v < lo[k]) lo[k] = v; if (!(k in hi) || v > hi[k]) hi[k] = v } }
+    function expect(k, a, b, mean, tol,    mu, why) {
+        mu = sum[k] / n[k]; why = ""
+        if (lo[k] < a * (1 - 1e-6) || hi[k] > b * (1 + 1e-6)) why = why sprintf(" outside [%s, %s]", a, b)
+        if (mu - mean > tol || mean - mu > tol) why = why sprintf(" mean %.6g, expected %s", mu, mean)
+        printf "%s local %s: %d values in [%.6g, %.6g]%s\n", why == "" ? "ok  " : "FAIL", k == "m" ? "m : unit = uniform(0.2, 0.3)" : "s : positive = uniform(1, 20)", n[k], lo[k], hi[k], why
+    }
+    END {
+        expect("m", 0.2, 0.3, 0.25, 5 * 0.1 / sqrt(12 * n["m"]))
+        expect("s", 1, 20, 10.5, 5 * 19 / sqrt(12 * n["s"]))
+    }' "$T/post.csv")
+    printf '%s\n' "$out"
+    pass=$((pass + $(printf '%s\n' "$out" | grep -c '^ok')))
+    fail=$((fail + $(printf '%s\n' "$out" | grep -c '^FAIL')))
+else
+    cat "$T/err"; fail=$((fail + 1)); echo "FAIL local params: compile, sample, train or posterior"
+fi
 
 echo "COUNTS passed=$pass failed=$fail"
 [ $fail -eq 0 ]
