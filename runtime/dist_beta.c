@@ -26,9 +26,18 @@ static double beta_elem(double x, const double *th, double *g)
            (b == 1.0 ? 0.0 : (b - 1.0) * l1x) - lbeta;
 }
 
+/* A draw kept inside (0, 1) once it is a float: 1/(1 + e^(ly - lx)) rounds
+ * to 1.0f for about 2e-4 of Beta(1, 0.5)'s draws, where log p is +inf for
+ * b < 1 (and 0.0f for a < 1 near 0): a guide's log q would be infinite.
+ * Both bounds are floats, so the conversion keeps them. */
 static double beta_draw(VlmRng *rng, const double *th)
 {
-    return vlm_rng_beta(rng, th[0], th[1]);
+    double x = vlm_rng_beta(rng, th[0], th[1]);
+    if (x < 0x1p-126)
+        return 0x1p-126;
+    if (x > 1.0 - 0x1p-24)
+        return 1.0 - 0x1p-24;
+    return x;   /* NaN (bad parameters) passes */
 }
 
 static double beta_mean(const double *th) { return th[0] / (th[0] + th[1]); }
