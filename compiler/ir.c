@@ -19,11 +19,13 @@ enum { INIT_NORMAL, INIT_UNIFORM, INIT_CONST, INIT_FAN_IN };
 /* ---------------------------------------------------- sym -> int maps */
 
 typedef struct SymMap {
+    VlmcArena *a;
     const void **keys; int *vals; int cap, n;
 } SymMap;
 
 static void map_init(VlmcArena *a, SymMap *m, int cap)
 {
+    m->a = a;
     m->cap = cap; m->n = 0;
     m->keys = vlmc_arena_alloc(a, sizeof *m->keys * (size_t)cap);
     m->vals = vlmc_arena_alloc(a, sizeof *m->vals * (size_t)cap);
@@ -31,8 +33,23 @@ static void map_init(VlmcArena *a, SymMap *m, int cap)
 
 static size_t ptr_hash(const void *p) { return ((uintptr_t)p >> 4) * 2654435761u; }
 
+static int *map_slot(SymMap *m, const void *k, bool insert);
+
+/* Twice the capacity, rehashed: open addressing needs free slots (a model
+ * may declare more names than the initial capacity). */
+static void map_grow(SymMap *m)
+{
+    SymMap old = *m;
+    map_init(m->a, m, 2 * old.cap);
+    for (int i = 0; i < old.cap; i++)
+        if (old.keys[i])
+            *map_slot(m, old.keys[i], true) = old.vals[i];
+}
+
 static int *map_slot(SymMap *m, const void *k, bool insert)
 {
+    if (insert && 2 * (m->n + 1) > m->cap)
+        map_grow(m);
     size_t i = ptr_hash(k) & (size_t)(m->cap - 1);
     while (m->keys[i] && m->keys[i] != k)
         i = (i + 1) & (size_t)(m->cap - 1);
@@ -660,6 +677,18 @@ static void build_tables(Lower *L)
     p->E = E;
 }
 
+/* A let is lowered where it is declared (what it reads exists by then),
+ * not at its first use: a chain of lets each reading the one before
+ * (10 MB files have 100000) then lowers one level deep instead of
+ * recursing once per let. A let no output reads stays dead (not live). */
+static void lower_let(Lower *L, VlmcSym *s)
+{
+    if (s && map_get(&L->values, s) < 0) {
+        VlmcExpr use = {.kind = VLMC_E_NAME, .loc = s->loc, .name = s->name, .sym = s};
+        lower_name(L, &use);
+    }
+}
+
 static void begin_graph(Lower *L, VlmcGraph *g, bool guide)
 {
     L->g = g;
@@ -677,6 +706,10 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
     const VlmcModel *m = L->m;
     for (int i = 0; i < m->n_stmts && L->ok; i++) {
         const VlmcStmt *st = &m->stmts[i];
+        if (st->kind == VLMC_S_LET) {
+            lower_let(L, st->sym);
+            continue;
+        }
         if (st->kind != VLMC_S_LATENT && st->kind != VLMC_S_OBSERVED)
             continue;
         VlmcSym *s = st->sym;
@@ -725,6 +758,10 @@ static void lower_guide(Lower *L)
     const VlmcModel *m = L->m;
     for (int i = 0; i < m->n_gstmts && L->ok; i++) {
         const VlmcStmt *st = &m->gstmts[i];
+        if (st->kind == VLMC_S_LET) {
+            lower_let(L, st->sym);
+            continue;
+        }
         if (st->kind != VLMC_S_SAMPLE)
             continue;
         VlmcSym *s = st->sym;
