@@ -49,6 +49,7 @@ typedef struct Ck {
     unsigned visit_stamp;
     int cap_consts, cap_params, cap_nets, cap_lets, cap_latents, cap_observed;
     int cap_dim_sums;
+    int cap_inputs, cap_data;
 } Ck;
 
 static uint64_t hash_str(const char *s)
@@ -376,6 +377,9 @@ static void err_one_hot_not_discrete(Ck *c, VlmcLoc loc, const VlmcSym *s)
     else if (s && s->dist)
         vlmc_error(c->d, loc, "`one_hot` needs a discrete value (a Categorical or Bernoulli variable), "
                    "but `%s` ~ %s is real", s->name, s->dist->name);
+    else if (s && s->kind == VLMC_SYM_INPUT)
+        vlmc_error(c->d, loc, "`one_hot` needs a discrete value, but input `%s` is real-valued: declare "
+                   "its number of values, e.g. `input %s : category(K);`", s->name, s->name);
     else
         vlmc_error(c->d, loc, "`one_hot` needs a discrete value (a Categorical or Bernoulli variable), "
                    "but its argument is real");
@@ -426,6 +430,37 @@ static void err_guide_samples_observed(Ck *c, VlmcLoc loc, const VlmcSym *s)
                "(and observed Categorical or Bernoulli variables that other variables read, which are "
                "summed out where missing)", s->name, s->name);
     vlmc_note(c->d, s->loc, "`%s` is declared observed here", s->name);
+}
+
+static void err_guide_samples_input(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is an input: inputs are data the model "
+               "conditions on, and a guide samples only latent variables", s->name, s->name);
+    vlmc_note(c->d, s->loc, "`%s` is declared an input here", s->name);
+}
+
+static void err_input_dist(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "input `%s` has a distribution: an input is data the model conditions on "
+               "and does not model; declare it `observed %s ~ ...` to model it", s->name, s->name);
+}
+
+static void err_input_in_guide(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "input `%s` is declared in the guide: inputs are columns of the data, "
+               "declared in the model (the guide reads them there)", s->name);
+}
+
+static void err_input_type(Ck *c, VlmcLoc loc, const char *why)
+{
+    vlmc_error(c->d, loc, "%s", why);
+}
+
+static void err_index_real_input(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "input `%s` is real-valued and cannot index: declare its number of values, "
+               "e.g. `input %s : category(K);`", s->name, s->name);
+    vlmc_note(c->d, s->loc, "`%s` is declared here", s->name);
 }
 
 static void err_guide_samples_unknown(Ck *c, VlmcLoc loc, const char *name, const char *sugg)
@@ -607,7 +642,7 @@ static bool keep_value(const Ck *c, const Entry *e, bool model_scope)
     const VlmcSym *s = e->sym;
     if (!visible(c, e, model_scope)) return false;
     if (!c->in_guide || !model_scope) return s->kind != VLMC_SYM_NET;
-    return s->kind == VLMC_SYM_CONST || s->kind == VLMC_SYM_OBSERVED
+    return s->kind == VLMC_SYM_CONST || s->kind == VLMC_SYM_OBSERVED || s->kind == VLMC_SYM_INPUT
         || (s->kind == VLMC_SYM_LATENT && s->q_dist);
 }
 static bool keep_const(const Ck *c, const Entry *e, bool model_scope)
@@ -682,7 +717,7 @@ static Entry *resolve(Ck *c, const char *name, VlmcLoc loc, const VlmcExpr *use)
     VlmcSym *s = e->sym;
     if (from_model) {
         switch (s->kind) {
-        case VLMC_SYM_CONST: case VLMC_SYM_OBSERVED: break;
+        case VLMC_SYM_CONST: case VLMC_SYM_OBSERVED: case VLMC_SYM_INPUT: break;
         case VLMC_SYM_LATENT:
             if (!s->q_dist) { err_guide_reads_unsampled(c, loc, s); return NULL; }
             break;
@@ -905,9 +940,14 @@ static bool check_index(Ck *c, VlmcExpr *e)
     if (idx->kind != VLMC_E_NAME) { err_index_not_latent(c, idx->loc, NULL); return false; }
     if (!ok) return false;
     VlmcSym *z = idx->sym;
-    if (z->kind != VLMC_SYM_LATENT && z->kind != VLMC_SYM_OBSERVED) { err_index_not_latent(c, idx->loc, z); return false; }
-    if (!z->dist) return false;
-    if (!z->dist->discrete) { err_index_continuous(c, idx->loc, z); return false; }
+    if (z->kind == VLMC_SYM_INPUT) {
+        /* `input c : category(K);` indexes a first dimension of K */
+        if (z->support == 0) { err_index_real_input(c, idx->loc, z); return false; }
+    } else {
+        if (z->kind != VLMC_SYM_LATENT && z->kind != VLMC_SYM_OBSERVED) { err_index_not_latent(c, idx->loc, z); return false; }
+        if (!z->dist) return false;
+        if (!z->dist->discrete) { err_index_continuous(c, idx->loc, z); return false; }
+    }
     if (z->shape.rank != 0) { err_index_not_scalar(c, idx->loc, z); return false; }
     char msg[400], a[80], b[80];
     if (z->support == 0) {
@@ -936,7 +976,8 @@ static const VlmcSym *discrete_var(const VlmcExpr *x)
 {
     for (int hops = 0; x && x->kind == VLMC_E_NAME && x->sym && hops < 10000; hops++) {
         const VlmcSym *s = x->sym;
-        if (s->kind == VLMC_SYM_LATENT || s->kind == VLMC_SYM_OBSERVED) return s;
+        if (s->kind == VLMC_SYM_LATENT || s->kind == VLMC_SYM_OBSERVED || s->kind == VLMC_SYM_INPUT)
+            return s;
         if (s->kind != VLMC_SYM_LET) return NULL;
         x = s->expr;
     }
@@ -947,7 +988,8 @@ static const VlmcSym *discrete_var(const VlmcExpr *x)
 static bool check_one_hot(Ck *c, VlmcExpr *e, VlmcExpr *y)
 {
     const VlmcSym *s = discrete_var(y);
-    if (y->type != VLMC_T_INT || !s || !s->dist) {
+    /* a Categorical/Bernoulli variable, or an input `: category(K)` */
+    if (y->type != VLMC_T_INT || !s || (!s->dist && s->kind != VLMC_SYM_INPUT)) {
         err_one_hot_not_discrete(c, y->loc, s);
         return false;
     }
@@ -1103,7 +1145,7 @@ static bool check_expr(Ck *c, VlmcExpr *e)
                 if (de) add_dep(c, en->deps[i], de->var_id);
             }
             return true;
-        case VLMC_SYM_LATENT: case VLMC_SYM_OBSERVED:
+        case VLMC_SYM_LATENT: case VLMC_SYM_OBSERVED: case VLMC_SYM_INPUT:
             e->shape = s->shape; e->type = s->type; e->batched = true;
             add_dep(c, s, en->var_id);
             return true;
@@ -1491,6 +1533,50 @@ static bool check_var(Ck *c, VlmcSym *s)
     return ok;
 }
 
+/* `input u[C];` (real values) or `input c : category(K);` (integers in
+ * 0..K-1, which may index a first dimension of K; the runtime checks the
+ * data against K). */
+static bool check_input(Ck *c, VlmcSym *s)
+{
+    bool ok = resolve_shape(c, s);
+    s->type = VLMC_T_REAL;
+    s->support = 0;
+    s->support_dim = (VlmcDim){-1, 0};
+    if (s->in_guide) { err_input_in_guide(c, s->loc, s); return false; }
+    if (s->dist_call) {
+        err_input_dist(c, s->dist_call->loc, s);
+        return false;
+    }
+    VlmcExpr *t = s->input_type;
+    if (!t) return ok;
+    if (t->kind != VLMC_E_CALL && t->kind != VLMC_E_NAME) {
+        err_input_type(c, t->loc, "expected the type of an input after `:`, e.g. `category(K)`");
+        return false;
+    }
+    static const char *const types[] = {"category"};
+    if (strcmp(t->name, "category")) {
+        const char *sugg = vlmc_suggest(t->name, types, 1);
+        char why[400];
+        if (sugg)
+            snprintf(why, sizeof why, "unknown input type `%s`; did you mean `%s`?", t->name, sugg);
+        else
+            snprintf(why, sizeof why, "unknown input type `%s` (an input is real-valued, or "
+                     "`category(K)`: integers 0..K-1)", t->name);
+        err_input_type(c, t->loc, why);
+        return false;
+    }
+    if (t->kind == VLMC_E_NAME || t->n_args != 1 || t->args[0].key) {
+        err_input_type(c, t->loc, "`category` takes one argument, the number of values: `category(K)`");
+        return false;
+    }
+    VlmcDim k;
+    if (!resolve_dim(c, t->args[0].value, &k)) return false;
+    s->type = VLMC_T_INT;
+    s->support_dim = k;
+    s->support = k.value;
+    return ok;
+}
+
 /* A guide for an observed variable summed out where missing (M2's
  * classifier q(y | x)): one class per item, and one such variable. */
 static bool check_guided_summed(Ck *c, const VlmcStmt *st, const VlmcSym *y)
@@ -1524,6 +1610,7 @@ static bool check_sample(Ck *c, VlmcStmt *st)
     /* an observed variable summed out where missing may have a guide
      * distribution q(y | x): used in the rows where it is missing (M2) */
     if (z->kind == VLMC_SYM_OBSERVED && !z->summed) { err_guide_samples_observed(c, st->target_loc, z); return false; }
+    if (z->kind == VLMC_SYM_INPUT) { err_guide_samples_input(c, st->target_loc, z); return false; }
     if (z->kind != VLMC_SYM_LATENT && z->kind != VLMC_SYM_OBSERVED) { err_guide_sample_not_latent(c, st->target_loc, z); return false; }
     if (z->q_dist) { err_guide_samples_twice(c, st->target_loc, z); return false; }
     if (en->bad || !z->dist) return false;
@@ -1574,7 +1661,9 @@ static Entry *declare(Ck *c, VlmcSym *s, int order)
     e->sym = s;
     e->order = order;
     e->var_id = -1;
-    if (s->kind == VLMC_SYM_LATENT || s->kind == VLMC_SYM_OBSERVED) e->var_id = c->n_vars++;
+    if (s->kind == VLMC_SYM_LATENT || s->kind == VLMC_SYM_OBSERVED
+        || (s->kind == VLMC_SYM_INPUT && !s->in_guide))
+        e->var_id = c->n_vars++;
     scope_put(c, sc, e);
     VlmcModel *m = c->m;
     switch (s->kind) {
@@ -1584,7 +1673,14 @@ static Entry *declare(Ck *c, VlmcSym *s, int order)
     case VLMC_SYM_LET: s->index = m->n_lets; PUSH(c, m->lets, m->n_lets, c->cap_lets, s); break;
     case VLMC_SYM_LATENT: s->index = m->n_latents; PUSH(c, m->latents, m->n_latents, c->cap_latents, s); break;
     case VLMC_SYM_OBSERVED: s->index = m->n_observed; PUSH(c, m->observed, m->n_observed, c->cap_observed, s); break;
+    case VLMC_SYM_INPUT:
+        if (s->in_guide) break;   /* an error, reported by check_input */
+        s->index = m->n_inputs;
+        PUSH(c, m->inputs, m->n_inputs, c->cap_inputs, s);
+        break;
     }
+    if (s->kind == VLMC_SYM_OBSERVED || (s->kind == VLMC_SYM_INPUT && !s->in_guide))
+        PUSH(c, m->data, m->n_data, c->cap_data, s);
     return e;
 }
 
@@ -1618,6 +1714,7 @@ static void check_block(Ck *c, VlmcStmt *stmts, int n, Entry **entries)
             ok = check_var(c, s);
             finish_deps(c, s);
             break;
+        case VLMC_SYM_INPUT: ok = check_input(c, s); break;
         }
         if (!ok) c->cur->bad = true;
     }

@@ -95,6 +95,6 @@ const char *vlmc_support_name(VlmcSupport s)
 const char *vlmc_sym_kind_name(VlmcSymKind k)
 {
     static const char *const names[] = {"const", "param", "net", "let",
-                                        "latent", "observed"};
-    return (unsigned)k < 6 ? names[k] : "?";
+                                        "latent", "observed", "input"};
+    return (unsigned)k < 7 ? names[k] : "?";
 }

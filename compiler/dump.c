@@ -195,6 +195,16 @@ static void dump_sym(const VlmcModel *m, const VlmcSym *s, FILE *out)
             fprintf(out, " treat %s", vlmc_treat_name(m->treat[s->index]));
         fputc('\n', out);
         break;
+    case VLMC_SYM_INPUT:
+        fprintf(out, "input %s ", s->name);
+        print_shape_m(m, &s->shape, out);
+        fprintf(out, " %s", s->type == VLMC_T_INT ? "int" : "real");
+        if (s->support) {
+            fputs(" category ", out);
+            print_dim(m, s->support_dim, out);
+        }
+        fputc('\n', out);
+        break;
     }
 }
 

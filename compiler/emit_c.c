@@ -629,8 +629,8 @@ static void emit_configure(Emit *E)
             q->guide ? "true" : "false", q->local ? "true" : "false");
     }
     out(E, "    M->n_w = off;\n    M->local_width = loff;\n");
-    out(E, "    M->n_vars = %d; M->n_latent = %d; M->n_observed = %d;\n", p->n_vars, p->n_latent,
-        p->n_vars - p->n_latent);
+    out(E, "    M->n_vars = %d; M->n_latent = %d; M->n_observed = %d; M->n_inputs = %d;\n", p->n_vars,
+        p->n_latent, p->n_vars - p->n_latent, p->n_inputs);
     out(E, "    long stride = 1;\n    (void)stride;\n");
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
@@ -654,6 +654,30 @@ static void emit_configure(Emit *E)
             else
                 out(E, "    stride *= %s;\n", v->K);
         }
+    }
+    /* inputs: data rows without a density (vars after the random ones) */
+    for (int i = 0; i < p->n_inputs; i++) {
+        const VlmcVar *v = &p->vars[p->n_vars + i];
+        const VlmcSym *s = v->sym;
+        out(E, "    M->vars[%d] = (VlmVarInfo){\"%s\", VLM_VAR_INPUT, VLM_TREAT_NONE, NULL, %s, %s, %s, %d, {",
+            p->n_vars + i, s->name, s->support ? "true" : "false", v->n, v->K, s->shape.rank);
+        for (int k = 0; k < s->shape.rank; k++) {
+            const VlmcDim dm = s->shape.dim[k];
+            if (dm.cst >= 0)
+                out(E, "%sc_%s", k ? ", " : "", m->consts[dm.cst]->name);
+            else
+                out(E, "%s%ldL", k ? ", " : "", dm.value);
+        }
+        if (!s->shape.rank)
+            out(E, "1");
+        out(E, "}};\n");
+    }
+    /* the data's column blocks: observed and inputs in declaration order */
+    out(E, "    M->n_data = %d;\n", m->n_data);
+    for (int k = 0; k < m->n_data; k++) {
+        const VlmcSym *s = m->data[k];
+        out(E, "    M->data_var[%d] = %d;\n", k,
+            s->kind == VLMC_SYM_INPUT ? p->n_vars + s->index : p->n_latent + s->index);
     }
     out(E, "    M->E = %s;\n", p->E);
     out(E, "    if (M->E < 1 || M->E > %d) {\n"

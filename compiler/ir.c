@@ -19,37 +19,21 @@ enum { INIT_NORMAL, INIT_UNIFORM, INIT_CONST, INIT_FAN_IN };
 /* ---------------------------------------------------- sym -> int maps */
 
 typedef struct SymMap {
-    VlmcArena *a;
     const void **keys; int *vals; int cap, n;
+    VlmcArena *a;
 } SymMap;
 
 static void map_init(VlmcArena *a, SymMap *m, int cap)
 {
-    m->a = a;
-    m->cap = cap; m->n = 0;
+    m->cap = cap; m->n = 0; m->a = a;
     m->keys = vlmc_arena_alloc(a, sizeof *m->keys * (size_t)cap);
     m->vals = vlmc_arena_alloc(a, sizeof *m->vals * (size_t)cap);
 }
 
 static size_t ptr_hash(const void *p) { return ((uintptr_t)p >> 4) * 2654435761u; }
 
-static int *map_slot(SymMap *m, const void *k, bool insert);
-
-/* Twice the capacity, rehashed: open addressing needs free slots (a model
- * may declare more names than the initial capacity). */
-static void map_grow(SymMap *m)
-{
-    SymMap old = *m;
-    map_init(m->a, m, 2 * old.cap);
-    for (int i = 0; i < old.cap; i++)
-        if (old.keys[i])
-            *map_slot(m, old.keys[i], true) = old.vals[i];
-}
-
 static int *map_slot(SymMap *m, const void *k, bool insert)
 {
-    if (insert && 2 * (m->n + 1) > m->cap)
-        map_grow(m);
     size_t i = ptr_hash(k) & (size_t)(m->cap - 1);
     while (m->keys[i] && m->keys[i] != k)
         i = (i + 1) & (size_t)(m->cap - 1);
@@ -68,7 +52,19 @@ static int map_get(SymMap *m, const void *k)
     return v ? *v : -1;
 }
 
-static void map_put(SymMap *m, const void *k, int v) { *map_slot(m, k, true) = v; }
+/* At most half full, so that probing ends (a model may name more lets
+ * than any initial size). */
+static void map_put(SymMap *m, const void *k, int v)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        SymMap old = *m;
+        map_init(old.a, m, 2 * old.cap);
+        for (int i = 0; i < old.cap; i++)
+            if (old.keys[i])
+                *map_slot(m, old.keys[i], true) = old.vals[i];
+    }
+    *map_slot(m, k, true) = v;
+}
 
 /* ------------------------------------------------------------ lowering */
 
@@ -288,6 +284,11 @@ static int lower_name(Lower *L, const VlmcExpr *e)
          * samples and log q then differ between the rows of one item */
         x = add_node(L, s->summed ? VLMC_OP_ENUM : VLMC_OP_OBS, true, numel_c(L, &s->shape, 0),
                      s->shape.rank == 0, e->loc);
+        N(L, x)->var = map_get(&L->var_of, s);
+        break;
+    case VLMC_SYM_INPUT:
+        /* a data leaf in every graph (model, guide and sampler alike) */
+        x = add_node(L, VLMC_OP_OBS, true, numel_c(L, &s->shape, 0), s->shape.rank == 0, e->loc);
         N(L, x)->var = map_get(&L->var_of, s);
         break;
     case VLMC_SYM_LATENT:
@@ -646,7 +647,8 @@ static void build_tables(Lower *L)
     }
     p->n_vars = m->n_latents + m->n_observed;
     p->n_latent = m->n_latents;
-    p->vars = vlmc_arena_alloc(L->a, sizeof *p->vars * (size_t)(p->n_vars ? p->n_vars : 1));
+    p->n_inputs = m->n_inputs;
+    p->vars = vlmc_arena_alloc(L->a, sizeof *p->vars * (size_t)(p->n_vars + p->n_inputs + 1));
     const char *E = "1L";
     for (int i = 0; i < p->n_vars; i++) {
         bool lat = i < m->n_latents;
@@ -674,19 +676,29 @@ static void build_tables(Lower *L)
         }
         map_put(&L->var_of, s, i);
     }
+    /* inputs after the random variables: no density, only data rows */
+    for (int i = 0; i < m->n_inputs; i++) {
+        VlmcSym *s = m->inputs[i];
+        VlmcVar *v = &p->vars[p->n_vars + i];
+        v->sym = s;
+        v->n = numel_c(L, &s->shape, 0);
+        v->treat = -1;
+        v->K = s->support ? dim_c(L, s->support_dim) : "0L";
+        map_put(&L->var_of, s, p->n_vars + i);
+    }
     p->E = E;
 }
 
-/* A let is lowered where it is declared (what it reads exists by then),
- * not at its first use: a chain of lets each reading the one before
- * (10 MB files have 100000) then lowers one level deep instead of
- * recursing once per let. A let no output reads stays dead (not live). */
-static void lower_let(Lower *L, VlmcSym *s)
+/* A used `let` of the block being lowered, at its declaration, so that a
+ * later use finds it lowered: a chain of lets each reading the one before
+ * is lowered one link at a time, not by a recursion through the chain
+ * (which a long chain would overflow the stack with). */
+static void lower_let_decl(Lower *L, const VlmcStmt *st)
 {
-    if (s && map_get(&L->values, s) < 0) {
-        VlmcExpr use = {.kind = VLMC_E_NAME, .loc = s->loc, .name = s->name, .sym = s};
-        lower_name(L, &use);
-    }
+    VlmcSym *s = st->sym;
+    if (st->kind != VLMC_S_LET || !s || !s->used || map_get(&L->values, s) >= 0)
+        return;
+    map_put(&L->values, s, lower_expr(L, s->expr));
 }
 
 static void begin_graph(Lower *L, VlmcGraph *g, bool guide)
@@ -706,10 +718,7 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
     const VlmcModel *m = L->m;
     for (int i = 0; i < m->n_stmts && L->ok; i++) {
         const VlmcStmt *st = &m->stmts[i];
-        if (st->kind == VLMC_S_LET) {
-            lower_let(L, st->sym);
-            continue;
-        }
+        lower_let_decl(L, st);
         if (st->kind != VLMC_S_LATENT && st->kind != VLMC_S_OBSERVED)
             continue;
         VlmcSym *s = st->sym;
@@ -758,10 +767,7 @@ static void lower_guide(Lower *L)
     const VlmcModel *m = L->m;
     for (int i = 0; i < m->n_gstmts && L->ok; i++) {
         const VlmcStmt *st = &m->gstmts[i];
-        if (st->kind == VLMC_S_LET) {
-            lower_let(L, st->sym);
-            continue;
-        }
+        lower_let_decl(L, st);
         if (st->kind != VLMC_S_SAMPLE)
             continue;
         VlmcSym *s = st->sym;
@@ -811,13 +817,13 @@ bool vlmc_lower(VlmcArena *a, const VlmcModel *m, VlmcProgram *p, VlmcDiag *d)
     p->auto_hidden = AUTO_HIDDEN;
     Lower L = {.a = a, .m = m, .p = p, .d = d, .ok = true};
     int cap = 64;
-    while (cap < 4 * (m->n_params + m->n_nets + m->n_latents + m->n_observed + 8))
+    while (cap < 4 * (m->n_params + m->n_nets + m->n_latents + m->n_observed + m->n_inputs + 8))
         cap *= 2;
     map_init(a, &L.param_of, cap);
     map_init(a, &L.var_of, cap);
-    if (m->n_latents + m->n_observed > 32) {
+    if (m->n_latents + m->n_observed + m->n_inputs > 32) {
         vlmc_error(d, m->n_stmts ? m->stmts[0].loc : (VlmcLoc){1, 1, 1, 2},
-                   "code generation supports at most 32 random variables");
+                   "code generation supports at most 32 variables (latent, observed and input)");
         return false;
     }
     build_tables(&L);

@@ -103,6 +103,8 @@ typedef enum {
     VLMC_SYM_LET,       /* named expression */
     VLMC_SYM_LATENT,
     VLMC_SYM_OBSERVED,
+    VLMC_SYM_INPUT,     /* `input u[C];`: data the model conditions on, with
+                           no distribution (REAL, or INT with `: category(K)`) */
 } VlmcSymKind;
 
 typedef enum {
@@ -234,7 +236,10 @@ struct VlmcSym {
     const char *con_name;      /* PARAM: `: positive` */
     VlmcLoc con_loc;
     VlmcExpr *net_call;        /* NET: the `mlp(...)`/`linear(...)` call */
-    VlmcExpr *dist_call;       /* LATENT/OBSERVED: the `Dist(args)` call */
+    VlmcExpr *dist_call;       /* LATENT/OBSERVED: the `Dist(args)` call;
+                                  INPUT: one written by mistake (an error) */
+    VlmcExpr *input_type;      /* INPUT: the `category(K)` after `:`, or NULL
+                                  (then `support`/`support_dim` hold K) */
 };
 
 /* One statement of a model or guide, in source order. */
@@ -242,6 +247,7 @@ typedef enum {
     VLMC_S_CONST, VLMC_S_PARAM, VLMC_S_NET, VLMC_S_LET,
     VLMC_S_LATENT, VLMC_S_OBSERVED,
     VLMC_S_SAMPLE,             /* inside a guide: name ~ Dist(args); */
+    VLMC_S_INPUT,
 } VlmcStmtKind;
 
 typedef struct VlmcStmt {
@@ -290,6 +296,9 @@ typedef struct VlmcModel {
     VlmcSym **lets; int n_lets;            /* model and guide lets */
     int n_guides;                          /* guide blocks seen (> 1 is an error) */
     VlmcLoc guide2_loc;                    /* the second one */
+    VlmcSym **inputs; int n_inputs;        /* `input` declarations */
+    VlmcSym **data; int n_data;            /* observed and inputs in declaration
+                                              order: the data's column blocks */
 } VlmcModel;
 
 /* ------------------------------------------------------- distributions */
@@ -415,7 +424,8 @@ typedef struct VlmcNode {
     const char *cols;     /* MATMAT: columns of B; CONCAT: groups per row
                              (the elements before the last dimension) */
     int var;              /* LOGP/RSAMPLE/SAMPLE/MEAN/LATENT/ENUM/OBS: runtime
-                             variable index (latents first, then observed) */
+                             variable index (latents first, then observed,
+                             then inputs: OBS reads an input's data rows) */
     const VlmcDist *dist; int form;
     const char *K;        /* categories (Categorical, ONE_HOT), else "1" */
     bool is_q;            /* LOGP of a guide term */
@@ -447,11 +457,13 @@ typedef struct VlmcParam {
     int constraint;       /* VlmcConstraint */
 } VlmcParam;
 
-typedef struct VlmcVar {  /* runtime variable table: latents, then observed */
+typedef struct VlmcVar {  /* runtime variable table: latents, then observed,
+                             then inputs (after n_vars) */
     VlmcSym *sym;         /* NULL never */
     const char *n;        /* elements per item */
-    int treat;            /* VlmcTreatment, or -1 for observed */
-    const char *K;        /* support per element for discrete, "0" else */
+    int treat;            /* VlmcTreatment, or -1 for observed and inputs */
+    const char *K;        /* support per element for discrete (and category
+                             inputs), "0" else */
     bool has_q;           /* a guide (written or automatic) samples it */
     bool kl;              /* analytic KL(q || p) available (Normal/Normal) */
     const VlmcDist *q_dist;
@@ -461,7 +473,8 @@ typedef struct VlmcVar {  /* runtime variable table: latents, then observed */
 typedef struct VlmcProgram {
     const VlmcModel *model;
     VlmcParam *params; int n_params, cap_params;
-    VlmcVar *vars; int n_vars, n_latent;
+    VlmcVar *vars; int n_vars, n_latent;  /* random variables */
+    int n_inputs;         /* inputs: vars[n_vars .. n_vars + n_inputs) */
     VlmcGraph model_g;    /* log p(x, z) with latents as inputs */
     VlmcGraph guide_g;    /* samples of guided latents and log q */
     VlmcGraph sample_g;   /* ancestral sampling from the model */

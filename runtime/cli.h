@@ -12,11 +12,17 @@
 typedef struct Opts {
     const char *cmd;
     const char *data, *test, *save, *load, *log, *out, *png, *labels;
+    /* --data and --test, repeatable: FILE, or NAME=FILE binding the
+     * variable NAME to a file of its own (data, test: the first given) */
+    const char *data_args[VLM_MAX_VARS], *test_args[VLM_MAX_VARS];
+    int n_data_args, n_test_args;
+    bool has_n;
     const char *mask, *init_from, *probs;
     VlmFormat format;
     long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;
     float lr, clip, refine_lr, mask_frac;
+    double refine_tol;       /* --refine-tol */
     VlmOptKind optimizer;
     VlmSched sched;
     VlmObjective objective;
@@ -42,17 +48,33 @@ int vlm_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* cli_common.c */
 bool vlm_cli_ends_with(const char *s, const char *suf);
-/* Read a data file, keep its first --limit items, --binarize it, check it
- * against the model; on failure the error is printed and 1 returned. */
-int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,
+/* --save, --log, --out, --png and --probs can be written
+ * (vlm_io_check_writable);
+ * on failure the error is printed and 1 returned. */
+int vlm_cli_check_outputs(const Opts *o);
+/* Read the files of --data (--test when `test`), bind them to the model's
+ * data variables (sample: its inputs), keep the first --limit items,
+ * --binarize the observed values; on failure the error is printed and 1
+ * returned. */
+int vlm_cli_read_data(const VlmModel *m, const Opts *o, bool test,
                       VlmData *d);
-void vlm_cli_mask_top_half(VlmData *d, double frac);
+/* ... and tell how many items the files hold (before --limit). */
+int vlm_cli_read_data_counted(const VlmModel *m, const Opts *o, bool test,
+                              VlmData *d, size_t *in_file);
+/* The files of --data (or --test) as text for messages: "a.csv" or
+ * "x=a.idx, y=b.idx". */
+const char *vlm_cli_data_name(const Opts *o, bool test, char *buf, size_t n);
+void vlm_cli_mask_top_half(const VlmModel *m, VlmData *d, double frac);
 bool vlm_cli_want_mask(const Opts *o);
-long vlm_cli_total_numel(const VlmModel *m);
+long vlm_cli_total_numel(const VlmModel *m);   /* observed values per item */
+long vlm_cli_data_numel(const VlmModel *m);    /* observed and input values */
 int vlm_cli_eval_rows(const VlmModel *m, int items, int K);
 int vlm_cli_draw_rows(const VlmModel *m, const Opts *o, int *S, int *SE);
 int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
                          int rows);
+/* Print a checkpoint load error (naming --set when it was given and the
+ * checkpoint is another model's); returns 1. */
+int vlm_cli_fail_load(const Opts *o, const char *msg);
 void vlm_cli_free_names(char **names, long n);
 bool vlm_cli_image_shape(long D, int h, int w, int *H, int *W);
 int vlm_cli_write_rows(const VlmModel *m, const char *path, size_t n, long D,

@@ -419,8 +419,11 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
 
 /* w_k = exp(logw_k - max): ELBO = mean logw, IWAE_K = log mean w + max,
  * SE(IWAE_K) ~ sd(w) / (mean(w) sqrt(K)) (delta method on log of the
- * mean), ESS = (sum w)^2 / sum w^2. */
-void vlm_infer_stats(int K, const double *logw, VlmItemStats *out)
+ * mean; NaN for K = 1: one sample has no spread to measure), ESS =
+ * (sum w)^2 / sum w^2, k-hat = the Pareto shape of the largest weights
+ * (psis.c; NaN when not available). */
+void vlm_infer_stats(int K, const double *logw, double *work,
+                     VlmItemStats *out)
 {
     double mx = -INFINITY, s = 0;
     for (int k = 0; k < K; k++) {
@@ -429,6 +432,7 @@ void vlm_infer_stats(int K, const double *logw, VlmItemStats *out)
             mx = logw[k];
     }
     out->elbo = s / K;
+    out->khat = NAN;
     if (!isfinite(mx)) {
         out->iwae = mx;
         out->se = NAN;
@@ -448,7 +452,14 @@ void vlm_infer_stats(int K, const double *logw, VlmItemStats *out)
         double var = (sw2 - K * mean * mean) / (K - 1);
         out->se = sqrt(var > 0 ? var : 0) / mean / sqrt((double)K);
     } else {
-        out->se = 0;
+        out->se = NAN;
+    }
+    if (vlm_psis_tail_len(K) >= 5) {
+        double *w = work ? work
+                         : vlm_xmalloc(vlm_psis_work(K) * sizeof *w);
+        out->khat = vlm_psis_khat(K, logw, w);
+        if (!work)
+            free(w);
     }
 }
 
@@ -470,6 +481,7 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
     int Bp = Sc == K ? per / K : 1;   /* items per pass */
     double *logw = vlm_xmalloc((size_t)Bp * K * sizeof *logw);
     double *lw = vlm_xmalloc((size_t)Bp * Sc * sizeof *lw);
+    double *work = vlm_xmalloc(vlm_psis_work(K) * sizeof *work);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
     int rc = 0;
     for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)Bp) {
@@ -484,30 +496,44 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
                 memcpy(logw + (size_t)b * K + k0, lw + (size_t)b * S,
                        (size_t)S * sizeof *lw);
         }
-        for (int b = 0; b < nb && rc == 0; b++)
-            vlm_infer_stats(K, logw + (size_t)b * K, &stats[i0 + b]);
+        for (int b = 0; b < nb && rc == 0; b++) {
+            VlmItemStats *st = &stats[i0 + b];
+            vlm_infer_stats(K, logw + (size_t)b * K, work, st);
+            if (exact)
+                st->se = 0;     /* log p(x) itself, no sampling */
+        }
     }
+    free(work);
     free(logw);
     free(lw);
     free(idx);
     return rc;
 }
 
-int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err)
+int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmItemStats *stats,
+                          VlmErr *err)
 {
     Fwd f = {0};
+    /* the true importance weights: a refinement before (ELBO gradients)
+     * leaves use_kl set, which would weigh rows by p(x | z) alone */
+    m->use_kl = false;
     int rc = forward(m, &f, 1, err);
     if (rc == 0) {
-        int SE = m->S * (int)m->E;
+        int S = m->S, SE = S * (int)m->E;
+        double *tmp = vlm_xmalloc((size_t)SE * sizeof *tmp);
+        double *work = stats ? vlm_xmalloc(vlm_psis_work(S) * sizeof *work)
+                             : NULL;
         for (int b = 0; b < m->B; b++) {
             double *lw = wrow + (size_t)b * SE, l;
             for (int k = 0; k < SE; k++)
                 lw[k] = f.lp[b * SE + k];   /* log p - log q of the row */
-            double *tmp = vlm_xmalloc((size_t)SE * sizeof *tmp);
             memcpy(tmp, lw, (size_t)SE * sizeof *tmp);
             vlm_logsumexp(1, SE, tmp, &l, lw);
-            free(tmp);
+            if (stats)
+                vlm_infer_stats(S, f.logw + (size_t)b * S, work, &stats[b]);
         }
+        free(work);
+        free(tmp);
     }
     fwd_free(&f);
     return rc;

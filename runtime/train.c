@@ -8,8 +8,10 @@
 #include <float.h>
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------- checkpoint meta
  * The meta block: "VLMTRN01", then little-endian fields in a fixed order
@@ -267,11 +269,123 @@ static int take(const VlmCkpt *c, const char *path, const char *name,
     return 0;
 }
 
-static const char *hash_hint(const VlmModel *m)
+/* Appends to buf (size n) as snprintf would, never past the end. */
+static void addf(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void addf(char *buf, size_t n, const char *fmt, ...)
 {
-    return m->desc->n_consts > 0
-               ? " (the consts differ: a --set given now disagrees with the checkpoint's)"
-               : "";
+    size_t u = strlen(buf);
+    if (u + 1 >= n)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + u, n - u, fmt, ap);
+    va_end(ap);
+}
+
+static void shape_str(char *b, size_t n, int rank, const int64_t *dims)
+{
+    b[0] = 0;
+    if (rank == 0)
+        snprintf(b, n, "a scalar");
+    for (int k = 0; k < rank; k++)
+        addf(b, n, "%s%lld", k ? "x" : "", (long long)dims[k]);
+}
+
+static bool is_state_tensor(const char *name)
+{
+    return !strcmp(name, "consts") || !strncmp(name, "optim.", 6) ||
+           !strcmp(name, "local") || !strncmp(name, "local.", 6);
+}
+
+/* What makes checkpoint c another model's: consts it was saved with that
+ * differ from this model's, parameters of another shape, parameters
+ * missing from it, and parameters it has that this model does not. */
+static void describe_mismatch(const VlmModel *m, const VlmCkpt *c,
+                              const char *path, VlmErr *err)
+{
+    char msg[1024] = "", list[512];
+    const VlmModelDesc *d = m->desc;
+    const VlmCkptTensor *ct = find_tensor(c, "consts");
+    if (ct && d->n_consts > 0 && ct->count == 2 * (size_t)d->n_consts) {
+        list[0] = 0;
+        for (int k = 0; k < d->n_consts; k++) {
+            long v = (long)ct->data[2 * k] * 65536 + (long)ct->data[2 * k + 1];
+            if (v != d->const_values[k])
+                addf(list, sizeof list, "%s%s=%ld (here %ld)",
+                     list[0] ? ", " : "", d->const_names[k], v,
+                     d->const_values[k]);
+        }
+        if (list[0])
+            addf(msg, sizeof msg, "; it was saved with %s", list);
+    }
+    int shown = 0, more = 0;
+    list[0] = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        const VlmCkptTensor *t = p->local ? NULL : find_tensor(c, p->name);
+        if (!t)
+            continue;
+        bool same = t->rank == p->rank;
+        for (int r = 0; same && r < p->rank; r++)
+            same = t->dims[r] == p->dims[r];
+        if (same)
+            continue;
+        if (shown++ >= 4) {
+            more++;
+            continue;
+        }
+        char a[64], b[64];
+        int64_t pd[4] = {0};
+        for (int r = 0; r < p->rank && r < 4; r++)
+            pd[r] = p->dims[r];
+        shape_str(a, sizeof a, t->rank, t->dims);
+        shape_str(b, sizeof b, p->rank, pd);
+        addf(list, sizeof list, "%s`%s` is %s in it, %s here",
+             list[0] ? ", " : "", p->name, a, b);
+    }
+    if (list[0])
+        addf(msg, sizeof msg, "; %s%s", list, more ? ", and more" : "");
+    shown = more = 0;
+    list[0] = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        if (p->local || find_tensor(c, p->name))
+            continue;
+        if (shown++ < 6)
+            addf(list, sizeof list, "%s`%s`", list[0] ? ", " : "", p->name);
+        else
+            more++;
+    }
+    if (list[0])
+        addf(msg, sizeof msg, "; this model's %s %s missing from it", list,
+             shown > 1 ? "are" : "is");
+    if (more)
+        addf(msg, sizeof msg, " (and %d more)", more);
+    shown = more = 0;
+    list[0] = 0;
+    for (int k = 0; k < c->n_tensors; k++) {
+        const char *name = c->t[k].name;
+        bool ours = false;
+        for (int i = 0; i < m->n_params && !ours; i++)
+            ours = !m->params[i].local && !strcmp(m->params[i].name, name);
+        if (ours || is_state_tensor(name))
+            continue;
+        if (shown++ < 6)
+            addf(list, sizeof list, "%s`%s`", list[0] ? ", " : "", name);
+        else
+            more++;
+    }
+    if (list[0])
+        addf(msg, sizeof msg, "; it has %s%s, which this model does not",
+             list, more ? " and more" : "");
+    if (!msg[0])
+        addf(msg, sizeof msg, "; every parameter matches by name and shape, "
+             "but the model itself differs (saved by another version of "
+             "the model file: hash %016llx, this model %016llx)",
+             (unsigned long long)c->model_hash, (unsigned long long)m->hash);
+    vlm_err_set(err, "%s: checkpoint is for a different model:%s", path,
+                msg + 1);
 }
 
 /* Loads parameters (and locals when rows == m->local_rows and
@@ -281,13 +395,13 @@ static int load_ckpt(const char *path, VlmModel *m, TrainState *s,
 {
     VlmCkpt *c = vlm_xcalloc(1, sizeof *c);
     int rc = -1;
-    if (vlm_ckpt_load(path, m->hash, c, err) != 0) {
-        if (strstr(err->msg, "different model")) {
-            size_t u = strlen(err->msg);
-            snprintf(err->msg + u, sizeof err->msg - u, "%s", hash_hint(m));
-        }
+    if (vlm_ckpt_load(path, 0, c, err) != 0) {   /* any model: to compare */
         free(c);
         return -1;
+    }
+    if (c->model_hash != m->hash) {
+        describe_mismatch(m, c, path, err);
+        goto done;
     }
     for (int i = 0; i < m->n_params; i++) {
         const VlmParamInfo *p = &m->params[i];
@@ -341,6 +455,25 @@ static int resume_ckpt(const char *path, VlmModel *m, TrainState *s,
         return -1;
     }
     return 0;
+}
+
+/* After training stopped on a numerical failure: what --save holds now,
+ * appended to err. Only a checkpoint that exists is said to be kept. */
+static void note_checkpoint(VlmErr *err, const char *save, long saved_epoch,
+                            const char *unit)
+{
+    if (!save)
+        return;
+    struct stat st;
+    if (saved_epoch > 0)
+        addf(err->msg, sizeof err->msg, " (the checkpoint saved after %s "
+             "%ld, %s, is kept)", unit, saved_epoch, save);
+    else if (stat(save, &st) == 0)
+        addf(err->msg, sizeof err->msg, " (%s is kept as it was before "
+             "this run)", save);
+    else
+        addf(err->msg, sizeof err->msg, " (nothing was saved: %s does not "
+             "exist)", save);
 }
 
 /* --log: one row per epoch (EM: per iteration) in these columns. */
@@ -456,6 +589,33 @@ static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
     return rc;
 }
 
+/* A collapsed component (vlm_em_collapsed) stops EM: its likelihood is
+ * unbounded, so every number after it would be meaningless. */
+static int em_check_collapse(const VlmEm *em, const char *when, VlmErr *err)
+{
+    int k, d;
+    if (!vlm_em_collapsed(em, &k, &d))
+        return 0;
+    double v = em->var[(size_t)k * em->D + d];
+    double mu = em->mu[(size_t)k * em->D + d];
+    char fix[160];
+    if (em->reg_covar > 0) {
+        double want = 1e-3;
+        while (want < 1e-6 * mu * mu)
+            want *= 10;
+        snprintf(fix, sizeof fix, "--reg-covar %g is too small for data of "
+                 "this scale: use a larger --reg-covar, e.g. %g",
+                 em->reg_covar, want);
+    } else
+        snprintf(fix, sizeof fix, "--reg-covar 0 puts no floor under the "
+                 "variances: use --reg-covar R > 0 (the default is 1e-3)");
+    vlm_err_set(err, "EM: component %d collapsed %s: its variance in "
+                "dimension %d is %.3g around %.6g (it holds %.0f item%s), "
+                "where the likelihood grows without bound; %s", k, when, d,
+                v, mu, em->Nk[k], em->Nk[k] < 1.5 ? "" : "s", fix);
+    return -1;
+}
+
 /* EM for a conjugate Gaussian mixture (infer_em.c): each iteration is one
  * E-step over the whole data (its mean log p(x) is the train figure, for
  * the parameters entering the iteration), then the closed-form M-step;
@@ -463,9 +623,19 @@ static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
  * tol. A fresh run starts from k-means; --load continues from the
  * checkpoint's parameters. Checkpoints have the gradient trainer's format
  * (epoch = iterations; the optimizer state is unused). */
+/* The file holding the mixture's observed variable: the data itself, or
+ * its part when the variable was bound by name (--data x=FILE; a mixture
+ * has no other data variable, so it reads the whole file). */
+static const VlmData *em_file(const VlmModel *m, const VlmData *d)
+{
+    return d && d->bind ? d->bind[m->desc->mixture->observed].data : d;
+}
+
 static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
                     const VlmTrainOpts *o, VlmErr *err)
 {
+    data = em_file(m, data);
+    test = em_file(m, test);
     TrainState s;
     memset(&s, 0, sizeof s);
     s.samples = 1;
@@ -485,18 +655,23 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
         if (resume_ckpt(o->load, m, &s, data, err) != 0)
             goto fail;
     }
+    if (o->log) {   /* before the k-means start: a log that cannot be
+                       appended to (other columns) fails at once */
+        if (open_log(&met, o->log, err) != 0)
+            goto fail;
+        have_met = true;
+    }
     if (vlm_em_init(&em, m, o->reg_covar, err) != 0)
         goto fail;
     if (!o->load) {
         int it = vlm_em_init_kmeans(&em, data, o->seed, o->kmeans_iters);
+        if (em_check_collapse(&em, "in the k-means initialisation", err)) {
+            note_checkpoint(err, o->save, 0, "iteration");
+            goto fail;
+        }
         vlm_em_to_params(&em, m);
         fprintf(stderr, "em: k-means++ and %d Lloyd iterations for %d "
                 "components (%.2f s)\n", it, em.K, vlm_now() - t0);
-    }
-    if (o->log) {
-        if (open_log(&met, o->log, err) != 0)
-            goto fail;
-        have_met = true;
     }
     if (s.epoch >= max_iter && o->load)
         printf("%s: already trained for %ld iterations (--epochs %ld): "
@@ -505,14 +680,22 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
         printf("--epochs %ld: no EM iterations, the k-means start is kept\n", max_iter);
     double prev = -INFINITY;
     bool converged = false;
+    long saved_epoch = 0;
     while (s.epoch < max_iter && !converged) {
         double ll = vlm_em_estep(&em, data, true);
         if (!isfinite(ll)) {
             vlm_err_set(err, "EM: the log-likelihood is %s at iteration %ld",
                         isnan(ll) ? "NaN" : "infinite", s.epoch + 1);
+            note_checkpoint(err, o->save, saved_epoch, "iteration");
             goto fail;
         }
         vlm_em_mstep(&em);
+        char when[48];
+        snprintf(when, sizeof when, "at iteration %ld", s.epoch + 1);
+        if (em_check_collapse(&em, when, err)) {
+            note_checkpoint(err, o->save, saved_epoch, "iteration");
+            goto fail;
+        }
         vlm_em_to_params(&em, m);
         s.epoch++;
         s.step++;
@@ -530,9 +713,11 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
             vlm_metrics_row(&met, row);
         }
         if (o->save && o->every > 0 && s.epoch % o->every == 0 &&
-            s.epoch < max_iter && !converged &&
-            save_ckpt(o->save, m, &s, err) != 0)
-            goto fail;
+            s.epoch < max_iter && !converged) {
+            if (save_ckpt(o->save, m, &s, err) != 0)
+                goto fail;
+            saved_epoch = s.epoch;
+        }
     }
     fprintf(stderr, "em: %s after %ld iterations (%.2f s)\n",
             converged ? "converged" : "stopped (--epochs)", s.epoch,
@@ -561,13 +746,13 @@ static int set_aux_weight(const VlmModel *m, const VlmData *d,
     int y = vlm_infer_guided_summed(m);
     if (y < 0)
         return 0;
-    size_t col = 0, given = 0;
-    for (int j = m->n_latent; j < y; j++)
-        col += (size_t)m->vars[j].numel;
+    size_t given = 0;
+    VlmBind b = vlm_data_bind_of(m, d, y);   /* its file and column */
+    const VlmData *f = b.data;
     for (size_t i = 0; i < d->n; i++) {
-        size_t at = i * d->d + col;
-        float x = d->x8 ? d->x8[at] / 255.0f : d->x[at];
-        given += !isnan(x) && (!d->mask || d->mask[at] != 0);
+        size_t at = i * f->d + b.column;
+        float x = f->x8 ? f->x8[at] : f->x[at];   /* NaN: missing */
+        given += !isnan(x) && (!f->mask || f->mask[at] != 0);
     }
     inf->aux_weight = o->has_aux_weight ? o->aux_weight
                       : given ? 0.1 * (double)d->n / (double)given : 0;
@@ -648,6 +833,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     else if (s.epoch >= o->epochs)
         printf("--epochs %ld: no training, the initial parameters are kept\n", o->epochs);
     bool test_local_note = false;
+    long saved_epoch = 0;   /* the last epoch saved by this run */
     const char *objname = s.inf.objective == VLM_OBJ_IWAE ? "iwae" : "elbo";
     if (vlm_model_exact(m) && vlm_infer_guided_summed(m) < 0)
         objname = "log p(x)";
@@ -726,12 +912,9 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             }
             if (bad) {
                 fprintf(stderr, "\n");
-                size_t u = strlen(err->msg);
-                snprintf(err->msg + u, sizeof err->msg - u,
-                         "; training stopped at epoch %ld, step %ld%s%s%s",
-                         s.epoch + 1, s.step + 1,
-                         o->save ? " (the last saved checkpoint " : "",
-                         o->save ? o->save : "", o->save ? " is kept)" : "");
+                addf(err->msg, sizeof err->msg, "; training stopped at epoch "
+                     "%ld, step %ld", s.epoch + 1, s.step + 1);
+                note_checkpoint(err, o->save, saved_epoch, "epoch");
                 goto fail_met;
             }
             if (m->local_width)
@@ -770,8 +953,11 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             vlm_metrics_row(&met, row);
         }
         if (o->save && o->every > 0 && s.epoch % o->every == 0 &&
-            s.epoch < o->epochs && save_ckpt(o->save, m, &s, err) != 0)
-            goto fail_met;
+            s.epoch < o->epochs) {
+            if (save_ckpt(o->save, m, &s, err) != 0)
+                goto fail_met;
+            saved_epoch = s.epoch;
+        }
     }
     if (o->save && save_ckpt(o->save, m, &s, err) != 0)
         goto fail_met;
@@ -794,48 +980,141 @@ fail:
 
 /* ---------------------------------------------------------- refinement */
 
-int vlm_train_refine(VlmModel *m, const VlmData *d, int steps, int batch,
-                     float lr, VlmErr *err)
+void vlm_refine_defaults(VlmRefineOpts *o)
 {
-    if (!m->loc || steps <= 0)
+    memset(o, 0, sizeof *o);
+    o->max_steps = 5000;
+    o->tol = 1e-4;
+    o->window = 25;
+    o->batch = 64;
+    o->lr = 5e-2f;
+    o->check_samples = 4;
+    o->lr_levels = 3;
+    o->progress = stderr;
+}
+
+/* Mean per-item ELBO of d, S samples per item, with the noise stream reset
+ * to the same state on every call (common random numbers): a
+ * deterministic function of the local parameters, so two calls differ by
+ * what the steps between them changed, not by Monte Carlo noise. The
+ * caller's stream is restored. */
+static int refine_check(VlmModel *m, const VlmData *d, int S, double *out,
+                        VlmErr *err)
+{
+    VlmRng keep = m->rng;
+    vlm_rng_init(&m->rng, keep.seed, VLM_STREAM_REFINE);
+    int E = (int)m->E;
+    if (S * E > m->Rmax)
+        S = m->Rmax / E > 0 ? m->Rmax / E : 1;
+    int B = m->Rmax / (S * E);
+    if (B < 1)
+        B = 1;
+    uint32_t *idx = vlm_xmalloc((size_t)B * sizeof *idx);
+    double sum = 0;
+    int rc = 0;
+    for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)B) {
+        int nb = d->n - i0 < (size_t)B ? (int)(d->n - i0) : B;
+        for (int b = 0; b < nb; b++)
+            idx[b] = (uint32_t)(i0 + b);
+        vlm_model_fill_batch(m, d, idx, nb, S);
+        double s;
+        rc = vlm_infer_forward(m, NULL, &s, VLM_OBJ_ELBO, err);
+        sum += s;
+    }
+    free(idx);
+    m->rng = keep;
+    *out = sum / (double)d->n;
+    return rc;
+}
+
+/* Local parameters fitted with theta frozen: Adam on the ELBO (S = 1, the
+ * closed-form KL where the model has it), one step for every item per
+ * iteration (the data in chunks of o->batch items, one bias-correction
+ * count for all). Every o->window steps the mean ELBO over the items is
+ * measured with fixed noise (refine_check); refinement stops when it rose
+ * by less than o->tol * |ELBO| over the window (it has stopped improving:
+ * with fixed noise a smaller rise, or a fall, is the optimizer's own
+ * jitter around the optimum), or after o->max_steps steps. The global
+ * parameters are not touched (dw is computed and dropped). */
+int vlm_train_refine(VlmModel *m, const VlmData *d, const VlmRefineOpts *o,
+                     VlmRefineResult *res, VlmErr *err)
+{
+    VlmRefineResult r = {0};
+    if (res)
+        *res = r;
+    if (!m->loc || o->max_steps <= 0 || d->n == 0)
         return 0;
-    if (batch < 1)
-        batch = 1;
+    int batch = o->batch < 1 ? 1 : o->batch;
     if (batch * (int)m->E > m->Rmax)
         batch = m->Rmax / (int)m->E;
+    int window = o->window > 0 ? o->window : 25;
+    size_t wl = m->local_width;
     uint32_t *idx = vlm_xmalloc((size_t)batch * sizeof *idx);
-    float *g = vlm_xmalloc((size_t)batch * m->local_width * sizeof *g);
+    float *g = vlm_xmalloc((size_t)batch * wl * sizeof *g);
+    memset(m->loc_m, 0, d->n * wl * sizeof(float));
+    memset(m->loc_v, 0, d->n * wl * sizeof(float));
     VlmInfer inf;
     vlm_infer_init(&inf, VLM_OBJ_ELBO);
-    int rc = 0;
+    VlmOptim opt;
+    vlm_optim_defaults(&opt, VLM_OPT_ADAM, o->lr);
+    int S = o->check_samples > 0 ? o->check_samples : 1;
+    int level = 0, levels = o->lr_levels > 0 ? o->lr_levels : 1;
+    double prev, cur = 0;
+    int rc = refine_check(m, d, S, &prev, err);
+    r.elbo_start = prev;
+    /* the bar runs to the cap; refinement usually stops well before */
+    char label[64];
+    snprintf(label, sizeof label, "refine (at most %d steps)", o->max_steps);
     VlmProgress pg;
-    vlm_progress_start(&pg, stderr, "refine", (long)d->n);
-    /* Each chunk of items takes all its steps with fresh moments; the
-     * global parameters are not touched (dw is computed and dropped). */
-    for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)batch) {
-        int nb = d->n - i0 < (size_t)batch ? (int)(d->n - i0) : batch;
-        for (int b = 0; b < nb; b++) {
-            idx[b] = (uint32_t)(i0 + b);
-            memset(m->loc_m + (i0 + b) * m->local_width, 0,
-                   m->local_width * sizeof(float));
-            memset(m->loc_v + (i0 + b) * m->local_width, 0,
-                   m->local_width * sizeof(float));
-        }
-        VlmOptim opt;
-        vlm_optim_defaults(&opt, VLM_OPT_ADAM, lr);
-        double obj = 0;
-        for (int t = 0; t < steps && rc == 0; t++) {
-            vlm_model_fill_batch(m, d, idx, nb, 1);
-            rc = vlm_infer_grad(m, &inf, &obj, err);
-            if (rc == 0) {
-                vlm_optim_begin_step(&opt);
-                step_local(m, &opt, idx, nb, g);
+    vlm_progress_start(&pg, o->progress, label,
+                       (long)o->max_steps * (long)d->n);
+    while (rc == 0 && r.steps < o->max_steps) {
+        int until = r.steps + window < o->max_steps ? r.steps + window
+                                                    : o->max_steps;
+        double obj_sum = 0;
+        for (; r.steps < until && rc == 0; r.steps++) {
+            vlm_optim_begin_step(&opt);
+            obj_sum = 0;
+            for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)batch) {
+                int nb = d->n - i0 < (size_t)batch ? (int)(d->n - i0) : batch;
+                for (int b = 0; b < nb; b++)
+                    idx[b] = (uint32_t)(i0 + b);
+                vlm_model_fill_batch(m, d, idx, nb, 1);
+                double obj;
+                rc = vlm_infer_grad(m, &inf, &obj, err);
+                if (rc == 0)
+                    step_local(m, &opt, idx, nb, g);
+                obj_sum += obj;
             }
+            vlm_progress_update(&pg, (long)(r.steps + 1) * (long)d->n,
+                                obj_sum / (double)d->n);
         }
-        vlm_progress_update(&pg, (long)(i0 + nb), obj / nb);
+        if (rc == 0)
+            rc = refine_check(m, d, S, &cur, err);
+        if (rc != 0)
+            break;
+        bool flat = cur - prev < o->tol * fabs(cur);
+        prev = cur;
+        if (flat && ++level >= levels) {
+            r.converged = true;
+            break;
+        }
+        if (flat)               /* the next, finer level */
+            opt.lr /= 4;
     }
-    vlm_progress_finish(&pg, NULL);
+    r.elbo_end = prev;
+    if (o->progress) {
+        if (pg.tty)
+            fprintf(o->progress, "\r\033[K");
+        if (rc == 0)
+            fprintf(o->progress, "refine: %d steps, ELBO %.6g -> %.6g (%s)\n",
+                    r.steps, r.elbo_start, r.elbo_end, r.converged
+                    ? "stopped improving" : "reached --refine, the cap");
+        fflush(o->progress);
+    }
     free(idx);
     free(g);
+    if (res)
+        *res = r;
     return rc;
 }

@@ -56,7 +56,8 @@ typedef struct VlmRng {
 } VlmRng;
 
 enum { VLM_STREAM_INIT = 1, VLM_STREAM_ORDER = 2, VLM_STREAM_NOISE = 3,
-       VLM_STREAM_SAMPLE = 4 };
+       VLM_STREAM_SAMPLE = 4,
+       VLM_STREAM_REFINE = 5 /* the fixed noise of refinement's checks */ };
 
 void vlm_rng_init(VlmRng *r, uint64_t seed, uint64_t stream);
 uint32_t vlm_rng_u32(VlmRng *r);
@@ -373,21 +374,44 @@ void vlm_optim_update_rows(const VlmOptim *o, float *p, const float *g,
 
 /* ============================================================ data */
 
+/* Where one data-bound variable (observed or input) takes its values:
+ * columns column .. column + numel of `data`, each item's row. raw: bytes
+ * are taken as the integers 0..255 (class ids, labels), not scaled by
+ * 1/255 (images); float data read the same either way. */
+struct VlmData;
+typedef struct VlmBind {
+    const struct VlmData *data;
+    size_t column;
+    bool raw;
+} VlmBind;
+
 /* A data set in memory: N items of D values, row major, either as floats
  * (x) or, for uint8 files (IDX, uint8 NPY: nothing can be missing), as
  * bytes x8 standing for x8[i] / 255.0f (a quarter of the memory; x is then
- * NULL). Read values through vlm_data_rows; code that rewrites values in
- * place calls vlm_data_floats first. mask (N*D) is NULL when nothing is
- * missing, else 1 = observed, 0 = missing (the value there is 0). labels
- * (N) when the format has them (IDX label file). */
+ * NULL), or for x8[i] itself when `raw` (an idx1 label file). Read values
+ * through vlm_data_rows; code that rewrites values in place calls
+ * vlm_data_floats first. mask (N*D) is NULL when nothing is missing, else
+ * 1 = observed, 0 = missing (the value there is 0). labels (N) when the
+ * format has them (IDX label file).
+ *
+ * Several aligned files (`--data x=images --data y=labels`) make one data
+ * set too: `parts` own the files (each with n items), `bind` (VLM_MAX_VARS
+ * entries, by variable index) says where each data variable reads, and
+ * x, x8, mask are NULL (d = 0). Without bind, this one file holds every
+ * data variable in consecutive columns, in declaration order: the common
+ * case, see vlm_data_bind_of. */
 typedef struct VlmData {
     size_t n, d;
     int shape[3]; int rank;   /* per-item shape as stored (IDX: 28x28) */
     float *x;
     uint8_t *x8;              /* the compact form, or NULL */
+    bool raw;                 /* x8 holds integer codes, not intensities */
     float *mask;
     int32_t *labels;
     char **colnames;          /* d names from a CSV header line, else NULL */
+    struct VlmData *parts;    /* a set of aligned files: n_parts of them */
+    int n_parts;
+    VlmBind *bind;            /* ... and the variables' places in them */
 } VlmData;
 
 /* max_bytes == 0 means this default cap on what a reader allocates. */
@@ -395,14 +419,21 @@ typedef struct VlmData {
 
 typedef enum { VLM_FMT_AUTO, VLM_FMT_IDX, VLM_FMT_CSV, VLM_FMT_NPY } VlmFormat;
 
-/* Read a data file. IDX (optionally .gz) uint8 images are scaled to [0,1];
+/* Read a data file. IDX (optionally .gz) uint8 images are scaled to [0,1]
+ * (idx1 files are labels: raw integers);
  * CSV: optional header line, empty/NA/NaN fields are missing; NPY: float32,
  * float64 or uint8 (uint8 scaled to [0,1]), C order. Every header and size
  * is validated before allocating (max_bytes caps the allocation). */
 int vlm_data_read(const char *path, VlmFormat fmt, size_t max_bytes,
                   VlmData *out, VlmErr *err);
-/* IDX label file (idx1 uint8) -> labels (n). */
+/* Class labels -> labels (n): an idx1 file (uint8), or a one-column CSV
+ * of integer class ids 0..VLM_LABEL_MAX (a header line allowed), told
+ * apart as data files are. With data->n set, the count must equal it;
+ * with data->n = 0 it is set. */
+#define VLM_LABEL_MAX 65535
 int vlm_data_read_labels(const char *path, VlmData *data, VlmErr *err);
+int vlm_data_read_labels_idx(const char *path, VlmData *data, VlmErr *err);
+int vlm_data_read_labels_csv(const char *path, VlmData *data, VlmErr *err);
 void vlm_data_free(VlmData *d);
 // out (n, ncols) = values of items i0..i0+n, columns col0..col0+ncols,
 // from either form (bytes convert exactly as the float form was read).
@@ -480,6 +511,27 @@ void vlm_atomic_abort(VlmAtomicFile *f);
 /* Whole-buffer convenience: open + write + commit. */
 int vlm_atomic_write_file(const char *path, const void *p, size_t n,
                           VlmErr *err);
+/* Temporaries are ".NAME.tmp.PID.XXXXXX", flocked by their writer; opening
+ * a new one first removes those of this target whose writer is provably
+ * gone (no such pid, no flock held, a regular file of this user). */
+
+/* Before any long work: can path be written as an output (its directory
+ * exists and takes a new file; with append, an existing file opens for
+ * appending)? Creates and removes a temporary, as a writer would. */
+int vlm_io_check_writable(const char *path, bool append, VlmErr *err);
+
+/* Advisory lock of an output path for a whole run: an flock on the lock
+ * file ".NAME.lock" beside it, which records the holder's pid. A second
+ * holder is refused ("PATH is in use: another process (pid N) ..."); a
+ * lock file left by a dead process does not block (the kernel released
+ * its flock). Unlock removes the lock file. Without flock support on the
+ * file system the call succeeds unlocked. */
+typedef struct VlmLock {
+    int fd;
+    char *path;
+} VlmLock;
+int vlm_io_lock(VlmLock *l, const char *path, VlmErr *err);
+void vlm_io_unlock(VlmLock *l);
 
 /* Shuffled minibatches with a resumable cursor: (epoch, pos) plus the
  * order stream's RNG state determine the order exactly. */
@@ -590,7 +642,10 @@ int vlm_png_grid(const char *path, const float *imgs, int n, int h, int w,
  * logp_term, obs_mean, ...) is indexed by variable index: latents first,
  * then observed variables, in declaration order. */
 
-typedef enum { VLM_VAR_LATENT, VLM_VAR_OBSERVED } VlmVarKind;
+/* Inputs (`input u[C];`) are data rows without a density: they follow the
+ * n_vars random variables in the variable table (vars[n_vars + i]) and are
+ * read into obs[] like observed variables. */
+typedef enum { VLM_VAR_LATENT, VLM_VAR_OBSERVED, VLM_VAR_INPUT } VlmVarKind;
 typedef enum {   /* same order as the compiler's VlmcTreatment */
     VLM_TREAT_ENUMERATE, VLM_TREAT_REPARAM, VLM_TREAT_SCORE,
     VLM_TREAT_AUTO_GUIDE, VLM_TREAT_NONE /* observed */
@@ -616,10 +671,11 @@ typedef struct VlmVarInfo {
     const char *name;
     VlmVarKind kind;
     VlmTreat treat;
-    const char *dist;       /* "Normal", "Bernoulli", ... */
-    bool discrete;
+    const char *dist;       /* "Normal", "Bernoulli", ...; NULL for inputs */
+    bool discrete;          /* inputs: integer-valued (`category(K)`) */
     long numel;             /* elements per item */
-    long support;           /* discrete finite support per element, else 0 */
+    long support;           /* discrete finite support per element (inputs:
+                               K of `category(K)`), else 0 */
     int rank;
     long dims[4];
 } VlmVarInfo;
@@ -634,8 +690,14 @@ struct VlmModel {
     const VlmModelDesc *desc;
     /* filled by desc->configure from desc->const_values */
     int n_params; VlmParamInfo params[VLM_MAX_PARAMS];
-    int n_vars; VlmVarInfo vars[VLM_MAX_VARS];  /* latents, then observed */
-    int n_latent, n_observed;
+    int n_vars; VlmVarInfo vars[VLM_MAX_VARS];  /* latents, then observed;
+                                                   then n_inputs inputs */
+    int n_latent, n_observed, n_inputs;
+    int n_data, data_var[VLM_MAX_VARS]; /* the data's column blocks: observed
+                                           and input variables in declaration
+                                           order (vlm_model_init fills it with
+                                           the observed ones when configure
+                                           leaves it empty) */
     size_t n_w;             /* floats of global parameters */
     size_t local_width;     /* floats of local parameters per item (0: none) */
     long E;                 /* enumeration size (1: nothing enumerated) */
@@ -652,7 +714,8 @@ struct VlmModel {
     /* batch interface, R rows (see above); set by the driver */
     int R, B, S;
     int Rmax;               /* buffers were allocated for this many rows */
-    const float *obs[VLM_MAX_VARS];      /* per observed var: R x numel */
+    const float *obs[VLM_MAX_VARS];      /* per observed var and input:
+                                            R x numel */
     const float *obs_mask[VLM_MAX_VARS]; /* NULL = fully observed */
     float *row_item;        /* R: data index of each row's item (local) */
 
@@ -782,13 +845,51 @@ void vlm_model_alloc_local(VlmModel *m, size_t rows);
 void vlm_model_init_params(VlmModel *m, uint64_t seed);
 void vlm_model_init_local(VlmModel *m, uint64_t seed);
 void vlm_model_free(VlmModel *m);
-/* Error unless data width == the observed variables' elements; the
- * message names the variables and the const to --set. */
+/* Error unless data width == the data variables' elements (observed and
+ * inputs); the message names the variables and the const to --set. */
 int vlm_model_check_data(const VlmModel *m, const VlmData *d,
                          const char *path, VlmErr *err);
 /* Set R = B*S*E and fill obs / obs_mask / row_item for items idx[0..B). */
 void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
                           int B, int S);
+/* For sampling: R = B rows, one per item, of the inputs only. */
+void vlm_model_fill_inputs(VlmModel *m, const VlmData *d, const uint32_t *idx,
+                           int B);
+
+/* ---- bind.c: which file and columns each data variable reads */
+
+/* Whether variable v reads integers (Categorical and Poisson observed
+ * variables, `category` inputs): its bytes are then raw, never / 255. */
+bool vlm_var_integer(const VlmModel *m, int v);
+/* Where data variable v reads in d: d->bind[v] for a set of files; for a
+ * single file its block of the consecutive columns in declaration order,
+ * raw for an integer variable or a raw file. */
+VlmBind vlm_data_bind_of(const VlmModel *m, const VlmData *d, int v);
+/* Make a data set of n files read for m's data variables (the files are
+ * moved into *out, or freed on error). names[k] is the variable file k
+ * holds, or NULL for at most one unnamed file that holds every variable
+ * not named, in declaration order (alone: the plain single-file case,
+ * returned as it was read). With inputs_only (sampling) the variables are
+ * the inputs, and an unnamed file holds just them or every data variable.
+ * Errors: an unknown or twice-bound name, a variable bound to no file,
+ * a width that is not the variable's, files with different numbers of
+ * items, NaN in an input, a `category(K)` input value that is not an
+ * integer in 0..K-1 (row and column named). */
+int vlm_data_bind(const VlmModel *m, VlmData *files, const char *const *names,
+                  const char *const *paths, int n, bool inputs_only,
+                  VlmData *out, VlmErr *err);
+/* The values of d against m (the plain file: paths[0]; a set: one path
+ * per part): every input given (no NaN) and a `category(K)` input in
+ * 0..K-1 (errors name the row and column), the given values of a variable
+ * summed out where missing among its values. vlm_model_check_data and
+ * vlm_data_bind call it. */
+int vlm_data_check_values(const VlmModel *m, const VlmData *d,
+                          const char *const *paths, VlmErr *err);
+/* Keep the first n items (every part of a set). */
+void vlm_data_limit(VlmData *d, size_t n);
+/* One float file in the plain layout (every data variable in consecutive
+ * columns, declaration order) holding the values each variable reads. */
+void vlm_data_merge(const VlmModel *m, const VlmData *d, VlmData *out);
 
 typedef enum { VLM_OBJ_ELBO, VLM_OBJ_IWAE } VlmObjective;
 
@@ -827,10 +928,15 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err);
 typedef struct VlmItemStats {
     double elbo;       /* mean_k logw */
     double iwae;       /* logsumexp_k logw - log K = IS estimate of log p(x) */
-    double se;         /* delta-method SE of iwae: sd(w) / mean(w) / sqrt(K) */
+    double se;         /* delta-method SE of iwae: sd(w) / mean(w) / sqrt(K);
+                          NaN for K = 1 (not available) */
     double ess;        /* (sum w)^2 / sum w^2 */
+    double khat;       /* Pareto k-hat of the weights (psis.c); NaN: not
+                          available (K < 21, or tied largest weights) */
 } VlmItemStats;
-void vlm_infer_stats(int K, const double *logw, VlmItemStats *out);
+/* work: vlm_psis_work(K) doubles, or NULL (allocated inside). */
+void vlm_infer_stats(int K, const double *logw, double *work,
+                     VlmItemStats *out);
 /* True when no latent has a guide: log p(x) is computed exactly. */
 bool vlm_model_exact(const VlmModel *m);
 /* Statistics of every item of d (stats: d->n) from K importance samples
@@ -841,8 +947,55 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
 
 /* Row weights for posterior summaries: forward, then wrow (R) = the
  * self-normalised importance weight of each row within its item,
- * exp(lp_r - lq_bs) / sum over the item's S*E rows. */
-int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err);
+ * exp(lp_r - lq_bs) / sum over the item's S*E rows; stats (B, may be
+ * NULL): each item's statistics of its S log weights (k-hat, ESS, ...). */
+int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmItemStats *stats,
+                          VlmErr *err);
+
+/* ---- psis.c: the Pareto k-hat diagnostic of importance weights */
+/* Tail length: ceil(min(0.2 S, 3 sqrt(S))) (loo's, r_eff = 1). */
+int vlm_psis_tail_len(int S);
+/* Doubles of work space vlm_psis_khat needs for S weights. */
+size_t vlm_psis_work(int S);
+/* Generalized Pareto fit (Zhang & Stephens, as R loo's gpdfit with its
+ * weakly informative prior) to n positive values x in ascending order;
+ * k > 0 is a heavy tail; k = NaN when the fit has no tail to work on.
+ * work: 2 * (30 + sqrt(n)) doubles. */
+void vlm_gpd_fit(int n, const double *x, double *k, double *sigma,
+                 double *work);
+/* k-hat of S log weights (any scale: shifted by their maximum inside);
+ * NaN when S < 21 (fewer than 5 tail samples) or the tail is tied. */
+double vlm_psis_khat(int S, const double *logw, double *work);
+
+/* ---- evidence.c: the evaluation report */
+typedef struct VlmEvidence {
+    size_t n;               /* items */
+    int K;                  /* importance samples per item */
+    bool exact;             /* log p(x) computed exactly (no guide) */
+    bool local;             /* the guide has local (refined) parameters */
+    double elbo, iwae;      /* means per item */
+    double se;              /* SE of the mean iwae: sqrt(sum se_i^2) / n;
+                               NaN when K = 1 */
+    double sd_items;        /* sd of iwae over items */
+    double bias;            /* the delta method's estimate of log-mean-exp's
+                               downward bias of the mean: sum se_i^2 / 2n */
+    double ess_mean, ess_min;
+    size_t ess_below2;      /* items with ESS < 2 */
+    size_t khat_n;          /* items with a k-hat */
+    size_t khat_bad;        /* ... above 0.7 */
+    size_t khat_tied;       /* items whose k-hat is NaN with K >= 21 */
+    double khat_max;
+    bool unreliable;        /* k-hat > 0.7 on > 1% of items or any ESS < 2 */
+} VlmEvidence;
+void vlm_evidence_summarize(size_t n, const VlmItemStats *st, int K,
+                            bool exact, bool local, VlmEvidence *ev);
+/* eval's report: ELBO, IWAE_K, log p(x) (IS) +- SE, ESS, k-hat and, when
+ * unreliable, a warning that says what helps. */
+void vlm_evidence_print(FILE *out, const VlmEvidence *ev,
+                        const char *data_name);
+/* One line for commands that weigh samples (posterior, impute): k-hat and
+ * ESS of the weights, and the warning when unreliable. */
+void vlm_evidence_line(FILE *out, const VlmEvidence *ev, const char *cmd);
 
 /* ---- infer_em.c: EM for desc->mixture models (see the file's header) */
 typedef struct VlmEm {
@@ -879,6 +1032,12 @@ void vlm_em_to_params(const VlmEm *em, VlmModel *m);
 double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats);
 /* Closed-form M-step from the statistics of the last E-step. */
 void vlm_em_mstep(VlmEm *em);
+/* A component collapsed onto (nearly) a single value in some dimension:
+ * var_kd <= 1e-9 (mu_kd^2 + var_kd), where the likelihood grows without
+ * bound and float arithmetic no longer resolves the density (with
+ * reg_covar 0: a component owning one point, or a constant dimension).
+ * Returns 1 and the worst (k, d), else 0. */
+int vlm_em_collapsed(const VlmEm *em, int *k, int *d);
 /* k-means++ (seeded) and at most `iters` Lloyd iterations; the clusters'
  * weights, means and variances become em's parameters. Returns the Lloyd
  * iterations run. */
@@ -931,9 +1090,29 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
  * checkpoint of this model; *loc_loaded tells whether it did. */
 int vlm_model_load(VlmModel *m, const char *path, bool *loc_loaded,
                    VlmErr *err);
-/* Local (per-item) guide parameters fitted to d with theta frozen: every
- * item takes `steps` Adam steps at learning rate lr (S = 1, ELBO). */
-int vlm_train_refine(VlmModel *m, const VlmData *d, int steps, int batch,
-                     float lr, VlmErr *err);
+/* Local (per-item) guide parameters fitted to d with theta frozen: Adam on
+ * the ELBO, every item one step per iteration, until the mean ELBO over
+ * the items (measured every `window` steps with fixed noise) rises by less
+ * than tol * |ELBO| over a window, or max_steps (see train.c). */
+typedef struct VlmRefineOpts {
+    int max_steps;          /* the cap (--refine N; default 5000) */
+    double tol;             /* relative rise per window (--refine-tol; 1e-4) */
+    int window;             /* steps between checks (25) */
+    int batch;              /* items per forward (64) */
+    float lr;               /* Adam's learning rate (--refine-lr; 5e-2) */
+    int check_samples;      /* samples per item of each check (4) */
+    int lr_levels;          /* learning rates lr, lr/4, lr/16, ...: each
+                               until the ELBO stops improving (3) */
+    FILE *progress;         /* progress and the summary line; NULL: quiet */
+} VlmRefineOpts;
+typedef struct VlmRefineResult {
+    int steps;              /* steps every item took */
+    double elbo_start, elbo_end;   /* mean ELBO per item (fixed noise) */
+    bool converged;         /* stopped by tol, not by max_steps */
+} VlmRefineResult;
+void vlm_refine_defaults(VlmRefineOpts *o);
+/* res may be NULL; prints "refine: N steps, ELBO a -> b" to o->progress. */
+int vlm_train_refine(VlmModel *m, const VlmData *d, const VlmRefineOpts *o,
+                     VlmRefineResult *res, VlmErr *err);
 
 #endif
