@@ -9,12 +9,12 @@
 #include <string.h>
 
 enum { FN_EXP, FN_LOG, FN_LOG1P, FN_SQRT, FN_SIGMOID, FN_SOFTPLUS, FN_TANH,
-       FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY };
+       FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY, FN_SQUARE };
 
 static const char *const fn_enum[] = {
     "VLM_FN_EXP", "VLM_FN_LOG", "VLM_FN_LOG1P", "VLM_FN_SQRT", "VLM_FN_SIGMOID",
     "VLM_FN_SOFTPLUS", "VLM_FN_TANH", "VLM_FN_RELU", "VLM_FN_ABS", "VLM_FN_ELU",
-    "VLM_FN_NEG", "VLM_FN_IDENTITY"};
+    "VLM_FN_NEG", "VLM_FN_IDENTITY", "VLM_FN_SQUARE"};
 static const char *const act_enum[] = {"VLM_ACT_IDENTITY", "VLM_ACT_RELU", "VLM_ACT_TANH",
                                        "VLM_ACT_SIGMOID", "VLM_ACT_SOFTPLUS", "VLM_ACT_ELU"};
 static const char *const init_enum[] = {"VLM_INIT_NORMAL", "VLM_INIT_UNIFORM", "VLM_INIT_CONST",
@@ -241,6 +241,21 @@ static void emit_fwd(Emit *E, int i)
         out(E, "    vlm_softmax_fwd((int)((size_t)%s * %s / %s), (int)%s, %s, %s);\n", rows(x), x->n, x->k, x->k, va,
             v);
         break;
+    case VLMC_OP_POW:
+        V(E, x->in[0], va, sizeof va);
+        out(E, "    vlm_ew_pow_fwd((size_t)%s * %s, %s, %s, %s);\n", rows(x), x->n, x->cexpr, va, v);
+        break;
+    case VLMC_OP_ONE_HOT:
+        V(E, x->in[0], va, sizeof va);
+        out(E, "    vlm_one_hot_fwd((size_t)%s * %s, (int)%s, %s, %s);\n", rows(x), node(E, x->in[0])->n, x->K, va,
+            v);
+        break;
+    case VLMC_OP_CONCAT:
+        in_view(E, x->in[0], "", a, sizeof a);
+        in_view(E, x->in[1], "", b, sizeof b);
+        out(E, "    vlm_concat_fwd(%s, (int)%s, (int)%s, %s, (int)%s, %s, %s);\n", rows(x), x->cols, x->k, a, x->m,
+            b, v);
+        break;
     case VLMC_OP_LINEAR: {
         V(E, x->in[0], va, sizeof va);
         V(E, x->in[1], vb, sizeof vb);
@@ -404,6 +419,19 @@ static void emit_bwd(Emit *E, int i)
         out(E, "    vlm_softmax_bwd((int)((size_t)%s * %s / %s), (int)%s, %s, %s, %s);\n", rows(x), x->n, x->k, x->k, v,
             d, da);
         break;
+    case VLMC_OP_POW:
+        if (!node(E, x->in[0])->dep)
+            break;
+        V(E, x->in[0], va, sizeof va);
+        D(E, x->in[0], da, sizeof da);
+        out(E, "    vlm_ew_pow_bwd((size_t)%s * %s, %s, %s, %s, %s);\n", rows(x), x->n, x->cexpr, va, d, da);
+        break;
+    case VLMC_OP_CONCAT:
+        out_view(E, x->in[0], a, sizeof a);
+        out_view(E, x->in[1], b, sizeof b);
+        out(E, "    vlm_concat_bwd(%s, (int)%s, (int)%s, (int)%s, %s, %s, %s);\n", rows(x), x->cols, x->k, x->m, d, a,
+            b);
+        break;
     case VLMC_OP_LINEAR: {
         V(E, x->in[0], va, sizeof va);
         V(E, x->in[1], vb, sizeof vb);
@@ -559,6 +587,21 @@ static uint64_t fnv1a(const char *s, size_t n)
     return h;
 }
 
+/* a size as the C expression of generated code */
+static void out_dim(Emit *E, VlmcDim d)
+{
+    const VlmcModel *m = E->p->model;
+    size_t n = vlmc_dim_text(m, d, true, NULL, 0) + 1;
+    char *s = malloc(n);
+    if (!s) {
+        fprintf(stderr, "vlmc: out of memory\n");
+        exit(1);
+    }
+    vlmc_dim_text(m, d, true, s, n);
+    out(E, "%s", s);
+    free(s);
+}
+
 static void emit_configure(Emit *E)
 {
     const VlmcProgram *p = E->p;
@@ -586,8 +629,8 @@ static void emit_configure(Emit *E)
             q->guide ? "true" : "false", q->local ? "true" : "false");
     }
     out(E, "    M->n_w = off;\n    M->local_width = loff;\n");
-    out(E, "    M->n_vars = %d; M->n_latent = %d; M->n_observed = %d;\n", p->n_vars, p->n_latent,
-        p->n_vars - p->n_latent);
+    out(E, "    M->n_vars = %d; M->n_latent = %d; M->n_observed = %d; M->n_inputs = %d;\n", p->n_vars,
+        p->n_latent, p->n_vars - p->n_latent, p->n_inputs);
     out(E, "    long stride = 1;\n    (void)stride;\n");
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
@@ -598,11 +641,8 @@ static void emit_configure(Emit *E)
             s->dist->name,
             s->dist->discrete ? "true" : "false", v->n, v->K, s->shape.rank);
         for (int k = 0; k < s->shape.rank; k++) {
-            const VlmcDim dm = s->shape.dim[k];
-            if (dm.cst >= 0)
-                out(E, "%sc_%s", k ? ", " : "", m->consts[dm.cst]->name);
-            else
-                out(E, "%s%ldL", k ? ", " : "", dm.value);
+            out(E, "%s", k ? ", " : "");
+            out_dim(E, s->shape.dim[k]);
         }
         if (!s->shape.rank)
             out(E, "1");
@@ -614,6 +654,30 @@ static void emit_configure(Emit *E)
             else
                 out(E, "    stride *= %s;\n", v->K);
         }
+    }
+    /* inputs: data rows without a density (vars after the random ones) */
+    for (int i = 0; i < p->n_inputs; i++) {
+        const VlmcVar *v = &p->vars[p->n_vars + i];
+        const VlmcSym *s = v->sym;
+        out(E, "    M->vars[%d] = (VlmVarInfo){\"%s\", VLM_VAR_INPUT, VLM_TREAT_NONE, NULL, %s, %s, %s, %d, {",
+            p->n_vars + i, s->name, s->support ? "true" : "false", v->n, v->K, s->shape.rank);
+        for (int k = 0; k < s->shape.rank; k++) {
+            const VlmcDim dm = s->shape.dim[k];
+            if (dm.cst >= 0)
+                out(E, "%sc_%s", k ? ", " : "", m->consts[dm.cst]->name);
+            else
+                out(E, "%s%ldL", k ? ", " : "", dm.value);
+        }
+        if (!s->shape.rank)
+            out(E, "1");
+        out(E, "}};\n");
+    }
+    /* the data's column blocks: observed and inputs in declaration order */
+    out(E, "    M->n_data = %d;\n", m->n_data);
+    for (int k = 0; k < m->n_data; k++) {
+        const VlmcSym *s = m->data[k];
+        out(E, "    M->data_var[%d] = %d;\n", k,
+            s->kind == VLMC_SYM_INPUT ? p->n_vars + s->index : p->n_latent + s->index);
     }
     out(E, "    M->E = %s;\n", p->E);
     out(E, "    if (M->E < 1 || M->E > %d) {\n"

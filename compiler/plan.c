@@ -145,6 +145,14 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
         else
             fprintf(o, "      KL(q || p) term: Monte Carlo, log p(z) - log q(z) at the sample\n");
     }
+    for (int i = 0; i < p->n_inputs; i++) {
+        const VlmcVar *v = &p->vars[p->n_vars + i];
+        fprintf(o, "  input    %s: %.0f value%s per item%s\n", v->sym->name, eval_size(m, v->n),
+                eval_size(m, v->n) == 1 ? "" : "s",
+                v->sym->support ? ", integers (category)" : "");
+        fprintf(o, "      data the model conditions on: no density; read from the data like an observed "
+                   "variable\n");
+    }
     if (p->E && strcmp(p->E, "1L"))
         fprintf(o, "  enumeration: %.0f joint values per item (rows per item)\n", eval_size(m, p->E));
     fprintf(o, "  training: %s\n", training(p));

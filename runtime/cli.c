@@ -49,9 +49,16 @@ typedef struct Cmd {
 static const Cmd cmds[] = {
     {"train", "fit the model to data",
      "train --data FILE [options]",
-     "  --data FILE          training data (.idx[.gz], .csv, .npy)\n"
+     "  --data FILE          training data (.idx[.gz], .csv, .npy): the observed\n"
+     "                       and input variables in consecutive columns, in\n"
+     "                       declaration order\n"
+     "  --data NAME=FILE     (repeatable) variable NAME's columns from a file of\n"
+     "                       its own, e.g. --data x=images.idx3 --data\n"
+     "                       y=labels.idx1 (raw class ids); the files must have\n"
+     "                       the same items; a plain --data FILE holds the rest\n"
      "  --format F           idx | csv | npy (default: from the file)\n"
      "  --test FILE          also report the test ELBO after every epoch\n"
+     "                       (--test NAME=FILE binds like --data)\n"
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --mask M             top-half | none (default none): hide the first half\n"
@@ -99,7 +106,8 @@ static const Cmd cmds[] = {
      vlm_cmd_train},
     {"eval", "bounds and log-likelihood estimates on data",
      "eval --data FILE --load CKPT [options]",
-     "  --data FILE          data to evaluate\n"
+     "  --data FILE          data to evaluate (or --data NAME=FILE, repeatable,\n"
+     "                       as for train)\n"
      "  --format F           idx | csv | npy\n"
      "  --load CKPT          trained checkpoint\n"
      "  --init-from CKPT     instead of --load: copy the global parameters\n"
@@ -130,15 +138,23 @@ static const Cmd cmds[] = {
      "  --load CKPT          trained checkpoint (without: the parameters as\n"
      "                       initialised from --seed)\n"
      "  -n N                 number of samples (default 16)\n"
-     "  --out FILE           .csv (one sample per row) or .png (image grid)\n"
+     "  --data FILE          a model with inputs: their values, one draw per\n"
+     "                       row (instead of -n); the file holds the inputs\n"
+     "                       in declaration order, or every data variable (the\n"
+     "                       observed columns are then ignored); or\n"
+     "                       --data NAME=FILE per input. --format, --limit N\n"
+     "  --out FILE           .csv/.npy: one sample per row, every observed and\n"
+     "                       input column in declaration order (the inputs as\n"
+     "                       given: a file to train on); .png: image grid of\n"
+     "                       the observed values\n"
      "  --shape HxW          image shape for .png (default: square)\n"
      "  --mean               write E[x | z] instead of raw samples\n"
      "  --seed S, --threads T, --set NAME=VALUE\n",
-     " load n out shape mean seed threads set ",
+     " load n out shape mean seed threads set data format limit ",
      vlm_cmd_sample},
     {"posterior", "per-item posterior over the latents",
      "posterior --data FILE --load CKPT --out FILE.csv [options]",
-     "  --data FILE, --format F, --load CKPT\n"
+     "  --data FILE, --format F, --load CKPT (--data NAME=FILE: as for train)\n"
      "  --out FILE.csv       per item: p(z|x) and argmax for enumerated\n"
      "                       latents, the guide's mean and scale otherwise\n"
      "  --samples K          importance samples for guided latents (default 100)\n"
@@ -153,7 +169,7 @@ static const Cmd cmds[] = {
      vlm_cmd_posterior},
     {"impute", "fill missing entries",
      "impute --data FILE --load CKPT --out FILE [options]",
-     "  --data FILE, --format F, --load CKPT\n"
+     "  --data FILE, --format F, --load CKPT (--data NAME=FILE: as for train)\n"
      "  --out FILE           .csv, .npy or .png: the data with missing entries\n"
      "                       replaced by posterior-predictive means\n"
      "  --mask M             top-half | none (default none); NaN entries are\n"
@@ -183,7 +199,8 @@ static const Cmd cmds[] = {
     {"gradvar", "variance of the score-function gradient, with and without "
      "baseline",
      "gradvar --data FILE --load CKPT [options]",
-     "  --data FILE, --format F, --limit N, --binarize\n"
+     "  --data FILE, --format F, --limit N, --binarize (--data NAME=FILE: as\n"
+     "                       for train)\n"
      "  --load CKPT          trained checkpoint (without: the initialisation)\n"
      "  --batch B            the minibatch: the first B items (default 64)\n"
      "  -n N                 gradient draws per estimator (default 100)\n"
@@ -355,8 +372,16 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
             return bad_usage(c, "--%s expects %s, got `%s`", name, what,    \
                              val);                                          \
     } while (0)
-        if (!strcmp(name, "data")) o->data = val;
-        else if (!strcmp(name, "test")) o->test = val;
+        if (!strcmp(name, "data") || !strcmp(name, "test")) {
+            bool t = name[0] == 't';
+            const char **args = t ? o->test_args : o->data_args;
+            int *n = t ? &o->n_test_args : &o->n_data_args;
+            if (*n == VLM_MAX_VARS)
+                return bad_usage(c, "at most %d --%s files", VLM_MAX_VARS, name);
+            args[(*n)++] = val;
+            if (t) o->test = args[0];
+            else o->data = args[0];
+        }
         else if (!strcmp(name, "save")) o->save = val;
         else if (!strcmp(name, "load")) o->load = val;
         else if (!strcmp(name, "log")) o->log = val;
@@ -404,6 +429,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "n")) {
             NEED(parse_long(val, 1, &L) && L <= 1000000, "a positive count");
             o->n = L;
+            o->has_n = true;
         } else if (!strcmp(name, "refine")) {
             NEED(parse_long(val, 0, &L) && L <= 1000000, "a count");
             o->refine = L;

@@ -12,6 +12,11 @@
 typedef struct Opts {
     const char *cmd;
     const char *data, *test, *save, *load, *log, *out, *png, *labels;
+    /* --data and --test, repeatable: FILE, or NAME=FILE binding the
+     * variable NAME to a file of its own (data, test: the first given) */
+    const char *data_args[VLM_MAX_VARS], *test_args[VLM_MAX_VARS];
+    int n_data_args, n_test_args;
+    bool has_n;
     const char *mask, *init_from, *probs;
     VlmFormat format;
     long epochs, every, n, refine, limit;
@@ -43,13 +48,19 @@ int vlm_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* cli_common.c */
 bool vlm_cli_ends_with(const char *s, const char *suf);
-/* Read a data file, keep its first --limit items, --binarize it, check it
- * against the model; on failure the error is printed and 1 returned. */
-int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,
+/* Read the files of --data (--test when `test`), bind them to the model's
+ * data variables (sample: its inputs), keep the first --limit items,
+ * --binarize the observed values; on failure the error is printed and 1
+ * returned. */
+int vlm_cli_read_data(const VlmModel *m, const Opts *o, bool test,
                       VlmData *d);
-void vlm_cli_mask_top_half(VlmData *d, double frac);
+/* The files of --data (or --test) as text for messages: "a.csv" or
+ * "x=a.idx, y=b.idx". */
+const char *vlm_cli_data_name(const Opts *o, bool test, char *buf, size_t n);
+void vlm_cli_mask_top_half(const VlmModel *m, VlmData *d, double frac);
 bool vlm_cli_want_mask(const Opts *o);
-long vlm_cli_total_numel(const VlmModel *m);
+long vlm_cli_total_numel(const VlmModel *m);   /* observed values per item */
+long vlm_cli_data_numel(const VlmModel *m);    /* observed and input values */
 int vlm_cli_eval_rows(const VlmModel *m, int items, int K);
 int vlm_cli_draw_rows(const VlmModel *m, const Opts *o, int *S, int *SE);
 int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,

@@ -17,10 +17,10 @@ int vlm_cmd_eval(VlmModel *m, const Opts *o)
     if (!o->data)
         return vlm_cli_fail("eval needs --data FILE");
     VlmData d;
-    if (vlm_cli_read_data(m, o, o->data, &d))
+    if (vlm_cli_read_data(m, o, false, &d))
         return 1;
     if (vlm_cli_want_mask(o))
-        vlm_cli_mask_top_half(&d, 1);
+        vlm_cli_mask_top_half(m, &d, 1);
     int K = vlm_model_exact(m) ? 1 : o->iw;
     int rows = vlm_cli_eval_rows(m, o->batch > 0 ? o->batch : 64, K);
     if (vlm_cli_load_trained(m, o, &d, rows)) {
@@ -36,7 +36,9 @@ int vlm_cmd_eval(VlmModel *m, const Opts *o)
     VlmEvidence ev;
     vlm_evidence_summarize(d.n, st, K, vlm_model_exact(m), m->local_width > 0,
                            &ev);
-    vlm_evidence_print(stdout, &ev, o->data);
+    char files[512];
+    vlm_evidence_print(stdout, &ev,
+                       vlm_cli_data_name(o, false, files, sizeof files));
     free(st);
     vlm_data_free(&d);
     return 0;

@@ -104,22 +104,13 @@ static void print_accuracy(const char *name, const char *path, size_t n,
     printf(" (%.4f on all %zu)\n", (double)hit / n, n);
 }
 
-/* Column of variable j's first element in the data's rows. */
-static long data_column(const VlmModel *m, int j)
-{
-    long col = 0;
-    for (int v = m->n_latent; v < j; v++)
-        col += m->vars[v].numel;
-    return col;
-}
-
 int vlm_cmd_posterior(VlmModel *m, const Opts *o)
 {
     VlmErr err;
     if (!o->data || !o->out)
         return vlm_cli_fail("posterior needs --data FILE and --out FILE.csv");
     VlmData d;
-    if (vlm_cli_read_data(m, o, o->data, &d))
+    if (vlm_cli_read_data(m, o, false, &d))
         return 1;
     int S, SE, rows = vlm_cli_draw_rows(m, o, &S, &SE);
     if (vlm_cli_load_trained(m, o, &d, rows)) {
@@ -224,9 +215,13 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                             cluster[i0 + b] = (int)best;
                         if (j == cls_var) {
                             cls[i0 + b] = (int)best;
-                            size_t at = (i0 + b) * d.d + (size_t)data_column(m, j);
-                            float given = d.x8 ? d.x8[at] / 255.0f : d.x[at];
-                            cls_missing[i0 + b] = isnan(given) || (d.mask && d.mask[at] == 0);
+                            /* missing in the data: as the batch holds it
+                             * (the item's first row), whichever file and
+                             * column the variable was bound to */
+                            size_t at = (size_t)b * SE * (size_t)nu + (size_t)i;
+                            float given = m->obs[j][at];
+                            cls_missing[i0 + b] = isnan(given) ||
+                                (m->obs_mask[j] && m->obs_mask[j][at] == 0);
                         }
                         col += K + 1;
                     } else if (m->q_loc[j]) {

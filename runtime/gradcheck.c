@@ -12,14 +12,16 @@ static bool summed(const VlmVarInfo *v)
     return v->kind == VLM_VAR_OBSERVED && v->treat == VLM_TREAT_ENUMERATE;
 }
 
-/* Synthetic data inside each observed variable's support; a variable
- * summed out where missing is missing (NaN) in every other item, so that
- * both its given (clamped) and its summed rows are checked. */
+/* Synthetic data inside each observed variable's support (inputs: in
+ * (0.05, 0.95), or integers below K for a category), in the plain layout:
+ * every data variable in consecutive columns, declaration order; a
+ * variable summed out where missing is missing (NaN) in every other item,
+ * so that both its given (clamped) and its summed rows are checked. */
 static void make_data(const VlmModel *m, VlmRng *rng, size_t n, VlmData *d)
 {
     size_t width = 0;
-    for (int j = m->n_latent; j < m->n_vars; j++)
-        width += (size_t)m->vars[j].numel;
+    for (int k = 0; k < m->n_data; k++)
+        width += (size_t)m->vars[m->data_var[k]].numel;
     memset(d, 0, sizeof *d);
     d->n = n;
     d->d = width;
@@ -28,8 +30,8 @@ static void make_data(const VlmModel *m, VlmRng *rng, size_t n, VlmData *d)
     d->x = vlm_xcalloc(n * width, sizeof(float));
     for (size_t i = 0; i < n; i++) {
         size_t col = 0;
-        for (int j = m->n_latent; j < m->n_vars; j++) {
-            const VlmVarInfo *v = &m->vars[j];
+        for (int j = 0; j < m->n_data; j++) {
+            const VlmVarInfo *v = &m->vars[m->data_var[j]];
             for (long k = 0; k < v->numel; k++) {
                 float x = (float)(0.05 + 0.9 * vlm_rng_uniform(rng));
                 if (v->discrete)
@@ -316,8 +318,12 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     m.use_kl = pass == 1;
     /* analytic gradient */
     double f0 = objective(&m, &noise, a, b);
-    /* score-function latents: the gradient is taken at a fixed sample */
+    /* score-function latents: the gradient is taken at a fixed sample. The
+     * forward is repeated under replay: drawing those samples advanced the
+     * noise stream, so a later reparameterized sample of the guide would
+     * otherwise see other noise here than in the finite differences. */
     m.replay = true;
+    f0 = objective(&m, &noise, a, b);
     backward(&m, a, b);
     memcpy(gw, m.dw, sizeof(float) * m.n_w);
     if (nl)

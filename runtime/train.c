@@ -463,9 +463,19 @@ static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
  * tol. A fresh run starts from k-means; --load continues from the
  * checkpoint's parameters. Checkpoints have the gradient trainer's format
  * (epoch = iterations; the optimizer state is unused). */
+/* The file holding the mixture's observed variable: the data itself, or
+ * its part when the variable was bound by name (--data x=FILE; a mixture
+ * has no other data variable, so it reads the whole file). */
+static const VlmData *em_file(const VlmModel *m, const VlmData *d)
+{
+    return d && d->bind ? d->bind[m->desc->mixture->observed].data : d;
+}
+
 static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
                     const VlmTrainOpts *o, VlmErr *err)
 {
+    data = em_file(m, data);
+    test = em_file(m, test);
     TrainState s;
     memset(&s, 0, sizeof s);
     s.samples = 1;
@@ -561,13 +571,13 @@ static int set_aux_weight(const VlmModel *m, const VlmData *d,
     int y = vlm_infer_guided_summed(m);
     if (y < 0)
         return 0;
-    size_t col = 0, given = 0;
-    for (int j = m->n_latent; j < y; j++)
-        col += (size_t)m->vars[j].numel;
+    size_t given = 0;
+    VlmBind b = vlm_data_bind_of(m, d, y);   /* its file and column */
+    const VlmData *f = b.data;
     for (size_t i = 0; i < d->n; i++) {
-        size_t at = i * d->d + col;
-        float x = d->x8 ? d->x8[at] / 255.0f : d->x[at];
-        given += !isnan(x) && (!d->mask || d->mask[at] != 0);
+        size_t at = i * f->d + b.column;
+        float x = f->x8 ? f->x8[at] : f->x[at];   /* NaN: missing */
+        given += !isnan(x) && (!f->mask || f->mask[at] != 0);
     }
     inf->aux_weight = o->has_aux_weight ? o->aux_weight
                       : given ? 0.1 * (double)d->n / (double)given : 0;

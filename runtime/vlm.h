@@ -104,7 +104,8 @@ typedef struct VlmOut {
 typedef enum {
     VLM_FN_EXP, VLM_FN_LOG, VLM_FN_LOG1P, VLM_FN_SQRT, VLM_FN_SIGMOID,
     VLM_FN_SOFTPLUS, VLM_FN_TANH, VLM_FN_RELU, VLM_FN_ABS, VLM_FN_ELU,
-    VLM_FN_NEG, VLM_FN_IDENTITY
+    VLM_FN_NEG, VLM_FN_IDENTITY,
+    VLM_FN_SQUARE               /* `square(x)` and `pow(x, 2)` */
 } VlmFn;
 
 /* y[i] = f(x[i]), i < n (contiguous). */
@@ -114,10 +115,20 @@ void vlm_ew_fn_fwd(VlmFn f, size_t n, const float *x, float *y);
  * From y: exp (y), sqrt (0.5/y), sigmoid (y(1-y)), tanh (1-y^2),
  *         elu (y > 0 ? 1 : y+1; alpha = 1).
  * From x: log (1/x), log1p (1/(1+x)), softplus (sigmoid(x)),
- *         relu (x > 0), abs (sign(x), 0 at 0).
+ *         relu (x > 0), abs (sign(x), 0 at 0), square (2x).
  * Neither: neg, identity. */
 void vlm_ew_fn_bwd(VlmFn f, size_t n, const float *x, const float *y,
                    const float *dy, float *dx);
+
+/* y[i] = x[i]^p (powf), i < n: `pow(x, p)` with a literal p. An integer p
+ * takes any real x (a negative x to an odd power is negative); a
+ * non-integer p gives NaN for x < 0 (as the math does), and p < 0 gives
+ * Inf at x = 0. */
+void vlm_ew_pow_fwd(size_t n, float p, const float *x, float *y);
+/* dx[i] += p x[i]^(p-1) dy[i]; p == 0 contributes nothing (also at x = 0,
+ * where 0 * 0^-1 would be NaN). Reads x only. */
+void vlm_ew_pow_bwd(size_t n, float p, const float *x, const float *dy,
+                    float *dx);
 
 /* out (R,n) = a op b with broadcasting through the views; out contiguous. */
 void vlm_ew_add_fwd(int R, int n, VlmIn a, VlmIn b, float *out);
@@ -151,6 +162,23 @@ void vlm_logsumexp(int G, int K, const double *x, double *out, double *softmax);
 void vlm_softmax_fwd(int rows, int K, const float *x, float *y);
 void vlm_softmax_bwd(int rows, int K, const float *y, const float *dy,
                      float *dx);
+
+/* One-hot codes: idx (n) category indices stored as float -> out (n,K),
+ * out[i,k] = 1 if idx[i] == k else 0. An index that is not an integer in
+ * [0, K) (e.g. the NaN of a missing entry) gives a row of zeros. There is
+ * no backward: the index is discrete, so no gradient flows into it. */
+void vlm_one_hot_fwd(size_t n, int K, const float *idx, float *out);
+
+/* Concatenation along the last axis: a (R,G,ka) view ++ b (R,G,kb) view ->
+ * out (R,G,ka+kb) contiguous; element (g,i) of a row is p[r*rs + (g*k+i)*es],
+ * so a global operand (rs == 0) repeats on every row and es == 0 repeats
+ * one value along the row (a scalar operand, k == 1). */
+void vlm_concat_fwd(int R, int G, int ka, VlmIn a, int kb, VlmIn b,
+                    float *out);
+/* da += dout[.., :ka], db += dout[.., ka:], summed over the broadcast axes
+ * of each view (rs == 0: over rows). Either may be {NULL}. */
+void vlm_concat_bwd(int R, int G, int ka, int kb, const float *dout,
+                    VlmOut da, VlmOut db);
 
 /* Gather rows of a table by index: out (R,n) = table (K,n)[idx[r]].
  * idx holds integer values in [0, K) stored as float (not checked). */
@@ -346,21 +374,44 @@ void vlm_optim_update_rows(const VlmOptim *o, float *p, const float *g,
 
 /* ============================================================ data */
 
+/* Where one data-bound variable (observed or input) takes its values:
+ * columns column .. column + numel of `data`, each item's row. raw: bytes
+ * are taken as the integers 0..255 (class ids, labels), not scaled by
+ * 1/255 (images); float data read the same either way. */
+struct VlmData;
+typedef struct VlmBind {
+    const struct VlmData *data;
+    size_t column;
+    bool raw;
+} VlmBind;
+
 /* A data set in memory: N items of D values, row major, either as floats
  * (x) or, for uint8 files (IDX, uint8 NPY: nothing can be missing), as
  * bytes x8 standing for x8[i] / 255.0f (a quarter of the memory; x is then
- * NULL). Read values through vlm_data_rows; code that rewrites values in
- * place calls vlm_data_floats first. mask (N*D) is NULL when nothing is
- * missing, else 1 = observed, 0 = missing (the value there is 0). labels
- * (N) when the format has them (IDX label file). */
+ * NULL), or for x8[i] itself when `raw` (an idx1 label file). Read values
+ * through vlm_data_rows; code that rewrites values in place calls
+ * vlm_data_floats first. mask (N*D) is NULL when nothing is missing, else
+ * 1 = observed, 0 = missing (the value there is 0). labels (N) when the
+ * format has them (IDX label file).
+ *
+ * Several aligned files (`--data x=images --data y=labels`) make one data
+ * set too: `parts` own the files (each with n items), `bind` (VLM_MAX_VARS
+ * entries, by variable index) says where each data variable reads, and
+ * x, x8, mask are NULL (d = 0). Without bind, this one file holds every
+ * data variable in consecutive columns, in declaration order: the common
+ * case, see vlm_data_bind_of. */
 typedef struct VlmData {
     size_t n, d;
     int shape[3]; int rank;   /* per-item shape as stored (IDX: 28x28) */
     float *x;
     uint8_t *x8;              /* the compact form, or NULL */
+    bool raw;                 /* x8 holds integer codes, not intensities */
     float *mask;
     int32_t *labels;
     char **colnames;          /* d names from a CSV header line, else NULL */
+    struct VlmData *parts;    /* a set of aligned files: n_parts of them */
+    int n_parts;
+    VlmBind *bind;            /* ... and the variables' places in them */
 } VlmData;
 
 /* max_bytes == 0 means this default cap on what a reader allocates. */
@@ -368,7 +419,8 @@ typedef struct VlmData {
 
 typedef enum { VLM_FMT_AUTO, VLM_FMT_IDX, VLM_FMT_CSV, VLM_FMT_NPY } VlmFormat;
 
-/* Read a data file. IDX (optionally .gz) uint8 images are scaled to [0,1];
+/* Read a data file. IDX (optionally .gz) uint8 images are scaled to [0,1]
+ * (idx1 files are labels: raw integers);
  * CSV: optional header line, empty/NA/NaN fields are missing; NPY: float32,
  * float64 or uint8 (uint8 scaled to [0,1]), C order. Every header and size
  * is validated before allocating (max_bytes caps the allocation). */
@@ -563,7 +615,10 @@ int vlm_png_grid(const char *path, const float *imgs, int n, int h, int w,
  * logp_term, obs_mean, ...) is indexed by variable index: latents first,
  * then observed variables, in declaration order. */
 
-typedef enum { VLM_VAR_LATENT, VLM_VAR_OBSERVED } VlmVarKind;
+/* Inputs (`input u[C];`) are data rows without a density: they follow the
+ * n_vars random variables in the variable table (vars[n_vars + i]) and are
+ * read into obs[] like observed variables. */
+typedef enum { VLM_VAR_LATENT, VLM_VAR_OBSERVED, VLM_VAR_INPUT } VlmVarKind;
 typedef enum {   /* same order as the compiler's VlmcTreatment */
     VLM_TREAT_ENUMERATE, VLM_TREAT_REPARAM, VLM_TREAT_SCORE,
     VLM_TREAT_AUTO_GUIDE, VLM_TREAT_NONE /* observed */
@@ -589,10 +644,11 @@ typedef struct VlmVarInfo {
     const char *name;
     VlmVarKind kind;
     VlmTreat treat;
-    const char *dist;       /* "Normal", "Bernoulli", ... */
-    bool discrete;
+    const char *dist;       /* "Normal", "Bernoulli", ...; NULL for inputs */
+    bool discrete;          /* inputs: integer-valued (`category(K)`) */
     long numel;             /* elements per item */
-    long support;           /* discrete finite support per element, else 0 */
+    long support;           /* discrete finite support per element (inputs:
+                               K of `category(K)`), else 0 */
     int rank;
     long dims[4];
 } VlmVarInfo;
@@ -607,8 +663,14 @@ struct VlmModel {
     const VlmModelDesc *desc;
     /* filled by desc->configure from desc->const_values */
     int n_params; VlmParamInfo params[VLM_MAX_PARAMS];
-    int n_vars; VlmVarInfo vars[VLM_MAX_VARS];  /* latents, then observed */
-    int n_latent, n_observed;
+    int n_vars; VlmVarInfo vars[VLM_MAX_VARS];  /* latents, then observed;
+                                                   then n_inputs inputs */
+    int n_latent, n_observed, n_inputs;
+    int n_data, data_var[VLM_MAX_VARS]; /* the data's column blocks: observed
+                                           and input variables in declaration
+                                           order (vlm_model_init fills it with
+                                           the observed ones when configure
+                                           leaves it empty) */
     size_t n_w;             /* floats of global parameters */
     size_t local_width;     /* floats of local parameters per item (0: none) */
     long E;                 /* enumeration size (1: nothing enumerated) */
@@ -625,7 +687,8 @@ struct VlmModel {
     /* batch interface, R rows (see above); set by the driver */
     int R, B, S;
     int Rmax;               /* buffers were allocated for this many rows */
-    const float *obs[VLM_MAX_VARS];      /* per observed var: R x numel */
+    const float *obs[VLM_MAX_VARS];      /* per observed var and input:
+                                            R x numel */
     const float *obs_mask[VLM_MAX_VARS]; /* NULL = fully observed */
     float *row_item;        /* R: data index of each row's item (local) */
 
@@ -755,13 +818,51 @@ void vlm_model_alloc_local(VlmModel *m, size_t rows);
 void vlm_model_init_params(VlmModel *m, uint64_t seed);
 void vlm_model_init_local(VlmModel *m, uint64_t seed);
 void vlm_model_free(VlmModel *m);
-/* Error unless data width == the observed variables' elements; the
- * message names the variables and the const to --set. */
+/* Error unless data width == the data variables' elements (observed and
+ * inputs); the message names the variables and the const to --set. */
 int vlm_model_check_data(const VlmModel *m, const VlmData *d,
                          const char *path, VlmErr *err);
 /* Set R = B*S*E and fill obs / obs_mask / row_item for items idx[0..B). */
 void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
                           int B, int S);
+/* For sampling: R = B rows, one per item, of the inputs only. */
+void vlm_model_fill_inputs(VlmModel *m, const VlmData *d, const uint32_t *idx,
+                           int B);
+
+/* ---- bind.c: which file and columns each data variable reads */
+
+/* Whether variable v reads integers (Categorical and Poisson observed
+ * variables, `category` inputs): its bytes are then raw, never / 255. */
+bool vlm_var_integer(const VlmModel *m, int v);
+/* Where data variable v reads in d: d->bind[v] for a set of files; for a
+ * single file its block of the consecutive columns in declaration order,
+ * raw for an integer variable or a raw file. */
+VlmBind vlm_data_bind_of(const VlmModel *m, const VlmData *d, int v);
+/* Make a data set of n files read for m's data variables (the files are
+ * moved into *out, or freed on error). names[k] is the variable file k
+ * holds, or NULL for at most one unnamed file that holds every variable
+ * not named, in declaration order (alone: the plain single-file case,
+ * returned as it was read). With inputs_only (sampling) the variables are
+ * the inputs, and an unnamed file holds just them or every data variable.
+ * Errors: an unknown or twice-bound name, a variable bound to no file,
+ * a width that is not the variable's, files with different numbers of
+ * items, NaN in an input, a `category(K)` input value that is not an
+ * integer in 0..K-1 (row and column named). */
+int vlm_data_bind(const VlmModel *m, VlmData *files, const char *const *names,
+                  const char *const *paths, int n, bool inputs_only,
+                  VlmData *out, VlmErr *err);
+/* The values of d against m (the plain file: paths[0]; a set: one path
+ * per part): every input given (no NaN) and a `category(K)` input in
+ * 0..K-1 (errors name the row and column), the given values of a variable
+ * summed out where missing among its values. vlm_model_check_data and
+ * vlm_data_bind call it. */
+int vlm_data_check_values(const VlmModel *m, const VlmData *d,
+                          const char *const *paths, VlmErr *err);
+/* Keep the first n items (every part of a set). */
+void vlm_data_limit(VlmData *d, size_t n);
+/* One float file in the plain layout (every data variable in consecutive
+ * columns, declaration order) holding the values each variable reads. */
+void vlm_data_merge(const VlmModel *m, const VlmData *d, VlmData *out);
 
 typedef enum { VLM_OBJ_ELBO, VLM_OBJ_IWAE } VlmObjective;
 
