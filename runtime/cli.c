@@ -123,16 +123,19 @@ static const Cmd cmds[] = {
     {"posterior", "per-item posterior over the latents",
      "posterior --data FILE --load CKPT --out FILE.csv [options]",
      "  --data FILE, --format F, --load CKPT\n"
-     "  --out FILE.csv       per item: p(z|x) and argmax for enumerated\n"
-     "                       latents, the guide's mean and scale otherwise\n"
+     "  --out FILE.csv       per item: p(z=k) and argmax for enumerated\n"
+     "                       latents; the guide's mean and scale for latents\n"
+     "                       with a Normal guide; else the importance-weighted\n"
+     "                       posterior mean\n"
      "  --samples K          importance samples for guided latents (default 100)\n"
      "  --labels IDXFILE     print cluster purity and NMI against labels\n"
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
+     "  --mask M             top-half | none: hide the first half of each item\n"
      "  --init-from CKPT     as for eval\n"
      "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n",
      " data format load out samples labels refine refine-lr "
-     "batch seed threads set limit binarize init-from ",
+     "batch seed threads set limit binarize mask init-from ",
      vlm_cmd_posterior},
     {"impute", "fill missing entries",
      "impute --data FILE --load CKPT --out FILE [options]",
@@ -162,6 +165,7 @@ static const Cmd cmds[] = {
      "baseline",
      "gradvar --data FILE --load CKPT [options]",
      "  --data FILE, --format F, --limit N, --binarize\n"
+     "  --mask M             top-half | none: hide the first half of each item\n"
      "  --load CKPT          trained checkpoint (without: the initialisation)\n"
      "  --batch B            the minibatch: the first B items (default 64)\n"
      "  -n N                 gradient draws per estimator (default 100)\n"
@@ -174,7 +178,7 @@ static const Cmd cmds[] = {
      "of training (S = 1, warmed up for 20 draws first), and with --samples\n"
      "K > 1 the leave-one-out baseline; the ratios tell the reduction.\n",
      " data format load batch n samples seed threads set limit "
-     "binarize ",
+     "binarize mask ",
      vlm_cmd_gradvar},
     {"params", "print the parameters as CSV",
      "params [--load CKPT] [options]",

@@ -45,7 +45,8 @@ int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,
     return 0;
 }
 
-/* --mask top-half for train and eval: the first half of each item's values
+/* --mask top-half for train, eval, posterior and gradvar (impute builds
+ * its own mask): the first half of each item's values
  * (the top rows of a row-major image) become missing, like NaN entries,
  * in a fraction frac of the items: item i when floor((i+1) frac) >
  * floor(i frac) (every item at 1, every other one at 0.5). A model never

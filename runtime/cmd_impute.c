@@ -88,8 +88,12 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
         ret = vlm_cli_fail("%s", err.msg);
         goto done;
     }
-    if (vlm_cli_write_rows(m, o->out, n, (long)D, imp, d.shape[0] && d.rank == 2 ?
-                   d.shape[0] : 0, d.rank == 2 ? d.shape[1] : 0, &err) != 0) {
+    /* image shape of --out .png and --png: an explicit --shape, else the
+     * data's own (IDX/NPY), else square (vlm_cli_image_shape) */
+    bool own = o->shape_h <= 0 && d.rank == 2;
+    int sh = own ? d.shape[0] : o->shape_h;
+    int sw = own ? d.shape[1] : o->shape_w;
+    if (vlm_cli_write_rows(m, o->out, n, (long)D, imp, sh, sw, &err) != 0) {
         ret = vlm_cli_fail("%s", err.msg);
         goto done;
     }
@@ -129,8 +133,6 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
     }
     if (o->png) {
         int H, W;
-        int sh = d.rank == 2 ? d.shape[0] : o->shape_h;
-        int sw = d.rank == 2 ? d.shape[1] : o->shape_w;
         if (!vlm_cli_image_shape((long)D, sh, sw, &H, &W)) {
             ret = vlm_cli_fail("%s: %zu values per item are not an image", o->png, D);
             goto done;

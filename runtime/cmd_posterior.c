@@ -83,6 +83,8 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     VlmData d;
     if (vlm_cli_read_data(m, o, o->data, &d))
         return 1;
+    if (vlm_cli_want_mask(o))
+        vlm_cli_mask_top_half(&d, 1);
     int S, SE, rows = vlm_cli_draw_rows(m, o, &S, &SE);
     if (vlm_cli_load_trained(m, o, &d, rows)) {
         vlm_data_free(&d);
