@@ -69,6 +69,12 @@ for c in $CMDS; do
     check "$c: every option of its --help is accepted" [ ! -s "$T/why" ]
 done
 
+for o in $(cat "$T/opts.vlmc"); do
+    "$VLMC" "$o" x.vlm --help >/dev/null 2>"$T/err"
+    grep -q 'unknown option' "$T/err" && why "vlmc --help names $o, but vlmc refuses it: $(head -1 "$T/err")"
+done
+check "vlmc: every option of its --help is accepted" [ ! -s "$T/why" ]
+
 # ------------------------------------------------------------ 2. docs vs help
 # One record per command line of the docs: where, program, command, options.
 # Lines ending in `\` and synopsis lines starting with `[` continue the
@@ -154,8 +160,8 @@ for o in $(cat "$T/opts.vlmc"); do
 done
 check "every option of vlmc --help is documented" [ ! -s "$T/why" ]
 envs=$(sed -n 's/^environment: *//p' "$T/help.vlmc" | grep -oE '[A-Z][A-Z_]+')
-for v in $envs; do
-    grep -qF -- "\`$v\`" $DOCS || why "vlmc's environment variable $v is not documented"
+for v in $envs; do   # a row of a table that says what it does
+    grep -qE -- "^\| \`$v\` \|" $DOCS || why "vlmc's environment variable $v has no row in a table of the docs"
 done
 check "vlmc's environment variables ($(echo $envs)) are documented" sh -c "[ -n '$envs' ] && [ ! -s '$T/why' ]"
 
@@ -192,6 +198,29 @@ n_claims=$(wc -l < "$T/claims")
 grep '^bad ' "$T/claims" | sed 's/^bad //' > "$T/why"
 check "the docs' $n_claims \"--opt (commands)\" lists name exactly the commands that take it" \
     sh -c "[ $n_claims -ge 3 ] && [ ! -s '$T/why' ]"
+
+# a list of the commands in inline code (`train eval ...`, 3 or more of
+# them) lists all of them
+cw=$(echo $CMDS | tr ' ' '|'); bt='`'
+grep -oE -- "^[^:]*:[0-9]+:|$bt($cw)( ($cw)){2,}$bt" "$T/paragraphs" |
+awk '/^[^`]*:[0-9]+:$/ { w = $0; next } { print w $0 }' > "$T/cmdlists"
+: > "$T/missing"
+while IFS= read -r hit; do
+    for c in $CMDS; do
+        case " $(echo "${hit#*$bt}" | tr -d "$bt") " in *" $c "*) ;; *) echo "${hit%%$bt*} lists the commands without $c" >> "$T/missing" ;; esac
+    done
+done < "$T/cmdlists"
+cat "$T/missing" > "$T/why"
+check "the docs' lists of the commands ($(wc -l < "$T/cmdlists")) name every command" \
+    sh -c "[ -s '$T/cmdlists' ] && [ ! -s '$T/why' ]"
+
+# every picture the tutorial names is written by a command in its text
+awk '{ if (sub(/\\$/, "")) { buf = buf $0; next } print buf $0; buf = "" }' docs/tutorial.md > "$T/tutorial.joined"
+for png in $(grep -oE '`[A-Za-z0-9_]+\.png`' docs/tutorial.md | tr -d '`' | sort -u); do
+    grep -qE "^(\./|python3 |bin/).*[ /]$png( |$)" "$T/tutorial.joined" ||
+        why "docs/tutorial.md names $png, but none of its commands writes it"
+done
+check "every PNG the tutorial names has its command in the text" [ ! -s "$T/why" ]
 
 # ------------------------------------------------------------ 4b. facts the docs state
 # docs/language.md's distribution table: every runtime stem it names is a

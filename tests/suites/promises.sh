@@ -116,6 +116,11 @@ run "$S" gradvar $SETS --data "$T/v_na.csv" --limit 32 -n 10 --samples 2 && cp "
 run "$S" gradvar $SETS --data "$T/v.csv" --limit 32 -n 10 --samples 2 && cp "$T/out" "$T/g0"
 check "gradvar --mask top-half = the top half missing in the data" sh -c "[ -s '$T/gm' ] && cmp -s '$T/gm' '$T/gn'"
 check "gradvar --mask top-half changes the gradients" sh -c "[ -s '$T/g0' ] && ! cmp -s '$T/gm' '$T/g0'"
+# the equal-cost figure is the ratio divided by the samples per item
+line=$(grep 'ratio none / leave-one-out' "$T/g0")
+check "gradvar: equal cost = ratio / 2 samples ($line)" sh -c "echo '$line' |
+    awk '{ if (match(\$0, /at equal cost: [0-9.]+ \/ 2 samples = [0-9.]+/)) { split(substr(\$0, RSTART, RLENGTH), a, \" \");
+           r = \$5; exit !(a[4] == r && a[9] > 0 && (a[9] - r / 2) ^ 2 < 1e-4) } exit 1 }'"
 
 # ---------------------------------------------------------------- impute --shape
 # PNG width and height (IHDR, big-endian) of 3 rows of 10 tiles, 2-pixel gaps
