@@ -39,6 +39,7 @@ static void mark(VlmcGraph *g, const VlmcProgram *p, bool model_graph)
             break;
         case VLMC_OP_NUM: case VLMC_OP_OBS: case VLMC_OP_ENUM: case VLMC_OP_SAMPLE:
         case VLMC_OP_MEAN:
+        case VLMC_OP_ONE_HOT:   /* of a discrete value: no gradient flows */
             x->dep = false;
             break;
         default:

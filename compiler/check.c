@@ -48,6 +48,8 @@ typedef struct Ck {
     int n_vars;
     unsigned visit_stamp;
     int cap_consts, cap_params, cap_nets, cap_lets, cap_latents, cap_observed;
+    int cap_dim_sums;
+    int cap_inputs, cap_data;
 } Ck;
 
 static uint64_t hash_str(const char *s)
@@ -111,8 +113,7 @@ static void *push(Ck *c, void *arr, int *n, int *cap, size_t size)
 
 static const char *fmt_dim(const VlmcModel *m, VlmcDim d, char *buf, size_t n)
 {
-    if (d.cst >= 0 && d.cst < m->n_consts) snprintf(buf, n, "%s", m->consts[d.cst]->name);
-    else snprintf(buf, n, "%ld", d.value);
+    vlmc_dim_text(m, d, false, buf, n);
     return buf;
 }
 
@@ -128,9 +129,10 @@ static const char *fmt_shape(const VlmcModel *m, const VlmcShape *s, char *buf)
     return buf;
 }
 
+/* Sums are interned (canonical form, one index each): equal by index. */
 static bool dim_eq(VlmcDim a, VlmcDim b)
 {
-    return a.cst == b.cst && (a.cst >= 0 || a.value == b.value);
+    return a.cst == b.cst && (a.cst != -1 || a.value == b.value);
 }
 
 static bool shape_eq(const VlmcShape *a, const VlmcShape *b)
@@ -278,7 +280,7 @@ static void err_unknown_const(Ck *c, VlmcLoc loc, const char *name, const VlmcSy
 
 static void err_dim_syntax(Ck *c, VlmcLoc loc)
 {
-    vlmc_error(c->d, loc, "a size in a shape must be a const name or an integer literal");
+    vlmc_error(c->d, loc, "a size in a shape must be a const name, an integer literal or a sum of them (`Z + K`)");
 }
 
 static void err_const_expr(Ck *c, VlmcLoc loc, const char *what)
@@ -303,15 +305,15 @@ static void err_index_base(Ck *c, VlmcLoc loc, const VlmcSym *s)
 static void err_index_not_latent(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
     if (s)
-        vlmc_error(c->d, loc, "index must be a discrete latent variable, but `%s` is a %s",
+        vlmc_error(c->d, loc, "index must be a discrete latent or observed variable, but `%s` is a %s",
                    s->name, vlmc_sym_kind_name(s->kind));
     else
-        vlmc_error(c->d, loc, "index must be the name of a discrete latent variable");
+        vlmc_error(c->d, loc, "index must be the name of a discrete latent or observed variable");
 }
 
 static void err_index_continuous(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
-    vlmc_error(c->d, loc, "index `%s` is continuous (%s): only Categorical or Bernoulli latents can index",
+    vlmc_error(c->d, loc, "index `%s` is continuous (%s): only Categorical or Bernoulli variables can index",
                s->name, s->dist ? s->dist->name : "real");
 }
 
@@ -361,6 +363,54 @@ static void err_fn_args(Ck *c, VlmcLoc loc, const char *name, int got, bool keyw
     else vlmc_error(c->d, loc, "`%s` takes 1 argument, got %d", name, got);
 }
 
+/* builtins with other than one argument: pow (2), concat (2 or more) */
+static void err_builtin_arity(Ck *c, VlmcLoc loc, const char *name, int want, bool at_least, int got)
+{
+    vlmc_error(c->d, loc, "`%s` takes %s%d arguments, got %d", name, at_least ? "at least " : "", want, got);
+}
+
+static void err_one_hot_not_discrete(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    if (s && s->kind == VLMC_SYM_OBSERVED && s->dist && s->dist->value_support == VLMC_SUP_BINARY)
+        vlmc_error(c->d, loc, "`one_hot` needs a discrete value, but observed `%s` is real: observed "
+                   "Bernoulli data may lie in [0, 1]", s->name);
+    else if (s && s->dist)
+        vlmc_error(c->d, loc, "`one_hot` needs a discrete value (a Categorical or Bernoulli variable), "
+                   "but `%s` ~ %s is real", s->name, s->dist->name);
+    else
+        vlmc_error(c->d, loc, "`one_hot` needs a discrete value (a Categorical or Bernoulli variable), "
+                   "but its argument is real");
+}
+
+static void err_one_hot_categories(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "`one_hot` needs a fixed number of categories, but `%s` ~ %s has no upper "
+               "bound (one_hot takes a Categorical or Bernoulli variable)", s->name, s->dist->name);
+}
+
+static void err_pow_exponent(Ck *c, VlmcLoc loc)
+{
+    vlmc_error(c->d, loc, "the exponent of `pow` must be a number literal, e.g. `pow(x, 3)` or `pow(x, -0.5)`");
+}
+
+static void err_softmax_scalar(Ck *c, VlmcLoc loc)
+{
+    vlmc_error(c->d, loc, "`softmax` normalises over the last dimension and needs a vector, got a scalar");
+}
+
+static void err_concat_shape(Ck *c, VlmcLoc loc, const VlmcShape *first, const VlmcShape *got)
+{
+    char a[SHAPE_BUF], b[SHAPE_BUF];
+    vlmc_error(c->d, loc, "`concat` joins along the last dimension: this argument has shape %s, but the "
+               "first has %s (all but the last dimension must agree; a scalar counts as [1])",
+               fmt_shape(c->m, got, b), fmt_shape(c->m, first, a));
+    VlmcShape x = *first, y = *got;
+    if (x.rank == y.rank && x.rank > 0) {
+        x.rank--; y.rank--;
+        note_symbolic(c, loc, &x, &y);
+    }
+}
+
 static void err_not_callable(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
     vlmc_error(c->d, loc, "`%s` is a %s, not a function or net", s->name, vlmc_sym_kind_name(s->kind));
@@ -373,9 +423,41 @@ static void err_not_a_value(Ck *c, VlmcLoc loc, const char *what, const char *na
 
 static void err_guide_samples_observed(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
-    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is observed: a guide samples only latent variables",
-               s->name, s->name);
+    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is observed: a guide samples only latent variables "
+               "(and observed Categorical or Bernoulli variables that other variables read, which are "
+               "summed out where missing)", s->name, s->name);
     vlmc_note(c->d, s->loc, "`%s` is declared observed here", s->name);
+}
+
+static void err_guide_samples_input(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "the guide samples `%s`, but `%s` is an input: inputs are data the model "
+               "conditions on, and a guide samples only latent variables", s->name, s->name);
+    vlmc_note(c->d, s->loc, "`%s` is declared an input here", s->name);
+}
+
+static void err_input_dist(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "input `%s` has a distribution: an input is data the model conditions on "
+               "and does not model; declare it `observed %s ~ ...` to model it", s->name, s->name);
+}
+
+static void err_input_in_guide(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "input `%s` is declared in the guide: inputs are columns of the data, "
+               "declared in the model (the guide reads them there)", s->name);
+}
+
+static void err_input_type(Ck *c, VlmcLoc loc, const char *why)
+{
+    vlmc_error(c->d, loc, "%s", why);
+}
+
+static void err_index_real_input(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "input `%s` is real-valued and cannot index: declare its number of values, "
+               "e.g. `input %s : category(K);`", s->name, s->name);
+    vlmc_note(c->d, s->loc, "`%s` is declared here", s->name);
 }
 
 static void err_guide_samples_unknown(Ck *c, VlmcLoc loc, const char *name, const char *sugg)
@@ -446,6 +528,13 @@ static void err_too_many_enum(Ck *c, VlmcLoc loc, const VlmcSym *s, const char *
     else
         vlmc_error(c->d, loc, "latent `%s` brings the enumerated latents to %s joint values: too many "
                    "to sum out (the limit is %d); sample some of them in a guide", s->name, count, VLMC_MAX_ENUM);
+}
+
+static void err_too_many_summed(Ck *c, VlmcLoc loc, const VlmcSym *s, const char *count)
+{
+    vlmc_error(c->d, loc, "observed `%s` is read by another conditional, so it is summed out in rows where it "
+               "is missing: %s joint values with the other summed variables, more than the limit of %d",
+               s->name, count, VLMC_MAX_ENUM);
 }
 
 static void err_infinite_unguided(Ck *c, VlmcLoc loc, const VlmcSym *s)
@@ -550,7 +639,7 @@ static bool keep_value(const Ck *c, const Entry *e, bool model_scope)
     const VlmcSym *s = e->sym;
     if (!visible(c, e, model_scope)) return false;
     if (!c->in_guide || !model_scope) return s->kind != VLMC_SYM_NET;
-    return s->kind == VLMC_SYM_CONST || s->kind == VLMC_SYM_OBSERVED
+    return s->kind == VLMC_SYM_CONST || s->kind == VLMC_SYM_OBSERVED || s->kind == VLMC_SYM_INPUT
         || (s->kind == VLMC_SYM_LATENT && s->q_dist);
 }
 static bool keep_const(const Ck *c, const Entry *e, bool model_scope)
@@ -569,7 +658,9 @@ static bool keep_net(const Ck *c, const Entry *e, bool model_scope)
 }
 
 static const char *const fn_names[] = {"exp", "log", "log1p", "sqrt", "sigmoid", "softplus",
-                                       "tanh", "relu", "abs", "elu", "sum"};
+                                       "tanh", "relu", "abs", "elu", "sum", "one_hot", "softmax",
+                                       "concat", "square", "pow"};
+#define N_FN_NAMES ((int)(sizeof fn_names / sizeof fn_names[0]))
 static const char *const act_names[] = {"identity", "relu", "tanh", "sigmoid", "softplus", "elu"};
 
 /* ------------------------------------------------------------ lookups */
@@ -623,7 +714,7 @@ static Entry *resolve(Ck *c, const char *name, VlmcLoc loc, const VlmcExpr *use)
     VlmcSym *s = e->sym;
     if (from_model) {
         switch (s->kind) {
-        case VLMC_SYM_CONST: case VLMC_SYM_OBSERVED: break;
+        case VLMC_SYM_CONST: case VLMC_SYM_OBSERVED: case VLMC_SYM_INPUT: break;
         case VLMC_SYM_LATENT:
             if (!s->q_dist) { err_guide_reads_unsampled(c, loc, s); return NULL; }
             break;
@@ -685,9 +776,61 @@ static bool check_size_value(Ck *c, VlmcLoc loc, double v)
     return true;
 }
 
+/* The canonical sum a + b (see VlmcDimSum), interned in the model; an
+ * error (at loc) when its default value is beyond the size limit. */
+static bool dim_add(Ck *c, VlmcDim a, VlmcDim b, VlmcLoc loc, VlmcDim *out)
+{
+    VlmcModel *m = c->m;
+    long total;
+    if (__builtin_add_overflow(a.value, b.value, &total) || total > MAX_SIZE) {
+        char why[400], x[160], y[160];
+        snprintf(why, sizeof why, "size %s + %s = %.0f is too large (the limit is %ld)",
+                 fmt_dim(m, a, x, sizeof x), fmt_dim(m, b, y, sizeof y), (double)a.value + (double)b.value,
+                 MAX_SIZE);
+        err_bad_size(c, loc, why);
+        return false;
+    }
+    /* terms of both sides, merged in const order */
+    VlmcDim side[2] = {a, b};
+    const int *t[2];
+    int nt[2], one[2];
+    long lit = 0;
+    for (int k = 0; k < 2; k++) {
+        VlmcDim d = side[k];
+        if (d.cst >= 0) { one[k] = d.cst; t[k] = &one[k]; nt[k] = 1; }
+        else if (d.cst == -1) { t[k] = NULL; nt[k] = 0; lit += d.value; }
+        else {
+            const VlmcDimSum *su = &m->dim_sums[VLMC_DIM_SUM(d.cst)];
+            t[k] = su->cst; nt[k] = su->n; lit += su->lit;
+        }
+    }
+    int n = nt[0] + nt[1];
+    *out = (VlmcDim){-1, total};
+    if (n == 0) return true;
+    if (n == 1 && lit == 0) { out->cst = nt[0] ? t[0][0] : t[1][0]; return true; }
+    int *cst = vlmc_arena_alloc(c->a, (size_t)n * sizeof *cst);
+    for (int i = 0, j = 0, k = 0; k < n; k++)
+        cst[k] = j >= nt[1] || (i < nt[0] && t[0][i] <= t[1][j]) ? t[0][i++] : t[1][j++];
+    for (int i = 0; i < m->n_dim_sums; i++) {
+        const VlmcDimSum *su = &m->dim_sums[i];
+        if (su->lit == lit && su->n == n && !memcmp(su->cst, cst, (size_t)n * sizeof *cst)) {
+            out->cst = VLMC_DIM_SUM(i);
+            return true;
+        }
+    }
+    PUSH(c, m->dim_sums, m->n_dim_sums, c->cap_dim_sums, ((VlmcDimSum){lit, n, cst}));
+    out->cst = VLMC_DIM_SUM(m->n_dim_sums - 1);
+    return true;
+}
+
 static bool resolve_dim(Ck *c, const VlmcExpr *e, VlmcDim *out)
 {
     double v;
+    if (e->kind == VLMC_E_BIN && e->op == '+') {   /* `Z + K`: a sum of sizes */
+        VlmcDim a, b;
+        bool ok1 = resolve_dim(c, e->a[0], &a), ok2 = resolve_dim(c, e->a[1], &b);
+        return ok1 && ok2 && dim_add(c, a, b, e->loc, out);
+    }
     if (literal_value(e, &v)) {
         if (!check_size_value(c, e->loc, v)) return false;
         out->cst = -1;
@@ -794,14 +937,19 @@ static bool check_index(Ck *c, VlmcExpr *e)
     if (idx->kind != VLMC_E_NAME) { err_index_not_latent(c, idx->loc, NULL); return false; }
     if (!ok) return false;
     VlmcSym *z = idx->sym;
-    if (z->kind != VLMC_SYM_LATENT) { err_index_not_latent(c, idx->loc, z); return false; }
-    if (!z->dist) return false;
-    if (!z->dist->discrete) { err_index_continuous(c, idx->loc, z); return false; }
+    if (z->kind == VLMC_SYM_INPUT) {
+        /* `input c : category(K);` indexes a first dimension of K */
+        if (z->support == 0) { err_index_real_input(c, idx->loc, z); return false; }
+    } else {
+        if (z->kind != VLMC_SYM_LATENT && z->kind != VLMC_SYM_OBSERVED) { err_index_not_latent(c, idx->loc, z); return false; }
+        if (!z->dist) return false;
+        if (!z->dist->discrete) { err_index_continuous(c, idx->loc, z); return false; }
+    }
     if (z->shape.rank != 0) { err_index_not_scalar(c, idx->loc, z); return false; }
     char msg[400], a[80], b[80];
     if (z->support == 0) {
         snprintf(msg, sizeof msg, "index `%s` ~ %s has unbounded values; an index needs a Categorical "
-                 "or Bernoulli latent", z->name, z->dist->name);
+                 "or Bernoulli variable", z->name, z->dist->name);
         err_support_mismatch(c, idx->loc, msg);
         return false;
     }
@@ -819,6 +967,92 @@ static bool check_index(Ck *c, VlmcExpr *e)
     return true;
 }
 
+/* The variable a discrete value names: `y`, or a let that is `y`. Only
+ * names are int-typed (arithmetic gives reals), so this finds it. */
+static const VlmcSym *discrete_var(const VlmcExpr *x)
+{
+    for (int hops = 0; x && x->kind == VLMC_E_NAME && x->sym && hops < 10000; hops++) {
+        const VlmcSym *s = x->sym;
+        if (s->kind == VLMC_SYM_LATENT || s->kind == VLMC_SYM_OBSERVED) return s;
+        if (s->kind != VLMC_SYM_LET) return NULL;
+        x = s->expr;
+    }
+    return NULL;
+}
+
+/* one_hot(y): y discrete with K values per element -> y's shape + [K] */
+static bool check_one_hot(Ck *c, VlmcExpr *e, VlmcExpr *y)
+{
+    const VlmcSym *s = discrete_var(y);
+    if (y->type != VLMC_T_INT || !s || !s->dist) {
+        err_one_hot_not_discrete(c, y->loc, s);
+        return false;
+    }
+    if (s->support <= 0) { err_one_hot_categories(c, y->loc, s); return false; }
+    if (y->shape.rank >= VLMC_MAX_RANK) { err_too_many_dims(c, e->loc, y->shape.rank + 1); return false; }
+    e->shape = y->shape;
+    e->shape.dim[e->shape.rank++] = s->support_dim;
+    return true;
+}
+
+/* concat(a, b, ...): all but the last dimension agree (a scalar is [1]);
+ * the last is the sum of the arguments' last dimensions. */
+static bool check_concat(Ck *c, VlmcExpr *e)
+{
+    VlmcShape first = e->args[0].value->shape;
+    if (first.rank == 0) first = (VlmcShape){1, {{-1, 1}}};
+    e->shape = first;
+    for (int i = 1; i < e->n_args; i++) {
+        const VlmcExpr *x = e->args[i].value;
+        VlmcShape sh = x->shape;
+        if (sh.rank == 0) sh = (VlmcShape){1, {{-1, 1}}};
+        bool same = sh.rank == first.rank;
+        for (int k = 0; same && k + 1 < sh.rank; k++) same = dim_eq(sh.dim[k], first.dim[k]);
+        if (!same) { err_concat_shape(c, x->loc, &first, &sh); return false; }
+        int last = sh.rank - 1;
+        if (!dim_add(c, e->shape.dim[last], sh.dim[last], e->loc, &e->shape.dim[last])) return false;
+    }
+    return true;
+}
+
+/* A builtin call: arity, then the shape of its value (always real). */
+static bool check_builtin(Ck *c, VlmcExpr *e, bool kw, bool args_ok)
+{
+    VlmcFn fn = e->fn;
+    int want = fn == VLMC_FN_POW || fn == VLMC_FN_CONCAT ? 2 : 1;
+    if (kw) { err_fn_args(c, e->loc, e->name, e->n_args, true); return false; }
+    if (fn == VLMC_FN_CONCAT ? e->n_args < want : e->n_args != want) {
+        if (want == 1) err_fn_args(c, e->loc, e->name, e->n_args, false);
+        else err_builtin_arity(c, e->loc, e->name, want, fn == VLMC_FN_CONCAT, e->n_args);
+        return false;
+    }
+    if (!args_ok) return false;
+    VlmcExpr *x = e->args[0].value;
+    e->type = VLMC_T_REAL;
+    e->batched = false;
+    for (int i = 0; i < e->n_args; i++) e->batched |= e->args[i].value->batched;
+    switch (fn) {
+    case VLMC_FN_SUM:
+        e->shape = (VlmcShape){0, {{0, 0}}};
+        return true;
+    case VLMC_FN_ONE_HOT:
+        return check_one_hot(c, e, x);
+    case VLMC_FN_SOFTMAX:
+        if (x->shape.rank == 0) { err_softmax_scalar(c, x->loc); return false; }
+        e->shape = x->shape;
+        return true;
+    case VLMC_FN_CONCAT:
+        return check_concat(c, e);
+    case VLMC_FN_POW:
+        if (!literal_value(e->args[1].value, &e->power)) { err_pow_exponent(c, e->args[1].value->loc); return false; }
+        e->shape = x->shape;
+        return true;
+    default:
+        e->shape = x->shape;
+        return true;
+    }
+}
+
 static bool check_call(Ck *c, VlmcExpr *e)
 {
     VlmcFn fn = vlmc_fn_lookup(e->name);
@@ -826,7 +1060,7 @@ static bool check_call(Ck *c, VlmcExpr *e)
     if (!fn && !en) {
         const char *sugg = suggest_in(c, e->name, c->in_guide ? &c->guide : NULL,
                                       c->in_guide ? NULL : &c->model, keep_net);
-        if (!sugg) sugg = vlmc_suggest(e->name, fn_names, 11);
+        if (!sugg) sugg = vlmc_suggest(e->name, fn_names, N_FN_NAMES);
         err_unknown_function(c, e->loc, e->name, sugg);
         for (int i = 0; i < e->n_args; i++) check_expr(c, e->args[i].value);
         return false;
@@ -838,13 +1072,7 @@ static bool check_call(Ck *c, VlmcExpr *e)
     for (int i = 0; i < e->n_args; i++) ok &= check_expr(c, e->args[i].value);
     if (fn) {
         e->fn = fn;
-        if (kw || e->n_args != 1) { err_fn_args(c, e->loc, e->name, e->n_args, kw); return false; }
-        if (!ok) return false;
-        VlmcExpr *x = e->args[0].value;
-        e->shape = fn == VLMC_FN_SUM ? (VlmcShape){0, {{0, 0}}} : x->shape;
-        e->type = VLMC_T_REAL;
-        e->batched = x->batched;
-        return true;
+        return check_builtin(c, e, kw, ok);
     }
     en = resolve(c, e->name, e->loc, e);
     if (!en) return false;
@@ -854,8 +1082,12 @@ static bool check_call(Ck *c, VlmcExpr *e)
     if (kw || e->n_args != 1) { err_fn_args(c, e->loc, e->name, e->n_args, kw); return false; }
     if (!ok) return false;
     VlmcExpr *x = e->args[0].value;
-    if (x->shape.rank != 1 || !dim_eq(x->shape.dim[0], net->net.sizes[0])) {
+    /* a scalar is a vector of one: it passes to a net whose input size is 1 */
+    bool scalar_in = x->shape.rank == 0 && dim_eq(net->net.sizes[0], (VlmcDim){-1, 1});
+    if (!scalar_in && (x->shape.rank != 1 || !dim_eq(x->shape.dim[0], net->net.sizes[0]))) {
         err_net_input(c, x->loc, net, &x->shape);
+        if (x->shape.rank == 0)
+            vlmc_note(c->d, x->loc, "a scalar passes only to a net whose input size is the literal 1");
         return false;
     }
     e->shape.rank = 1;
@@ -908,7 +1140,7 @@ static bool check_expr(Ck *c, VlmcExpr *e)
                 if (de) add_dep(c, en->deps[i], de->var_id);
             }
             return true;
-        case VLMC_SYM_LATENT: case VLMC_SYM_OBSERVED:
+        case VLMC_SYM_LATENT: case VLMC_SYM_OBSERVED: case VLMC_SYM_INPUT:
             e->shape = s->shape; e->type = s->type; e->batched = true;
             add_dep(c, s, en->var_id);
             return true;
@@ -1296,6 +1528,71 @@ static bool check_var(Ck *c, VlmcSym *s)
     return ok;
 }
 
+/* `input u[C];` (real values) or `input c : category(K);` (integers in
+ * 0..K-1, which may index a first dimension of K; the runtime checks the
+ * data against K). */
+static bool check_input(Ck *c, VlmcSym *s)
+{
+    bool ok = resolve_shape(c, s);
+    s->type = VLMC_T_REAL;
+    s->support = 0;
+    s->support_dim = (VlmcDim){-1, 0};
+    if (s->in_guide) { err_input_in_guide(c, s->loc, s); return false; }
+    if (s->dist_call) {
+        err_input_dist(c, s->dist_call->loc, s);
+        return false;
+    }
+    VlmcExpr *t = s->input_type;
+    if (!t) return ok;
+    if (t->kind != VLMC_E_CALL && t->kind != VLMC_E_NAME) {
+        err_input_type(c, t->loc, "expected the type of an input after `:`, e.g. `category(K)`");
+        return false;
+    }
+    static const char *const types[] = {"category"};
+    if (strcmp(t->name, "category")) {
+        const char *sugg = vlmc_suggest(t->name, types, 1);
+        char why[400];
+        if (sugg)
+            snprintf(why, sizeof why, "unknown input type `%s`; did you mean `%s`?", t->name, sugg);
+        else
+            snprintf(why, sizeof why, "unknown input type `%s` (an input is real-valued, or "
+                     "`category(K)`: integers 0..K-1)", t->name);
+        err_input_type(c, t->loc, why);
+        return false;
+    }
+    if (t->kind == VLMC_E_NAME || t->n_args != 1 || t->args[0].key) {
+        err_input_type(c, t->loc, "`category` takes one argument, the number of values: `category(K)`");
+        return false;
+    }
+    VlmcDim k;
+    if (!resolve_dim(c, t->args[0].value, &k)) return false;
+    s->type = VLMC_T_INT;
+    s->support_dim = k;
+    s->support = k.value;
+    return ok;
+}
+
+/* A guide for an observed variable summed out where missing (M2's
+ * classifier q(y | x)): one class per item, and one such variable. */
+static bool check_guided_summed(Ck *c, const VlmcStmt *st, const VlmcSym *y)
+{
+    if (y->shape.rank != 0) {
+        vlmc_error(c->d, st->target_loc, "the guide gives `%s` a distribution, but `%s` has several values "
+                   "per item: a guide for a partly observed variable needs a scalar (one class per item)",
+                   y->name, y->name);
+        return false;
+    }
+    for (int i = 0; i < c->m->n_observed; i++) {
+        const VlmcSym *o = c->m->observed[i];
+        if (o != y && o->q_dist) {
+            vlmc_error(c->d, st->target_loc, "the guide already gives the partly observed `%s` a distribution; "
+                       "one partly observed variable may have a guide", o->name);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool check_sample(Ck *c, VlmcStmt *st)
 {
     Entry *en = scope_get(&c->model, st->target);
@@ -1305,8 +1602,11 @@ static bool check_sample(Ck *c, VlmcStmt *st)
         return false;
     }
     VlmcSym *z = en->sym;
-    if (z->kind == VLMC_SYM_OBSERVED) { err_guide_samples_observed(c, st->target_loc, z); return false; }
-    if (z->kind != VLMC_SYM_LATENT) { err_guide_sample_not_latent(c, st->target_loc, z); return false; }
+    /* an observed variable summed out where missing may have a guide
+     * distribution q(y | x): used in the rows where it is missing (M2) */
+    if (z->kind == VLMC_SYM_OBSERVED && !z->summed) { err_guide_samples_observed(c, st->target_loc, z); return false; }
+    if (z->kind == VLMC_SYM_INPUT) { err_guide_samples_input(c, st->target_loc, z); return false; }
+    if (z->kind != VLMC_SYM_LATENT && z->kind != VLMC_SYM_OBSERVED) { err_guide_sample_not_latent(c, st->target_loc, z); return false; }
     if (z->q_dist) { err_guide_samples_twice(c, st->target_loc, z); return false; }
     if (en->bad || !z->dist) return false;
     DistResult r = {0};
@@ -1330,6 +1630,7 @@ static bool check_sample(Ck *c, VlmcStmt *st)
         err_support_mismatch(c, st->call->loc, msg);
         return false;
     }
+    if (z->kind == VLMC_SYM_OBSERVED && !check_guided_summed(c, st, z)) return false;
     z->q_dist = q;
     z->q_args = r.args;
     z->q_param_form = r.form;
@@ -1355,7 +1656,9 @@ static Entry *declare(Ck *c, VlmcSym *s, int order)
     e->sym = s;
     e->order = order;
     e->var_id = -1;
-    if (s->kind == VLMC_SYM_LATENT || s->kind == VLMC_SYM_OBSERVED) e->var_id = c->n_vars++;
+    if (s->kind == VLMC_SYM_LATENT || s->kind == VLMC_SYM_OBSERVED
+        || (s->kind == VLMC_SYM_INPUT && !s->in_guide))
+        e->var_id = c->n_vars++;
     scope_put(c, sc, e);
     VlmcModel *m = c->m;
     switch (s->kind) {
@@ -1365,7 +1668,14 @@ static Entry *declare(Ck *c, VlmcSym *s, int order)
     case VLMC_SYM_LET: s->index = m->n_lets; PUSH(c, m->lets, m->n_lets, c->cap_lets, s); break;
     case VLMC_SYM_LATENT: s->index = m->n_latents; PUSH(c, m->latents, m->n_latents, c->cap_latents, s); break;
     case VLMC_SYM_OBSERVED: s->index = m->n_observed; PUSH(c, m->observed, m->n_observed, c->cap_observed, s); break;
+    case VLMC_SYM_INPUT:
+        if (s->in_guide) break;   /* an error, reported by check_input */
+        s->index = m->n_inputs;
+        PUSH(c, m->inputs, m->n_inputs, c->cap_inputs, s);
+        break;
     }
+    if (s->kind == VLMC_SYM_OBSERVED || (s->kind == VLMC_SYM_INPUT && !s->in_guide))
+        PUSH(c, m->data, m->n_data, c->cap_data, s);
     return e;
 }
 
@@ -1399,6 +1709,7 @@ static void check_block(Ck *c, VlmcStmt *stmts, int n, Entry **entries)
             ok = check_var(c, s);
             finish_deps(c, s);
             break;
+        case VLMC_SYM_INPUT: ok = check_input(c, s); break;
         }
         if (!ok) c->cur->bad = true;
     }
@@ -1411,12 +1722,46 @@ static void format_count(char *buf, size_t n, long support, long numel, double l
     else snprintf(buf, n, "about 2^%.0f", log2_total);
 }
 
+/* Observed variables read by another conditional of the model: a discrete
+ * one with finitely many values is summed out in the rows where it is
+ * missing (`summed`); one with unbounded values (Poisson) is read as data
+ * (a missing value there is an error of the data). */
+static void mark_summed(Ck *c)
+{
+    VlmcModel *m = c->m;
+    for (int i = 0; i < m->n_stmts; i++) {
+        const VlmcSym *s = m->stmts[i].sym;
+        if (!s || (s->kind != VLMC_SYM_LATENT && s->kind != VLMC_SYM_OBSERVED)) continue;
+        for (int k = 0; k < s->n_deps; k++) {
+            VlmcSym *y = s->deps[k];
+            if (y->kind != VLMC_SYM_OBSERVED || !y->dist || !y->dist->discrete || y->summed) continue;
+            if (y->support > 0) y->summed = true;   /* unbounded: read as data, never summed */
+        }
+    }
+}
+
 static void choose_treatments(Ck *c)
 {
     VlmcModel *m = c->m;
     m->treat = vlmc_arena_alloc(c->a, (size_t)(m->n_latents + 1) * sizeof *m->treat);
     double log2_total = 0;
     int n_enum = 0;
+    for (int i = 0; i < m->n_observed; i++) {
+        const VlmcSym *y = m->observed[i];
+        if (!y->summed) continue;
+        long numel = 1;
+        for (int k = 0; k < y->shape.rank; k++) numel *= y->shape.dim[k].value > 0 ? y->shape.dim[k].value : 1;
+        double l2 = (double)numel * log2((double)y->support);
+        log2_total += l2;
+        n_enum++;
+        if (log2_total > log2((double)VLMC_MAX_ENUM) + 1e-9) {
+            char count[64];
+            format_count(count, sizeof count, y->support, numel, n_enum == 1 ? l2 : log2_total, n_enum == 1);
+            err_too_many_summed(c, y->loc, y, count);
+            log2_total -= l2;
+            n_enum--;
+        }
+    }
     for (int i = 0; i < m->n_latents; i++) {
         VlmcSym *z = m->latents[i];
         if (!z->dist) continue;
@@ -1454,6 +1799,7 @@ bool vlmc_check_model(VlmcArena *a, VlmcModel *m, VlmcDiag *d)
     c->dep_mark = vlmc_arena_alloc(a, (size_t)(c->n_vars + 1) * sizeof *c->dep_mark);
     check_block(c, m->stmts, m->n_stmts, ents);
     if (m->n_observed == 0 && !d->too_many) err_no_observed(c);
+    if (d->n_errors == errors0) mark_summed(c);   /* before the guide: it may give them a q */
     if (m->n_guides > 1) err_guide_twice(c, m->guide2_loc, m->guide_loc);
     if (m->n_gstmts && !d->too_many) {
         c->in_guide = true;

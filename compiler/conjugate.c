@@ -16,7 +16,7 @@ static const VlmcExpr *unlet(const VlmcExpr *e)
 
 static bool same_dim(VlmcDim a, VlmcDim b)
 {
-    if (a.cst >= 0 || b.cst >= 0)
+    if (a.cst != -1 || b.cst != -1)   /* consts and (interned) sums */
         return a.cst == b.cst;
     return a.value == b.value;
 }
@@ -132,7 +132,7 @@ static int param_index(const VlmcProgram *p, const VlmcSym *s)
 const VlmcMixture *vlmc_recognise_mixture(VlmcArena *a, const VlmcProgram *p)
 {
     const VlmcModel *m = p->model;
-    if (m->n_latents != 1 || m->n_observed != 1 || m->guide != VLMC_GUIDE_NONE || m->n_nets != 0 ||
+    if (m->n_latents != 1 || m->n_observed != 1 || m->n_inputs != 0 || m->guide != VLMC_GUIDE_NONE || m->n_nets != 0 ||
         p->n_vars != 2 || p->n_latent != 1)
         return NULL;
     const VlmcSym *z = m->latents[0], *x = m->observed[0];

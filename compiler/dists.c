@@ -53,6 +53,8 @@ static const char *const fn_names[VLMC_FN_COUNT] = {
     [VLMC_FN_SIGMOID] = "sigmoid", [VLMC_FN_SOFTPLUS] = "softplus",
     [VLMC_FN_TANH] = "tanh", [VLMC_FN_RELU] = "relu", [VLMC_FN_ABS] = "abs",
     [VLMC_FN_ELU] = "elu", [VLMC_FN_SUM] = "sum",
+    [VLMC_FN_ONE_HOT] = "one_hot", [VLMC_FN_SOFTMAX] = "softmax",
+    [VLMC_FN_CONCAT] = "concat", [VLMC_FN_SQUARE] = "square", [VLMC_FN_POW] = "pow",
 };
 
 const char *vlmc_fn_name(VlmcFn fn)
@@ -93,6 +95,6 @@ const char *vlmc_support_name(VlmcSupport s)
 const char *vlmc_sym_kind_name(VlmcSymKind k)
 {
     static const char *const names[] = {"const", "param", "net", "let",
-                                        "latent", "observed"};
-    return (unsigned)k < 6 ? names[k] : "?";
+                                        "latent", "observed", "input"};
+    return (unsigned)k < 7 ? names[k] : "?";
 }

@@ -61,10 +61,42 @@ void vlmc_print_expr(const VlmcExpr *e, FILE *out)
     }
 }
 
+/* snprintf into buf[*len..n), advancing *len by what it needed */
+static void put(char *buf, size_t n, size_t *len, const char *f, const char *s, long v)
+{
+    int k = s ? snprintf(*len < n ? buf + *len : NULL, *len < n ? n - *len : 0, f, s)
+              : snprintf(*len < n ? buf + *len : NULL, *len < n ? n - *len : 0, f, v);
+    if (k > 0) *len += (size_t)k;
+}
+
+size_t vlmc_dim_text(const VlmcModel *m, VlmcDim d, bool c_expr, char *buf, size_t n)
+{
+    size_t len = 0;
+    if (n) buf[0] = 0;
+    if (d.cst >= 0 && d.cst < m->n_consts) {
+        put(buf, n, &len, c_expr ? "c_%s" : "%s", m->consts[d.cst]->name, 0);
+    } else if (d.cst <= VLMC_DIM_SUM(0) && VLMC_DIM_SUM(d.cst) < m->n_dim_sums) {
+        const VlmcDimSum *s = &m->dim_sums[VLMC_DIM_SUM(d.cst)];
+        if (c_expr) put(buf, n, &len, "(", "", 0);
+        for (int i = 0; i < s->n; i++)
+            put(buf, n, &len, c_expr ? (i ? "+c_%s" : "c_%s") : (i ? " + %s" : "%s"),
+                m->consts[s->cst[i]]->name, 0);
+        if (s->lit) put(buf, n, &len, c_expr ? "+%ldL" : " + %ld", NULL, s->lit);
+        if (c_expr) put(buf, n, &len, ")", "", 0);
+    } else {
+        put(buf, n, &len, c_expr ? "%ldL" : "%ld", NULL, d.value);
+    }
+    return len;
+}
+
 static void print_dim(const VlmcModel *m, VlmcDim d, FILE *out)
 {
-    if (d.cst >= 0 && d.cst < m->n_consts) fputs(m->consts[d.cst]->name, out);
-    else fprintf(out, "%ld", d.value);
+    size_t len = vlmc_dim_text(m, d, false, NULL, 0);
+    char *buf = malloc(len + 1);
+    if (!buf) { fputs("?", out); return; }
+    vlmc_dim_text(m, d, false, buf, len + 1);
+    fputs(buf, out);
+    free(buf);
 }
 
 static void print_shape_m(const VlmcModel *m, const VlmcShape *s, FILE *out)
@@ -161,6 +193,16 @@ static void dump_sym(const VlmcModel *m, const VlmcSym *s, FILE *out)
         fputc(')', out);
         if (s->kind == VLMC_SYM_LATENT && m->treat)
             fprintf(out, " treat %s", vlmc_treat_name(m->treat[s->index]));
+        fputc('\n', out);
+        break;
+    case VLMC_SYM_INPUT:
+        fprintf(out, "input %s ", s->name);
+        print_shape_m(m, &s->shape, out);
+        fprintf(out, " %s", s->type == VLMC_T_INT ? "int" : "real");
+        if (s->support) {
+            fputs(" category ", out);
+            print_dim(m, s->support_dim, out);
+        }
         fputc('\n', out);
         break;
     }

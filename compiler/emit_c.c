@@ -9,12 +9,12 @@
 #include <string.h>
 
 enum { FN_EXP, FN_LOG, FN_LOG1P, FN_SQRT, FN_SIGMOID, FN_SOFTPLUS, FN_TANH,
-       FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY };
+       FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY, FN_SQUARE };
 
 static const char *const fn_enum[] = {
     "VLM_FN_EXP", "VLM_FN_LOG", "VLM_FN_LOG1P", "VLM_FN_SQRT", "VLM_FN_SIGMOID",
     "VLM_FN_SOFTPLUS", "VLM_FN_TANH", "VLM_FN_RELU", "VLM_FN_ABS", "VLM_FN_ELU",
-    "VLM_FN_NEG", "VLM_FN_IDENTITY"};
+    "VLM_FN_NEG", "VLM_FN_IDENTITY", "VLM_FN_SQUARE"};
 static const char *const act_enum[] = {"VLM_ACT_IDENTITY", "VLM_ACT_RELU", "VLM_ACT_TANH",
                                        "VLM_ACT_SIGMOID", "VLM_ACT_SOFTPLUS", "VLM_ACT_ELU"};
 static const char *const init_enum[] = {"VLM_INIT_NORMAL", "VLM_INIT_UNIFORM", "VLM_INIT_CONST",
@@ -145,9 +145,11 @@ static void th_grads(Emit *E, const VlmcNode *x, int first)
     out(E, "}");
 }
 
+/* The observed entries of a variable's log-density: a summed variable's
+ * density is taken at its enumerated value everywhere (then clamped). */
 static void mask_view(Emit *E, const VlmcNode *x)
 {
-    if (x->var >= E->p->n_latent && !x->is_q)
+    if (x->var >= E->p->n_latent && !x->is_q && !E->p->vars[x->var].summed)
         out(E, "obs_mask_view(M, %d, %s)", x->var, x->n);
     else
         out(E, "(VlmIn){NULL, 0, 0}");
@@ -239,6 +241,21 @@ static void emit_fwd(Emit *E, int i)
         out(E, "    vlm_softmax_fwd((int)((size_t)%s * %s / %s), (int)%s, %s, %s);\n", rows(x), x->n, x->k, x->k, va,
             v);
         break;
+    case VLMC_OP_POW:
+        V(E, x->in[0], va, sizeof va);
+        out(E, "    vlm_ew_pow_fwd((size_t)%s * %s, %s, %s, %s);\n", rows(x), x->n, x->cexpr, va, v);
+        break;
+    case VLMC_OP_ONE_HOT:
+        V(E, x->in[0], va, sizeof va);
+        out(E, "    vlm_one_hot_fwd((size_t)%s * %s, (int)%s, %s, %s);\n", rows(x), node(E, x->in[0])->n, x->K, va,
+            v);
+        break;
+    case VLMC_OP_CONCAT:
+        in_view(E, x->in[0], "", a, sizeof a);
+        in_view(E, x->in[1], "", b, sizeof b);
+        out(E, "    vlm_concat_fwd(%s, (int)%s, (int)%s, %s, (int)%s, %s, %s);\n", rows(x), x->cols, x->k, a, x->m,
+            b, v);
+        break;
     case VLMC_OP_LINEAR: {
         V(E, x->in[0], va, sizeof va);
         V(E, x->in[1], vb, sizeof vb);
@@ -269,6 +286,9 @@ static void emit_fwd(Emit *E, int i)
         out(E, ", ");
         mask_view(E, x);
         out(E, ", M->%s[%d]);\n", x->is_q ? "logq_term" : "logp_term", x->var);
+        if (!x->is_q && E->p->vars[x->var].summed)   /* rows that contradict the data: -inf */
+            out(E, "    vlm_rows_clamp_given(R, (int)%s, M->lat[%d], M->obs[%d], M->obs_mask[%d], M->logp_term[%d]);\n",
+                x->n, x->var, x->var, x->var, x->var);
         break;
     case VLMC_OP_RSAMPLE:
         out(E, "    vlm_dist_%s_noise(&M->rng, (size_t)(R / M->E) * %s, %c_slot[%d]);\n", stem(x), x->n, E->pfx, x->eslot);
@@ -399,6 +419,19 @@ static void emit_bwd(Emit *E, int i)
         out(E, "    vlm_softmax_bwd((int)((size_t)%s * %s / %s), (int)%s, %s, %s, %s);\n", rows(x), x->n, x->k, x->k, v,
             d, da);
         break;
+    case VLMC_OP_POW:
+        if (!node(E, x->in[0])->dep)
+            break;
+        V(E, x->in[0], va, sizeof va);
+        D(E, x->in[0], da, sizeof da);
+        out(E, "    vlm_ew_pow_bwd((size_t)%s * %s, %s, %s, %s, %s);\n", rows(x), x->n, x->cexpr, va, d, da);
+        break;
+    case VLMC_OP_CONCAT:
+        out_view(E, x->in[0], a, sizeof a);
+        out_view(E, x->in[1], b, sizeof b);
+        out(E, "    vlm_concat_bwd(%s, (int)%s, (int)%s, (int)%s, %s, %s, %s);\n", rows(x), x->cols, x->k, x->m, d, a,
+            b);
+        break;
     case VLMC_OP_LINEAR: {
         V(E, x->in[0], va, sizeof va);
         V(E, x->in[1], vb, sizeof vb);
@@ -451,6 +484,8 @@ static void emit_bwd(Emit *E, int i)
         mask_view(E, x);
         if (x->is_q)
             out(E, ", M->dlogq[%d], %s, ", x->var, b);
+        else if (x->var < E->p->n_latent && E->p->vars[x->var].treat != VLMC_TREAT_ENUMERATE)
+            out(E, ", M->dlogp_lat[%d], %s, ", x->var, b);   /* a guided latent's log p(z) */
         else
             out(E, ", M->dlogp, %s, ", b);
         th_grads(E, x, 1);
@@ -552,6 +587,21 @@ static uint64_t fnv1a(const char *s, size_t n)
     return h;
 }
 
+/* a size as the C expression of generated code */
+static void out_dim(Emit *E, VlmcDim d)
+{
+    const VlmcModel *m = E->p->model;
+    size_t n = vlmc_dim_text(m, d, true, NULL, 0) + 1;
+    char *s = malloc(n);
+    if (!s) {
+        fprintf(stderr, "vlmc: out of memory\n");
+        exit(1);
+    }
+    vlmc_dim_text(m, d, true, s, n);
+    out(E, "%s", s);
+    free(s);
+}
+
 static void emit_configure(Emit *E)
 {
     const VlmcProgram *p = E->p;
@@ -579,16 +629,38 @@ static void emit_configure(Emit *E)
             q->guide ? "true" : "false", q->local ? "true" : "false");
     }
     out(E, "    M->n_w = off;\n    M->local_width = loff;\n");
-    out(E, "    M->n_vars = %d; M->n_latent = %d; M->n_observed = %d;\n", p->n_vars, p->n_latent,
-        p->n_vars - p->n_latent);
+    out(E, "    M->n_vars = %d; M->n_latent = %d; M->n_observed = %d; M->n_inputs = %d;\n", p->n_vars,
+        p->n_latent, p->n_vars - p->n_latent, p->n_inputs);
     out(E, "    long stride = 1;\n    (void)stride;\n");
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
         const VlmcSym *s = v->sym;
         out(E, "    M->vars[%d] = (VlmVarInfo){\"%s\", %s, %s, \"%s\", %s, %s, %s, %d, {", j, s->name,
             j < p->n_latent ? "VLM_VAR_LATENT" : "VLM_VAR_OBSERVED",
-            j < p->n_latent ? treat_enum[v->treat] : "VLM_TREAT_NONE", s->dist->name,
+            j < p->n_latent ? treat_enum[v->treat] : v->summed ? "VLM_TREAT_ENUMERATE" : "VLM_TREAT_NONE",
+            s->dist->name,
             s->dist->discrete ? "true" : "false", v->n, v->K, s->shape.rank);
+        for (int k = 0; k < s->shape.rank; k++) {
+            out(E, "%s", k ? ", " : "");
+            out_dim(E, s->shape.dim[k]);
+        }
+        if (!s->shape.rank)
+            out(E, "1");
+        out(E, "}};\n");
+        if ((j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
+            out(E, "    enum_stride[%d] = stride;\n", j);
+            if (s->shape.rank)
+                out(E, "    stride *= gen_ipow(%s, %s);\n", v->K, v->n);
+            else
+                out(E, "    stride *= %s;\n", v->K);
+        }
+    }
+    /* inputs: data rows without a density (vars after the random ones) */
+    for (int i = 0; i < p->n_inputs; i++) {
+        const VlmcVar *v = &p->vars[p->n_vars + i];
+        const VlmcSym *s = v->sym;
+        out(E, "    M->vars[%d] = (VlmVarInfo){\"%s\", VLM_VAR_INPUT, VLM_TREAT_NONE, NULL, %s, %s, %s, %d, {",
+            p->n_vars + i, s->name, s->support ? "true" : "false", v->n, v->K, s->shape.rank);
         for (int k = 0; k < s->shape.rank; k++) {
             const VlmcDim dm = s->shape.dim[k];
             if (dm.cst >= 0)
@@ -599,13 +671,13 @@ static void emit_configure(Emit *E)
         if (!s->shape.rank)
             out(E, "1");
         out(E, "}};\n");
-        if (j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) {
-            out(E, "    enum_stride[%d] = stride;\n", j);
-            if (s->shape.rank)
-                out(E, "    stride *= gen_ipow(%s, %s);\n", v->K, v->n);
-            else
-                out(E, "    stride *= %s;\n", v->K);
-        }
+    }
+    /* the data's column blocks: observed and inputs in declaration order */
+    out(E, "    M->n_data = %d;\n", m->n_data);
+    for (int k = 0; k < m->n_data; k++) {
+        const VlmcSym *s = m->data[k];
+        out(E, "    M->data_var[%d] = %d;\n", k,
+            s->kind == VLMC_SYM_INPUT ? p->n_vars + s->index : p->n_latent + s->index);
     }
     out(E, "    M->E = %s;\n", p->E);
     out(E, "    if (M->E < 1 || M->E > %d) {\n"
@@ -644,6 +716,10 @@ static void emit_alloc(Emit *E)
             }
         } else {
             out(E, "    M->obs_mean[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
+            if (v->summed)   /* its enumerated values, where the data lack it */
+                out(E, "    M->lat[%d] = vlm_xcalloc((size_t)Rmax * %s, sizeof(float));\n", j, v->n);
+            if (v->summed && v->has_q)   /* the guide's q(y | x) at those values */
+                out(E, "    M->logq_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
         }
     }
     use_graph(E, &p->model_g, 'm');
@@ -665,6 +741,9 @@ static void emit_alloc(Emit *E)
                 j, j, j, j, j, j, j, j, j, j);
         else
             out(E, "    free(M->obs_mean[%d]); M->obs_mean[%d] = NULL;\n", j, j);
+        if (p->vars[j].summed)
+            out(E, "    free(M->lat[%d]); free(M->logq_term[%d]); M->lat[%d] = NULL; M->logq_term[%d] = NULL;\n",
+                j, j, j, j);
     }
     use_graph(E, &p->model_g, 'm');
     free_buffers(E);

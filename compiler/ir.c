@@ -11,7 +11,7 @@
 
 /* runtime codes mirrored here (runtime/vlm.h is not included by vlmc) */
 enum { FN_EXP, FN_LOG, FN_LOG1P, FN_SQRT, FN_SIGMOID, FN_SOFTPLUS, FN_TANH,
-       FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY };
+       FN_RELU, FN_ABS, FN_ELU, FN_NEG, FN_IDENTITY, FN_SQUARE };
 enum { INIT_NORMAL, INIT_UNIFORM, INIT_CONST, INIT_FAN_IN };
 
 #define AUTO_HIDDEN 256
@@ -84,9 +84,10 @@ static char *fmt(VlmcArena *a, const char *f, ...)
 
 static const char *dim_c(Lower *L, VlmcDim dm)
 {
-    if (dm.cst >= 0)
-        return fmt(L->a, "c_%s", L->m->consts[dm.cst]->name);
-    return fmt(L->a, "%ldL", dm.value);
+    size_t n = vlmc_dim_text(L->m, dm, true, NULL, 0) + 1;
+    char *s = vlmc_arena_alloc(L->a, n);
+    vlmc_dim_text(L->m, dm, true, s, n);
+    return s;
 }
 
 /* elements of a shape from dimension `from` on, as a C expression */
@@ -224,6 +225,7 @@ static int fn_code(VlmcFn f)
     case VLMC_FN_RELU: return FN_RELU;
     case VLMC_FN_ABS: return FN_ABS;
     case VLMC_FN_ELU: return FN_ELU;
+    case VLMC_FN_SQUARE: return FN_SQUARE;
     default: return -1;
     }
 }
@@ -265,6 +267,14 @@ static int lower_name(Lower *L, const VlmcExpr *e)
             L->ok = false;
             return num_node(L, "0.0f", e->loc);
         }
+        /* the guide reads a summed variable at its enumerated values: its
+         * samples and log q then differ between the rows of one item */
+        x = add_node(L, s->summed ? VLMC_OP_ENUM : VLMC_OP_OBS, true, numel_c(L, &s->shape, 0),
+                     s->shape.rank == 0, e->loc);
+        N(L, x)->var = map_get(&L->var_of, s);
+        break;
+    case VLMC_SYM_INPUT:
+        /* a data leaf in every graph (model, guide and sampler alike) */
         x = add_node(L, VLMC_OP_OBS, true, numel_c(L, &s->shape, 0), s->shape.rank == 0, e->loc);
         N(L, x)->var = map_get(&L->var_of, s);
         break;
@@ -279,6 +289,31 @@ static int lower_name(Lower *L, const VlmcExpr *e)
     }
     map_put(&L->values, s, x);
     return x;
+}
+
+/* concat(a, b, c, ...) as ((a ++ b) ++ c) ...: each step one CONCAT
+ * node over the groups before the last dimension (a scalar is [1]). */
+static int lower_concat(Lower *L, const VlmcExpr *e)
+{
+    VlmcShape pre = e->shape;   /* rank >= 1: scalars count as [1] */
+    pre.rank--;
+    const char *groups = numel_c(L, &pre, 0);
+    const VlmcExpr *a0 = e->args[0].value;
+    int acc = lower_expr(L, a0);
+    const char *k = a0->shape.rank ? dim_c(L, a0->shape.dim[a0->shape.rank - 1]) : "1L";
+    for (int i = 1; i < e->n_args; i++) {
+        const VlmcExpr *ai = e->args[i].value;
+        int b = lower_expr(L, ai);
+        const char *m = ai->shape.rank ? dim_c(L, ai->shape.dim[ai->shape.rank - 1]) : "1L";
+        const char *n = fmt(L->a, "(%s*(%s+%s))", groups, k, m);
+        int r = add_node(L, VLMC_OP_CONCAT, N(L, acc)->batched || N(L, b)->batched, n, false, e->loc);
+        VlmcNode *y = N(L, r);
+        y->in[0] = acc; y->in[1] = b; y->n_in = 2;
+        y->k = k; y->m = m; y->cols = groups;
+        acc = r;
+        k = fmt(L->a, "(%s+%s)", k, m);
+    }
+    return acc;
 }
 
 static int lower_call(Lower *L, const VlmcExpr *e)
@@ -297,7 +332,41 @@ static int lower_call(Lower *L, const VlmcExpr *e)
         }
         return x;
     }
+    if (e->fn == VLMC_FN_CONCAT)
+        return lower_concat(L, e);
     int x = lower_expr(L, e->args[0].value);
+    const VlmcExpr *a0 = e->args[0].value;
+    switch (e->fn) {
+    case VLMC_FN_SOFTMAX: {
+        int r = add_node(L, VLMC_OP_SOFTMAX, N(L, x)->batched, N(L, x)->n, false, e->loc);
+        N(L, r)->in[0] = x;
+        N(L, r)->n_in = 1;
+        N(L, r)->k = dim_c(L, a0->shape.dim[a0->shape.rank - 1]);
+        return r;
+    }
+    case VLMC_FN_ONE_HOT: {
+        const char *K = dim_c(L, e->shape.dim[e->shape.rank - 1]);
+        int r = add_node(L, VLMC_OP_ONE_HOT, N(L, x)->batched, fmt(L->a, "(%s*%s)", N(L, x)->n, K),
+                         false, e->loc);
+        N(L, r)->in[0] = x;
+        N(L, r)->n_in = 1;
+        N(L, r)->K = K;
+        return r;
+    }
+    case VLMC_FN_POW: {
+        if (e->power == 2)      /* the common case, exact and cheaper */
+            return fn_node(L, FN_SQUARE, x, e->loc);
+        if (e->power == 1)
+            return x;
+        int r = add_node(L, VLMC_OP_POW, N(L, x)->batched, N(L, x)->n, N(L, x)->scalar, e->loc);
+        N(L, r)->in[0] = x;
+        N(L, r)->n_in = 1;
+        N(L, r)->cexpr = fmt(L->a, "(float)%.17g", e->power);
+        return r;
+    }
+    default:
+        break;
+    }
     if (e->fn == VLMC_FN_SUM) {
         int r = add_node(L, VLMC_OP_SUM, N(L, x)->batched, "1", true, e->loc);
         N(L, r)->in[0] = x;
@@ -479,7 +548,12 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
     const char *dims[1] = {v->n};
     int loc_n, sc_n;
     if (vlmc_auto_amortized(L->m)) {
+        /* the encoder reads the first observed variable that is data in
+         * every row (a summed one may be missing) */
         const VlmcSym *o = L->m->observed[0];
+        for (int i = L->m->n_observed - 1; i >= 0; i--)
+            if (!L->m->observed[i]->summed)
+                o = L->m->observed[i];
         if (*enc_h < 0) {
             const char *din = numel_c(L, &o->shape, 0);
             const char *hd = fmt(L->a, "%dL", AUTO_HIDDEN);
@@ -560,7 +634,8 @@ static void build_tables(Lower *L)
     }
     p->n_vars = m->n_latents + m->n_observed;
     p->n_latent = m->n_latents;
-    p->vars = vlmc_arena_alloc(L->a, sizeof *p->vars * (size_t)(p->n_vars ? p->n_vars : 1));
+    p->n_inputs = m->n_inputs;
+    p->vars = vlmc_arena_alloc(L->a, sizeof *p->vars * (size_t)(p->n_vars + p->n_inputs + 1));
     const char *E = "1L";
     for (int i = 0; i < p->n_vars; i++) {
         bool lat = i < m->n_latents;
@@ -576,9 +651,10 @@ static void build_tables(Lower *L)
         } else if (s->dist->discrete && s->support > 0) {
             v->K = fmt(L->a, "%ldL", s->support);
         }
-        v->has_q = lat && s->q_dist;
+        v->has_q = s->q_dist != NULL;   /* latents; summed observed (M2) */
         v->q_dist = s->q_dist;
-        if (lat && v->treat == VLMC_TREAT_ENUMERATE) {
+        v->summed = !lat && s->summed;
+        if ((lat && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
             /* support^numel for each enumerated latent */
             if (s->shape.rank == 0)
                 E = fmt(L->a, "%s*%s", E, v->K);
@@ -586,6 +662,16 @@ static void build_tables(Lower *L)
                 E = fmt(L->a, "%s*gen_ipow(%s, %s)", E, v->K, v->n);
         }
         map_put(&L->var_of, s, i);
+    }
+    /* inputs after the random variables: no density, only data rows */
+    for (int i = 0; i < m->n_inputs; i++) {
+        VlmcSym *s = m->inputs[i];
+        VlmcVar *v = &p->vars[p->n_vars + i];
+        v->sym = s;
+        v->n = numel_c(L, &s->shape, 0);
+        v->treat = -1;
+        v->K = s->support ? dim_c(L, s->support_dim) : "0L";
+        map_put(&L->var_of, s, p->n_vars + i);
     }
     p->E = E;
 }
@@ -614,7 +700,7 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
         VlmcVar *v = &L->p->vars[var];
         int x = -1;
         if (!sampling) {
-            VlmcOp op = st->kind == VLMC_S_OBSERVED ? VLMC_OP_OBS
+            VlmcOp op = st->kind == VLMC_S_OBSERVED ? (v->summed ? VLMC_OP_ENUM : VLMC_OP_OBS)
                         : v->treat == VLMC_TREAT_ENUMERATE ? VLMC_OP_ENUM : VLMC_OP_LATENT;
             x = add_node(L, op, true, v->n, s->shape.rank == 0, s->loc);
             N(L, x)->var = var;
@@ -630,6 +716,25 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
     }
 }
 
+/* Whether node x reads the enumerated value of a variable (the rows of
+ * one item then differ in x). */
+static bool reads_enum(Lower *L, int x)
+{
+    bool *seen = vlmc_arena_alloc(L->a, (size_t)L->g->n + 1);
+    int *stack = vlmc_arena_alloc(L->a, ((size_t)L->g->n + 1) * sizeof *stack);
+    int top = 0;
+    stack[top++] = x;
+    while (top > 0) {
+        int i = stack[--top];
+        if (seen[i]) continue;
+        seen[i] = true;
+        const VlmcNode *n = N(L, i);
+        if (n->op == VLMC_OP_ENUM) return true;
+        for (int k = 0; k < n->n_in; k++) stack[top++] = n->in[k];
+    }
+    return false;
+}
+
 static void lower_guide(Lower *L)
 {
     begin_graph(L, &L->p->guide_g, true);
@@ -640,8 +745,31 @@ static void lower_guide(Lower *L)
             continue;
         VlmcSym *s = st->sym;
         int var = map_get(&L->var_of, s);
+        if (s->kind == VLMC_SYM_OBSERVED) {
+            /* q(y | x) of a variable summed out where missing: no draw;
+             * its log q at each enumerated value weighs the rows (M2) */
+            int x = map_get(&L->values, s);
+            if (x < 0) {
+                x = add_node(L, VLMC_OP_ENUM, true, L->p->vars[var].n, s->shape.rank == 0, st->loc);
+                N(L, x)->var = var;
+                map_put(&L->values, s, x);
+            }
+            Args th = lower_args(L, s->q_dist, s->q_param_form, s->q_args);
+            int lq = dist_node(L, VLMC_OP_LOGP, s->q_dist, s->q_param_form, s->q_args, &th, x, var, s->q_loc);
+            N(L, lq)->is_q = true;
+            continue;
+        }
         VlmcOp op = s->q_dist->reparam && !s->q_dist->discrete ? VLMC_OP_RSAMPLE : VLMC_OP_SAMPLE;
         Args th = lower_args(L, s->q_dist, s->q_param_form, s->q_args);
+        for (int k = 0; k < th.n && op == VLMC_OP_SAMPLE; k++)
+            if (reads_enum(L, th.id[k])) {
+                /* one draw serves every enumerated row of an item */
+                vlmc_error(L->d, st->loc, "the guide's distribution of `%s` reads a variable that is summed "
+                           "out where missing; only a reparameterized (continuous) guide may depend on it",
+                           s->name);
+                L->ok = false;
+                return;
+            }
         int x = dist_node(L, op, s->q_dist, s->q_param_form, s->q_args, &th, -1, var, s->q_loc);
         int lq = dist_node(L, VLMC_OP_LOGP, s->q_dist, s->q_param_form, s->q_args, &th, x, var, s->q_loc);
         N(L, lq)->is_q = true;
@@ -662,13 +790,13 @@ bool vlmc_lower(VlmcArena *a, const VlmcModel *m, VlmcProgram *p, VlmcDiag *d)
     p->auto_hidden = AUTO_HIDDEN;
     Lower L = {.a = a, .m = m, .p = p, .d = d, .ok = true};
     int cap = 64;
-    while (cap < 4 * (m->n_params + m->n_nets + m->n_latents + m->n_observed + 8))
+    while (cap < 4 * (m->n_params + m->n_nets + m->n_latents + m->n_observed + m->n_inputs + 8))
         cap *= 2;
     map_init(a, &L.param_of, cap);
     map_init(a, &L.var_of, cap);
-    if (m->n_latents + m->n_observed > 32) {
+    if (m->n_latents + m->n_observed + m->n_inputs > 32) {
         vlmc_error(d, m->n_stmts ? m->stmts[0].loc : (VlmcLoc){1, 1, 1, 2},
-                   "code generation supports at most 32 random variables");
+                   "code generation supports at most 32 variables (latent, observed and input)");
         return false;
     }
     build_tables(&L);

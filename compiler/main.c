@@ -141,6 +141,13 @@ int main(int argc, char **argv)
     d.out = stderr;
     VlmcModel *m = front_end(a, &o, &src, &d);
     rc = m ? 0 : 1;
+    /* --check and --dump also lower the model, so that a model they accept
+     * compiles: code generation's own limits are reported here too */
+    VlmcProgram prog;
+    if (m && (o.action == ACT_CHECK || o.action == ACT_DUMP) && !vlmc_lower(a, m, &prog, &d)) {
+        m = NULL;
+        rc = 1;
+    }
     if (m && o.action == ACT_DUMP) vlmc_dump_model(m, stdout);
     if (m && (o.action == ACT_PLAN || o.action == ACT_BUILD)) rc = vlmc_generate(a, m, &d, &o.gen);
     vlmc_arena_free(a);

@@ -8,12 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Value of a size expression as the lowering writes it (compiler/ir.c):
+/* Value of a size expression as the lowering writes it (compiler/ir.c,
+ * vlmc_dim_text):
+ *   sum     := product ('+' product)*
  *   product := factor ('*' factor)*
- *   factor  := NUMBER['L'] | 'c_'NAME | '(' product ')'
- *            | 'gen_ipow(' product ',' product ')'
- * (gen_ipow: an enumerated vector latent's support^numel). */
-static double size_product(const VlmcModel *m, const char **s);
+ *   factor  := NUMBER['L'] | 'c_'NAME | '(' sum ')'
+ *            | 'gen_ipow(' sum ',' sum ')'
+ * (a sum: a size such as [Z + K]; gen_ipow: an enumerated vector latent's
+ * support^numel). */
+static double size_sum(const VlmcModel *m, const char **s);
 
 static void skip_blanks(const char **s)
 {
@@ -27,7 +30,7 @@ static double size_factor(const VlmcModel *m, const char **s)
     const char *p = *s;
     if (*p == '(') {
         *s = p + 1;
-        double r = size_product(m, s);
+        double r = size_sum(m, s);
         skip_blanks(s);
         if (**s != ')')
             return NAN;
@@ -36,12 +39,12 @@ static double size_factor(const VlmcModel *m, const char **s)
     }
     if (!strncmp(p, "gen_ipow(", 9)) {
         *s = p + 9;
-        double b = size_product(m, s), r = 1;
+        double b = size_sum(m, s), r = 1;
         skip_blanks(s);
         if (**s != ',')
             return NAN;
         (*s)++;
-        double e = size_product(m, s);
+        double e = size_sum(m, s);
         skip_blanks(s);
         if (**s != ')')
             return NAN;
@@ -52,7 +55,7 @@ static double size_factor(const VlmcModel *m, const char **s)
     }
     if (p[0] == 'c' && p[1] == '_') {
         const char *b = p + 2, *e = b;
-        while (*e && *e != '*' && *e != ')' && *e != ',' && *e != ' ')
+        while (*e && *e != '*' && *e != '+' && *e != ')' && *e != ',' && *e != ' ')
             e++;
         *s = e;
         for (int i = 0; i < m->n_consts; i++)
@@ -81,11 +84,23 @@ static double size_product(const VlmcModel *m, const char **s)
     return r;
 }
 
+static double size_sum(const VlmcModel *m, const char **s)
+{
+    double r = size_product(m, s);
+    skip_blanks(s);
+    while (**s == '+') {
+        (*s)++;
+        r += size_product(m, s);
+        skip_blanks(s);
+    }
+    return r;
+}
+
 /* NaN when s is not such an expression in full (the plan then says nan
  * rather than a wrong number) */
 static double eval_size(const VlmcModel *m, const char *s)
 {
-    double r = size_product(m, &s);
+    double r = size_sum(m, &s);
     skip_blanks(&s);
     return *s ? NAN : r;
 }
@@ -143,6 +158,9 @@ static const char *training(const VlmcProgram *p)
     for (int j = 0; j < p->n_latent; j++)
         if (p->vars[j].treat != VLMC_TREAT_ENUMERATE)
             return "stochastic gradient (Adam) on the ELBO";
+    for (int j = p->n_latent; j < p->n_vars; j++)
+        if (p->vars[j].summed && p->vars[j].has_q)
+            return "gradient (Adam) on the semi-supervised bound (M2)";
     return "gradient (Adam) on the exact marginal";
 }
 
@@ -161,6 +179,16 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
         const VlmcSym *s = v->sym;
         fprintf(o, "  %s %s: %s (%.0f value%s per item)\n", j < p->n_latent ? "latent  " : "observed",
                 s->name, s->dist->name, eval_size(m, v->n), eval_size(m, v->n) == 1 ? "" : "s");
+        if (j >= p->n_latent && v->summed) {
+            fprintf(o, "      a parent of other variables: where given, its value (the other enumerated rows\n"
+                       "      are clamped out); where missing (NaN), summed out exactly like an enumerated\n"
+                       "      latent; a batch mixes both kinds of row\n");
+            if (v->has_q)
+                fprintf(o, "      guide: %s q(%s | ...), in training only: where %s is missing it weighs the\n"
+                           "      values (M2's bound); where given, --aux-weight x log q(%s | ...) is added;\n"
+                           "      eval sums %s exactly\n", v->q_dist->name, s->name, s->name, s->name, s->name);
+            continue;
+        }
         if (j >= p->n_latent) {
             fprintf(o, "      log-density summed over observed entries; missing entries (NaN or --mask) are "
                        "marginalized\n");
@@ -183,6 +211,14 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
                        "and IWAE\n");
         else
             fprintf(o, "      KL(q || p) term: Monte Carlo, log p(z) - log q(z) at the sample\n");
+    }
+    for (int i = 0; i < p->n_inputs; i++) {
+        const VlmcVar *v = &p->vars[p->n_vars + i];
+        fprintf(o, "  input    %s: %.0f value%s per item%s\n", v->sym->name, eval_size(m, v->n),
+                eval_size(m, v->n) == 1 ? "" : "s",
+                v->sym->support ? ", integers (category)" : "");
+        fprintf(o, "      data the model conditions on: no density; read from the data like an observed "
+                   "variable\n");
     }
     if (p->E && strcmp(p->E, "1L"))
         fprintf(o, "  enumeration: %.0f joint values per item (rows per item)\n", eval_size(m, p->E));

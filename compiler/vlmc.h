@@ -61,13 +61,27 @@ const char *vlmc_suggest(const char *name, const char *const *cands, int n);
 
 /* ------------------------------------------------------------------ AST */
 
-/* A size: a positive integer literal or the name of a `const`. Sizes stay
+/* A size: a positive integer literal, the name of a `const`, or a sum of
+ * them (`Z + K`, also the last dimension of a `concat`). Sizes stay
  * symbolic through the compiler because `--set NAME=VALUE` may change a
- * const when the generated program starts. */
+ * const when the generated program starts; two sizes are equal when their
+ * canonical forms are (so `K + Z` is `Z + K`, but `D` is not `784`). */
 typedef struct VlmcDim {
-    int cst;     /* index into VlmcModel.consts, or -1 for a literal */
-    long value;  /* the literal, or the const's default value */
+    int cst;     /* index into VlmcModel.consts; -1 for a literal; <= -2 for
+                    the sum VlmcModel.dim_sums[-2 - cst] */
+    long value;  /* the literal, or the default value (const or sum) */
 } VlmcDim;
+
+/* A sum of sizes in canonical form: lit + consts[cst[0]] + consts[cst[1]]
+ * + ..., cst sorted ascending (a const may repeat: `K + K`), n >= 1, and
+ * never a lone const (that is a plain VlmcDim). Interned per model, so
+ * equal sums have the same index. */
+typedef struct VlmcDimSum {
+    long lit;
+    int n;
+    int *cst;
+} VlmcDimSum;
+#define VLMC_DIM_SUM(i) (-2 - (i))   /* VlmcDim.cst of dim_sums[i], and back */
 
 #define VLMC_MAX_RANK 4
 /* Per-item shape: rank 0 is a scalar. Batched values additionally carry a
@@ -89,6 +103,8 @@ typedef enum {
     VLMC_SYM_LET,       /* named expression */
     VLMC_SYM_LATENT,
     VLMC_SYM_OBSERVED,
+    VLMC_SYM_INPUT,     /* `input u[C];`: data the model conditions on, with
+                           no distribution (REAL, or INT with `: category(K)`) */
 } VlmcSymKind;
 
 typedef enum {
@@ -106,6 +122,11 @@ typedef enum {
     VLMC_FN_EXP, VLMC_FN_LOG, VLMC_FN_LOG1P, VLMC_FN_SQRT, VLMC_FN_SIGMOID,
     VLMC_FN_SOFTPLUS, VLMC_FN_TANH, VLMC_FN_RELU, VLMC_FN_ABS, VLMC_FN_ELU,
     VLMC_FN_SUM,
+    VLMC_FN_ONE_HOT,   /* one_hot(y): discrete y with K values -> [..., K] */
+    VLMC_FN_SOFTMAX,   /* softmax(v): over the last dimension */
+    VLMC_FN_CONCAT,    /* concat(a, b, ...): along the last dimension */
+    VLMC_FN_SQUARE,    /* square(x) */
+    VLMC_FN_POW,       /* pow(x, p): p a number literal */
     VLMC_FN_COUNT
 } VlmcFn;
 
@@ -129,6 +150,7 @@ struct VlmcExpr {
     /* filled by the checker */
     VlmcSym *sym;              /* NAME: resolved symbol; CALL: the net, if any */
     VlmcFn fn;                 /* CALL: builtin function, if any */
+    double power;              /* CALL pow: the literal exponent */
     VlmcShape shape;           /* per-item shape of the value */
     VlmcType type;
     bool batched;              /* depends on data or latents (varies per row) */
@@ -201,6 +223,10 @@ struct VlmcSym {
     VlmcExpr **q_args;
     int q_param_form;
     VlmcLoc q_loc;
+    /* OBSERVED: discrete with finitely many values and read by another
+     * conditional: summed out (enumerated) in the rows where it is missing
+     * (NaN), clamped to its value where it is given */
+    bool summed;
     /* front-end additions */
     bool local;                /* PARAM declared in `guide local`: one value
                                   per data point (batched) */
@@ -210,7 +236,10 @@ struct VlmcSym {
     const char *con_name;      /* PARAM: `: positive` */
     VlmcLoc con_loc;
     VlmcExpr *net_call;        /* NET: the `mlp(...)`/`linear(...)` call */
-    VlmcExpr *dist_call;       /* LATENT/OBSERVED: the `Dist(args)` call */
+    VlmcExpr *dist_call;       /* LATENT/OBSERVED: the `Dist(args)` call;
+                                  INPUT: one written by mistake (an error) */
+    VlmcExpr *input_type;      /* INPUT: the `category(K)` after `:`, or NULL
+                                  (then `support`/`support_dim` hold K) */
 };
 
 /* One statement of a model or guide, in source order. */
@@ -218,6 +247,7 @@ typedef enum {
     VLMC_S_CONST, VLMC_S_PARAM, VLMC_S_NET, VLMC_S_LET,
     VLMC_S_LATENT, VLMC_S_OBSERVED,
     VLMC_S_SAMPLE,             /* inside a guide: name ~ Dist(args); */
+    VLMC_S_INPUT,
 } VlmcStmtKind;
 
 typedef struct VlmcStmt {
@@ -261,10 +291,14 @@ typedef struct VlmcModel {
     VlmcSym **latents; int n_latents;
     VlmcSym **observed; int n_observed;
     VlmcTreatment *treat;                  /* per latent */
+    VlmcDimSum *dim_sums; int n_dim_sums;  /* sizes that are sums (VlmcDim) */
     /* front-end additions */
     VlmcSym **lets; int n_lets;            /* model and guide lets */
     int n_guides;                          /* guide blocks seen (> 1 is an error) */
     VlmcLoc guide2_loc;                    /* the second one */
+    VlmcSym **inputs; int n_inputs;        /* `input` declarations */
+    VlmcSym **data; int n_data;            /* observed and inputs in declaration
+                                              order: the data's column blocks */
 } VlmcModel;
 
 /* ------------------------------------------------------- distributions */
@@ -333,6 +367,10 @@ VlmcFn vlmc_fn_lookup(const char *name);            /* VLMC_FN_NONE if none */
 void vlmc_print_expr(const VlmcExpr *e, FILE *out);
 /* A shape as `[K, D]` (`[]` for a scalar); const names from m. */
 void vlmc_print_shape(const VlmcModel *m, const VlmcShape *s, FILE *out);
+/* A size as source text (`Z + K + 1`) or, c_expr, as the C expression of
+ * generated code (`(c_Z+c_K+1L)`); snprintf's contract: the length it
+ * needs is returned, at most n - 1 bytes and a NUL are written. */
+size_t vlmc_dim_text(const VlmcModel *m, VlmcDim d, bool c_expr, char *buf, size_t n);
 
 /* ------------------------------------------------------------ tensor IR */
 
@@ -353,6 +391,9 @@ typedef enum {
     VLMC_OP_MATVEC,   /* global A (m,k) @ x (k) -> (m) */
     VLMC_OP_MATMAT,   /* global A (m,k) @ global B (k,cols) -> (m,cols) */
     VLMC_OP_SOFTMAX,  /* softmax over the last axis of length k */
+    VLMC_OP_POW,      /* in0 ^ p, p the C literal cexpr */
+    VLMC_OP_ONE_HOT,  /* in0 (n) category indices -> (n, K); no gradient */
+    VLMC_OP_CONCAT,   /* in0 (cols, k) ++ in1 (cols, m) -> (cols, k+m) */
     VLMC_OP_LINEAR,   /* act(x (in) @ W (in,out) + b) -> (out); b optional */
     VLMC_OP_GATHER,   /* table (K, n)[idx] -> (n) */
     VLMC_OP_SUM,      /* sum over the row's elements -> scalar */
@@ -373,17 +414,20 @@ typedef struct VlmcNode {
     VlmcLoc loc;
     /* op specifics */
     int fn;               /* FN: runtime VlmFn code */
-    const char *cexpr;    /* NUM: value as a C expression */
+    const char *cexpr;    /* NUM: value as a C expression; POW: exponent */
     int param;            /* PARAM/LOCAL/LINEAR weight: index in param table */
     int bias;             /* LINEAR: bias param index or -1 */
     int act;              /* LINEAR: VlmAct */
     const char *m, *k;    /* MATVEC rows/cols; LINEAR in (k) and out (m);
-                             MATMAT A (m,k); SOFTMAX axis length k */
-    const char *cols;     /* MATMAT: columns of B */
+                             MATMAT A (m,k); SOFTMAX axis length k;
+                             CONCAT last dims of in0 (k) and in1 (m) */
+    const char *cols;     /* MATMAT: columns of B; CONCAT: groups per row
+                             (the elements before the last dimension) */
     int var;              /* LOGP/RSAMPLE/SAMPLE/MEAN/LATENT/ENUM/OBS: runtime
-                             variable index (latents first, then observed) */
+                             variable index (latents first, then observed,
+                             then inputs: OBS reads an input's data rows) */
     const VlmcDist *dist; int form;
-    const char *K;        /* categories (Categorical), else "1" */
+    const char *K;        /* categories (Categorical, ONE_HOT), else "1" */
     bool is_q;            /* LOGP of a guide term */
     /* filled by autodiff */
     bool live;            /* reachable from an output */
@@ -413,20 +457,24 @@ typedef struct VlmcParam {
     int constraint;       /* VlmcConstraint */
 } VlmcParam;
 
-typedef struct VlmcVar {  /* runtime variable table: latents, then observed */
+typedef struct VlmcVar {  /* runtime variable table: latents, then observed,
+                             then inputs (after n_vars) */
     VlmcSym *sym;         /* NULL never */
     const char *n;        /* elements per item */
-    int treat;            /* VlmcTreatment, or -1 for observed */
-    const char *K;        /* support per element for discrete, "0" else */
+    int treat;            /* VlmcTreatment, or -1 for observed and inputs */
+    const char *K;        /* support per element for discrete (and category
+                             inputs), "0" else */
     bool has_q;           /* a guide (written or automatic) samples it */
     bool kl;              /* analytic KL(q || p) available (Normal/Normal) */
     const VlmcDist *q_dist;
+    bool summed;          /* observed, enumerated where missing (VlmcSym.summed) */
 } VlmcVar;
 
 typedef struct VlmcProgram {
     const VlmcModel *model;
     VlmcParam *params; int n_params, cap_params;
-    VlmcVar *vars; int n_vars, n_latent;
+    VlmcVar *vars; int n_vars, n_latent;  /* random variables */
+    int n_inputs;         /* inputs: vars[n_vars .. n_vars + n_inputs) */
     VlmcGraph model_g;    /* log p(x, z) with latents as inputs */
     VlmcGraph guide_g;    /* samples of guided latents and log q */
     VlmcGraph sample_g;   /* ancestral sampling from the model */

@@ -87,7 +87,7 @@ static VlmcExprVec *expr_push(VlmcParseCtx *c, VlmcExprVec *v, VlmcExpr *e);
 
 %token END 0 "end of file"
 %token CONST "const" PARAM "param" NET "net" LET "let" LATENT "latent"
-       OBSERVED "observed" GUIDE "guide" LOCAL "local"
+       OBSERVED "observed" INPUT "input" GUIDE "guide" LOCAL "local"
 %token <str> IDENT "identifier"
 %token <num> NUM "number"
 
@@ -96,7 +96,7 @@ static VlmcExprVec *expr_push(VlmcParseCtx *c, VlmcExprVec *v, VlmcExpr *e);
 %type <arg> arg con_opt
 %type <exprs> dims_opt dim_list
 %type <sym> decl gdecl const_decl param_decl net_decl let_decl latent_decl
-            observed_decl
+            observed_decl input_decl
 
 %left '+' '-'
 %left '*' '/'
@@ -116,7 +116,8 @@ item:
   | error ';'                   { yyerrok; }
   ;
 
-decl: const_decl | param_decl | net_decl | let_decl | latent_decl | observed_decl ;
+decl: const_decl | param_decl | net_decl | let_decl | latent_decl | observed_decl
+    | input_decl ;
 
 /* guide { ... } or guide local { ... }: the variational family */
 guide_block:
@@ -140,7 +141,8 @@ gitem:
   | error ';'                   { yyerrok; }
   ;
 
-gdecl: param_decl | net_decl | let_decl ;
+/* input_decl: only to say that inputs belong to the model (check.c) */
+gdecl: param_decl | net_decl | let_decl | input_decl ;
 
 /* const K = 10;  const KD = K * D; */
 const_decl:
@@ -196,6 +198,28 @@ observed_decl:
     "observed" IDENT dims_opt '~' dist_call
         {
             $$ = mk_sym(ctx, VLMC_SYM_OBSERVED, $2, @2);
+            if ($3) { $$->dims = $3->v; $$->n_dims = $3->n; }
+            $$->dist_call = $5;
+        }
+  ;
+
+/* input u[C];  input c : category(K);  A distribution after an input
+ * (`input u ~ Normal(0, 1)`) parses, for the checker to explain. */
+input_decl:
+    "input" IDENT dims_opt
+        {
+            $$ = mk_sym(ctx, VLMC_SYM_INPUT, $2, @2);
+            if ($3) { $$->dims = $3->v; $$->n_dims = $3->n; }
+        }
+  | "input" IDENT dims_opt ':' primary
+        {
+            $$ = mk_sym(ctx, VLMC_SYM_INPUT, $2, @2);
+            if ($3) { $$->dims = $3->v; $$->n_dims = $3->n; }
+            $$->input_type = $5;
+        }
+  | "input" IDENT dims_opt '~' dist_call
+        {
+            $$ = mk_sym(ctx, VLMC_SYM_INPUT, $2, @2);
             if ($3) { $$->dims = $3->v; $$->n_dims = $3->n; }
             $$->dist_call = $5;
         }
@@ -364,7 +388,8 @@ static void add_stmt(VlmcParseCtx *c, VlmcSym *sym, VlmcLoc loc)
     static const VlmcStmtKind kinds[] = {
         [VLMC_SYM_CONST] = VLMC_S_CONST, [VLMC_SYM_PARAM] = VLMC_S_PARAM,
         [VLMC_SYM_NET] = VLMC_S_NET, [VLMC_SYM_LET] = VLMC_S_LET,
-        [VLMC_SYM_LATENT] = VLMC_S_LATENT, [VLMC_SYM_OBSERVED] = VLMC_S_OBSERVED};
+        [VLMC_SYM_LATENT] = VLMC_S_LATENT, [VLMC_SYM_OBSERVED] = VLMC_S_OBSERVED,
+        [VLMC_SYM_INPUT] = VLMC_S_INPUT};
     VlmcStmt *s = new_stmt(c);
     s->kind = kinds[sym->kind];
     s->loc = loc;
@@ -422,11 +447,12 @@ static bool starts_decl(yysymbol_kind_t k)
 {
     return k == YYSYMBOL_CONST || k == YYSYMBOL_PARAM || k == YYSYMBOL_NET
         || k == YYSYMBOL_LET || k == YYSYMBOL_LATENT || k == YYSYMBOL_OBSERVED
-        || k == YYSYMBOL_GUIDE || k == YYSYMBOL_YYEOF || is_sym(k, "'}'");
+        || k == YYSYMBOL_INPUT || k == YYSYMBOL_GUIDE || k == YYSYMBOL_YYEOF || is_sym(k, "'}'");
 }
 
 static const char *const keywords[] = {"const", "param", "net", "let", "latent",
-                                       "observed", "guide", "local"};
+                                       "observed", "input", "guide", "local"};
+#define N_KEYWORDS ((int)(sizeof keywords / sizeof keywords[0]))
 
 static VlmcLoc end_of(VlmcLoc l)
 {
@@ -471,14 +497,14 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, yyscan_t scanner,
     }
     /* `latnet z ~ ...`: a misspelled keyword */
     if (tok == YYSYMBOL_IDENT && want_decl) {
-        const char *kw = vlmc_suggest(ctx->cur_text, keywords, 8);
+        const char *kw = vlmc_suggest(ctx->cur_text, keywords, N_KEYWORDS);
         if (kw) {
             vlmc_error(d, loc, "unknown keyword `%s`; did you mean `%s`?", ctx->cur_text, kw);
             return 0;
         }
     }
     if (tok == YYSYMBOL_IDENT && ptok == IDENT && !want_semi && ctx->in_guide) {
-        const char *kw = vlmc_suggest(prev, keywords, 8);
+        const char *kw = vlmc_suggest(prev, keywords, N_KEYWORDS);
         if (kw) {
             vlmc_error(d, ctx->prev_loc, "unknown keyword `%s`; did you mean `%s`?", prev, kw);
             return 0;
@@ -499,7 +525,7 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, yyscan_t scanner,
     }
     if (want_decl && !want_semi) {
         vlmc_error(d, loc, "expected a declaration (`const`, `param`, `net`, `let`, "
-                   "`latent`, `observed` or `guide`), got %s", got);
+                   "`latent`, `observed`, `input` or `guide`), got %s", got);
         return 0;
     }
     bool want_rparen = false, want_comma = false, want_rbracket = false;

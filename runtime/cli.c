@@ -49,9 +49,16 @@ typedef struct Cmd {
 static const Cmd cmds[] = {
     {"train", "fit the model to data",
      "train --data FILE [options]",
-     "  --data FILE          training data (.idx[.gz], .csv, .npy)\n"
+     "  --data FILE          training data (.idx[.gz], .csv, .npy): the observed\n"
+     "                       and input variables in consecutive columns, in\n"
+     "                       declaration order\n"
+     "  --data NAME=FILE     (repeatable) variable NAME's columns from a file of\n"
+     "                       its own, e.g. --data x=images.idx3 --data\n"
+     "                       y=labels.idx1 (raw class ids); the files must have\n"
+     "                       the same items; a plain --data FILE holds the rest\n"
      "  --format F           idx | csv | npy (default: from the file)\n"
      "  --test FILE          also report the test ELBO after every epoch\n"
+     "                       (--test NAME=FILE binds like --data)\n"
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --mask M             top-half | none (default none): hide the first half\n"
@@ -76,6 +83,15 @@ static const Cmd cmds[] = {
      "  --every N            ... and after every N epochs\n"
      "  --load CKPT          resume from a checkpoint (continues exactly)\n"
      "  --log FILE.csv       per-epoch metrics\n"
+     "  --kl-weight B        weigh the guided latents' log p(z) - log q(z) (or\n"
+     "                       KL) by B in training (beta-VAE; default 1: the\n"
+     "                       ELBO); eval always reports the unweighted bound\n"
+     "  --kl-warmup N        ramp that weight linearly from 0 over the first N\n"
+     "                       epochs (KL warm-up; default 0: no ramp)\n"
+     "  --aux-weight A       semi-supervised models (a guide for a partly\n"
+     "                       observed variable y): weight of log q(y | x) in\n"
+     "                       the items where y is given (default 0.1 N / N_l,\n"
+     "                       Kingma et al. 2014's alpha = 0.1 N)\n"
      "conjugate Gaussian mixtures (see `info`) train by EM unless --optimizer\n"
      "is given; --epochs is then the maximum of iterations (default 100):\n"
      "  --tol T              stop when the mean log-likelihood per item\n"
@@ -86,11 +102,12 @@ static const Cmd cmds[] = {
      "                       when stable)\n",
      " data format test epochs batch lr optimizer schedule clip "
      "seed threads set objective samples save every load log "
-     "limit binarize mask mask-frac tol reg-covar kmeans-iters ",
+     "limit binarize mask mask-frac tol reg-covar kmeans-iters aux-weight kl-weight kl-warmup ",
      vlm_cmd_train},
     {"eval", "bounds and log-likelihood estimates on data",
      "eval --data FILE --load CKPT [options]",
-     "  --data FILE          data to evaluate\n"
+     "  --data FILE          data to evaluate (or --data NAME=FILE, repeatable,\n"
+     "                       as for train)\n"
      "  --format F           idx | csv | npy\n"
      "  --load CKPT          trained checkpoint\n"
      "  --init-from CKPT     instead of --load: copy the global parameters\n"
@@ -100,13 +117,20 @@ static const Cmd cmds[] = {
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --mask M             top-half | none: hide the first half of each item\n"
-     "  --iw K               importance samples per item (default 100)\n"
+     "  --iw K               importance samples per item (default 1000: k-hat\n"
+     "                       needs them; with 100 its own noise alone puts a\n"
+     "                       few % of items above 0.7)\n"
      "  --batch B            items per pass (default 64)\n"
-     "  --refine N           local-guide models: N steps fitting the local\n"
-     "                       parameters to the data, theta frozen (default 200)\n"
-     "  --refine-lr LR       learning rate of the refinement (default 1e-2)\n"
+     "  --refine N           local-guide models: the local parameters are fitted\n"
+     "                       to the data (theta frozen) until the ELBO stops\n"
+     "                       improving, at most N steps (default 5000)\n"
+     "  --refine-tol T       ... stops improving: rises by less than T * |ELBO|\n"
+     "                       over 25 steps (default 1e-4)\n"
+     "  --refine-lr LR       Adam's first learning rate in the refinement; then\n"
+     "                       LR/4 and LR/16, each until the ELBO stops improving\n"
+     "                       (default 5e-2)\n"
      "  --seed S, --threads T, --set NAME=VALUE\n",
-     " data format load iw batch refine refine-lr seed threads set "
+     " data format load iw batch refine refine-lr refine-tol seed threads set "
      "limit binarize mask init-from ",
      vlm_cmd_eval},
     {"sample", "draw from the model",
@@ -114,15 +138,23 @@ static const Cmd cmds[] = {
      "  --load CKPT          trained checkpoint (without: the parameters as\n"
      "                       initialised from --seed)\n"
      "  -n N                 number of samples (default 16)\n"
-     "  --out FILE           .csv (one sample per row) or .png (image grid)\n"
+     "  --data FILE          a model with inputs: their values, one draw per\n"
+     "                       row (instead of -n); the file holds the inputs\n"
+     "                       in declaration order, or every data variable (the\n"
+     "                       observed columns are then ignored); or\n"
+     "                       --data NAME=FILE per input. --format, --limit N\n"
+     "  --out FILE           .csv/.npy: one sample per row, every observed and\n"
+     "                       input column in declaration order (the inputs as\n"
+     "                       given: a file to train on); .png: image grid of\n"
+     "                       the observed values\n"
      "  --shape HxW          image shape for .png (default: square)\n"
      "  --mean               write E[x | z] instead of raw samples\n"
      "  --seed S, --threads T, --set NAME=VALUE\n",
-     " load n out shape mean seed threads set ",
+     " load n out shape mean seed threads set data format limit ",
      vlm_cmd_sample},
     {"posterior", "per-item posterior over the latents",
      "posterior --data FILE --load CKPT --out FILE.csv [options]",
-     "  --data FILE, --format F, --load CKPT\n"
+     "  --data FILE, --format F, --load CKPT (--data NAME=FILE: as for train)\n"
      "  --out FILE.csv       per item: p(z=k) and argmax for enumerated\n"
      "                       latents; the guide's mean and scale for latents\n"
      "                       with a Normal guide; else the importance-weighted\n"
@@ -133,19 +165,24 @@ static const Cmd cmds[] = {
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --mask M             top-half | none: hide the first half of each item\n"
      "  --init-from CKPT     as for eval\n"
-     "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n",
-     " data format load out samples labels refine refine-lr "
+     "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
+     "  --seed S, --threads T, --set\n",
+     " data format load out samples labels refine refine-lr refine-tol "
      "batch seed threads set limit binarize mask init-from ",
      vlm_cmd_posterior},
     {"impute", "fill missing entries",
      "impute --data FILE --load CKPT --out FILE [options]",
-     "  --data FILE, --format F, --load CKPT\n"
+     "  --data FILE, --format F, --load CKPT (--data NAME=FILE: as for train)\n"
      "  --out FILE           .csv, .npy or .png: the data with missing entries\n"
      "                       replaced by posterior-predictive means\n"
      "  --mask M             top-half | none (default none); NaN entries are\n"
      "                       always missing\n"
      "  --samples K          importance samples per item (default 100)\n"
      "  --png FILE           rows observed / imputed / true for the first items\n"
+     "  --probs FILE.csv     also write, per item, the probabilities of each\n"
+     "                       value of the partly observed discrete variables\n"
+     "                       (their missing entries are filled with the most\n"
+     "                       probable value)\n"
      "  --reconstruct        every entry, observed ones too, replaced by its\n"
      "                       posterior-predictive mean (reconstructions)\n"
      "  --shape HxW          image shape for --png (default: from the data,\n"
@@ -153,9 +190,10 @@ static const Cmd cmds[] = {
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --init-from CKPT     as for eval\n"
-     "  --refine N, --refine-lr LR, --batch B, --seed S, --threads T, --set\n",
-     " data format load out mask samples png refine refine-lr "
-     "batch seed threads set limit binarize init-from reconstruct shape ",
+     "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
+     "  --seed S, --threads T, --set\n",
+     " data format load out mask samples png refine refine-lr refine-tol "
+     "batch seed threads set limit binarize init-from reconstruct shape probs ",
      vlm_cmd_impute},
     {"info", "the model, its plan, parameters and memory",
      "info [--set NAME=VALUE]", "  --set NAME=VALUE     change a const\n",
@@ -164,7 +202,8 @@ static const Cmd cmds[] = {
     {"gradvar", "variance of the score-function gradient, with and without "
      "baseline",
      "gradvar --data FILE --load CKPT [options]",
-     "  --data FILE, --format F, --limit N, --binarize\n"
+     "  --data FILE, --format F, --limit N, --binarize (--data NAME=FILE: as\n"
+     "                       for train)\n"
      "  --mask M             top-half | none: hide the first half of each item\n"
      "  --load CKPT          trained checkpoint (without: the initialisation)\n"
      "  --batch B            the minibatch: the first B items (default 64)\n"
@@ -337,8 +376,16 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
             return bad_usage(c, "--%s expects %s, got `%s`", name, what,    \
                              val);                                          \
     } while (0)
-        if (!strcmp(name, "data")) o->data = val;
-        else if (!strcmp(name, "test")) o->test = val;
+        if (!strcmp(name, "data") || !strcmp(name, "test")) {
+            bool t = name[0] == 't';
+            const char **args = t ? o->test_args : o->data_args;
+            int *n = t ? &o->n_test_args : &o->n_data_args;
+            if (*n == VLM_MAX_VARS)
+                return bad_usage(c, "at most %d --%s files", VLM_MAX_VARS, name);
+            args[(*n)++] = val;
+            if (t) o->test = args[0];
+            else o->data = args[0];
+        }
         else if (!strcmp(name, "save")) o->save = val;
         else if (!strcmp(name, "load")) o->load = val;
         else if (!strcmp(name, "log")) o->log = val;
@@ -346,6 +393,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         else if (!strcmp(name, "png")) o->png = val;
         else if (!strcmp(name, "labels")) o->labels = val;
         else if (!strcmp(name, "init-from")) o->init_from = val;
+        else if (!strcmp(name, "probs")) o->probs = val;
         else if (!strcmp(name, "limit")) {
             NEED(parse_long(val, 1, &L), "a positive count");
             o->limit = L;
@@ -365,6 +413,17 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "tol")) {
             NEED(parse_float(val, &F), "a non-negative number");
             o->tol = F;
+        } else if (!strcmp(name, "kl-weight")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->kl_weight = F;
+            o->has_kl_weight = true;
+        } else if (!strcmp(name, "kl-warmup")) {
+            NEED(parse_float(val, &F), "a non-negative number of epochs");
+            o->kl_warmup = F;
+        } else if (!strcmp(name, "aux-weight")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->aux_weight = F;
+            o->has_aux_weight = true;
         } else if (!strcmp(name, "reg-covar")) {
             NEED(parse_float(val, &F), "a non-negative number");
             o->reg_covar = F;
@@ -374,6 +433,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "n")) {
             NEED(parse_long(val, 1, &L) && L <= 1000000, "a positive count");
             o->n = L;
+            o->has_n = true;
         } else if (!strcmp(name, "refine")) {
             NEED(parse_long(val, 0, &L) && L <= 1000000, "a count");
             o->refine = L;
@@ -401,6 +461,9 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "mask-frac")) {
             NEED(parse_float(val, &F) && F > 0 && F <= 1, "a number in (0, 1]");
             o->mask_frac = F;
+        } else if (!strcmp(name, "refine-tol")) {
+            NEED(parse_float(val, &F), "a non-negative number");
+            o->refine_tol = F;
         } else if (!strcmp(name, "refine-lr")) {
             NEED(parse_float(val, &F) && F > 0, "a positive number");
             o->refine_lr = F;
@@ -496,8 +559,9 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     }
     Opts o = {
         .cmd = cmds[ci].name, .format = VLM_FMT_AUTO, .epochs = 10,
-        .every = 0, .n = 16, .refine = 200, .batch = 64, .samples = 1,
-        .iw = 100, .threads = default_threads(), .lr = 1e-3f, .refine_lr = 1e-2f,
+        .every = 0, .n = 16, .refine = 5000, .batch = 64, .samples = 1,
+        .iw = 1000, .threads = default_threads(), .lr = 1e-3f, .refine_lr = 5e-2f,
+        .refine_tol = 1e-4,
         .mask_frac = 1,
         .optimizer = VLM_OPT_ADAM, .sched = VLM_SCHED_CONST,
         .objective = VLM_OBJ_ELBO, .seed = 1,

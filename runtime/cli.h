@@ -12,11 +12,17 @@
 typedef struct Opts {
     const char *cmd;
     const char *data, *test, *save, *load, *log, *out, *png, *labels;
-    const char *mask, *init_from;
+    /* --data and --test, repeatable: FILE, or NAME=FILE binding the
+     * variable NAME to a file of its own (data, test: the first given) */
+    const char *data_args[VLM_MAX_VARS], *test_args[VLM_MAX_VARS];
+    int n_data_args, n_test_args;
+    bool has_n;
+    const char *mask, *init_from, *probs;
     VlmFormat format;
     long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;
     float lr, clip, refine_lr, mask_frac;
+    double refine_tol;       /* --refine-tol */
     VlmOptKind optimizer;
     VlmSched sched;
     VlmObjective objective;
@@ -26,6 +32,10 @@ typedef struct Opts {
     bool has_batch, has_lr, has_optimizer, has_samples, has_objective,
          has_clip, has_sched;
     double tol, reg_covar;   /* EM (conjugate mixtures) */
+    double aux_weight;       /* M2: --aux-weight */
+    double kl_weight, kl_warmup;   /* --kl-weight, --kl-warmup */
+    bool has_kl_weight;
+    bool has_aux_weight;
     long kmeans_iters;
     bool has_epochs;
 } Opts;
@@ -38,13 +48,19 @@ int vlm_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* cli_common.c */
 bool vlm_cli_ends_with(const char *s, const char *suf);
-/* Read a data file, keep its first --limit items, --binarize it, check it
- * against the model; on failure the error is printed and 1 returned. */
-int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,
+/* Read the files of --data (--test when `test`), bind them to the model's
+ * data variables (sample: its inputs), keep the first --limit items,
+ * --binarize the observed values; on failure the error is printed and 1
+ * returned. */
+int vlm_cli_read_data(const VlmModel *m, const Opts *o, bool test,
                       VlmData *d);
-void vlm_cli_mask_top_half(VlmData *d, double frac);
+/* The files of --data (or --test) as text for messages: "a.csv" or
+ * "x=a.idx, y=b.idx". */
+const char *vlm_cli_data_name(const Opts *o, bool test, char *buf, size_t n);
+void vlm_cli_mask_top_half(const VlmModel *m, VlmData *d, double frac);
 bool vlm_cli_want_mask(const Opts *o);
-long vlm_cli_total_numel(const VlmModel *m);
+long vlm_cli_total_numel(const VlmModel *m);   /* observed values per item */
+long vlm_cli_data_numel(const VlmModel *m);    /* observed and input values */
 int vlm_cli_eval_rows(const VlmModel *m, int items, int K);
 int vlm_cli_draw_rows(const VlmModel *m, const Opts *o, int *S, int *SE);
 int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,

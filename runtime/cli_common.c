@@ -18,55 +18,126 @@ bool vlm_cli_ends_with(const char *s, const char *suf)
     return a >= b && !strcasecmp(s + a - b, suf);
 }
 
-/* Read a data file, keep its first --limit items, --binarize it. */
-int vlm_cli_read_data(const VlmModel *m, const Opts *o, const char *path,
-                     VlmData *d)
+/* `NAME=FILE` names the variable the file holds when NAME is an
+ * identifier; anything else is a path (write ./a=b.csv for such a file). */
+static const char *split_binding(const char *arg, char *name, size_t n)
+{
+    const char *eq = strchr(arg, '=');
+    name[0] = 0;
+    if (!eq || eq == arg || (size_t)(eq - arg) >= n)
+        return arg;
+    for (const char *p = arg; p < eq; p++)
+        if (!(*p == '_' || (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+              (p > arg && *p >= '0' && *p <= '9')))
+            return arg;
+    memcpy(name, arg, (size_t)(eq - arg));
+    name[eq - arg] = 0;
+    return eq + 1;
+}
+
+const char *vlm_cli_data_name(const Opts *o, bool test, char *buf, size_t n)
+{
+    const char *const *args = test ? o->test_args : o->data_args;
+    int k = test ? o->n_test_args : o->n_data_args;
+    buf[0] = 0;
+    for (int i = 0; i < k; i++) {
+        size_t u = strlen(buf);
+        snprintf(buf + u, n - u, "%s%s", i ? ", " : "", args[i]);
+    }
+    return buf;
+}
+
+/* --binarize: the observed values thresholded at 0.5 (bytes stay compact:
+ * 0 or 255 = 1.0f); inputs and integer variables are left alone. */
+static void binarize(const VlmModel *m, VlmData *d)
+{
+    for (int k = 0; k < m->n_data; k++) {
+        int v = m->data_var[k];
+        VlmBind b = vlm_data_bind_of(m, d, v);
+        if (m->vars[v].kind != VLM_VAR_OBSERVED || b.raw)
+            continue;
+        VlmData *f = (VlmData *)b.data;
+        size_t nu = (size_t)m->vars[v].numel;
+        for (size_t i = 0; i < f->n; i++)
+            for (size_t e = b.column; e < b.column + nu; e++) {
+                size_t at = i * f->d + e;
+                if (f->x8)
+                    f->x8[at] = f->x8[at] / 255.0f > 0.5f ? 255 : 0;
+                else if (!isnan(f->x[at]))
+                    f->x[at] = f->x[at] > 0.5f ? 1.0f : 0.0f;
+            }
+    }
+}
+
+/* Read the files, bind them, keep the first --limit items, --binarize. */
+int vlm_cli_read_data(const VlmModel *m, const Opts *o, bool test,
+                      VlmData *d)
 {
     VlmErr err;
-    if (vlm_data_read(path, o->format, 0, d, &err) != 0)
-        return vlm_cli_fail("%s", err.msg);
-    if (d->n == 0) {
-        vlm_data_free(d);
-        return vlm_cli_fail("%s: no items", path);
+    const char *const *args = test ? o->test_args : o->data_args;
+    int n = test ? o->n_test_args : o->n_data_args;
+    VlmData files[VLM_MAX_VARS];
+    const char *names[VLM_MAX_VARS], *paths[VLM_MAX_VARS];
+    char namebuf[VLM_MAX_VARS][64];
+    for (int k = 0; k < n; k++) {
+        paths[k] = split_binding(args[k], namebuf[k], sizeof namebuf[k]);
+        names[k] = namebuf[k][0] ? namebuf[k] : NULL;
+        int rc = vlm_data_read(paths[k], o->format, 0, &files[k], &err);
+        if (rc == 0 && files[k].n == 0) {
+            vlm_data_free(&files[k]);
+            vlm_err_set(&err, "%s: no items", paths[k]);
+            rc = -1;
+        }
+        if (rc != 0) {
+            for (int j = 0; j < k; j++)
+                vlm_data_free(&files[j]);
+            return vlm_cli_fail("%s", err.msg);
+        }
     }
-    if (o->limit > 0 && (size_t)o->limit < d->n)
-        d->n = (size_t)o->limit;   /* the arrays keep their size */
-    if (o->binarize && d->x8)   /* stays compact: 0 or 255 = 1.0f */
-        for (size_t i = 0; i < d->n * d->d; i++)
-            d->x8[i] = d->x8[i] / 255.0f > 0.5f ? 255 : 0;
-    else if (o->binarize)
-        for (size_t i = 0; i < d->n * d->d; i++)
-            if (!isnan(d->x[i]))
-                d->x[i] = d->x[i] > 0.5f ? 1.0f : 0.0f;
-    if (vlm_model_check_data(m, d, path, &err) != 0) {
-        vlm_data_free(d);
+    if (vlm_data_bind(m, files, names, paths, n, !strcmp(o->cmd, "sample"), d,
+                      &err) != 0)
         return vlm_cli_fail("%s", err.msg);
-    }
+    if (o->limit > 0)
+        vlm_data_limit(d, (size_t)o->limit);
+    if (o->binarize)
+        binarize(m, d);
     return 0;
 }
 
 /* --mask top-half for train, eval, posterior and gradvar (impute builds
- * its own mask): the first half of each item's values
- * (the top rows of a row-major image) become missing, like NaN entries,
- * in a fraction frac of the items: item i when floor((i+1) frac) >
- * floor(i frac) (every item at 1, every other one at 0.5). A model never
- * shown a top half cannot learn it, so imputation needs frac < 1. */
-void vlm_cli_mask_top_half(VlmData *d, double frac)
+ * its own mask): the first half of each item's
+ * observed values (the top rows of a row-major image; inputs are never
+ * hidden) become missing, like NaN entries, in a fraction frac of the
+ * items: item i when floor((i+1) frac) > floor(i frac) (every item at 1,
+ * every other one at 0.5). A model never shown a top half cannot learn it,
+ * so imputation needs frac < 1. */
+void vlm_cli_mask_top_half(const VlmModel *m, VlmData *d, double frac)
 {
-    if (!d->mask) {
-        d->mask = vlm_xmalloc(d->n * d->d * sizeof *d->mask);
-        for (size_t i = 0; i < d->n * d->d; i++)
-            d->mask[i] = 1;
-    }
-    for (size_t i = 0; i < d->n; i++)
-        for (size_t k = 0; k < d->d / 2 && (frac >= 1 || floor((i + 1) * frac)
-                                            > floor(i * frac)); k++) {
-            d->mask[i * d->d + k] = 0;
-            if (d->x8)
-                d->x8[i * d->d + k] = 0;
-            else
-                d->x[i * d->d + k] = 0;
+    long half = vlm_cli_total_numel(m) / 2, seen = 0;
+    for (int k = 0; k < m->n_data && seen < half; k++) {
+        int v = m->data_var[k];
+        if (m->vars[v].kind != VLM_VAR_OBSERVED)
+            continue;
+        VlmBind b = vlm_data_bind_of(m, d, v);
+        VlmData *f = (VlmData *)b.data;
+        long nu = m->vars[v].numel, hide = half - seen < nu ? half - seen : nu;
+        seen += hide;
+        if (!f->mask) {
+            f->mask = vlm_xmalloc(f->n * f->d * sizeof *f->mask);
+            for (size_t i = 0; i < f->n * f->d; i++)
+                f->mask[i] = 1;
         }
+        for (size_t i = 0; i < f->n; i++)
+            for (long e = 0; e < hide && (frac >= 1 || floor((i + 1) * frac)
+                                          > floor(i * frac)); e++) {
+                size_t at = i * f->d + b.column + (size_t)e;
+                f->mask[at] = 0;
+                if (f->x8)
+                    f->x8[at] = 0;
+                else
+                    f->x[at] = 0;
+            }
+    }
 }
 
 bool vlm_cli_want_mask(const Opts *o)
@@ -79,6 +150,14 @@ long vlm_cli_total_numel(const VlmModel *m)
     long n = 0;
     for (int j = 0; j < m->n_observed; j++)
         n += m->vars[m->n_latent + j].numel;
+    return n;
+}
+
+long vlm_cli_data_numel(const VlmModel *m)
+{
+    long n = 0;
+    for (int k = 0; k < m->n_data; k++)
+        n += m->vars[m->data_var[k]].numel;
     return n;
 }
 
@@ -171,8 +250,13 @@ int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
     vlm_model_alloc_rows(m, rows);
     vlm_rng_init(&m->rng, o->seed, VLM_STREAM_SAMPLE);
     if (d && m->local_width && o->refine > 0) {
-        int b = o->batch > 0 ? o->batch : 64;
-        if (vlm_train_refine(m, d, (int)o->refine, b, o->refine_lr, &err))
+        VlmRefineOpts r;
+        vlm_refine_defaults(&r);
+        r.max_steps = (int)o->refine;
+        r.tol = o->refine_tol;
+        r.batch = o->batch > 0 ? o->batch : 64;
+        r.lr = o->refine_lr;
+        if (vlm_train_refine(m, d, &r, NULL, &err))
             return vlm_cli_fail("%s", err.msg);
     }
     return 0;
@@ -181,13 +265,18 @@ int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
 
 /* ------------------------------------------------------------ outputs */
 
+/* Names of D columns: every data variable's in declaration order when D
+ * counts them all (rows with inputs), else the observed ones'. */
 static char **col_names(const VlmModel *m, long D)
 {
     char **names = vlm_xmalloc((size_t)D * sizeof *names);
     long c = 0;
-    for (int j = 0; j < m->n_observed; j++) {
-        const VlmVarInfo *v = &m->vars[m->n_latent + j];
-        for (long i = 0; i < v->numel; i++) {
+    bool all = D == vlm_cli_data_numel(m);
+    for (int j = 0; j < m->n_data && c < D; j++) {
+        const VlmVarInfo *v = &m->vars[m->data_var[j]];
+        if (!all && v->kind != VLM_VAR_OBSERVED)
+            continue;
+        for (long i = 0; i < v->numel && c < D; i++) {
             char buf[96];
             if (v->numel == 1)
                 snprintf(buf, sizeof buf, "%s", v->name);
@@ -195,6 +284,11 @@ static char **col_names(const VlmModel *m, long D)
                 snprintf(buf, sizeof buf, "%s[%ld]", v->name, i);
             names[c++] = strdup(buf);
         }
+    }
+    for (; c < D; c++) {   /* not expected: unnamed columns */
+        char buf[32];
+        snprintf(buf, sizeof buf, "c%ld", c + 1);
+        names[c] = strdup(buf);
     }
     return names;
 }

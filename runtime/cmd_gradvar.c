@@ -75,10 +75,10 @@ int vlm_cmd_gradvar(VlmModel *m, const Opts *o)
         return vlm_cli_fail("the model has no latent with a score-function gradient "
                     "(see vlmc --plan): nothing to measure");
     VlmData d;
-    if (vlm_cli_read_data(m, o, o->data, &d))
+    if (vlm_cli_read_data(m, o, false, &d))
         return 1;
     if (vlm_cli_want_mask(o))
-        vlm_cli_mask_top_half(&d, 1);
+        vlm_cli_mask_top_half(m, &d, 1);
     int B = o->batch < (int)d.n ? o->batch : (int)d.n;
     long n = o->n > 1 ? o->n : 2;
     int S = o->has_samples ? o->samples : 1;

@@ -36,6 +36,20 @@ int vlm_cmd_info(VlmModel *m, const Opts *o)
                v->kind == VLM_VAR_LATENT ? "latent" : "observed", v->name,
                v->dist ? v->dist : "", v->numel, tr[v->treat]);
     }
+    for (int j = 0; j < m->n_inputs; j++) {
+        const VlmVarInfo *v = &m->vars[m->n_vars + j];
+        char type[48] = "real";
+        if (v->support > 0)
+            snprintf(type, sizeof type, "category(%ld)", v->support);
+        printf("  %-8s %-12s %-12s %6ld elements  given by the data\n", "input",
+               v->name, type, v->numel);
+    }
+    if (m->n_inputs) {
+        printf("  data columns, in order:");
+        for (int k = 0; k < m->n_data; k++)
+            printf(" %s", m->vars[m->data_var[k]].name);
+        printf("\n");
+    }
     printf("\n-- parameters\n");
     size_t theta = 0, phi = 0, loc = 0;
     for (int i = 0; i < m->n_params; i++) {

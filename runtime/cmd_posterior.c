@@ -75,16 +75,45 @@ static int read_labels(const char *path, VlmData *d, VlmErr *err)
     return 0;
 }
 
+/* The variables posterior reports: every latent, and every observed
+ * variable summed out where missing (its probabilities where it was
+ * missing, certainty of its value where it was given). */
+static bool reported(const VlmModel *m, int j)
+{
+    return j < m->n_latent || m->vars[j].treat == VLM_TREAT_ENUMERATE;
+}
+
+/* Accuracy of the most probable class against the labels, over the items
+ * where the class was missing in the data (the classifier's test) and
+ * over all items. */
+static void print_accuracy(const char *name, const char *path, size_t n,
+                           const int *cls, const bool *missing,
+                           const int32_t *labels)
+{
+    size_t hit = 0, hit_miss = 0, n_miss = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool ok = cls[i] == labels[i];
+        hit += ok;
+        if (missing[i]) {
+            n_miss++;
+            hit_miss += ok;
+        }
+    }
+    printf("`%s` vs %s: accuracy %.4f on the %zu items where it was missing",
+           name, path, n_miss ? (double)hit_miss / n_miss : NAN, n_miss);
+    printf(" (%.4f on all %zu)\n", (double)hit / n, n);
+}
+
 int vlm_cmd_posterior(VlmModel *m, const Opts *o)
 {
     VlmErr err;
     if (!o->data || !o->out)
         return vlm_cli_fail("posterior needs --data FILE and --out FILE.csv");
     VlmData d;
-    if (vlm_cli_read_data(m, o, o->data, &d))
+    if (vlm_cli_read_data(m, o, false, &d))
         return 1;
     if (vlm_cli_want_mask(o))
-        vlm_cli_mask_top_half(&d, 1);
+        vlm_cli_mask_top_half(m, &d, 1);
     int S, SE, rows = vlm_cli_draw_rows(m, o, &S, &SE);
     if (vlm_cli_load_trained(m, o, &d, rows)) {
         vlm_data_free(&d);
@@ -94,8 +123,10 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
      * the argmax; guided latents with a Normal guide: loc and scale per
      * element; other guided latents: the importance-weighted mean. */
     long ncol = 0;
-    for (int j = 0; j < m->n_latent; j++) {
+    for (int j = 0; j < m->n_vars; j++) {
         const VlmVarInfo *v = &m->vars[j];
+        if (!reported(m, j))
+            continue;
         if (v->treat == VLM_TREAT_ENUMERATE)
             ncol += v->numel * (v->support + 1);
         else if (m->q_loc[j])
@@ -109,9 +140,9 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     }
     char **names = vlm_xmalloc((size_t)ncol * sizeof *names);
     long c = 0;
-    for (int j = 0; j < m->n_latent; j++) {
+    for (int j = 0; j < m->n_vars; j++) {
         const VlmVarInfo *v = &m->vars[j];
-        for (long i = 0; i < v->numel; i++) {
+        for (long i = 0; i < v->numel && reported(m, j); i++) {
             char el[80], buf[128];
             if (v->numel == 1)
                 snprintf(el, sizeof el, "%s", v->name);
@@ -124,7 +155,7 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                 }
                 snprintf(buf, sizeof buf, "%s.argmax", el);
                 names[c++] = strdup(buf);
-            } else if (m->q_loc[j]) {
+            } else if (j < m->n_latent && m->q_loc[j]) {
                 snprintf(buf, sizeof buf, "%s.mean", el);
                 names[c++] = strdup(buf);
                 snprintf(buf, sizeof buf, "%s.scale", el);
@@ -137,27 +168,36 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     }
     float *out = vlm_xcalloc(d.n * (size_t)ncol, sizeof *out);
     int *cluster = vlm_xcalloc(d.n, sizeof *cluster);
-    int cl_var = -1;
+    int cl_var = -1;   /* a cluster id: the first enumerated scalar latent, */
     for (int j = 0; j < m->n_latent && cl_var < 0; j++)
         if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
             cl_var = j;
+    int cls_var = -1;  /* a class: the first scalar observed summed variable */
+    for (int j = m->n_latent; j < m->n_vars && cls_var < 0; j++)
+        if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
+            cls_var = j;
+    int *cls = vlm_xcalloc(d.n, sizeof *cls);
+    bool *cls_missing = vlm_xcalloc(d.n, sizeof *cls_missing);
     int Bp = rows / SE;
     double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
+    VlmItemStats *st = vlm_xmalloc(d.n * sizeof *st);
     int rc = 0;
     for (size_t i0 = 0; i0 < d.n && rc == 0; i0 += (size_t)Bp) {
         int nb = d.n - i0 < (size_t)Bp ? (int)(d.n - i0) : Bp;
         for (int b = 0; b < nb; b++)
             idx[b] = (uint32_t)(i0 + b);
         vlm_model_fill_batch(m, &d, idx, nb, S);
-        if ((rc = vlm_infer_row_weights(m, wrow, &err)) != 0)
+        if ((rc = vlm_infer_row_weights(m, wrow, st + i0, &err)) != 0)
             break;
         for (int b = 0; b < nb; b++) {
             float *row = out + (i0 + b) * (size_t)ncol;
             long col = 0;
-            for (int j = 0; j < m->n_latent; j++) {
+            for (int j = 0; j < m->n_vars; j++) {
                 const VlmVarInfo *v = &m->vars[j];
                 long nu = v->numel;
+                if (!reported(m, j))
+                    continue;
                 const float *lat = m->lat[j];
                 for (long i = 0; i < nu; i++) {
                     if (v->treat == VLM_TREAT_ENUMERATE) {
@@ -175,6 +215,16 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                         row[col + K] = (float)best;
                         if (j == cl_var)
                             cluster[i0 + b] = (int)best;
+                        if (j == cls_var) {
+                            cls[i0 + b] = (int)best;
+                            /* missing in the data: as the batch holds it
+                             * (the item's first row), whichever file and
+                             * column the variable was bound to */
+                            size_t at = (size_t)b * SE * (size_t)nu + (size_t)i;
+                            float given = m->obs[j][at];
+                            cls_missing[i0 + b] = isnan(given) ||
+                                (m->obs_mask[j] && m->obs_mask[j][at] == 0);
+                        }
                         col += K + 1;
                     } else if (m->q_loc[j]) {
                         size_t r = (size_t)b * SE;
@@ -199,25 +249,37 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     if (rc != 0) {
         ret = vlm_cli_fail("%s", err.msg);
     } else {
+        VlmEvidence ev;
+        vlm_evidence_summarize(d.n, st, S, vlm_model_exact(m),
+                               m->local_width > 0, &ev);
+        vlm_evidence_line(stderr, &ev, "posterior");
         printf("wrote the posterior of %zu items to %s\n", d.n, o->out);
         if (o->labels) {
-            if (cl_var < 0) {
+            if (cl_var < 0 && cls_var < 0) {
                 ret = vlm_cli_fail("--labels needs an enumerated scalar latent "
-                           "(a cluster id)");
+                           "(a cluster id) or a partly observed discrete variable");
             } else if (read_labels(o->labels, &d, &err) != 0) {
                 ret = vlm_cli_fail("%s", err.msg);
             } else {
-                double pur, nmi;
-                purity_nmi(d.n, cluster, d.labels,
-                           (int)m->vars[cl_var].support, &pur, &nmi);
-                printf("clusters of `%s` vs %s: purity %.4f  NMI %.4f\n",
-                       m->vars[cl_var].name, o->labels, pur, nmi);
+                if (cl_var >= 0) {
+                    double pur, nmi;
+                    purity_nmi(d.n, cluster, d.labels,
+                               (int)m->vars[cl_var].support, &pur, &nmi);
+                    printf("clusters of `%s` vs %s: purity %.4f  NMI %.4f\n",
+                           m->vars[cl_var].name, o->labels, pur, nmi);
+                }
+                if (cls_var >= 0)
+                    print_accuracy(m->vars[cls_var].name, o->labels, d.n, cls,
+                                   cls_missing, d.labels);
             }
         }
     }
     vlm_cli_free_names(names, ncol);
     free(out);
+    free(cls);
+    free(cls_missing);
     free(cluster);
+    free(st);
     free(wrow);
     free(idx);
     vlm_data_free(&d);

@@ -19,20 +19,20 @@ int vlm_cmd_train(VlmModel *m, const Opts *o)
         fprintf(stderr, "%s: note: --objective iwae with --samples 1 is the "
                 "ELBO\n", vlm_cli_prog);
     VlmData data, test;
-    if (vlm_cli_read_data(m, o, o->data, &data))
+    if (vlm_cli_read_data(m, o, false, &data))
         return 1;
     bool have_test = false;
     if (o->test) {
-        if (vlm_cli_read_data(m, o, o->test, &test)) {
+        if (vlm_cli_read_data(m, o, true, &test)) {
             vlm_data_free(&data);
             return 1;
         }
         have_test = true;
     }
     if (vlm_cli_want_mask(o)) {
-        vlm_cli_mask_top_half(&data, o->mask_frac);
+        vlm_cli_mask_top_half(m, &data, o->mask_frac);
         if (have_test)
-            vlm_cli_mask_top_half(&test, 1);
+            vlm_cli_mask_top_half(m, &test, 1);
     }
     VlmTrainOpts t = {
         .data_path = o->data, .test_path = o->test, .save = o->save,
@@ -46,6 +46,9 @@ int vlm_cmd_train(VlmModel *m, const Opts *o)
         .has_sched = o->has_sched, .has_epochs = o->has_epochs,
         .tol = o->tol, .reg_covar = o->reg_covar,
         .kmeans_iters = (int)o->kmeans_iters,
+        .has_aux_weight = o->has_aux_weight, .aux_weight = o->aux_weight,
+        .has_kl_weight = o->has_kl_weight, .kl_weight = o->kl_weight,
+        .kl_warmup = o->kl_warmup,
     };
     int rc = vlm_train(m, &data, have_test ? &test : NULL, &t, &err);
     vlm_data_free(&data);

@@ -239,7 +239,11 @@ void vlm_data_rows(const VlmData *d, size_t i0, size_t n, size_t col0,
 {
     for (size_t i = 0; i < n; i++) {
         float *o = out + i * ncols;
-        if (d->x8) {
+        if (d->x8 && d->raw) {
+            const uint8_t *s = d->x8 + (i0 + i) * d->d + col0;
+            for (size_t j = 0; j < ncols; j++)
+                o[j] = s[j];
+        } else if (d->x8) {
             const uint8_t *s = d->x8 + (i0 + i) * d->d + col0;
             for (size_t j = 0; j < ncols; j++)
                 o[j] = s[j] / 255.0f;
@@ -264,7 +268,7 @@ void vlm_data_rows_raw(const VlmData *d, size_t i0, size_t n, size_t col0,
     }
 }
 
-double vlm_data_unit(const VlmData *d) { return d->x8 ? 1.0 / 255.0 : 1.0; }
+double vlm_data_unit(const VlmData *d) { return d->x8 && !d->raw ? 1.0 / 255.0 : 1.0; }
 
 float *vlm_data_floats(VlmData *d)
 {
@@ -289,6 +293,10 @@ void vlm_data_free(VlmData *d)
             free(d->colnames[j]);
         free(d->colnames);
     }
+    for (int k = 0; k < d->n_parts; k++)
+        vlm_data_free(&d->parts[k]);
+    free(d->parts);
+    free(d->bind);
     memset(d, 0, sizeof *d);
 }
 

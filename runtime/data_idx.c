@@ -1,5 +1,6 @@
 /* data_idx.c — IDX files (the MNIST format), plain or gzip: unsigned-byte
- * tensors of any rank as data (scaled to [0,1]) and idx1 label files.
+ * tensors of any rank as data (scaled to [0,1]; an idx1 file holds labels,
+ * read raw as the integers 0..255) and idx1 label files.
  * Header: 0, 0, type code, rank, then rank big-endian u32 dims. */
 #include "vlm.h"
 
@@ -99,6 +100,7 @@ int vlm_data_read_idx(const char *path, size_t max_bytes, VlmData *out,
     for (int i = 0; i < 3; i++)
         out->shape[i] = i < h.rank - 1 ? (int)h.dims[i + 1] : (h.rank == 1 && i == 0);
     out->x8 = raw;   /* compact: the bytes are the data (vlm_data_rows) */
+    out->raw = h.rank == 1;   /* idx1: labels (class ids), not intensities */
     return 0;
 fail:
     free(raw);

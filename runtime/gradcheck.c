@@ -7,12 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Synthetic data inside each observed variable's support. */
+static bool summed(const VlmVarInfo *v)
+{
+    return v->kind == VLM_VAR_OBSERVED && v->treat == VLM_TREAT_ENUMERATE;
+}
+
+/* Synthetic data inside each observed variable's support (inputs: in
+ * (0.05, 0.95), or integers below K for a category), in the plain layout:
+ * every data variable in consecutive columns, declaration order; a
+ * variable summed out where missing is missing (NaN) in every other item,
+ * so that both its given (clamped) and its summed rows are checked. */
 static void make_data(const VlmModel *m, VlmRng *rng, size_t n, VlmData *d)
 {
     size_t width = 0;
-    for (int j = m->n_latent; j < m->n_vars; j++)
-        width += (size_t)m->vars[j].numel;
+    for (int k = 0; k < m->n_data; k++)
+        width += (size_t)m->vars[m->data_var[k]].numel;
     memset(d, 0, sizeof *d);
     d->n = n;
     d->d = width;
@@ -21,12 +30,14 @@ static void make_data(const VlmModel *m, VlmRng *rng, size_t n, VlmData *d)
     d->x = vlm_xcalloc(n * width, sizeof(float));
     for (size_t i = 0; i < n; i++) {
         size_t col = 0;
-        for (int j = m->n_latent; j < m->n_vars; j++) {
-            const VlmVarInfo *v = &m->vars[j];
+        for (int j = 0; j < m->n_data; j++) {
+            const VlmVarInfo *v = &m->vars[m->data_var[j]];
             for (long k = 0; k < v->numel; k++) {
                 float x = (float)(0.05 + 0.9 * vlm_rng_uniform(rng));
                 if (v->discrete)
                     x = (float)vlm_rng_below(rng, v->support > 0 ? (uint64_t)v->support : 5);
+                if (summed(v) && i % 2 == 1)
+                    x = NAN;
                 d->x[i * width + col + (size_t)k] = x;
             }
             col += (size_t)v->numel;
@@ -44,9 +55,9 @@ static double objective(VlmModel *m, const VlmRng *noise, const float *a, float 
     double f = 0;
     for (int r = 0; r < m->R; r++) {
         for (int v = 0; v < m->n_vars; v++)
-            if (!(m->use_kl && v < m->n_latent && m->kl_term[v]))
+            if (!(m->use_kl && v < m->n_latent && m->kl_term[v]) && a[r] != 0)
                 f += a[r] * m->logp_term[v][r];
-        for (int j = 0; j < m->n_latent; j++) {
+        for (int j = 0; j < m->n_vars; j++) {
             /* with the closed-form KL the latent's log q and log p terms
              * are replaced by KL(q || p) */
             const double *t = m->use_kl && m->kl_term[j] ? m->kl_term[j] : m->logq_term[j];
@@ -64,9 +75,13 @@ static void backward(VlmModel *m, const float *a, float *const *b)
 {
     size_t R = (size_t)m->R;
     memcpy(m->dlogp, a, sizeof(float) * R);
-    for (int j = 0; j < m->n_latent; j++) {
-        if (m->dlogq[j])
+    for (int j = 0; j < m->n_latent; j++)
+        memcpy(m->dlogp_lat[j], a, sizeof(float) * R);
+    for (int j = 0; j < m->n_vars; j++) {
+        if (m->dlogq[j] && b[j])
             memcpy(m->dlogq[j], b[j], sizeof(float) * R);
+        else if (m->dlogq[j])
+            memset(m->dlogq[j], 0, sizeof(float) * R);
         if (m->use_kl && m->kl_term[j]) {
             memset(m->dlogq[j], 0, sizeof(float) * R);
             memcpy(m->dkl[j], b[j], sizeof(float) * R);
@@ -77,6 +92,98 @@ static void backward(VlmModel *m, const float *a, float *const *b)
         memset(m->dloc, 0, sizeof(float) * m->local_rows * m->local_width);
     m->desc->model_bwd(m);
     m->desc->guide_bwd(m);
+}
+
+/* The training objective's gradient as the driver assembles it (infer.c:
+ * responsibilities of enumerated rows, log q per row, M2's weights, the
+ * KL weight) against central differences of that objective, with the
+ * guide's noise fixed: ELBO (closed-form KL where the model has it) at KL
+ * weight 1 and 0.3, and IWAE over the two samples. dw = -(1/B) d obj_sum.
+ * Score-function latents make the objective a step function of the
+ * parameters through their draws: such models are skipped (said). */
+static int check_estimator(VlmModel *m, const VlmData *d, uint64_t seed, FILE *out)
+{
+    for (int j = 0; j < m->n_latent; j++)
+        if (m->vars[j].treat == VLM_TREAT_SCORE) {
+            fprintf(out, "gradcheck: estimator check skipped: latent `%s` has a "
+                    "score-function gradient\n", m->vars[j].name);
+            return 0;
+        }
+    static const struct { VlmObjective obj; double beta; const char *name; } runs[4] = {
+        {VLM_OBJ_ELBO, 1.0, "ELBO"}, {VLM_OBJ_ELBO, 0.3, "ELBO, KL weight 0.3"},
+        {VLM_OBJ_IWAE, 1.0, "IWAE"}, {VLM_OBJ_IWAE, 0.3, "IWAE terms, KL weight 0.3"}};
+    /* M2's bound has no IWAE form (the driver refuses it) */
+    int n_runs = vlm_infer_guided_summed(m) >= 0 ? 2 : 4;
+    uint32_t idx[3] = {0, 1, 2};
+    int B = 3, bad = 0, checks = 0, kinks = 0;
+    double worst = 0;
+    float *g = vlm_xmalloc((m->n_w + 1) * sizeof *g);
+    VlmRng pick;
+    vlm_rng_init(&pick, seed, VLM_STREAM_INIT);
+    VlmErr err;
+    for (int run = 0; run < n_runs; run++) {
+        VlmRng noise;
+        vlm_rng_init(&noise, seed + 17, VLM_STREAM_NOISE);
+        VlmInfer st;
+        vlm_infer_init(&st, runs[run].obj);
+        st.kl_weight = runs[run].beta;
+        double f0, f[2];
+        vlm_model_fill_batch(m, d, idx, B, 2);
+        m->rng = noise;
+        if (vlm_infer_grad(m, &st, &f0, &err) != 0) {
+            fprintf(out, "gradcheck: estimator (%s): %s\n", runs[run].name, err.msg);
+            bad++;
+            continue;
+        }
+        memcpy(g, m->dw, m->n_w * sizeof *g);
+        for (int i = 0; i < m->n_params; i++) {
+            const VlmParamInfo *q = &m->params[i];
+            if (q->local)
+                continue;
+            for (int k = 0; k < 3 && (size_t)k < q->count; k++) {
+                size_t at = q->offset + (k == 0 ? 0 : (size_t)vlm_rng_below(&pick, q->count));
+                float w0 = m->w[at];
+                double est[2];
+                for (int t = 0; t < 2; t++) {
+                    double h = (t ? 1e-3 : 3e-3) * fmax(1.0, fabs(w0));
+                    for (int sgn = 0; sgn < 2; sgn++) {
+                        m->w[at] = w0 + (float)(sgn ? -h : h);
+                        m->rng = noise;
+                        if (vlm_infer_grad(m, &st, &f[sgn], &err) != 0)
+                            f[sgn] = NAN;
+                    }
+                    est[t] = -(f[0] - f[1]) / (2 * h * B);
+                }
+                m->w[at] = w0;
+                /* the objective is summed from float32 terms: differences
+                 * of it carry about 1e-4 of absolute noise at these steps */
+                double an = g[at], scale = 1e-4 * fabs(an) + 2e-4;
+                checks++;
+                if (!isfinite(est[0]) || !isfinite(est[1]) ||
+                    fabs(est[0] - est[1]) > 3e-2 * (fabs(est[0]) + fabs(est[1])) + scale) {
+                    kinks++;   /* a relu kink between the steps */
+                    continue;
+                }
+                double fd = fabs(est[0] - an) < fabs(est[1] - an) ? est[0] : est[1];
+                double e = fabs(fd - an) / (fabs(an) + fabs(fd) + scale);
+                worst = fmax(worst, e);
+                if (e > 2.5e-2) {
+                    bad++;
+                    fprintf(out, "gradcheck: estimator (%s): %s: driver's gradient %.6g, finite "
+                            "difference %.6g\n", runs[run].name, q->name, an, fd);
+                }
+            }
+        }
+    }
+    free(g);
+    if (kinks * 4 > checks) {
+        fprintf(out, "gradcheck: estimator: %d of %d directions non-smooth: too few checked\n", kinks, checks);
+        bad++;
+    }
+    fprintf(out, "gradcheck: estimator (ELBO%s, at KL weights 1 and 0.3): %d directions, worst "
+                 "relative error %.2g: %s\n", n_runs == 4 ? " and IWAE" : "", checks - kinks, worst,
+            bad ? "FAIL" : "ok");
+    return bad;
 }
 
 /* The ready protocol of the backward passes (VlmModel.param_ready, where
@@ -178,13 +285,23 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     float *b[VLM_MAX_VARS] = {0};
     for (int r = 0; r < R; r++)
         a[r] = (float)vlm_rng_normal(&rng);
-    for (int j = 0; j < m.n_latent; j++) {
+    for (int j = 0; j < m.n_vars; j++) {
+        if (j >= m.n_latent && !m.logq_term[j])
+            continue;   /* no log q: no coefficient (and no draws) */
         b[j] = vlm_xcalloc((size_t)R, sizeof(float));
         for (int r = 0; r < R; r++)
             b[j][r] = (float)vlm_rng_normal(&rng);
     }
     VlmRng noise;
     vlm_rng_init(&noise, seed, VLM_STREAM_NOISE);
+    /* Rows clamped out by a given value of a summed variable (log p =
+     * -inf whatever the parameters) weigh 0 in training: here too, and
+     * their -inf stays out of F. */
+    objective(&m, &noise, a, b);
+    for (int r = 0; r < R; r++)
+        for (int v = m.n_latent; v < m.n_vars; v++)
+            if (summed(&m.vars[v]) && m.logp_term[v][r] == -INFINITY)
+                a[r] = 0;
 
     /* Two passes when some latent has a closed-form KL: Monte Carlo terms,
      * then the KL replacing them (as in ELBO training). */
@@ -201,8 +318,12 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     m.use_kl = pass == 1;
     /* analytic gradient */
     double f0 = objective(&m, &noise, a, b);
-    /* score-function latents: the gradient is taken at a fixed sample */
+    /* score-function latents: the gradient is taken at a fixed sample. The
+     * forward is repeated under replay: drawing those samples advanced the
+     * noise stream, so a later reparameterized sample of the guide would
+     * otherwise see other noise here than in the finite differences. */
     m.replay = true;
+    f0 = objective(&m, &noise, a, b);
     backward(&m, a, b);
     memcpy(gw, m.dw, sizeof(float) * m.n_w);
     if (nl)
@@ -286,8 +407,9 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     fprintf(out, "gradcheck: %d directions over %d tensors (%d non-smooth, skipped), worst relative error "
                  "%.2g (%s): %s\n",
             checks - kinks, m.n_params, kinks, worst, worst_name, bad ? "FAIL" : "ok");
+    bad += check_estimator(&m, &data, seed, out);
     free(a);
-    for (int j = 0; j < m.n_latent; j++)
+    for (int j = 0; j < m.n_vars; j++)
         free(b[j]);
     free(gw);
     free(gl);

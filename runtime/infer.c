@@ -14,6 +14,7 @@ void vlm_infer_init(VlmInfer *st, VlmObjective obj)
     memset(st, 0, sizeof *st);
     st->objective = obj;
     st->decay = 0.9;
+    st->kl_weight = 1;
 }
 
 static bool is_guided(VlmTreat t)
@@ -22,9 +23,12 @@ static bool is_guided(VlmTreat t)
            t == VLM_TREAT_AUTO_GUIDE;
 }
 
-/* Scratch of one forward: lp (R) = sum of log p terms per row,
- * L (B*S) = logsumexp_e lp, lq (B*S) = sum of guided log q at e = 0,
- * logw = L - lq. */
+/* Scratch of one forward: lq (R) = sum of the guided log q terms per row,
+ * lp (R) = sum of log p terms per row minus lq, L (B*S) = logsumexp_e lp,
+ * logw = L. The guide's rows of one (b, s) are equal unless the guide
+ * reads a variable summed out where missing (then each enumerated value
+ * e has its own sample z_e ~ q(z | x, e), and sum_e p(x, e, z_e) /
+ * q(z_e | x, e) is an unbiased estimate of p(x) all the same). */
 typedef struct Fwd {
     double *lp, *L, *lq, *logw;
 } Fwd;
@@ -100,8 +104,10 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
                 : "infinite", item);
 }
 
-/* Run guide and model forward and reduce the rows to log weights. */
-static int forward(VlmModel *m, Fwd *f, VlmErr *err)
+/* Run guide and model forward and reduce the rows to log weights; the
+ * guided latents' terms (log p(z) - log q(z), or KL) weigh beta (1: the
+ * true log weights). */
+static int forward(VlmModel *m, Fwd *f, double beta, VlmErr *err)
 {
     int R = m->R, E = (int)m->E, BS = m->B * m->S;
     if (m->desc->guide_fwd)
@@ -112,23 +118,26 @@ static int forward(VlmModel *m, Fwd *f, VlmErr *err)
     f->lq = f->L + m->Rmax;
     f->logw = f->lq + m->Rmax;
     memset(f->lp, 0, (size_t)R * sizeof(double));
-    memset(f->lq, 0, (size_t)BS * sizeof(double));
+    memset(f->lq, 0, (size_t)R * sizeof(double));
     for (int v = 0; v < m->n_vars; v++) {
         const double *t = m->logp_term[v];
+        double w = v < m->n_latent && is_guided(m->vars[v].treat) ? beta : 1;
         if (t && !uses_kl(m, v))
             for (int r = 0; r < R; r++)
-                f->lp[r] += t[r];
+                f->lp[r] += w * t[r];
     }
-    vlm_logsumexp(BS, E, f->lp, f->L, NULL);
     for (int j = 0; j < m->n_latent; j++) {
         /* with the closed-form KL, KL(q || p) stands for log q - log p */
         const double *t = uses_kl(m, j) ? m->kl_term[j] : m->logq_term[j];
         if (t && is_guided(m->vars[j].treat))
-            for (int bs = 0; bs < BS; bs++)
-                f->lq[bs] += t[(size_t)bs * E];
+            for (int r = 0; r < R; r++)
+                f->lq[r] += beta * t[r];
     }
+    for (int r = 0; r < R; r++)
+        f->lp[r] -= f->lq[r];
+    vlm_logsumexp(BS, E, f->lp, f->L, NULL);
     for (int bs = 0; bs < BS; bs++) {
-        f->logw[bs] = f->L[bs] - f->lq[bs];
+        f->logw[bs] = f->L[bs];
         if (!isfinite(f->logw[bs])) {
             blame(m, f, bs, err);
             return -1;
@@ -151,12 +160,84 @@ static double item_objective(VlmObjective obj, int S, const double *logw)
     return l - log((double)S);
 }
 
+int vlm_infer_guided_summed(const VlmModel *m)
+{
+    for (int j = m->n_latent; j < m->n_vars; j++)
+        if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->logq_term[j])
+            return j;
+    return -1;
+}
+
+/* Whether (b, s) row block bs has the value of summed variable y given. */
+static bool given_at(const VlmModel *m, int y, int bs)
+{
+    size_t r = (size_t)bs * m->E;   /* numel 1 (the checker's rule) */
+    float x = m->obs[y][r];
+    return !isnan(x) && (!m->obs_mask[y] || m->obs_mask[y][r] != 0);
+}
+
+/* M2's bound for a row block whose y is missing (Kingma et al. 2014, eq.
+ * 7): with pi_g = q(y = g | x) and L_g = logsumexp of log p - log q over
+ * the block's rows whose y is g,
+ *   U = sum_g pi_g (L_g - log pi_g).
+ * Lg and lpi (K each) are work space. Returns U. */
+static double m2_value(const VlmModel *m, int y, const double *a, int bs,
+                       double *Lg, double *lpi)
+{
+    int E = (int)m->E;
+    long K = m->vars[y].support;
+    for (long g = 0; g < K; g++)
+        Lg[g] = -INFINITY;
+    for (int e = 0; e < E; e++) {
+        size_t r = (size_t)bs * E + e;
+        long g = (long)m->lat[y][r];
+        double hi = fmax(Lg[g], a[r]), lo = fmin(Lg[g], a[r]);
+        Lg[g] = hi == -INFINITY ? hi : hi + log1p(exp(lo - hi));
+        lpi[g] = m->logq_term[y][r];
+    }
+    double u = 0;
+    for (long g = 0; g < K; g++)
+        if (Lg[g] > -INFINITY && lpi[g] > -INFINITY)
+            u += exp(lpi[g]) * (Lg[g] - lpi[g]);
+    return u;
+}
+
+/* Its gradient, for the block's coefficient cb: per row r (value g)
+ * d U / d a_r = pi_g softmax_{rows of g}(a)_r (into cr and dlogp, the
+ * weights of every log p and log q row), and d U / d log pi_g =
+ * pi_g (L_g - log pi_g - 1) on the first row of g (into dlogq[y]). */
+static void m2_grad(VlmModel *m, int y, const double *a, int bs, double cb,
+                    double *cr, const double *Lg, const double *lpi)
+{
+    int E = (int)m->E;
+    long K = m->vars[y].support;
+    float *dq = m->dlogq[y];
+    for (int e = 0; e < E; e++) {
+        size_t r = (size_t)bs * E + e;
+        long g = (long)m->lat[y][r];
+        double pi = exp(lpi[g]);
+        cr[r] = Lg[g] > -INFINITY ? cb * pi * exp(a[r] - Lg[g]) : 0;
+        m->dlogp[r] = (float)-cr[r];
+        dq[r] = 0;
+    }
+    for (long g = 0; g < K; g++) {
+        for (int e = 0; e < E; e++) {
+            size_t r = (size_t)bs * E + e;
+            if ((long)m->lat[y][r] != g)
+                continue;
+            if (Lg[g] > -INFINITY)
+                dq[r] = (float)(-cb * exp(lpi[g]) * (Lg[g] - lpi[g] - 1));
+            break;
+        }
+    }
+}
+
 int vlm_infer_forward(VlmModel *m, double *logw, double *obj_sum,
                       VlmObjective obj, VlmErr *err)
 {
     Fwd f = {0};
     m->use_kl = false;   /* estimates need the true importance weights */
-    int rc = forward(m, &f, err);
+    int rc = forward(m, &f, 1, err);
     if (rc == 0) {
         double sum = 0;
         for (int b = 0; b < m->B; b++)
@@ -173,11 +254,12 @@ int vlm_infer_forward(VlmModel *m, double *logw, double *obj_sum,
 /* Gradient of loss = -(1/B) sum_b objective_b with respect to every log
  * term, per (b, s) with weight c_bs:
  *   ELBO: c_bs = 1/(B S);   IWAE: c_bs = softmax_s(logw_b)_s / B.
- * log p rows: d loss / d lp_r = -c_bs softmax_e(lp)_e (the enumerated
- * latents are summed out exactly, so each row's gradient is weighted by
- * its posterior responsibility).
- * log q, pathwise (REPARAM, AUTO_GUIDE): the direct dependence of
- * -(L - lq) on lq: +c_bs (the path through z is carried by dlat).
+ * With rho_r = softmax_e(log p_r - log q_r) (the enumerated variables are
+ * summed out exactly, so each row's gradient is weighted by its posterior
+ * responsibility; rows clamped to -inf by given data weigh 0):
+ * log p rows: d loss / d lp_r = -c_bs rho_r.
+ * log q, pathwise (REPARAM, AUTO_GUIDE): the direct dependence of the
+ * loss on log q_r: +c_bs rho_r (the path through z is carried by dlat).
  * log q, score function (SCORE): the surrogate c_bs (1 - (f_bs - b_bs))
  * log q, with f = logw the learning signal, since
  *   d ELBO/d phi = E_q[(f - b) d log q] - E_q[d log q]   (b independent
@@ -205,11 +287,24 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
     /* the ELBO's KL terms in closed form where the model allows it */
     m->use_kl = st->objective == VLM_OBJ_ELBO;
     Fwd f = {0};
-    if (forward(m, &f, err) != 0) {
+    double beta = st->kl_weight;
+    if (forward(m, &f, beta, err) != 0) {
         fwd_free(&f);
         return -1;
     }
     double *c = m->scratch + 4 * (size_t)m->Rmax;   /* after forward's four */
+    /* M2: where y is missing, its guide weighs the values of y */
+    int gy = vlm_infer_guided_summed(m);
+    double *Lg = m->scratch + 6 * (size_t)m->Rmax, *lpi = Lg + m->Rmax;
+    if (gy >= 0 && st->objective == VLM_OBJ_IWAE && S > 1) {
+        vlm_err_set(err, "--objective iwae is not defined with a guide for `%s` "
+                    "(the semi-supervised bound): use --objective elbo",
+                    m->vars[gy].name);
+        return -1;
+    }
+    for (int bs = 0; gy >= 0 && bs < BS; bs++)
+        if (!given_at(m, gy, bs))
+            f.logw[bs] = m2_value(m, gy, f.lp, bs, Lg, lpi);
     double sum = 0;
     for (int b = 0; b < B; b++) {
         const double *lw = f.logw + (size_t)b * S;
@@ -227,11 +322,26 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
     if (obj_sum)
         *obj_sum = sum;
 
+    /* c[bs] becomes c_bs rho_r per row (after the item's c are read) */
+    double *cr = c + (size_t)BS;
     for (int bs = 0; bs < BS; bs++)
         for (int e = 0; e < E; e++) {
             size_t r = (size_t)bs * E + e;
-            m->dlogp[r] = (float)(-c[bs] * exp(f.lp[r] - f.L[bs]));
+            cr[r] = c[bs] * exp(f.lp[r] - f.L[bs]);
+            m->dlogp[r] = (float)-cr[r];
         }
+    for (int bs = 0; gy >= 0 && bs < BS; bs++) {
+        if (!given_at(m, gy, bs)) {
+            m2_value(m, gy, f.lp, bs, Lg, lpi);
+            m2_grad(m, gy, f.lp, bs, c[bs], cr, Lg, lpi);
+        } else {
+            /* labelled: + alpha log q(y | x) at the given value (eq. 9) */
+            for (int e = 0; e < E; e++) {
+                size_t r = (size_t)bs * E + e;
+                m->dlogq[gy][r] = (float)(-st->aux_weight * cr[r]);
+            }
+        }
+    }
 
     if (has_score) {
         double mean_f = 0;
@@ -250,6 +360,8 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
                 for (int s = 0; s < S; s++) {
                     int bs = b * S + s;
                     double base;
+                    for (int e = 1; e < E; e++)   /* direct part, rows e > 0 */
+                        d[(size_t)bs * E + e] = (float)(beta * cr[(size_t)bs * E + e]);
                     if (S > 1)
                         base = (tot - f.logw[bs]) / (S - 1);
                     else if (st->baseline_set)
@@ -259,7 +371,7 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
                     else
                         base = 0;
                     d[(size_t)bs * E] =
-                        (float)(c[bs] - c[bs] * (f.logw[bs] - base));
+                        (float)(beta * cr[(size_t)bs * E] - c[bs] * (f.logw[bs] - base));
                 }
             }
         }
@@ -282,9 +394,14 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
             d = m->dkl[j];
             memset(d, 0, (size_t)R * sizeof *d);
         }
-        for (int bs = 0; bs < BS; bs++)
-            d[(size_t)bs * E] = (float)c[bs];
+        for (int r = 0; r < R; r++)
+            d[r] = (float)(beta * cr[r]);
     }
+    /* the guided latents' log p(z) terms weigh beta too */
+    for (int j = 0; j < m->n_latent; j++)
+        if (is_guided(m->vars[j].treat) && m->dlogp_lat[j])
+            for (int r = 0; r < R; r++)
+                m->dlogp_lat[j][r] = (float)(beta * m->dlogp[r]);
     fwd_free(&f);
 
     if (!m->dw_zero)
@@ -302,8 +419,11 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
 
 /* w_k = exp(logw_k - max): ELBO = mean logw, IWAE_K = log mean w + max,
  * SE(IWAE_K) ~ sd(w) / (mean(w) sqrt(K)) (delta method on log of the
- * mean), ESS = (sum w)^2 / sum w^2. */
-void vlm_infer_stats(int K, const double *logw, VlmItemStats *out)
+ * mean; NaN for K = 1: one sample has no spread to measure), ESS =
+ * (sum w)^2 / sum w^2, k-hat = the Pareto shape of the largest weights
+ * (psis.c; NaN when not available). */
+void vlm_infer_stats(int K, const double *logw, double *work,
+                     VlmItemStats *out)
 {
     double mx = -INFINITY, s = 0;
     for (int k = 0; k < K; k++) {
@@ -312,6 +432,7 @@ void vlm_infer_stats(int K, const double *logw, VlmItemStats *out)
             mx = logw[k];
     }
     out->elbo = s / K;
+    out->khat = NAN;
     if (!isfinite(mx)) {
         out->iwae = mx;
         out->se = NAN;
@@ -331,7 +452,14 @@ void vlm_infer_stats(int K, const double *logw, VlmItemStats *out)
         double var = (sw2 - K * mean * mean) / (K - 1);
         out->se = sqrt(var > 0 ? var : 0) / mean / sqrt((double)K);
     } else {
-        out->se = 0;
+        out->se = NAN;
+    }
+    if (vlm_psis_tail_len(K) >= 5) {
+        double *w = work ? work
+                         : vlm_xmalloc(vlm_psis_work(K) * sizeof *w);
+        out->khat = vlm_psis_khat(K, logw, w);
+        if (!work)
+            free(w);
     }
 }
 
@@ -353,6 +481,7 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
     int Bp = Sc == K ? per / K : 1;   /* items per pass */
     double *logw = vlm_xmalloc((size_t)Bp * K * sizeof *logw);
     double *lw = vlm_xmalloc((size_t)Bp * Sc * sizeof *lw);
+    double *work = vlm_xmalloc(vlm_psis_work(K) * sizeof *work);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
     int rc = 0;
     for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)Bp) {
@@ -367,32 +496,44 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
                 memcpy(logw + (size_t)b * K + k0, lw + (size_t)b * S,
                        (size_t)S * sizeof *lw);
         }
-        for (int b = 0; b < nb && rc == 0; b++)
-            vlm_infer_stats(K, logw + (size_t)b * K, &stats[i0 + b]);
+        for (int b = 0; b < nb && rc == 0; b++) {
+            VlmItemStats *st = &stats[i0 + b];
+            vlm_infer_stats(K, logw + (size_t)b * K, work, st);
+            if (exact)
+                st->se = 0;     /* log p(x) itself, no sampling */
+        }
     }
+    free(work);
     free(logw);
     free(lw);
     free(idx);
     return rc;
 }
 
-int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err)
+int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmItemStats *stats,
+                          VlmErr *err)
 {
     Fwd f = {0};
-    int rc = forward(m, &f, err);
+    /* the true importance weights: a refinement before (ELBO gradients)
+     * leaves use_kl set, which would weigh rows by p(x | z) alone */
+    m->use_kl = false;
+    int rc = forward(m, &f, 1, err);
     if (rc == 0) {
-        int SE = m->S * (int)m->E;
+        int S = m->S, SE = S * (int)m->E;
+        double *tmp = vlm_xmalloc((size_t)SE * sizeof *tmp);
+        double *work = stats ? vlm_xmalloc(vlm_psis_work(S) * sizeof *work)
+                             : NULL;
         for (int b = 0; b < m->B; b++) {
             double *lw = wrow + (size_t)b * SE, l;
-            for (int k = 0; k < SE; k++) {
-                int r = b * SE + k;
-                lw[k] = f.lp[r] - f.lq[r / m->E];
-            }
-            double *tmp = vlm_xmalloc((size_t)SE * sizeof *tmp);
+            for (int k = 0; k < SE; k++)
+                lw[k] = f.lp[b * SE + k];   /* log p - log q of the row */
             memcpy(tmp, lw, (size_t)SE * sizeof *tmp);
             vlm_logsumexp(1, SE, tmp, &l, lw);
-            free(tmp);
+            if (stats)
+                vlm_infer_stats(S, f.logw + (size_t)b * S, work, &stats[b]);
         }
+        free(work);
+        free(tmp);
     }
     fwd_free(&f);
     return rc;

@@ -16,6 +16,13 @@ int vlm_model_init(VlmModel *m, const VlmModelDesc *desc, VlmErr *err)
         return -1;
     if (m->E < 1)
         m->E = 1;
+    if (m->n_data == 0) {   /* a descriptor without a data table: the
+                               observed variables, then the inputs */
+        for (int j = 0; j < m->n_observed; j++)
+            m->data_var[m->n_data++] = m->n_latent + j;
+        for (int j = 0; j < m->n_inputs; j++)
+            m->data_var[m->n_data++] = m->n_vars + j;
+    }
     /* One allocation: w | dw | w_m | w_v (the optimizer loop and the
      * checkpoint see contiguous blocks). */
     size_t n = m->n_w ? m->n_w : 1;
@@ -37,8 +44,10 @@ static void free_rows(VlmModel *m)
         free((void *)m->obs[j]);
         free((void *)m->obs_mask[j]);
         free(m->dlogq[j]);
+        free(m->dlogp_lat[j]);
         m->obs[j] = m->obs_mask[j] = NULL;
         m->dlogq[j] = NULL;
+        m->dlogp_lat[j] = NULL;
     }
     free(m->row_item);
     free(m->dlogp);
@@ -56,16 +65,18 @@ void vlm_model_alloc_rows(VlmModel *m, int Rmax)
         Rmax = 1;
     m->Rmax = Rmax;
     m->desc->alloc(m, Rmax);
-    for (int j = 0; j < m->n_observed; j++) {
-        const VlmVarInfo *v = &m->vars[m->n_latent + j];
-        m->obs[m->n_latent + j] =
-            vlm_xcalloc((size_t)Rmax * (size_t)v->numel, sizeof(float));
+    for (int k = 0; k < m->n_data; k++) {   /* observed and inputs */
+        int j = m->data_var[k];
+        m->obs[j] = vlm_xcalloc((size_t)Rmax * (size_t)m->vars[j].numel,
+                                sizeof(float));
     }
-    for (int j = 0; j < m->n_latent; j++)
+    for (int j = 0; j < m->n_vars; j++)   /* latents and guided observed */
         m->dlogq[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
+    for (int j = 0; j < m->n_latent; j++)
+        m->dlogp_lat[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->row_item = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->dlogp = vlm_xcalloc((size_t)Rmax, sizeof(float));
-    m->scratch = vlm_xcalloc(6 * (size_t)Rmax, sizeof(double));
+    m->scratch = vlm_xcalloc(8 * (size_t)Rmax, sizeof(double));
 }
 
 void vlm_model_alloc_local(VlmModel *m, size_t rows)
@@ -181,21 +192,21 @@ int vlm_model_check_data(const VlmModel *m, const VlmData *d,
 {
     long want = 0;
     char vars[256] = "";
-    for (int j = 0; j < m->n_observed; j++) {
-        const VlmVarInfo *v = &m->vars[m->n_latent + j];
+    for (int j = 0; j < m->n_data; j++) {   /* observed and inputs */
+        const VlmVarInfo *v = &m->vars[m->data_var[j]];
         want += v->numel;
         size_t u = strlen(vars);
         snprintf(vars + u, sizeof vars - u, "%s`%s` (%ld)",
-                 j ? (j + 1 == m->n_observed ? " and " : ", ") : "",
+                 j ? (j + 1 == m->n_data ? " and " : ", ") : "",
                  v->name, v->numel);
     }
-    if ((long)d->d == want)
-        return 0;
+    if ((long)d->d == want)   /* inputs given, summed variables in range */
+        return vlm_data_check_values(m, d, (const char *const[]){path}, err);
     /* Suggest the const that sizes the (single, vector) observed variable
      * when one const holds that size; otherwise list the consts. */
     char hint[256] = "";
-    if (m->n_observed == 1) {
-        const VlmVarInfo *v = &m->vars[m->n_latent];
+    if (m->n_data == 1) {
+        const VlmVarInfo *v = &m->vars[m->data_var[0]];
         char names[128];
         if (v->rank == 1 && consts_equal(m->desc, v->dims[0], names,
                                          sizeof names) == 1)
@@ -211,22 +222,25 @@ int vlm_model_check_data(const VlmModel *m, const VlmData *d,
         if (u < sizeof hint)
             snprintf(hint + u, sizeof hint - u, ")");
     }
-    vlm_err_set(err, "%s: items have %zu values but the model's observed "
+    vlm_err_set(err, "%s: items have %zu values but the model's %s "
                 "variable%s %s take%s %ld%s", path, d->d,
-                m->n_observed == 1 ? "" : "s", vars,
-                m->n_observed == 1 ? "s" : "", want, hint);
+                m->n_inputs ? "observed and input" : "observed",
+                m->n_data == 1 ? "" : "s", vars,
+                m->n_data == 1 ? "s" : "", want, hint);
     return -1;
 }
 
-/* Items b0..b1 of one observed variable (columns col..col+n of the data)
- * into their rows: the item's values into its first row (bytes convert
- * here, per batch), copied to its other SE - 1 rows; the mask likewise. */
+/* Items b0..b1 of one data variable (columns col..col+n of its file) into
+ * their rows: the item's values into its first row (bytes convert here,
+ * per batch: raw or / 255), copied to its other SE - 1 rows; the mask
+ * likewise. */
 typedef struct FillJob {
     const VlmData *d;
     const uint32_t *idx;
     int SE;
     size_t col, n;
     float *o, *mk;
+    bool raw;
 } FillJob;
 
 static void fill_items(void *ctx, size_t b0, size_t b1)
@@ -235,7 +249,10 @@ static void fill_items(void *ctx, size_t b0, size_t b1)
     size_t n = j->n;
     for (size_t b = b0; b < b1; b++) {
         float *first = j->o + b * j->SE * n;
-        vlm_data_rows(j->d, j->idx[b], 1, j->col, n, first);
+        if (j->raw)
+            vlm_data_rows_raw(j->d, j->idx[b], 1, j->col, n, first);
+        else
+            vlm_data_rows(j->d, j->idx[b], 1, j->col, n, first);
         const float *msrc = j->mk ? j->d->mask + (size_t)j->idx[b] * j->d->d + j->col : NULL;
         for (int k = 0; k < j->SE; k++) {
             size_t r = b * j->SE + k;
@@ -247,26 +264,23 @@ static void fill_items(void *ctx, size_t b0, size_t b1)
     }
 }
 
-void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
-                          int B, int S)
+/* The data variables' rows for items idx[0..B), SE rows per item. Each
+ * variable reads where the data bind it (vlm_data_bind_of: in the plain
+ * case consecutive column ranges in declaration order); every row of item
+ * b holds the item's values. Inputs have no mask: a missing input was an
+ * error when the data were bound. */
+static void fill_vars(VlmModel *m, const VlmData *d, const uint32_t *idx,
+                      int B, int SE, bool inputs_only)
 {
-    int SE = S * (int)m->E;
-    m->B = B;
-    m->S = S;
-    m->R = B * SE;
-    if (m->R > m->Rmax) {
-        fprintf(stderr, "internal error: batch of %d rows exceeds %d\n",
-                m->R, m->Rmax);
-        abort();
-    }
-    /* Observed variables take consecutive column ranges of each item, in
-     * declaration order; every row of item b holds the item's values. */
-    size_t col = 0;
-    for (int j = 0; j < m->n_observed; j++) {
-        int vi = m->n_latent + j;
+    for (int k = 0; k < m->n_data; k++) {
+        int vi = m->data_var[k];
+        bool input = m->vars[vi].kind == VLM_VAR_INPUT;
+        if (inputs_only && !input)
+            continue;
         size_t n = (size_t)m->vars[vi].numel;
+        VlmBind bd = vlm_data_bind_of(m, d, vi);
         float *mk = NULL;
-        if (d->mask) {
+        if (bd.data->mask && !input) {
             if (!m->obs_mask[vi])
                 m->obs_mask[vi] =
                     vlm_xcalloc((size_t)m->Rmax * n, sizeof(float));
@@ -275,12 +289,41 @@ void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
             free((void *)m->obs_mask[vi]);
             m->obs_mask[vi] = NULL;
         }
-        FillJob job = {d, idx, SE, col, n, (float *)m->obs[vi], mk};
+        FillJob job = {bd.data, idx, SE, bd.column, n, (float *)m->obs[vi], mk,
+                       bd.raw};
         /* items in parallel once a slice holds some 16 KB of values */
         vlm_parallel_for((size_t)B, 1 + 4096 / (n * (size_t)SE), fill_items, &job);
-        col += n;
     }
+}
+
+static void set_rows(VlmModel *m, int B, int S, int SE)
+{
+    m->B = B;
+    m->S = S;
+    m->R = B * SE;
+    if (m->R > m->Rmax) {
+        fprintf(stderr, "internal error: batch of %d rows exceeds %d\n",
+                m->R, m->Rmax);
+        abort();
+    }
+}
+
+void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
+                          int B, int S)
+{
+    int SE = S * (int)m->E;
+    set_rows(m, B, S, SE);
+    fill_vars(m, d, idx, B, SE, false);
     for (int b = 0; b < B; b++)
         for (int k = 0; k < SE; k++)
             m->row_item[(size_t)b * SE + k] = (float)idx[b];
+}
+
+void vlm_model_fill_inputs(VlmModel *m, const VlmData *d, const uint32_t *idx,
+                           int B)
+{
+    set_rows(m, B, 1, 1);
+    fill_vars(m, d, idx, B, 1, true);
+    for (int b = 0; b < B; b++)
+        m->row_item[b] = (float)idx[b];
 }

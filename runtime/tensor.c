@@ -113,6 +113,9 @@ static void fn_chunk(VlmFn f, size_t n, const float *x, float *y)
     case VLM_FN_IDENTITY:
         for (size_t i = 0; i < n; i++) y[i] = x[i];
         break;
+    case VLM_FN_SQUARE:
+        for (size_t i = 0; i < n; i++) y[i] = x[i] * x[i];
+        break;
     }
 }
 
@@ -180,7 +183,39 @@ void vlm_ew_fn_bwd(VlmFn f, size_t n, const float *x, const float *y,
     case VLM_FN_IDENTITY:
         for (size_t i = 0; i < n; i++) dx[i] += dy[i];
         break;
+    case VLM_FN_SQUARE: /* 2x */
+        for (size_t i = 0; i < n; i++) dx[i] += 2.0f * x[i] * dy[i];
+        break;
     }
+}
+
+// x (n) -> y (n) = x^p
+void vlm_ew_pow_fwd(size_t n, float p, const float *x, float *y)
+{
+    if (p == 2.0f) {
+        vlm_ew_fn_fwd(VLM_FN_SQUARE, n, x, y);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        y[i] = powf(x[i], p);
+}
+
+// dy (n) -> dx (n) += p x^(p-1) dy
+void vlm_ew_pow_bwd(size_t n, float p, const float *x, const float *dy, float *dx)
+{
+    if (p == 0.0f) /* constant 1: no gradient, not even NaN at x = 0 */
+        return;
+    if (p == 1.0f) {
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i];
+        return;
+    }
+    if (p == 2.0f) {
+        vlm_ew_fn_bwd(VLM_FN_SQUARE, n, x, NULL, dy, dx);
+        return;
+    }
+    float q = p - 1.0f;
+    for (size_t i = 0; i < n; i++)
+        dx[i] += p * powf(x[i], q) * dy[i];
 }
 
 /* ------------------------------------------------------------ binary */
@@ -406,6 +441,68 @@ void vlm_logsumexp(int G, int K, const double *x, double *out, double *softmax)
                 sm[k] *= inv;
         }
     }
+}
+
+/* ------------------------------------------------------------ one-hot */
+
+// idx (n) -> out (n,K): out[i,k] = (idx[i] == k); zeros outside [0, K)
+void vlm_one_hot_fwd(size_t n, int K, const float *idx, float *out)
+{
+    memset(out, 0, n * (size_t)K * sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        float v = idx[i];
+        /* NaN fails both comparisons; a non-integer fails the last */
+        if (v >= 0 && v < (float)K && v == floorf(v))
+            out[i * (size_t)K + (size_t)v] = 1.0f;
+    }
+}
+
+/* ------------------------------------------------------------ concat */
+
+// a (R,G,ka) view ++ b (R,G,kb) view -> out (R,G,ka+kb)
+void vlm_concat_fwd(int R, int G, int ka, VlmIn a, int kb, VlmIn b, float *out)
+{
+    size_t k = (size_t)ka + (size_t)kb;
+    for (int r = 0; r < R; r++)
+        for (int g = 0; g < G; g++) {
+            float *o = out + ((size_t)r * G + g) * k;
+            const float *pa = a.p + r * a.rs + (ptrdiff_t)g * ka * a.es;
+            const float *pb = b.p + r * b.rs + (ptrdiff_t)g * kb * b.es;
+            for (int i = 0; i < ka; i++)
+                o[i] = pa[i * a.es];
+            for (int i = 0; i < kb; i++)
+                o[ka + i] = pb[i * b.es];
+        }
+}
+
+/* d(r, g, 0..k) += dout rows, through d's view (rs == 0 or es == 0 sum) */
+static void concat_part_bwd(int R, int G, int k, size_t off, size_t width, const float *dout,
+                            VlmOut d)
+{
+    if (!d.p)
+        return;
+    for (int r = 0; r < R; r++)
+        for (int g = 0; g < G; g++) {
+            const float *s = dout + ((size_t)r * G + g) * width + off;
+            float *p = d.p + r * d.rs + (ptrdiff_t)g * k * d.es;
+            if (d.es == 0) { /* one value repeated along the row */
+                double acc = 0;
+                for (int i = 0; i < k; i++)
+                    acc += s[i];
+                p[0] += (float)acc;
+            } else {
+                for (int i = 0; i < k; i++)
+                    p[i * d.es] += s[i];
+            }
+        }
+}
+
+// dout (R,G,ka+kb) -> da += dout[.., :ka], db += dout[.., ka:]
+void vlm_concat_bwd(int R, int G, int ka, int kb, const float *dout, VlmOut da, VlmOut db)
+{
+    size_t width = (size_t)ka + (size_t)kb;
+    concat_part_bwd(R, G, ka, 0, width, dout, da);
+    concat_part_bwd(R, G, kb, (size_t)ka, width, dout, db);
 }
 
 /* ------------------------------------------------------------ gather */

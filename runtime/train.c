@@ -463,9 +463,19 @@ static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
  * tol. A fresh run starts from k-means; --load continues from the
  * checkpoint's parameters. Checkpoints have the gradient trainer's format
  * (epoch = iterations; the optimizer state is unused). */
+/* The file holding the mixture's observed variable: the data itself, or
+ * its part when the variable was bound by name (--data x=FILE; a mixture
+ * has no other data variable, so it reads the whole file). */
+static const VlmData *em_file(const VlmModel *m, const VlmData *d)
+{
+    return d && d->bind ? d->bind[m->desc->mixture->observed].data : d;
+}
+
 static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
                     const VlmTrainOpts *o, VlmErr *err)
 {
+    data = em_file(m, data);
+    test = em_file(m, test);
     TrainState s;
     memset(&s, 0, sizeof s);
     s.samples = 1;
@@ -552,6 +562,37 @@ fail:
     return -1;
 }
 
+/* Semi-supervised M2: alpha of eq. 9 per labelled item, 0.1 N / N_l by
+ * default (Kingma et al. 2014 use alpha = 0.1 N on the mean over the
+ * labelled items); said once, with the counts. */
+static int set_aux_weight(const VlmModel *m, const VlmData *d,
+                          const VlmTrainOpts *o, VlmInfer *inf, VlmErr *err)
+{
+    int y = vlm_infer_guided_summed(m);
+    if (y < 0)
+        return 0;
+    size_t given = 0;
+    VlmBind b = vlm_data_bind_of(m, d, y);   /* its file and column */
+    const VlmData *f = b.data;
+    for (size_t i = 0; i < d->n; i++) {
+        size_t at = i * f->d + b.column;
+        float x = f->x8 ? f->x8[at] : f->x[at];   /* NaN: missing */
+        given += !isnan(x) && (!f->mask || f->mask[at] != 0);
+    }
+    inf->aux_weight = o->has_aux_weight ? o->aux_weight
+                      : given ? 0.1 * (double)d->n / (double)given : 0;
+    if (inf->aux_weight < 0 || !isfinite(inf->aux_weight)) {
+        vlm_err_set(err, "--aux-weight must be a finite number >= 0");
+        return -1;
+    }
+    fprintf(stderr, "semi-supervised: `%s` is given in %zu of %zu items; where it "
+            "is missing the guide's q(%s | ...) weighs its values (M2's bound), "
+            "where given %.4g x log q(%s | ...) is added (--aux-weight%s)\n",
+            m->vars[y].name, given, d->n, m->vars[y].name, inf->aux_weight,
+            m->vars[y].name, o->has_aux_weight ? "" : "; default 0.1 N / N_labelled");
+    return 0;
+}
+
 int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
               const VlmTrainOpts *o, VlmErr *err)
 {
@@ -597,6 +638,8 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
 
     int S = s.samples;
     vlm_model_alloc_rows(m, batch * S * (int)m->E);
+    if (set_aux_weight(m, data, o, &s.inf, err) != 0)
+        goto fail;
     float *gloc = m->local_width
         ? vlm_xmalloc((size_t)batch * m->local_width * sizeof(float)) : NULL;
     TensorSteps steps = {&s.opt, vlm_xcalloc((size_t)m->n_params + 1, sizeof(bool)), false};
@@ -616,8 +659,22 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         printf("--epochs %ld: no training, the initial parameters are kept\n", o->epochs);
     bool test_local_note = false;
     const char *objname = s.inf.objective == VLM_OBJ_IWAE ? "iwae" : "elbo";
-    if (vlm_model_exact(m))
+    if (vlm_model_exact(m) && vlm_infer_guided_summed(m) < 0)
         objname = "log p(x)";
+    double kl_weight = o->has_kl_weight ? o->kl_weight : 1;
+    bool weighted = kl_weight != 1 || o->kl_warmup > 0;
+    if (weighted) {
+        if (vlm_model_exact(m)) {
+            vlm_err_set(err, "--kl-weight and --kl-warmup weigh the terms of latents "
+                        "with a guide; this model has none");
+            goto fail_free;
+        }
+        objname = "KL-weighted objective (not a bound)";
+        fprintf(stderr, "KL weight %g%s: the training objective weighs log p(z) - "
+                "log q(z) of the guided latents and is not a bound on log p(x); "
+                "eval and the test figures are the unweighted bound\n",
+                kl_weight, o->kl_warmup > 0 ? ", ramped from 0 over the first --kl-warmup epochs" : "");
+    }
     double t0 = vlm_now();
     while (s.epoch < o->epochs) {
         char label[64];
@@ -642,6 +699,11 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
                 m->param_ready = step_tensor;
                 m->ready_ctx = &steps;
             }
+            /* KL warm-up by position in training (epoch, items seen):
+             * a resumed run continues the ramp where it stopped */
+            double ramp = o->kl_warmup > 0
+                ? fmin(1.0, ((double)s.epoch + (double)seen / (double)data->n) / o->kl_warmup) : 1.0;
+            s.inf.kl_weight = kl_weight * ramp;
             int bad = vlm_infer_grad(m, &s.inf, &obj, err) != 0;
             m->param_ready = NULL;
             m->ready_ctx = NULL;
@@ -742,48 +804,141 @@ fail:
 
 /* ---------------------------------------------------------- refinement */
 
-int vlm_train_refine(VlmModel *m, const VlmData *d, int steps, int batch,
-                     float lr, VlmErr *err)
+void vlm_refine_defaults(VlmRefineOpts *o)
 {
-    if (!m->loc || steps <= 0)
+    memset(o, 0, sizeof *o);
+    o->max_steps = 5000;
+    o->tol = 1e-4;
+    o->window = 25;
+    o->batch = 64;
+    o->lr = 5e-2f;
+    o->check_samples = 4;
+    o->lr_levels = 3;
+    o->progress = stderr;
+}
+
+/* Mean per-item ELBO of d, S samples per item, with the noise stream reset
+ * to the same state on every call (common random numbers): a
+ * deterministic function of the local parameters, so two calls differ by
+ * what the steps between them changed, not by Monte Carlo noise. The
+ * caller's stream is restored. */
+static int refine_check(VlmModel *m, const VlmData *d, int S, double *out,
+                        VlmErr *err)
+{
+    VlmRng keep = m->rng;
+    vlm_rng_init(&m->rng, keep.seed, VLM_STREAM_REFINE);
+    int E = (int)m->E;
+    if (S * E > m->Rmax)
+        S = m->Rmax / E > 0 ? m->Rmax / E : 1;
+    int B = m->Rmax / (S * E);
+    if (B < 1)
+        B = 1;
+    uint32_t *idx = vlm_xmalloc((size_t)B * sizeof *idx);
+    double sum = 0;
+    int rc = 0;
+    for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)B) {
+        int nb = d->n - i0 < (size_t)B ? (int)(d->n - i0) : B;
+        for (int b = 0; b < nb; b++)
+            idx[b] = (uint32_t)(i0 + b);
+        vlm_model_fill_batch(m, d, idx, nb, S);
+        double s;
+        rc = vlm_infer_forward(m, NULL, &s, VLM_OBJ_ELBO, err);
+        sum += s;
+    }
+    free(idx);
+    m->rng = keep;
+    *out = sum / (double)d->n;
+    return rc;
+}
+
+/* Local parameters fitted with theta frozen: Adam on the ELBO (S = 1, the
+ * closed-form KL where the model has it), one step for every item per
+ * iteration (the data in chunks of o->batch items, one bias-correction
+ * count for all). Every o->window steps the mean ELBO over the items is
+ * measured with fixed noise (refine_check); refinement stops when it rose
+ * by less than o->tol * |ELBO| over the window (it has stopped improving:
+ * with fixed noise a smaller rise, or a fall, is the optimizer's own
+ * jitter around the optimum), or after o->max_steps steps. The global
+ * parameters are not touched (dw is computed and dropped). */
+int vlm_train_refine(VlmModel *m, const VlmData *d, const VlmRefineOpts *o,
+                     VlmRefineResult *res, VlmErr *err)
+{
+    VlmRefineResult r = {0};
+    if (res)
+        *res = r;
+    if (!m->loc || o->max_steps <= 0 || d->n == 0)
         return 0;
-    if (batch < 1)
-        batch = 1;
+    int batch = o->batch < 1 ? 1 : o->batch;
     if (batch * (int)m->E > m->Rmax)
         batch = m->Rmax / (int)m->E;
+    int window = o->window > 0 ? o->window : 25;
+    size_t wl = m->local_width;
     uint32_t *idx = vlm_xmalloc((size_t)batch * sizeof *idx);
-    float *g = vlm_xmalloc((size_t)batch * m->local_width * sizeof *g);
+    float *g = vlm_xmalloc((size_t)batch * wl * sizeof *g);
+    memset(m->loc_m, 0, d->n * wl * sizeof(float));
+    memset(m->loc_v, 0, d->n * wl * sizeof(float));
     VlmInfer inf;
     vlm_infer_init(&inf, VLM_OBJ_ELBO);
-    int rc = 0;
+    VlmOptim opt;
+    vlm_optim_defaults(&opt, VLM_OPT_ADAM, o->lr);
+    int S = o->check_samples > 0 ? o->check_samples : 1;
+    int level = 0, levels = o->lr_levels > 0 ? o->lr_levels : 1;
+    double prev, cur = 0;
+    int rc = refine_check(m, d, S, &prev, err);
+    r.elbo_start = prev;
+    /* the bar runs to the cap; refinement usually stops well before */
+    char label[64];
+    snprintf(label, sizeof label, "refine (at most %d steps)", o->max_steps);
     VlmProgress pg;
-    vlm_progress_start(&pg, stderr, "refine", (long)d->n);
-    /* Each chunk of items takes all its steps with fresh moments; the
-     * global parameters are not touched (dw is computed and dropped). */
-    for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)batch) {
-        int nb = d->n - i0 < (size_t)batch ? (int)(d->n - i0) : batch;
-        for (int b = 0; b < nb; b++) {
-            idx[b] = (uint32_t)(i0 + b);
-            memset(m->loc_m + (i0 + b) * m->local_width, 0,
-                   m->local_width * sizeof(float));
-            memset(m->loc_v + (i0 + b) * m->local_width, 0,
-                   m->local_width * sizeof(float));
-        }
-        VlmOptim opt;
-        vlm_optim_defaults(&opt, VLM_OPT_ADAM, lr);
-        double obj = 0;
-        for (int t = 0; t < steps && rc == 0; t++) {
-            vlm_model_fill_batch(m, d, idx, nb, 1);
-            rc = vlm_infer_grad(m, &inf, &obj, err);
-            if (rc == 0) {
-                vlm_optim_begin_step(&opt);
-                step_local(m, &opt, idx, nb, g);
+    vlm_progress_start(&pg, o->progress, label,
+                       (long)o->max_steps * (long)d->n);
+    while (rc == 0 && r.steps < o->max_steps) {
+        int until = r.steps + window < o->max_steps ? r.steps + window
+                                                    : o->max_steps;
+        double obj_sum = 0;
+        for (; r.steps < until && rc == 0; r.steps++) {
+            vlm_optim_begin_step(&opt);
+            obj_sum = 0;
+            for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)batch) {
+                int nb = d->n - i0 < (size_t)batch ? (int)(d->n - i0) : batch;
+                for (int b = 0; b < nb; b++)
+                    idx[b] = (uint32_t)(i0 + b);
+                vlm_model_fill_batch(m, d, idx, nb, 1);
+                double obj;
+                rc = vlm_infer_grad(m, &inf, &obj, err);
+                if (rc == 0)
+                    step_local(m, &opt, idx, nb, g);
+                obj_sum += obj;
             }
+            vlm_progress_update(&pg, (long)(r.steps + 1) * (long)d->n,
+                                obj_sum / (double)d->n);
         }
-        vlm_progress_update(&pg, (long)(i0 + nb), obj / nb);
+        if (rc == 0)
+            rc = refine_check(m, d, S, &cur, err);
+        if (rc != 0)
+            break;
+        bool flat = cur - prev < o->tol * fabs(cur);
+        prev = cur;
+        if (flat && ++level >= levels) {
+            r.converged = true;
+            break;
+        }
+        if (flat)               /* the next, finer level */
+            opt.lr /= 4;
     }
-    vlm_progress_finish(&pg, NULL);
+    r.elbo_end = prev;
+    if (o->progress) {
+        if (pg.tty)
+            fprintf(o->progress, "\r\033[K");
+        if (rc == 0)
+            fprintf(o->progress, "refine: %d steps, ELBO %.6g -> %.6g (%s)\n",
+                    r.steps, r.elbo_start, r.elbo_end, r.converged
+                    ? "stopped improving" : "reached --refine, the cap");
+        fflush(o->progress);
+    }
     free(idx);
     free(g);
+    if (res)
+        *res = r;
     return rc;
 }

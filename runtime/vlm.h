@@ -56,7 +56,8 @@ typedef struct VlmRng {
 } VlmRng;
 
 enum { VLM_STREAM_INIT = 1, VLM_STREAM_ORDER = 2, VLM_STREAM_NOISE = 3,
-       VLM_STREAM_SAMPLE = 4 };
+       VLM_STREAM_SAMPLE = 4,
+       VLM_STREAM_REFINE = 5 /* the fixed noise of refinement's checks */ };
 
 void vlm_rng_init(VlmRng *r, uint64_t seed, uint64_t stream);
 uint32_t vlm_rng_u32(VlmRng *r);
@@ -103,7 +104,8 @@ typedef struct VlmOut {
 typedef enum {
     VLM_FN_EXP, VLM_FN_LOG, VLM_FN_LOG1P, VLM_FN_SQRT, VLM_FN_SIGMOID,
     VLM_FN_SOFTPLUS, VLM_FN_TANH, VLM_FN_RELU, VLM_FN_ABS, VLM_FN_ELU,
-    VLM_FN_NEG, VLM_FN_IDENTITY
+    VLM_FN_NEG, VLM_FN_IDENTITY,
+    VLM_FN_SQUARE               /* `square(x)` and `pow(x, 2)` */
 } VlmFn;
 
 /* y[i] = f(x[i]), i < n (contiguous). */
@@ -113,10 +115,20 @@ void vlm_ew_fn_fwd(VlmFn f, size_t n, const float *x, float *y);
  * From y: exp (y), sqrt (0.5/y), sigmoid (y(1-y)), tanh (1-y^2),
  *         elu (y > 0 ? 1 : y+1; alpha = 1).
  * From x: log (1/x), log1p (1/(1+x)), softplus (sigmoid(x)),
- *         relu (x > 0), abs (sign(x), 0 at 0).
+ *         relu (x > 0), abs (sign(x), 0 at 0), square (2x).
  * Neither: neg, identity. */
 void vlm_ew_fn_bwd(VlmFn f, size_t n, const float *x, const float *y,
                    const float *dy, float *dx);
+
+/* y[i] = x[i]^p (powf), i < n: `pow(x, p)` with a literal p. An integer p
+ * takes any real x (a negative x to an odd power is negative); a
+ * non-integer p gives NaN for x < 0 (as the math does), and p < 0 gives
+ * Inf at x = 0. */
+void vlm_ew_pow_fwd(size_t n, float p, const float *x, float *y);
+/* dx[i] += p x[i]^(p-1) dy[i]; p == 0 contributes nothing (also at x = 0,
+ * where 0 * 0^-1 would be NaN). Reads x only. */
+void vlm_ew_pow_bwd(size_t n, float p, const float *x, const float *dy,
+                    float *dx);
 
 /* out (R,n) = a op b with broadcasting through the views; out contiguous. */
 void vlm_ew_add_fwd(int R, int n, VlmIn a, VlmIn b, float *out);
@@ -151,6 +163,23 @@ void vlm_softmax_fwd(int rows, int K, const float *x, float *y);
 void vlm_softmax_bwd(int rows, int K, const float *y, const float *dy,
                      float *dx);
 
+/* One-hot codes: idx (n) category indices stored as float -> out (n,K),
+ * out[i,k] = 1 if idx[i] == k else 0. An index that is not an integer in
+ * [0, K) (e.g. the NaN of a missing entry) gives a row of zeros. There is
+ * no backward: the index is discrete, so no gradient flows into it. */
+void vlm_one_hot_fwd(size_t n, int K, const float *idx, float *out);
+
+/* Concatenation along the last axis: a (R,G,ka) view ++ b (R,G,kb) view ->
+ * out (R,G,ka+kb) contiguous; element (g,i) of a row is p[r*rs + (g*k+i)*es],
+ * so a global operand (rs == 0) repeats on every row and es == 0 repeats
+ * one value along the row (a scalar operand, k == 1). */
+void vlm_concat_fwd(int R, int G, int ka, VlmIn a, int kb, VlmIn b,
+                    float *out);
+/* da += dout[.., :ka], db += dout[.., ka:], summed over the broadcast axes
+ * of each view (rs == 0: over rows). Either may be {NULL}. */
+void vlm_concat_bwd(int R, int G, int ka, int kb, const float *dout,
+                    VlmOut da, VlmOut db);
+
 /* Gather rows of a table by index: out (R,n) = table (K,n)[idx[r]].
  * idx holds integer values in [0, K) stored as float (not checked). */
 void vlm_gather_fwd(int R, int n, const float *table, const float *idx,
@@ -163,6 +192,14 @@ void vlm_gather_bwd(int R, int n, const float *idx, const float *dout,
  * row r becomes original row r / E (the guide's samples shared by the E
  * enumeration rows of one (b, s)). buf holds G*E*n floats. */
 void vlm_rows_repeat(int G, int E, size_t n, float *buf);
+
+/* A discrete observed variable summed out where the data lack it: in
+ * every row whose enumerated value (R,n) differs from a given entry of
+ * the data obs (R,n) (given: mask NULL or nonzero, and not NaN), its
+ * log-density term logp (R) becomes -inf, so the sum over the item's
+ * enumeration rows keeps the row of the given value only. */
+void vlm_rows_clamp_given(int R, int n, const float *value, const float *obs,
+                          const float *mask, double *logp);
 
 /* The same with leading dimensions, split over the thread pool (slices of
  * C's rows or columns, each a single-threaded BLAS call; OpenBLAS itself
@@ -337,21 +374,44 @@ void vlm_optim_update_rows(const VlmOptim *o, float *p, const float *g,
 
 /* ============================================================ data */
 
+/* Where one data-bound variable (observed or input) takes its values:
+ * columns column .. column + numel of `data`, each item's row. raw: bytes
+ * are taken as the integers 0..255 (class ids, labels), not scaled by
+ * 1/255 (images); float data read the same either way. */
+struct VlmData;
+typedef struct VlmBind {
+    const struct VlmData *data;
+    size_t column;
+    bool raw;
+} VlmBind;
+
 /* A data set in memory: N items of D values, row major, either as floats
  * (x) or, for uint8 files (IDX, uint8 NPY: nothing can be missing), as
  * bytes x8 standing for x8[i] / 255.0f (a quarter of the memory; x is then
- * NULL). Read values through vlm_data_rows; code that rewrites values in
- * place calls vlm_data_floats first. mask (N*D) is NULL when nothing is
- * missing, else 1 = observed, 0 = missing (the value there is 0). labels
- * (N) when the format has them (IDX label file). */
+ * NULL), or for x8[i] itself when `raw` (an idx1 label file). Read values
+ * through vlm_data_rows; code that rewrites values in place calls
+ * vlm_data_floats first. mask (N*D) is NULL when nothing is missing, else
+ * 1 = observed, 0 = missing (the value there is 0). labels (N) when the
+ * format has them (IDX label file).
+ *
+ * Several aligned files (`--data x=images --data y=labels`) make one data
+ * set too: `parts` own the files (each with n items), `bind` (VLM_MAX_VARS
+ * entries, by variable index) says where each data variable reads, and
+ * x, x8, mask are NULL (d = 0). Without bind, this one file holds every
+ * data variable in consecutive columns, in declaration order: the common
+ * case, see vlm_data_bind_of. */
 typedef struct VlmData {
     size_t n, d;
     int shape[3]; int rank;   /* per-item shape as stored (IDX: 28x28) */
     float *x;
     uint8_t *x8;              /* the compact form, or NULL */
+    bool raw;                 /* x8 holds integer codes, not intensities */
     float *mask;
     int32_t *labels;
     char **colnames;          /* d names from a CSV header line, else NULL */
+    struct VlmData *parts;    /* a set of aligned files: n_parts of them */
+    int n_parts;
+    VlmBind *bind;            /* ... and the variables' places in them */
 } VlmData;
 
 /* max_bytes == 0 means this default cap on what a reader allocates. */
@@ -359,7 +419,8 @@ typedef struct VlmData {
 
 typedef enum { VLM_FMT_AUTO, VLM_FMT_IDX, VLM_FMT_CSV, VLM_FMT_NPY } VlmFormat;
 
-/* Read a data file. IDX (optionally .gz) uint8 images are scaled to [0,1];
+/* Read a data file. IDX (optionally .gz) uint8 images are scaled to [0,1]
+ * (idx1 files are labels: raw integers);
  * CSV: optional header line, empty/NA/NaN fields are missing; NPY: float32,
  * float64 or uint8 (uint8 scaled to [0,1]), C order. Every header and size
  * is validated before allocating (max_bytes caps the allocation). */
@@ -554,7 +615,10 @@ int vlm_png_grid(const char *path, const float *imgs, int n, int h, int w,
  * logp_term, obs_mean, ...) is indexed by variable index: latents first,
  * then observed variables, in declaration order. */
 
-typedef enum { VLM_VAR_LATENT, VLM_VAR_OBSERVED } VlmVarKind;
+/* Inputs (`input u[C];`) are data rows without a density: they follow the
+ * n_vars random variables in the variable table (vars[n_vars + i]) and are
+ * read into obs[] like observed variables. */
+typedef enum { VLM_VAR_LATENT, VLM_VAR_OBSERVED, VLM_VAR_INPUT } VlmVarKind;
 typedef enum {   /* same order as the compiler's VlmcTreatment */
     VLM_TREAT_ENUMERATE, VLM_TREAT_REPARAM, VLM_TREAT_SCORE,
     VLM_TREAT_AUTO_GUIDE, VLM_TREAT_NONE /* observed */
@@ -580,10 +644,11 @@ typedef struct VlmVarInfo {
     const char *name;
     VlmVarKind kind;
     VlmTreat treat;
-    const char *dist;       /* "Normal", "Bernoulli", ... */
-    bool discrete;
+    const char *dist;       /* "Normal", "Bernoulli", ...; NULL for inputs */
+    bool discrete;          /* inputs: integer-valued (`category(K)`) */
     long numel;             /* elements per item */
-    long support;           /* discrete finite support per element, else 0 */
+    long support;           /* discrete finite support per element (inputs:
+                               K of `category(K)`), else 0 */
     int rank;
     long dims[4];
 } VlmVarInfo;
@@ -598,8 +663,14 @@ struct VlmModel {
     const VlmModelDesc *desc;
     /* filled by desc->configure from desc->const_values */
     int n_params; VlmParamInfo params[VLM_MAX_PARAMS];
-    int n_vars; VlmVarInfo vars[VLM_MAX_VARS];  /* latents, then observed */
-    int n_latent, n_observed;
+    int n_vars; VlmVarInfo vars[VLM_MAX_VARS];  /* latents, then observed;
+                                                   then n_inputs inputs */
+    int n_latent, n_observed, n_inputs;
+    int n_data, data_var[VLM_MAX_VARS]; /* the data's column blocks: observed
+                                           and input variables in declaration
+                                           order (vlm_model_init fills it with
+                                           the observed ones when configure
+                                           leaves it empty) */
     size_t n_w;             /* floats of global parameters */
     size_t local_width;     /* floats of local parameters per item (0: none) */
     long E;                 /* enumeration size (1: nothing enumerated) */
@@ -616,7 +687,8 @@ struct VlmModel {
     /* batch interface, R rows (see above); set by the driver */
     int R, B, S;
     int Rmax;               /* buffers were allocated for this many rows */
-    const float *obs[VLM_MAX_VARS];      /* per observed var: R x numel */
+    const float *obs[VLM_MAX_VARS];      /* per observed var and input:
+                                            R x numel */
     const float *obs_mask[VLM_MAX_VARS]; /* NULL = fully observed */
     float *row_item;        /* R: data index of each row's item (local) */
 
@@ -658,9 +730,13 @@ struct VlmModel {
      * weights are still in cache. */
     void (*param_ready)(VlmModel *m, int param);
     void *ready_ctx;
-    double *scratch;        /* driver's per-batch work space: 6 x Rmax,
+    double *scratch;        /* driver's per-batch work space: 8 x Rmax,
                                allocated with the rows (no malloc per batch) */
     float *dlogq[VLM_MAX_VARS]; /* per latent: R, coefficient of its log q */
+    float *dlogp_lat[VLM_MAX_VARS]; /* per guided latent: R, coefficient of
+                                       its log p term (dlogp times the KL
+                                       weight; the generated code reads it
+                                       for that term instead of dlogp) */
 
     VlmRng rng;             /* VLM_STREAM_NOISE: guide noise and samples */
 };
@@ -742,13 +818,51 @@ void vlm_model_alloc_local(VlmModel *m, size_t rows);
 void vlm_model_init_params(VlmModel *m, uint64_t seed);
 void vlm_model_init_local(VlmModel *m, uint64_t seed);
 void vlm_model_free(VlmModel *m);
-/* Error unless data width == the observed variables' elements; the
- * message names the variables and the const to --set. */
+/* Error unless data width == the data variables' elements (observed and
+ * inputs); the message names the variables and the const to --set. */
 int vlm_model_check_data(const VlmModel *m, const VlmData *d,
                          const char *path, VlmErr *err);
 /* Set R = B*S*E and fill obs / obs_mask / row_item for items idx[0..B). */
 void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
                           int B, int S);
+/* For sampling: R = B rows, one per item, of the inputs only. */
+void vlm_model_fill_inputs(VlmModel *m, const VlmData *d, const uint32_t *idx,
+                           int B);
+
+/* ---- bind.c: which file and columns each data variable reads */
+
+/* Whether variable v reads integers (Categorical and Poisson observed
+ * variables, `category` inputs): its bytes are then raw, never / 255. */
+bool vlm_var_integer(const VlmModel *m, int v);
+/* Where data variable v reads in d: d->bind[v] for a set of files; for a
+ * single file its block of the consecutive columns in declaration order,
+ * raw for an integer variable or a raw file. */
+VlmBind vlm_data_bind_of(const VlmModel *m, const VlmData *d, int v);
+/* Make a data set of n files read for m's data variables (the files are
+ * moved into *out, or freed on error). names[k] is the variable file k
+ * holds, or NULL for at most one unnamed file that holds every variable
+ * not named, in declaration order (alone: the plain single-file case,
+ * returned as it was read). With inputs_only (sampling) the variables are
+ * the inputs, and an unnamed file holds just them or every data variable.
+ * Errors: an unknown or twice-bound name, a variable bound to no file,
+ * a width that is not the variable's, files with different numbers of
+ * items, NaN in an input, a `category(K)` input value that is not an
+ * integer in 0..K-1 (row and column named). */
+int vlm_data_bind(const VlmModel *m, VlmData *files, const char *const *names,
+                  const char *const *paths, int n, bool inputs_only,
+                  VlmData *out, VlmErr *err);
+/* The values of d against m (the plain file: paths[0]; a set: one path
+ * per part): every input given (no NaN) and a `category(K)` input in
+ * 0..K-1 (errors name the row and column), the given values of a variable
+ * summed out where missing among its values. vlm_model_check_data and
+ * vlm_data_bind call it. */
+int vlm_data_check_values(const VlmModel *m, const VlmData *d,
+                          const char *const *paths, VlmErr *err);
+/* Keep the first n items (every part of a set). */
+void vlm_data_limit(VlmData *d, size_t n);
+/* One float file in the plain layout (every data variable in consecutive
+ * columns, declaration order) holding the values each variable reads. */
+void vlm_data_merge(const VlmModel *m, const VlmData *d, VlmData *out);
 
 typedef enum { VLM_OBJ_ELBO, VLM_OBJ_IWAE } VlmObjective;
 
@@ -758,8 +872,20 @@ typedef struct VlmInfer {
     double baseline;        /* moving average of the learning signal */
     bool baseline_set;
     double decay;           /* 0.9 */
+    double aux_weight;      /* semi-supervised M2: weight of log q(y | x) in
+                               the rows where y is given (eq. 9's alpha per
+                               labelled item); set by training, 0 else */
+    double kl_weight;       /* the guided latents' terms log p(z) - log q(z)
+                               (or the closed-form KL) weigh this much in the
+                               training objective (beta-VAE, KL warm-up); 1:
+                               the ELBO. Not in checkpoints: set per step */
 } VlmInfer;
 void vlm_infer_init(VlmInfer *st, VlmObjective obj);
+/* The observed variable summed out where missing that the guide gives a
+ * distribution q(y | x) (semi-supervised M2; needs the rows allocated),
+ * or -1. Training then weighs its values by q(y | x) where it is missing
+ * and adds aux_weight x log q(y | x) where it is given. */
+int vlm_infer_guided_summed(const VlmModel *m);
 
 /* One minibatch (after fill_batch): guide and model forward, the
  * per-(b,s) log weights logw (B*S, may be NULL), and the per-item
@@ -775,10 +901,15 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err);
 typedef struct VlmItemStats {
     double elbo;       /* mean_k logw */
     double iwae;       /* logsumexp_k logw - log K = IS estimate of log p(x) */
-    double se;         /* delta-method SE of iwae: sd(w) / mean(w) / sqrt(K) */
+    double se;         /* delta-method SE of iwae: sd(w) / mean(w) / sqrt(K);
+                          NaN for K = 1 (not available) */
     double ess;        /* (sum w)^2 / sum w^2 */
+    double khat;       /* Pareto k-hat of the weights (psis.c); NaN: not
+                          available (K < 21, or tied largest weights) */
 } VlmItemStats;
-void vlm_infer_stats(int K, const double *logw, VlmItemStats *out);
+/* work: vlm_psis_work(K) doubles, or NULL (allocated inside). */
+void vlm_infer_stats(int K, const double *logw, double *work,
+                     VlmItemStats *out);
 /* True when no latent has a guide: log p(x) is computed exactly. */
 bool vlm_model_exact(const VlmModel *m);
 /* Statistics of every item of d (stats: d->n) from K importance samples
@@ -789,8 +920,55 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
 
 /* Row weights for posterior summaries: forward, then wrow (R) = the
  * self-normalised importance weight of each row within its item,
- * exp(lp_r - lq_bs) / sum over the item's S*E rows. */
-int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmErr *err);
+ * exp(lp_r - lq_bs) / sum over the item's S*E rows; stats (B, may be
+ * NULL): each item's statistics of its S log weights (k-hat, ESS, ...). */
+int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmItemStats *stats,
+                          VlmErr *err);
+
+/* ---- psis.c: the Pareto k-hat diagnostic of importance weights */
+/* Tail length: ceil(min(0.2 S, 3 sqrt(S))) (loo's, r_eff = 1). */
+int vlm_psis_tail_len(int S);
+/* Doubles of work space vlm_psis_khat needs for S weights. */
+size_t vlm_psis_work(int S);
+/* Generalized Pareto fit (Zhang & Stephens, as R loo's gpdfit with its
+ * weakly informative prior) to n positive values x in ascending order;
+ * k > 0 is a heavy tail; k = NaN when the fit has no tail to work on.
+ * work: 2 * (30 + sqrt(n)) doubles. */
+void vlm_gpd_fit(int n, const double *x, double *k, double *sigma,
+                 double *work);
+/* k-hat of S log weights (any scale: shifted by their maximum inside);
+ * NaN when S < 21 (fewer than 5 tail samples) or the tail is tied. */
+double vlm_psis_khat(int S, const double *logw, double *work);
+
+/* ---- evidence.c: the evaluation report */
+typedef struct VlmEvidence {
+    size_t n;               /* items */
+    int K;                  /* importance samples per item */
+    bool exact;             /* log p(x) computed exactly (no guide) */
+    bool local;             /* the guide has local (refined) parameters */
+    double elbo, iwae;      /* means per item */
+    double se;              /* SE of the mean iwae: sqrt(sum se_i^2) / n;
+                               NaN when K = 1 */
+    double sd_items;        /* sd of iwae over items */
+    double bias;            /* the delta method's estimate of log-mean-exp's
+                               downward bias of the mean: sum se_i^2 / 2n */
+    double ess_mean, ess_min;
+    size_t ess_below2;      /* items with ESS < 2 */
+    size_t khat_n;          /* items with a k-hat */
+    size_t khat_bad;        /* ... above 0.7 */
+    size_t khat_tied;       /* items whose k-hat is NaN with K >= 21 */
+    double khat_max;
+    bool unreliable;        /* k-hat > 0.7 on > 1% of items or any ESS < 2 */
+} VlmEvidence;
+void vlm_evidence_summarize(size_t n, const VlmItemStats *st, int K,
+                            bool exact, bool local, VlmEvidence *ev);
+/* eval's report: ELBO, IWAE_K, log p(x) (IS) +- SE, ESS, k-hat and, when
+ * unreliable, a warning that says what helps. */
+void vlm_evidence_print(FILE *out, const VlmEvidence *ev,
+                        const char *data_name);
+/* One line for commands that weigh samples (posterior, impute): k-hat and
+ * ESS of the weights, and the warning when unreliable. */
+void vlm_evidence_line(FILE *out, const VlmEvidence *ev, const char *cmd);
 
 /* ---- infer_em.c: EM for desc->mixture models (see the file's header) */
 typedef struct VlmEm {
@@ -859,6 +1037,16 @@ typedef struct VlmTrainOpts {
     bool has_epochs;
     double tol, reg_covar;
     int kmeans_iters;
+    /* semi-supervised M2 (a guide for a partly observed variable): the
+     * weight of log q(y | x) per labelled item; default (has_aux_weight
+     * false) the paper's alpha = 0.1 N over the N_l labelled items */
+    bool has_aux_weight;
+    double aux_weight;
+    /* the guided latents' terms weigh kl_weight (has_kl_weight false: 1,
+     * the ELBO), ramped linearly from 0 over the first kl_warmup epochs
+     * (0: no ramp) */
+    bool has_kl_weight;
+    double kl_weight, kl_warmup;
 } VlmTrainOpts;
 /* Train on data (test: may be NULL); prints progress to stderr and the
  * per-epoch summary to stdout. -1 with err on failure (NaN/Inf objective:
@@ -869,9 +1057,29 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
  * checkpoint of this model; *loc_loaded tells whether it did. */
 int vlm_model_load(VlmModel *m, const char *path, bool *loc_loaded,
                    VlmErr *err);
-/* Local (per-item) guide parameters fitted to d with theta frozen: every
- * item takes `steps` Adam steps at learning rate lr (S = 1, ELBO). */
-int vlm_train_refine(VlmModel *m, const VlmData *d, int steps, int batch,
-                     float lr, VlmErr *err);
+/* Local (per-item) guide parameters fitted to d with theta frozen: Adam on
+ * the ELBO, every item one step per iteration, until the mean ELBO over
+ * the items (measured every `window` steps with fixed noise) rises by less
+ * than tol * |ELBO| over a window, or max_steps (see train.c). */
+typedef struct VlmRefineOpts {
+    int max_steps;          /* the cap (--refine N; default 5000) */
+    double tol;             /* relative rise per window (--refine-tol; 1e-4) */
+    int window;             /* steps between checks (25) */
+    int batch;              /* items per forward (64) */
+    float lr;               /* Adam's learning rate (--refine-lr; 5e-2) */
+    int check_samples;      /* samples per item of each check (4) */
+    int lr_levels;          /* learning rates lr, lr/4, lr/16, ...: each
+                               until the ELBO stops improving (3) */
+    FILE *progress;         /* progress and the summary line; NULL: quiet */
+} VlmRefineOpts;
+typedef struct VlmRefineResult {
+    int steps;              /* steps every item took */
+    double elbo_start, elbo_end;   /* mean ELBO per item (fixed noise) */
+    bool converged;         /* stopped by tol, not by max_steps */
+} VlmRefineResult;
+void vlm_refine_defaults(VlmRefineOpts *o);
+/* res may be NULL; prints "refine: N steps, ELBO a -> b" to o->progress. */
+int vlm_train_refine(VlmModel *m, const VlmData *d, const VlmRefineOpts *o,
+                     VlmRefineResult *res, VlmErr *err);
 
 #endif

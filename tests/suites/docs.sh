@@ -12,10 +12,11 @@
 #      and environment variables in README.md or docs/;
 #   4. "`--opt X` (cmd, cmd, ...)" in the docs lists exactly the commands
 #      whose --help has the option ("every command": all of them);
-#   5. every command of README.md's "Using it" block runs, on examples/vae.vlm
-#      and examples/sbn.vlm, in a scratch directory with small stand-ins for
+#   5. every command of README.md's "Using it" block runs, on the examples
+#      it compiles, in a scratch directory with small stand-ins for
 #      the files it names (Fashion-MNIST under /usr/share/datasets), with
-#      `--limit` appended to the commands that read data and `--epochs` at 1.
+#      `--limit` appended to the commands that read data and `--epochs 1`
+#      for training (replacing the README's, or appended).
 # Last line: COUNTS passed=N failed=M.
 BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
@@ -271,7 +272,8 @@ if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
 else
     # stand-ins for the files the block names: the Fashion-MNIST files by
     # their names, a test set in IDX and in CSV, a model to --check
-    for f in train-images-idx3-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    for f in train-images-idx3-ubyte.gz t10k-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz \
+             t10k-labels-idx1-ubyte.gz; do
         ln -s "$DATA/$f" "$R/$f"
     done
     ln -s "$DATA/t10k-images-idx3-ubyte.gz" "$R/test.idx.gz"
@@ -293,7 +295,10 @@ else
             *" --limit "*) ;;
             *) if [ "$2" = train ]; then cmd="$cmd --limit 300"; else cmd="$cmd --limit 8"; fi ;;
             esac
-            cmd=$(printf '%s\n' "$cmd" | sed -E 's/--epochs [0-9]+/--epochs 1/') ;;
+            case " $cmd " in
+            *" --epochs "*) cmd=$(printf '%s\n' "$cmd" | sed -E 's/--epochs [0-9]+/--epochs 1/') ;;
+            *) [ "$2" = train ] && cmd="$cmd --epochs 1" ;;
+            esac ;;
         esac
         (cd "$R" && sh -c "$cmd") >"$T/out.$i" 2>"$T/why" </dev/null
         rc=$?

@@ -28,7 +28,7 @@ if [ ! -f "$TRAIN" ]; then
     echo "examples: Fashion-MNIST not found under $DATA (make deps)"
     echo "COUNTS passed=0 failed=1"; exit 1
 fi
-for e in vae vae_local vae_missing sbn vae_lecture mog; do
+for e in vae vae_local vae_missing sbn vae_lecture mog cvae; do
     check "vlmc examples/$e.vlm" run "$T/build.log" "$VLMC" "examples/$e.vlm" -o "$T/$e"
 done
 S="--limit 2000"        # training slice
@@ -127,6 +127,20 @@ check "mog: exact test log p(x) improves" gt "$(field "$T/x1" 'log p\(x\)')" "$(
 check "mog: posterior with --labels (purity, NMI)" sh -c \
     "'$M' posterior --data '$TEST' $E --load '$T/mog.ckpt' --labels '$LABELS' --out '$T/mp.csv' 2>'$T/err' | grep -q 'purity'"
 check "mog: cluster means PNG" run "$T/o" "$M" sample --load "$T/mog.ckpt" -n 16 --mean --out "$T/mog.png"
+
+# ---------------------------------------------------------------- cvae
+# images and labels from their own files (labels raw); the label an input
+M=$T/cvae
+LTRAIN=$DATA/train-labels-idx1-ubyte.gz
+run "$T/o" "$M" train --data x="$TRAIN" --data y="$LTRAIN" $S --epochs 0 --save "$T/cvae0.ckpt"
+run "$T/c0" "$M" eval --data x="$TEST" --data y="$LABELS" $E --load "$T/cvae0.ckpt" --iw 10
+check "cvae: train 2 epochs on 2000 labelled images (--data x=IDX3 --data y=IDX1)" \
+    run "$T/o" "$M" train --data x="$TRAIN" --data y="$LTRAIN" $S --epochs 2 --batch 32 --save "$T/cvae.ckpt"
+check "cvae: eval" run "$T/c1" "$M" eval --data x="$TEST" --data y="$LABELS" $E --load "$T/cvae.ckpt" --iw 10
+check "cvae: test ELBO improves on the untrained model" gt "$(field "$T/c1" ELBO)" "$(field "$T/c0" ELBO)"
+check "cvae: ELBO <= IWAE_10" ge "$(field "$T/c1" IWAE_10)" "$(field "$T/c1" ELBO)"
+check "cvae: sample given the test labels (PNG)" \
+    run "$T/o" "$M" sample --load "$T/cvae.ckpt" --data y="$LABELS" --limit 16 --mean --out "$T/cvae.png"
 
 echo "COUNTS passed=$pass failed=$fail"
 [ $fail -eq 0 ]

@@ -263,6 +263,9 @@ static void test_dist_table(void)
     CU_ASSERT_PTR_NULL(vlmc_dist_lookup("normal"));
     CU_ASSERT_EQUAL(vlmc_fn_lookup("softplus"), VLMC_FN_SOFTPLUS);
     CU_ASSERT_STRING_EQUAL(vlmc_fn_name(VLMC_FN_LOG1P), "log1p");
+    CU_ASSERT_EQUAL(vlmc_fn_lookup("one_hot"), VLMC_FN_ONE_HOT);
+    CU_ASSERT_EQUAL(vlmc_fn_lookup("concat"), VLMC_FN_CONCAT);
+    CU_ASSERT_STRING_EQUAL(vlmc_fn_name(VLMC_FN_POW), "pow");
     CU_ASSERT_STRING_EQUAL(vlmc_treat_name(VLMC_TREAT_AUTO_GUIDE), "auto_guide");
 }
 
@@ -344,6 +347,9 @@ static void test_enum_count(void)
          "observed x ~ Normal(mu[c] + sum(b), 1);\n", 80},
         {"const K = 4; param l[K]; param mu[K];\nlatent c ~ Categorical(logits = l);\n"
          "latent d ~ Categorical(logits = l);\nobserved x ~ Normal(mu[c] + mu[d], 1);\n", 16},
+        /* a size that is a sum: 2^(K + 1) */
+        {"const K = 3;\nlatent b[K + 1] ~ Bernoulli(probs = 0.5);\n"
+         "observed x ~ Normal(sum(b), 1);\n", 16},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double rows, E = plan_enum(cases[i].src, &rows);
@@ -353,6 +359,85 @@ static void test_enum_count(void)
         CU_ASSERT_EQUAL(E, cases[i].E);
         CU_ASSERT_EQUAL(rows, 128 * cases[i].E);
     }
+}
+
+/* The shapes of the builtins: one_hot appends K (2 for a Bernoulli), concat
+ * sums the last dimension (a scalar is [1]), softmax/square/pow keep it. */
+static void test_builtin_shapes(void)
+{
+    Run r;
+    run(&r, "const K = 3; const Z = 2;\nparam L[K]; param M[4, Z];\n"
+            "latent y ~ Categorical(logits = L);\nlatent ys[4] ~ Categorical(logits = L);\n"
+            "latent b ~ Bernoulli(probs = 0.5);\nlatent z[Z] ~ Normal(0, 1);\nlatent s ~ Normal(0, 1);\n"
+            "let a = one_hot(y); let c = one_hot(ys); let d = one_hot(b);\n"
+            "let e = concat(z, a, s); let f = concat(M, c); let g = softmax(M);\n"
+            "let h = pow(z, -0.5) + square(z);\n"
+            "observed x ~ Normal(sum(e) + sum(f) + sum(g) + sum(h) + sum(d), 1);\n");
+    CU_ASSERT_TRUE(r.ok);
+    VlmcSym *a = find(r.m, r.m->lets, r.m->n_lets, "a");
+    CU_ASSERT_EQUAL(a->shape.rank, 1);
+    CU_ASSERT_EQUAL(a->shape.dim[0].cst, 0);           /* K */
+    CU_ASSERT_EQUAL(a->type, VLMC_T_REAL);
+    CU_ASSERT_TRUE(a->expr->batched);
+    VlmcSym *c = find(r.m, r.m->lets, r.m->n_lets, "c");
+    CU_ASSERT_EQUAL(c->shape.rank, 2);
+    CU_ASSERT_EQUAL(c->shape.dim[0].value, 4);
+    CU_ASSERT_EQUAL(c->shape.dim[1].cst, 0);
+    VlmcSym *d = find(r.m, r.m->lets, r.m->n_lets, "d");
+    CU_ASSERT_TRUE(d->shape.rank == 1 && d->shape.dim[0].cst == -1 && d->shape.dim[0].value == 2);
+    VlmcSym *e = find(r.m, r.m->lets, r.m->n_lets, "e");
+    CU_ASSERT_EQUAL(e->shape.rank, 1);
+    CU_ASSERT_EQUAL(e->shape.dim[0].value, 6);          /* Z + K + 1 */
+    char buf[64];
+    vlmc_dim_text(r.m, e->shape.dim[0], false, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "K + Z + 1");
+    vlmc_dim_text(r.m, e->shape.dim[0], true, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "(c_K+c_Z+1L)");
+    VlmcSym *f = find(r.m, r.m->lets, r.m->n_lets, "f");
+    CU_ASSERT_EQUAL(f->shape.rank, 2);
+    CU_ASSERT_EQUAL(f->shape.dim[0].value, 4);
+    CU_ASSERT_EQUAL(f->shape.dim[1].value, 5);          /* Z + K */
+    VlmcSym *g = find(r.m, r.m->lets, r.m->n_lets, "g");
+    CU_ASSERT_FALSE(g->expr->batched);
+    CU_ASSERT_EQUAL(g->shape.rank, 2);
+    VlmcSym *h = find(r.m, r.m->lets, r.m->n_lets, "h");
+    CU_ASSERT_EQUAL(h->shape.dim[0].cst, 1);            /* Z */
+    CU_ASSERT_EQUAL(h->expr->a[0]->power, -0.5);
+    done(&r);
+}
+
+/* Sums of sizes are canonical and interned: Z + K is K + Z, literals fold,
+ * a lone const stays a const, and a sum is not a const defined as it. */
+static void test_size_sums(void)
+{
+    Run r;
+    run(&r, "const K = 3; const Z = 2; const ZK = Z + K;\nparam L[K];\n"
+            "param a[Z + K]; param b[K + Z]; param c[K + 1 + 1]; param d[2 + 3]; param e[K + K];\n"
+            "latent y ~ Categorical(logits = L);\nlatent z[Z] ~ Normal(0, 1);\nnet f = mlp(Z + K, 4, 1);\n"
+            "observed x[1] ~ Normal(f(concat(z, one_hot(y))) + sum(a + b) + sum(c) + sum(d) + sum(e), 1);\n");
+    CU_ASSERT_TRUE(r.ok);
+    VlmcSym *a = find(r.m, r.m->params, r.m->n_params, "a"), *b = find(r.m, r.m->params, r.m->n_params, "b");
+    CU_ASSERT_TRUE(a->shape.dim[0].cst <= -2 && a->shape.dim[0].cst == b->shape.dim[0].cst);
+    VlmcSym *c = find(r.m, r.m->params, r.m->n_params, "c"), *d = find(r.m, r.m->params, r.m->n_params, "d");
+    char buf[64];
+    vlmc_dim_text(r.m, c->shape.dim[0], false, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "K + 2");
+    CU_ASSERT_TRUE(d->shape.dim[0].cst == -1 && d->shape.dim[0].value == 5);
+    VlmcSym *e = find(r.m, r.m->params, r.m->n_params, "e");
+    vlmc_dim_text(r.m, e->shape.dim[0], false, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "K + K");
+    CU_ASSERT_EQUAL(e->shape.dim[0].value, 6);
+    CU_ASSERT_EQUAL(r.m->n_dim_sums, 4);   /* K + Z, K + 1 (on the way), K + 2, K + K */
+    /* truncation follows snprintf: the needed length is returned */
+    CU_ASSERT_EQUAL(vlmc_dim_text(r.m, a->shape.dim[0], false, buf, 3), 5);
+    CU_ASSERT_STRING_EQUAL(buf, "K ");
+    done(&r);
+    run(&r, "const K = 3; const Z = 2; const ZK = Z + K;\nparam a[ZK];\nparam b[Z + K];\n"
+            "observed x[ZK] ~ Normal(a + b, 1);\n");
+    CU_ASSERT_FALSE(r.ok);
+    CU_ASSERT_TRUE(has(&r, "left is [ZK], right is [K + Z]"));
+    CU_ASSERT_TRUE(has(&r, "compared by name"));
+    done(&r);
 }
 
 void vlm_test_frontend(void)
@@ -373,4 +458,6 @@ void vlm_test_frontend(void)
     CU_add_test(s, "expression printing", test_print_expr);
     CU_add_test(s, "enumeration limit", test_enum_limit);
     CU_add_test(s, "enumeration count (joint values, rows)", test_enum_count);
+    CU_add_test(s, "builtin shapes", test_builtin_shapes);
+    CU_add_test(s, "sums of sizes", test_size_sums);
 }

@@ -423,7 +423,7 @@ static void ppca_estimate(VlmModel *m, const VlmData *d, int k, int reps,
         CU_ASSERT_FATAL(vlm_infer_forward(m, lw, NULL, obj, &err) == 0);
         for (int b = 0; b < B; b++) {
             VlmItemStats st;
-            vlm_infer_stats(k, lw + (size_t)b * k, &st);
+            vlm_infer_stats(k, lw + (size_t)b * k, NULL, &st);
             double v = obj == VLM_OBJ_ELBO ? st.elbo : st.iwae;
             s += v;
             s2 += v * v;
@@ -649,7 +649,16 @@ static void test_ppca_local(void)
     CU_ASSERT_FATAL(vlm_infer_eval_data(&m, &data, 200, st, &err) == 0);
     for (int i = 0; i < 6; i++)
         before += st[i].elbo / 6;
-    CU_ASSERT_FATAL(vlm_train_refine(&m, &data, 300, 6, 0.05f, &err) == 0);
+    VlmRefineOpts ro;
+    vlm_refine_defaults(&ro);
+    ro.max_steps = 300;
+    ro.tol = 0;                 /* all 300 steps */
+    ro.batch = 6;
+    ro.lr = 0.05f;
+    ro.progress = NULL;
+    VlmRefineResult rr;
+    CU_ASSERT_FATAL(vlm_train_refine(&m, &data, &ro, &rr, &err) == 0);
+    CU_ASSERT(rr.steps <= 300 && rr.elbo_end > rr.elbo_start);
     CU_ASSERT_FATAL(vlm_infer_eval_data(&m, &data, 200, st, &err) == 0);
     double Wd[6], bd[3] = {0, 0, 0}, s2 = 0.25;
     for (int i = 0; i < 6; i++)
@@ -669,6 +678,94 @@ static void test_ppca_local(void)
     CU_ASSERT(after > before);
     /* SGD noise at a constant step size keeps it a little below */
     CU_ASSERT(fabs(after - (logpx - gap)) < 0.1);
+    vlm_data_free(&data);
+    vlm_model_free(&m);
+    pp.local = false;
+}
+
+/* Refinement with its defaults stops on its own and reaches posterior
+ * means far from the start (the issue's failure: 200 Adam steps at 1e-2
+ * cannot move a location by more than about 2), and the importance-sampled
+ * log p(x) is then within 3 SE of the exact one. */
+static void test_ppca_refine_converges(void)
+{
+    VlmModel m;
+    VlmErr err;
+    pp.local = true;
+    CU_ASSERT_FATAL(vlm_model_init(&m, &ppca_desc, &err) == 0);
+    vlm_model_alloc_rows(&m, 8000);
+    enum { N = 8 };
+    const float W[6] = {1.0f, 0.5f, -0.3f, 0.8f, 0.6f, -1.0f};
+    double Wd[6], bd[3] = {0, 0, 0}, s2 = 0.25;
+    for (int i = 0; i < 6; i++)
+        Wd[i] = W[i];
+    /* x = W mu: posterior means out to about 3.4 */
+    const double mus[N][2] = {{4.0, -3.0}, {-3.9, 0.5}, {0.2, 3.8},
+                              {-1.2, -4.0}, {2.4, 2.4}, {0.0, 0.0},
+                              {-3.1, 3.4}, {1.3, -0.8}};
+    float x[N * 3];
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < 3; k++)
+            x[3 * i + k] = (float)(W[2 * k] * mus[i][0] + W[2 * k + 1] * mus[i][1]);
+    VlmData data;
+    make_data(&data, N, 3, x);
+    double mp[N][2], logpx = 0;
+    for (int i = 0; i < N; i++) {
+        double xd[3] = {x[3 * i], x[3 * i + 1], x[3 * i + 2]}, Cp[2][2];
+        ppca_posterior(Wd, bd, s2, xd, mp[i], Cp);
+        logpx += ppca_logpx(Wd, bd, s2, xd) / N;
+    }
+    double far = 0;
+    for (int i = 0; i < N; i++)
+        far = fmax(far, fmax(fabs(mp[i][0]), fabs(mp[i][1])));
+    CU_ASSERT(far > 3);
+
+    VlmRefineOpts ro;
+    VlmRefineResult rr;
+    for (int pass = 0; pass < 2; pass++) {
+        vlm_model_alloc_local(&m, data.n);
+        vlm_model_init_params(&m, 5);
+        memcpy(m.w, W, sizeof W);
+        m.w[6] = m.w[7] = m.w[8] = 0;
+        m.w[9] = logf(0.5f);
+        for (size_t i = 0; i < data.n * 4; i++)   /* start at loc 0, scale 1 */
+            m.loc[i] = 0;
+        vlm_rng_init(&m.rng, 9, VLM_STREAM_SAMPLE);
+        vlm_refine_defaults(&ro);
+        ro.progress = NULL;
+        if (pass == 0) {        /* the old fixed refinement */
+            ro.max_steps = 200;
+            ro.lr = 1e-2f;
+            ro.tol = 0;
+            ro.lr_levels = 1;
+        }
+        CU_ASSERT_FATAL(vlm_train_refine(&m, &data, &ro, &rr, &err) == 0);
+        double worst = 0;
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < 2; k++)
+                worst = fmax(worst, fabs(m.loc[4 * i + k] - mp[i][k]));
+        VlmItemStats st[N];
+        CU_ASSERT_FATAL(vlm_infer_eval_data(&m, &data, 1000, st, &err) == 0);
+        double est = 0, se2 = 0;
+        for (int i = 0; i < N; i++) {
+            est += st[i].iwae / N;
+            se2 += st[i].se * st[i].se;
+        }
+        double se = sqrt(se2) / N;
+        printf("\n  ppca refine (%s): %d steps, ELBO %.4f -> %.4f, worst "
+               "|loc - posterior mean| %.3f; IS %.5f +- %.5f vs exact %.5f",
+               pass ? "defaults" : "200 steps at 1e-2", rr.steps,
+               rr.elbo_start, rr.elbo_end, worst, est, se, logpx);
+        if (pass == 0) {
+            CU_ASSERT(worst > 1);
+            CU_ASSERT(rr.steps == 200 && !rr.converged);
+        } else {
+            CU_ASSERT(rr.converged && rr.steps < ro.max_steps);
+            CU_ASSERT(worst < 0.1);
+            CU_ASSERT(se > 0 && se < 0.05 && fabs(est - logpx) <= 3 * se);
+        }
+    }
+    printf("\n");
     vlm_data_free(&data);
     vlm_model_free(&m);
     pp.local = false;
@@ -1101,6 +1198,8 @@ void vlm_test_infer(void)
     CU_add_test(s, "ppca local guide: dloc vs FD, refinement", test_ppca_local);
     CU_add_test(s, "score function surrogate and baselines, term by term",
                 test_score_baseline_exact);
+    CU_add_test(s, "ppca local guide: refinement stops on its own, far means",
+                test_ppca_refine_converges);
     CU_add_test(s, "score function unbiased, S=1 moving-average baseline",
                 test_score_s1);
     CU_add_test(s, "score function unbiased, S=4 leave-one-out baseline",

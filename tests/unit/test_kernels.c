@@ -28,6 +28,7 @@ static double ref_fn(VlmFn f, double x)
     case VLM_FN_ELU: return x > 0 ? x : expm1(x);
     case VLM_FN_NEG: return -x;
     case VLM_FN_IDENTITY: return x;
+    case VLM_FN_SQUARE: return x * x;
     }
     return NAN;
 }
@@ -47,6 +48,7 @@ static double ref_fn_deriv(VlmFn f, double x)
     case VLM_FN_ELU: return x > 0 ? 1 : exp(x);
     case VLM_FN_NEG: return -1;
     case VLM_FN_IDENTITY: return 1;
+    case VLM_FN_SQUARE: return 2 * x;
     }
     return NAN;
 }
@@ -60,7 +62,7 @@ static bool fn_reads_y(VlmFn f)
 static bool fn_reads_x(VlmFn f)
 {
     return f == VLM_FN_LOG || f == VLM_FN_LOG1P || f == VLM_FN_SOFTPLUS ||
-           f == VLM_FN_RELU || f == VLM_FN_ABS;
+           f == VLM_FN_RELU || f == VLM_FN_ABS || f == VLM_FN_SQUARE;
 }
 
 typedef struct UnaryCtx { VlmFn f; const double *w; } UnaryCtx;
@@ -77,9 +79,9 @@ static double unary_loss(const double *x, size_t n, void *ctx)
 static void test_ew_fn(void)
 {
     static const char *names[] = {"exp", "log", "log1p", "sqrt", "sigmoid",
-        "softplus", "tanh", "relu", "abs", "elu", "neg", "identity"};
+        "softplus", "tanh", "relu", "abs", "elu", "neg", "identity", "square"};
     uint64_t rng = 11;
-    for (int f = VLM_FN_EXP; f <= VLM_FN_IDENTITY; f++) {
+    for (int f = VLM_FN_EXP; f <= VLM_FN_SQUARE; f++) {
         size_t n = 1 + tu_below(&rng, 37);
         bool positive = f == VLM_FN_LOG || f == VLM_FN_LOG1P || f == VLM_FN_SQRT;
         float *x = tu_floats(&rng, n, positive ? 0.2 : -3, positive ? 2.5 : 3);
@@ -539,6 +541,207 @@ static void test_softmax(void)
     CU_ASSERT(isfinite(yb[0]) && fabs(yb[0] + yb[1] + yb[2] - 1) < 1e-6);
 }
 
+/* ------------------------------------------------------------ pow */
+
+typedef struct PowCtx { double p; const double *w; } PowCtx;
+
+static double pow_loss(const double *x, size_t n, void *vctx)
+{
+    const PowCtx *c = vctx;
+    double L = 0;
+    for (size_t i = 0; i < n; i++)
+        L += c->w[i] * pow(x[i], c->p);
+    return L;
+}
+
+/* x^p for integer p over negative and positive x, non-integer p over
+ * positive x: forward against pow in double, the double gradient
+ * p x^(p-1) against FD, the float kernel's gradient against it. */
+static void test_ew_pow(void)
+{
+    static const float ps[] = {2, 3, 1, 0, -1, -2, 0.5f, 1.5f, -0.5f, 2.5f};
+    uint64_t rng = 29;
+    for (size_t t = 0; t < sizeof ps / sizeof ps[0]; t++) {
+        float p = ps[t];
+        bool integer = p == floorf(p);
+        size_t n = 1 + tu_below(&rng, 40);
+        float *x = tu_floats(&rng, n, integer ? -2.5 : 0.2, 2.5);
+        for (size_t i = 0; i < n; i++) /* away from 0, where x^-2 blows up */
+            if (fabsf(x[i]) < 0.2f) x[i] = copysignf(0.2f + fabsf(x[i]), x[i]);
+        float *w = tu_floats(&rng, n, -1, 1), *y = tu_floats(&rng, n, 0, 0);
+        float *dx = tu_floats(&rng, n, -1, 1), *dx0 = tu_copy(dx, n);
+        double *xd = tu_to_double(x, n), *wd = tu_to_double(w, n);
+        double *yk = calloc(n, sizeof *yk), *yref = calloc(n, sizeof *yref);
+        double *gref = calloc(n, sizeof *gref), *gfd = calloc(n, sizeof *gfd);
+        double *gk = calloc(n, sizeof *gk);
+        char what[40];
+        snprintf(what, sizeof what, "pow p=%g", p);
+
+        vlm_ew_pow_fwd(n, p, x, y);
+        for (size_t i = 0; i < n; i++) {
+            yk[i] = y[i];
+            yref[i] = pow(xd[i], p);
+            gref[i] = p == 0 ? 0 : wd[i] * p * pow(xd[i], p - 1);
+        }
+        tu_check_close(yk, yref, n, 2e-6, what, "fwd");
+        PowCtx c = {p, wd};
+        tu_fd_grad(pow_loss, xd, n, &c, gfd);
+        tu_check_close(gref, gfd, n, 1e-6, what, "ref vs fd");
+        vlm_ew_pow_bwd(n, p, x, w, dx);
+        for (size_t i = 0; i < n; i++)
+            gk[i] = (double)dx[i] - dx0[i];
+        tu_check_close(gk, gref, n, 1e-4, what, "bwd");
+        free(x); free(w); free(y); free(dx); free(dx0); free(xd); free(wd);
+        free(yk); free(yref); free(gref); free(gfd); free(gk);
+    }
+    /* the documented edges: odd powers of negatives, NaN for a negative
+     * base with a non-integer power, x^0 = 1 with no gradient even at 0 */
+    float x[3] = {-2, 0, 4}, y[3], dx[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+    vlm_ew_pow_fwd(3, 3, x, y);
+    CU_ASSERT(y[0] == -8 && y[1] == 0 && y[2] == 64);
+    vlm_ew_pow_bwd(3, 3, x, one, dx);
+    CU_ASSERT(dx[0] == 12 && dx[1] == 0 && dx[2] == 48);
+    vlm_ew_pow_fwd(3, 0.5f, x, y);
+    CU_ASSERT(isnan(y[0]) && y[1] == 0 && y[2] == 2);
+    vlm_ew_pow_fwd(3, 0, x, y);
+    CU_ASSERT(y[0] == 1 && y[1] == 1 && y[2] == 1);
+    memset(dx, 0, sizeof dx);
+    vlm_ew_pow_bwd(3, 0, x, one, dx);
+    CU_ASSERT(dx[0] == 0 && dx[1] == 0 && dx[2] == 0);
+    vlm_ew_pow_fwd(3, -1, x, y);
+    CU_ASSERT(y[0] == -0.5f && isinf(y[1]) && y[2] == 0.25f);
+}
+
+/* ------------------------------------------------------------ one-hot */
+
+static void test_one_hot(void)
+{
+    enum { N = 9, K = 4 };
+    float idx[N] = {0, 3, 1, 2, 4, -1, 1.5f, NAN, 3};
+    float out[N * K];
+    memset(out, 0x7f, sizeof out); /* every entry is written */
+    vlm_one_hot_fwd(N, K, idx, out);
+    for (int i = 0; i < N; i++) {
+        bool valid = idx[i] >= 0 && idx[i] < K && idx[i] == floorf(idx[i]);
+        for (int k = 0; k < K; k++)
+            CU_ASSERT(out[i * K + k] == (valid && (int)idx[i] == k ? 1.0f : 0.0f));
+    }
+    /* K = 1: every valid index is 0 */
+    float one[2] = {0, 1}, o1[2];
+    vlm_one_hot_fwd(2, 1, one, o1);
+    CU_ASSERT(o1[0] == 1 && o1[1] == 0);
+}
+
+/* ------------------------------------------------------------ concat */
+
+typedef struct CatCtx {
+    int R, G, ka, kb;
+    View va, vb;
+    const double *a, *b, *w;
+    int which; /* 0: wrt a, 1: wrt b */
+} CatCtx;
+
+static double cat_at(const double *p, View v, int r, int g, int k, int i)
+{
+    return p[r * v.rs + (g * k + i) * v.es];
+}
+
+static double cat_loss(const double *v, size_t len, void *ctx)
+{
+    (void)len;
+    const CatCtx *c = ctx;
+    const double *a = c->which == 0 ? v : c->a, *b = c->which == 1 ? v : c->b;
+    int k = c->ka + c->kb;
+    double L = 0;
+    for (int r = 0; r < c->R; r++)
+        for (int g = 0; g < c->G; g++)
+            for (int i = 0; i < k; i++) {
+                double x = i < c->ka ? cat_at(a, c->va, r, g, c->ka, i)
+                                     : cat_at(b, c->vb, r, g, c->kb, i - c->ka);
+                L += c->w[((size_t)r * c->G + g) * k + i] * x;
+            }
+    return L;
+}
+
+/* View kinds for an operand of k values per group: full, global
+ * (row-broadcast), strided, and (k == 1, G == 1) a per-row scalar. */
+static View cat_view(int kind, int G, int k)
+{
+    int n = G * k;
+    switch (kind) {
+    case 0: return (View){n, 1, "full"};
+    case 1: return (View){0, 1, "global"};
+    case 2: return (View){2 * n + 1, 2, "strided"};
+    default: return (View){1, 0, "row-scalar"};
+    }
+}
+
+static void run_concat(int R, int G, int ka, int kb, int kinda, int kindb, uint64_t *rng)
+{
+    View va = cat_view(kinda, G, ka), vb = cat_view(kindb, G, kb);
+    char what[128];
+    snprintf(what, sizeof what, "concat R=%d G=%d ka=%d (%s) kb=%d (%s)", R, G, ka,
+             va.name, kb, vb.name);
+    size_t sa = view_size(va, R, G * ka), sb = view_size(vb, R, G * kb);
+    int k = ka + kb;
+    size_t N = (size_t)R * G * k;
+    float *a = tu_floats(rng, sa, -2, 2), *b = tu_floats(rng, sb, -2, 2);
+    float *w = tu_floats(rng, N, -1, 1), *out = tu_floats(rng, N, 0, 0);
+    float *da = tu_floats(rng, sa, -1, 1), *da0 = tu_copy(da, sa);
+    float *db = tu_floats(rng, sb, -1, 1), *db0 = tu_copy(db, sb);
+    double *ad = tu_to_double(a, sa), *bd = tu_to_double(b, sb), *wd = tu_to_double(w, N);
+    double *dafd = calloc(sa, sizeof(double)), *dbfd = calloc(sb, sizeof(double));
+    double *dak = calloc(sa, sizeof(double)), *dbk = calloc(sb, sizeof(double));
+
+    vlm_concat_fwd(R, G, ka, (VlmIn){a, va.rs, va.es}, kb, (VlmIn){b, vb.rs, vb.es}, out);
+    bool same = true;
+    for (int r = 0; r < R; r++)
+        for (int g = 0; g < G; g++)
+            for (int i = 0; i < k; i++) {
+                double want = i < ka ? cat_at(ad, va, r, g, ka, i) : cat_at(bd, vb, r, g, kb, i - ka);
+                same &= out[((size_t)r * G + g) * k + i] == (float)want;
+            }
+    if (!same)
+        fprintf(stderr, "\n  %s: fwd differs\n", what);
+    CU_ASSERT(same);
+
+    /* the loss is linear, so FD is exact up to rounding: it is the reference */
+    CatCtx c = {R, G, ka, kb, va, vb, ad, bd, wd, 0};
+    tu_fd_grad(cat_loss, ad, sa, &c, dafd);
+    c.which = 1;
+    tu_fd_grad(cat_loss, bd, sb, &c, dbfd);
+    vlm_concat_bwd(R, G, ka, kb, w, (VlmOut){da, va.rs, va.es}, (VlmOut){db, vb.rs, vb.es});
+    for (size_t i = 0; i < sa; i++) dak[i] = (double)da[i] - da0[i];
+    for (size_t i = 0; i < sb; i++) dbk[i] = (double)db[i] - db0[i];
+    tu_check_close(dak, dafd, sa, 1e-5, what, "da");
+    tu_check_close(dbk, dbfd, sb, 1e-5, what, "db");
+
+    /* a NULL gradient is skipped; the other is still accumulated */
+    memcpy(db, db0, sb * sizeof *db);
+    vlm_concat_bwd(R, G, ka, kb, w, (VlmOut){NULL, 0, 0}, (VlmOut){db, vb.rs, vb.es});
+    for (size_t i = 0; i < sb; i++) dbk[i] = (double)db[i] - db0[i];
+    tu_check_close(dbk, dbfd, sb, 1e-5, what, "db alone");
+
+    free(a); free(b); free(w); free(out); free(da); free(da0); free(db); free(db0);
+    free(ad); free(bd); free(wd); free(dafd); free(dbfd); free(dak); free(dbk);
+}
+
+/* Every pair of operand views (batched, global, strided; per-row scalars
+ * where the operand is one value), one group and several. */
+static void test_concat(void)
+{
+    uint64_t rng = 31;
+    int shapes[][4] = {{1, 1, 1, 1}, {5, 1, 3, 1}, {4, 1, 1, 6}, {6, 3, 2, 5}, {3, 2, 7, 4}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ka = 0; ka < 4; ka++)
+            for (int kb = 0; kb < 4; kb++) {
+                int R = shapes[s][0], G = shapes[s][1], a = shapes[s][2], b = shapes[s][3];
+                if ((ka == 3 && (a != 1 || G != 1)) || (kb == 3 && (b != 1 || G != 1)))
+                    continue;
+                run_concat(R, G, a, b, ka, kb, &rng);
+            }
+}
+
 /* ------------------------------------------------------------ GEMM */
 
 static void test_gemm(void)
@@ -597,4 +800,7 @@ void vlm_test_kernels(void)
     CU_add_test(s, "gather fwd/bwd with repeated indices", test_gather);
     CU_add_test(s, "gemm vs naive, all transposes", test_gemm);
     CU_add_test(s, "softmax fwd/bwd vs FD, huge logits", test_softmax);
+    CU_add_test(s, "pow fwd/bwd vs double ref + FD, edges", test_ew_pow);
+    CU_add_test(s, "one_hot values, out-of-range and NaN rows", test_one_hot);
+    CU_add_test(s, "concat fwd/bwd vs FD, batched/global/strided/scalar views", test_concat);
 }
