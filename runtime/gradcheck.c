@@ -166,6 +166,31 @@ static int check_estimator(VlmModel *m, const VlmData *d, uint64_t seed, FILE *o
                 }
                 double fd = fabs(est[0] - an) < fabs(est[1] - an) ? est[0] : est[1];
                 double e = fabs(fd - an) / (fabs(an) + fabs(fd) + scale);
+                if (e > 2.5e-2) {
+                    /* A second look before a failure: a relu kink closer
+                     * than both steps biases them alike (cvae.vlm, seed
+                     * 1: -0.283 and -0.290 at 3e-3 and 1e-3, the gradient
+                     * -0.325, reached at 1e-4). A third step 3e-4 that
+                     * disagrees with 1e-3 shows such a kink; a wrong
+                     * gradient gives agreeing steps at any size, so it
+                     * still fails here. */
+                    double h = 3e-4 * fmax(1.0, fabs(w0)), e3;
+                    for (int sgn = 0; sgn < 2; sgn++) {
+                        m->w[at] = w0 + (float)(sgn ? -h : h);
+                        m->rng = noise;
+                        if (vlm_infer_grad(m, &st, &f[sgn], &err) != 0)
+                            f[sgn] = NAN;
+                    }
+                    m->w[at] = w0;
+                    e3 = -(f[0] - f[1]) / (2 * h * B);
+                    if (!isfinite(e3) ||
+                        fabs(est[1] - e3) > 3e-2 * (fabs(est[1]) + fabs(e3)) + scale) {
+                        kinks++;
+                        continue;
+                    }
+                    fd = fabs(e3 - an) < fabs(fd - an) ? e3 : fd;
+                    e = fabs(fd - an) / (fabs(an) + fabs(fd) + scale);
+                }
                 worst = fmax(worst, e);
                 if (e > 2.5e-2) {
                     bad++;
