@@ -377,6 +377,9 @@ static void err_one_hot_not_discrete(Ck *c, VlmcLoc loc, const VlmcSym *s)
     else if (s && s->dist)
         vlmc_error(c->d, loc, "`one_hot` needs a discrete value (a Categorical or Bernoulli variable), "
                    "but `%s` ~ %s is real", s->name, s->dist->name);
+    else if (s && s->kind == VLMC_SYM_INPUT)
+        vlmc_error(c->d, loc, "`one_hot` needs a discrete value, but input `%s` is real-valued: declare "
+                   "its number of values, e.g. `input %s : category(K);`", s->name, s->name);
     else
         vlmc_error(c->d, loc, "`one_hot` needs a discrete value (a Categorical or Bernoulli variable), "
                    "but its argument is real");
@@ -973,7 +976,8 @@ static const VlmcSym *discrete_var(const VlmcExpr *x)
 {
     for (int hops = 0; x && x->kind == VLMC_E_NAME && x->sym && hops < 10000; hops++) {
         const VlmcSym *s = x->sym;
-        if (s->kind == VLMC_SYM_LATENT || s->kind == VLMC_SYM_OBSERVED) return s;
+        if (s->kind == VLMC_SYM_LATENT || s->kind == VLMC_SYM_OBSERVED || s->kind == VLMC_SYM_INPUT)
+            return s;
         if (s->kind != VLMC_SYM_LET) return NULL;
         x = s->expr;
     }
@@ -984,7 +988,8 @@ static const VlmcSym *discrete_var(const VlmcExpr *x)
 static bool check_one_hot(Ck *c, VlmcExpr *e, VlmcExpr *y)
 {
     const VlmcSym *s = discrete_var(y);
-    if (y->type != VLMC_T_INT || !s || !s->dist) {
+    /* a Categorical/Bernoulli variable, or an input `: category(K)` */
+    if (y->type != VLMC_T_INT || !s || (!s->dist && s->kind != VLMC_SYM_INPUT)) {
         err_one_hot_not_discrete(c, y->loc, s);
         return false;
     }

@@ -20,11 +20,12 @@ enum { INIT_NORMAL, INIT_UNIFORM, INIT_CONST, INIT_FAN_IN };
 
 typedef struct SymMap {
     const void **keys; int *vals; int cap, n;
+    VlmcArena *a;
 } SymMap;
 
 static void map_init(VlmcArena *a, SymMap *m, int cap)
 {
-    m->cap = cap; m->n = 0;
+    m->cap = cap; m->n = 0; m->a = a;
     m->keys = vlmc_arena_alloc(a, sizeof *m->keys * (size_t)cap);
     m->vals = vlmc_arena_alloc(a, sizeof *m->vals * (size_t)cap);
 }
@@ -51,7 +52,19 @@ static int map_get(SymMap *m, const void *k)
     return v ? *v : -1;
 }
 
-static void map_put(SymMap *m, const void *k, int v) { *map_slot(m, k, true) = v; }
+/* At most half full, so that probing ends (a model may name more lets
+ * than any initial size). */
+static void map_put(SymMap *m, const void *k, int v)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        SymMap old = *m;
+        map_init(old.a, m, 2 * old.cap);
+        for (int i = 0; i < old.cap; i++)
+            if (old.keys[i])
+                *map_slot(m, old.keys[i], true) = old.vals[i];
+    }
+    *map_slot(m, k, true) = v;
+}
 
 /* ------------------------------------------------------------ lowering */
 
@@ -676,6 +689,18 @@ static void build_tables(Lower *L)
     p->E = E;
 }
 
+/* A used `let` of the block being lowered, at its declaration, so that a
+ * later use finds it lowered: a chain of lets each reading the one before
+ * is lowered one link at a time, not by a recursion through the chain
+ * (which a long chain would overflow the stack with). */
+static void lower_let_decl(Lower *L, const VlmcStmt *st)
+{
+    VlmcSym *s = st->sym;
+    if (st->kind != VLMC_S_LET || !s || !s->used || map_get(&L->values, s) >= 0)
+        return;
+    map_put(&L->values, s, lower_expr(L, s->expr));
+}
+
 static void begin_graph(Lower *L, VlmcGraph *g, bool guide)
 {
     L->g = g;
@@ -693,6 +718,7 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
     const VlmcModel *m = L->m;
     for (int i = 0; i < m->n_stmts && L->ok; i++) {
         const VlmcStmt *st = &m->stmts[i];
+        lower_let_decl(L, st);
         if (st->kind != VLMC_S_LATENT && st->kind != VLMC_S_OBSERVED)
             continue;
         VlmcSym *s = st->sym;
@@ -741,6 +767,7 @@ static void lower_guide(Lower *L)
     const VlmcModel *m = L->m;
     for (int i = 0; i < m->n_gstmts && L->ok; i++) {
         const VlmcStmt *st = &m->gstmts[i];
+        lower_let_decl(L, st);
         if (st->kind != VLMC_S_SAMPLE)
             continue;
         VlmcSym *s = st->sym;

@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -82,7 +83,8 @@ static const Cmd cmds[] = {
      "  --save CKPT          write a checkpoint at the end (atomically)\n"
      "  --every N            ... and after every N epochs\n"
      "  --load CKPT          resume from a checkpoint (continues exactly)\n"
-     "  --log FILE.csv       per-epoch metrics\n"
+     "  --log FILE.csv       per-epoch metrics (appended to when its columns\n"
+     "                       match)\n"
      "  --kl-weight B        weigh the guided latents' log p(z) - log q(z) (or\n"
      "                       KL) by B in training (beta-VAE; default 1: the\n"
      "                       ELBO); eval always reports the unweighted bound\n"
@@ -92,11 +94,15 @@ static const Cmd cmds[] = {
      "                       observed variable y): weight of log q(y | x) in\n"
      "                       the items where y is given (default 0.1 N / N_l,\n"
      "                       Kingma et al. 2014's alpha = 0.1 N)\n"
+     "--save and --log are checked for writability before the data is read,\n"
+     "and locked for the run: a second trainer on the same file is refused.\n"
      "conjugate Gaussian mixtures (see `info`) train by EM unless --optimizer\n"
      "is given; --epochs is then the maximum of iterations (default 100):\n"
      "  --tol T              stop when the mean log-likelihood per item\n"
      "                       changes by less than T (default 1e-3)\n"
-     "  --reg-covar R        added to every variance (default 1e-3)\n"
+     "  --reg-covar R        added to every variance (default 1e-3); a\n"
+     "                       component that collapses onto one value (variance\n"
+     "                       ~0, e.g. with 0) stops training with an error\n"
      "  --kmeans-iters N     Lloyd iterations of the k-means initialisation\n"
      "                       (default 300, scikit-learn's; it stops earlier\n"
      "                       when stable)\n",
@@ -146,7 +152,8 @@ static const Cmd cmds[] = {
      "  --out FILE           .csv/.npy: one sample per row, every observed and\n"
      "                       input column in declaration order (the inputs as\n"
      "                       given: a file to train on); .png: image grid of\n"
-     "                       the observed values\n"
+     "                       the observed values; checked for writability\n"
+     "                       before sampling\n"
      "  --shape HxW          image shape for .png (default: square)\n"
      "  --mean               write E[x | z] instead of raw samples\n"
      "  --seed S, --threads T, --set NAME=VALUE\n",
@@ -158,9 +165,14 @@ static const Cmd cmds[] = {
      "  --out FILE.csv       per item: p(z=k) and argmax for enumerated\n"
      "                       latents; the guide's mean and scale for latents\n"
      "                       with a Normal guide; else the importance-weighted\n"
-     "                       posterior mean\n"
+     "                       posterior mean (checked for writability before\n"
+     "                       any work)\n"
      "  --samples K          importance samples for guided latents (default 100)\n"
-     "  --labels IDXFILE     print cluster purity and NMI against labels\n"
+     "  --labels FILE        print cluster purity and NMI against class labels:\n"
+     "                       an idx1 file, or a one-column CSV of integer ids\n"
+     "                       0..65535 (a header line allowed); one label per\n"
+     "                       data item (with --limit N: the file's count or N,\n"
+     "                       the first N used), checked before any output\n"
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --mask M             top-half | none: hide the first half of each item\n"
@@ -174,7 +186,9 @@ static const Cmd cmds[] = {
      "impute --data FILE --load CKPT --out FILE [options]",
      "  --data FILE, --format F, --load CKPT (--data NAME=FILE: as for train)\n"
      "  --out FILE           .csv, .npy or .png: the data with missing entries\n"
-     "                       replaced by posterior-predictive means\n"
+     "                       replaced by posterior-predictive means (--out,\n"
+     "                       --png and --probs are checked for writability\n"
+     "                       before any work)\n"
      "  --mask M             top-half | none (default none); NaN entries are\n"
      "                       always missing\n"
      "  --samples K          importance samples per item (default 100)\n"
@@ -321,6 +335,9 @@ static int apply_set(const Cmd *c, const VlmModelDesc *d, const char *arg)
 }
 
 
+/* parse_opts' return when it printed --help: exit 0 without running. */
+#define HELP_SHOWN (-1)
+
 static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
                       char **argv, Opts *o)
 {
@@ -328,7 +345,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage_cmd(stdout, c);
-            exit(0);
+            return HELP_SHOWN;
         }
         char name[64];
         const char *val = NULL;
@@ -370,10 +387,25 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         }
         long L;
         float F;
+        /* the option as the user spells it: -n, else --name */
+        const char *shown = !strcmp(name, "n") ? "-n" : NULL;
+        char dashed[70];
+        if (!shown) {
+            snprintf(dashed, sizeof dashed, "--%s", name);
+            shown = dashed;
+        }
 #define NEED(cond, what)                                                    \
     do {                                                                    \
         if (!(cond))                                                        \
-            return bad_usage(c, "--%s expects %s, got `%s`", name, what,    \
+            return bad_usage(c, "%s expects %s, got `%s`", shown, what,     \
+                             val);                                          \
+    } while (0)
+/* An integer in [lo, hi]; the message states the range. */
+#define NEED_INT(lo, hi)                                                    \
+    do {                                                                    \
+        if (!parse_long(val, LONG_MIN, &L) || L < (lo) || L > (hi))         \
+            return bad_usage(c, "%s expects an integer from %ld to %ld, "   \
+                             "got `%s`", shown, (long)(lo), (long)(hi),     \
                              val);                                          \
     } while (0)
         if (!strcmp(name, "data") || !strcmp(name, "test")) {
@@ -395,7 +427,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         else if (!strcmp(name, "init-from")) o->init_from = val;
         else if (!strcmp(name, "probs")) o->probs = val;
         else if (!strcmp(name, "limit")) {
-            NEED(parse_long(val, 1, &L), "a positive count");
+            NEED_INT(1, LONG_MAX);
             o->limit = L;
         }
         else if (!strcmp(name, "format")) {
@@ -404,11 +436,11 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
             else if (!strcmp(val, "npy")) o->format = VLM_FMT_NPY;
             else NEED(false, "idx, csv or npy");
         } else if (!strcmp(name, "epochs")) {
-            NEED(parse_long(val, 0, &L), "a count");
+            NEED_INT(0, LONG_MAX);
             o->epochs = L;
             o->has_epochs = true;
         } else if (!strcmp(name, "kmeans-iters")) {
-            NEED(parse_long(val, 0, &L) && L <= 1000000, "a count");
+            NEED_INT(0, 1000000);
             o->kmeans_iters = L;
         } else if (!strcmp(name, "tol")) {
             NEED(parse_float(val, &F), "a non-negative number");
@@ -428,31 +460,31 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
             NEED(parse_float(val, &F), "a non-negative number");
             o->reg_covar = F;
         } else if (!strcmp(name, "every")) {
-            NEED(parse_long(val, 1, &L), "a positive count");
+            NEED_INT(1, LONG_MAX);
             o->every = L;
         } else if (!strcmp(name, "n")) {
-            NEED(parse_long(val, 1, &L) && L <= 1000000, "a positive count");
+            NEED_INT(1, 1000000);
             o->n = L;
             o->has_n = true;
         } else if (!strcmp(name, "refine")) {
-            NEED(parse_long(val, 0, &L) && L <= 1000000, "a count");
+            NEED_INT(0, 1000000);
             o->refine = L;
         } else if (!strcmp(name, "batch")) {
-            NEED(parse_long(val, 1, &L) && L <= 1 << 20, "a positive count");
+            NEED_INT(1, 1 << 20);
             o->batch = (int)L;
             o->has_batch = true;
         } else if (!strcmp(name, "samples")) {
-            NEED(parse_long(val, 1, &L) && L <= 1 << 20, "a positive count");
+            NEED_INT(1, 1 << 20);
             o->samples = (int)L;
             o->has_samples = true;
         } else if (!strcmp(name, "iw")) {
-            NEED(parse_long(val, 1, &L) && L <= 1 << 24, "a positive count");
+            NEED_INT(1, 1 << 24);
             o->iw = (int)L;
         } else if (!strcmp(name, "threads")) {
-            NEED(parse_long(val, 1, &L) && L <= 1024, "a positive count");
+            NEED_INT(1, 1024);
             o->threads = (int)L;
         } else if (!strcmp(name, "seed")) {
-            NEED(parse_long(val, 0, &L), "a non-negative integer");
+            NEED_INT(0, LONG_MAX);
             o->seed = (uint64_t)L;
         } else if (!strcmp(name, "lr")) {
             NEED(parse_float(val, &F) && F > 0, "a positive number");
@@ -505,6 +537,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
                 return rc;
         }
 #undef NEED
+#undef NEED_INT
     }
     return 0;
 }
@@ -537,6 +570,21 @@ static void consts_from_checkpoint(const VlmModelDesc *desc, const char *path)
 
 /* ------------------------------------------------------------ main */
 
+/* Every command's results go to standard output: a write error there
+ * (a full disk, /dev/full, a closed pipe) must not pass as success. */
+static int finish_stdout(int rc)
+{
+    errno = 0;
+    bool flush_failed = fflush(stdout) != 0;
+    int e = errno;
+    if (flush_failed || ferror(stdout)) {
+        vlm_cli_fail("cannot write the output to standard output: %s",
+                     flush_failed && e ? strerror(e) : "write error");
+        return rc ? rc : 1;
+    }
+    return rc;
+}
+
 int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
 {
     if (argc > 0 && argv[0]) {
@@ -546,7 +594,7 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
         usage_main(argc < 2 ? stderr : stdout, desc);
-        return argc < 2 ? 2 : 0;
+        return finish_stdout(argc < 2 ? 2 : 0);
     }
     int ci = -1;
     for (int i = 0; i < N_CMDS; i++)
@@ -572,7 +620,11 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     if (!strcmp(o.cmd, "gradvar"))
         o.n = 100;
     int rc = parse_opts(&cmds[ci], desc, argc - 2, argv + 2, &o);
+    if (rc == HELP_SHOWN)
+        return finish_stdout(0);
     if (rc)
+        return rc;
+    if ((rc = vlm_cli_check_outputs(&o)) != 0)
         return rc;
     openblas_set_num_threads(1);   /* GEMMs are split by vlm's own pool */
     vlm_parallel_set_threads(o.threads);
@@ -584,5 +636,5 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         return vlm_cli_fail("%s", err.msg);
     rc = cmds[ci].run(&m, &o);
     vlm_model_free(&m);
-    return rc;
+    return finish_stdout(rc);
 }

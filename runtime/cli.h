@@ -48,12 +48,19 @@ int vlm_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* cli_common.c */
 bool vlm_cli_ends_with(const char *s, const char *suf);
+/* --save, --log, --out, --png and --probs can be written
+ * (vlm_io_check_writable);
+ * on failure the error is printed and 1 returned. */
+int vlm_cli_check_outputs(const Opts *o);
 /* Read the files of --data (--test when `test`), bind them to the model's
  * data variables (sample: its inputs), keep the first --limit items,
  * --binarize the observed values; on failure the error is printed and 1
  * returned. */
 int vlm_cli_read_data(const VlmModel *m, const Opts *o, bool test,
                       VlmData *d);
+/* ... and tell how many items the files hold (before --limit). */
+int vlm_cli_read_data_counted(const VlmModel *m, const Opts *o, bool test,
+                              VlmData *d, size_t *in_file);
 /* The files of --data (or --test) as text for messages: "a.csv" or
  * "x=a.idx, y=b.idx". */
 const char *vlm_cli_data_name(const Opts *o, bool test, char *buf, size_t n);
@@ -65,6 +72,9 @@ int vlm_cli_eval_rows(const VlmModel *m, int items, int K);
 int vlm_cli_draw_rows(const VlmModel *m, const Opts *o, int *S, int *SE);
 int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
                          int rows);
+/* Print a checkpoint load error (naming --set when it was given and the
+ * checkpoint is another model's); returns 1. */
+int vlm_cli_fail_load(const Opts *o, const char *msg);
 void vlm_cli_free_names(char **names, long n);
 bool vlm_cli_image_shape(long D, int h, int w, int *H, int *W);
 int vlm_cli_write_rows(const VlmModel *m, const char *path, size_t n, long D,

@@ -18,6 +18,27 @@ bool vlm_cli_ends_with(const char *s, const char *suf)
     return a >= b && !strcasecmp(s + a - b, suf);
 }
 
+/* Every output path a command was given, checked before any long work
+ * (reading data, training, sampling): a run must not be thrown away at
+ * its end because its result cannot be written. --log is appended to. */
+int vlm_cli_check_outputs(const Opts *o)
+{
+    const char *paths[] = {o->save, o->log, o->out, o->png, o->probs};
+    const char *names[] = {"--save", "--log", "--out", "--png", "--probs"};
+    VlmErr err;
+    for (int i = 0; i < 5; i++) {
+        if (!paths[i])
+            continue;
+        for (int j = 0; j < i; j++)
+            if (paths[j] && !strcmp(paths[i], paths[j]))
+                return vlm_cli_fail("%s and %s name the same file %s",
+                                    names[j], names[i], paths[i]);
+        if (vlm_io_check_writable(paths[i], i == 1, &err) != 0)
+            return vlm_cli_fail("%s %s", names[i], err.msg);
+    }
+    return 0;
+}
+
 /* `NAME=FILE` names the variable the file holds when NAME is an
  * identifier; anything else is a path (write ./a=b.csv for such a file). */
 static const char *split_binding(const char *arg, char *name, size_t n)
@@ -73,6 +94,12 @@ static void binarize(const VlmModel *m, VlmData *d)
 int vlm_cli_read_data(const VlmModel *m, const Opts *o, bool test,
                       VlmData *d)
 {
+    return vlm_cli_read_data_counted(m, o, test, d, NULL);
+}
+
+int vlm_cli_read_data_counted(const VlmModel *m, const Opts *o, bool test,
+                              VlmData *d, size_t *in_file)
+{
     VlmErr err;
     const char *const *args = test ? o->test_args : o->data_args;
     int n = test ? o->n_test_args : o->n_data_args;
@@ -97,6 +124,8 @@ int vlm_cli_read_data(const VlmModel *m, const Opts *o, bool test,
     if (vlm_data_bind(m, files, names, paths, n, !strcmp(o->cmd, "sample"), d,
                       &err) != 0)
         return vlm_cli_fail("%s", err.msg);
+    if (in_file)
+        *in_file = d->n;
     if (o->limit > 0)
         vlm_data_limit(d, (size_t)o->limit);
     if (o->binarize)
@@ -227,6 +256,19 @@ static int init_from(VlmModel *m, const char *path)
     return 0;
 }
 
+/* A checkpoint that failed to load. A checkpoint records its consts and
+ * a command without --set adopts them (cli.c): when the checkpoint's
+ * consts differ from the model's ("it was saved with K=3 (here 4)",
+ * train.c), --set made them differ. */
+int vlm_cli_fail_load(const Opts *o, const char *msg)
+{
+    if (o->set_given && strstr(msg, "is for a different model") &&
+        strstr(msg, "it was saved with"))
+        return vlm_cli_fail("%s (--set was given: without it, the consts "
+                            "the checkpoint was saved with are used)", msg);
+    return vlm_cli_fail("%s", msg);
+}
+
 /* Load a trained model for eval/posterior/impute/sample; for data-bound
  * commands size the local table to the data and refine it. */
 int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
@@ -244,7 +286,7 @@ int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
     vlm_model_init_params(m, o->seed);
     bool loc_loaded = false;
     if (o->load && vlm_model_load(m, o->load, &loc_loaded, &err) != 0)
-        return vlm_cli_fail("%s", err.msg);
+        return vlm_cli_fail_load(o, err.msg);
     if (o->init_from && init_from(m, o->init_from) != 0)
         return 1;
     vlm_model_alloc_rows(m, rows);

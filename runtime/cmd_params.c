@@ -17,7 +17,7 @@ int vlm_cmd_params(VlmModel *m, const Opts *o)
     VlmErr err;
     vlm_model_init_params(m, o->seed);
     if (o->load && vlm_model_load(m, o->load, NULL, &err) != 0)
-        return vlm_cli_fail("%s", err.msg);
+        return vlm_cli_fail_load(o, err.msg);
     for (int i = 0; i < m->n_params; i++) {
         const VlmParamInfo *p = &m->params[i];
         if (p->local)

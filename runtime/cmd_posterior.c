@@ -12,18 +12,22 @@
 /* ------------------------------------------------------------ posterior */
 
 /* Cluster purity and normalised mutual information (arithmetic mean of
- * the entropies) between cluster ids c and labels y. */
+ * the entropies) between cluster ids c and labels y (0..VLM_LABEL_MAX,
+ * renumbered densely first, so the table is K x the labels present). */
 static void purity_nmi(size_t n, const int *c, const int32_t *y, int K,
                        double *purity, double *nmi)
 {
+    int *dense = vlm_xmalloc((VLM_LABEL_MAX + 1) * sizeof *dense);
+    for (int l = 0; l <= VLM_LABEL_MAX; l++)
+        dense[l] = -1;
     int L = 0;
     for (size_t i = 0; i < n; i++)
-        if (y[i] + 1 > L)
-            L = y[i] + 1;
+        if (dense[y[i]] < 0)
+            dense[y[i]] = L++;
     double *t = vlm_xcalloc((size_t)K * L, sizeof *t);
     for (size_t i = 0; i < n; i++)
-        if (y[i] >= 0)
-            t[(size_t)c[i] * L + y[i]] += 1;
+        t[(size_t)c[i] * L + dense[y[i]]] += 1;
+    free(dense);
     double pur = 0, hc = 0, hy = 0, mi = 0;
     double *py = vlm_xcalloc((size_t)L, sizeof *py);
     for (int k = 0; k < K; k++) {
@@ -56,15 +60,24 @@ static void purity_nmi(size_t n, const int *c, const int32_t *y, int K,
     free(py);
 }
 
-/* Labels for the items of d; with --limit the file has more labels than
- * d has items: its first d->n are used. */
-static int read_labels(const char *path, VlmData *d, VlmErr *err)
+/* Labels for the items of d, whose file held in_file items. The counts
+ * must match; when --limit cut the data, a label file for the whole data
+ * file is fine too (its first d->n labels are used). */
+static int read_labels(const char *path, const char *data_path,
+                       size_t in_file, VlmData *d, VlmErr *err)
 {
     VlmData l = {0};
     if (vlm_data_read_labels(path, &l, err) != 0)
         return -1;
-    if (l.n < d->n) {
-        vlm_err_set(err, "%s: %zu labels for %zu data items", path, l.n, d->n);
+    if (l.n != d->n && l.n != in_file) {
+        if (in_file > d->n)
+            vlm_err_set(err, "%s: %zu labels, but %s has %zu items, of which "
+                        "--limit uses %zu: give one label per item of the "
+                        "file (%zu), or of those used (%zu)", path, l.n,
+                        data_path, in_file, d->n, in_file, d->n);
+        else
+            vlm_err_set(err, "%s: %zu labels for the %zu items of %s: give "
+                        "one label per item", path, l.n, d->n, data_path);
         vlm_data_free(&l);
         return -1;
     }
@@ -109,11 +122,29 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     VlmErr err;
     if (!o->data || !o->out)
         return vlm_cli_fail("posterior needs --data FILE and --out FILE.csv");
+    int cl_var = -1;   /* a cluster id: the first enumerated scalar latent, */
+    for (int j = 0; j < m->n_latent && cl_var < 0; j++)
+        if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
+            cl_var = j;
+    int cls_var = -1;  /* a class: the first scalar observed summed variable */
+    for (int j = m->n_latent; j < m->n_vars && cls_var < 0; j++)
+        if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
+            cls_var = j;
+    if (o->labels && cl_var < 0 && cls_var < 0)
+        return vlm_cli_fail("--labels needs an enumerated scalar latent (a "
+                            "cluster id) or a partly observed discrete "
+                            "variable");
     VlmData d;
-    if (vlm_cli_read_data(m, o, false, &d))
+    size_t in_file;
+    if (vlm_cli_read_data_counted(m, o, false, &d, &in_file))
         return 1;
     if (vlm_cli_want_mask(o))
         vlm_cli_mask_top_half(m, &d, 1);
+    /* labels are checked before anything is computed or written */
+    if (o->labels && read_labels(o->labels, o->data, in_file, &d, &err)) {
+        vlm_data_free(&d);
+        return vlm_cli_fail("%s", err.msg);
+    }
     int S, SE, rows = vlm_cli_draw_rows(m, o, &S, &SE);
     if (vlm_cli_load_trained(m, o, &d, rows)) {
         vlm_data_free(&d);
@@ -168,14 +199,6 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     }
     float *out = vlm_xcalloc(d.n * (size_t)ncol, sizeof *out);
     int *cluster = vlm_xcalloc(d.n, sizeof *cluster);
-    int cl_var = -1;   /* a cluster id: the first enumerated scalar latent, */
-    for (int j = 0; j < m->n_latent && cl_var < 0; j++)
-        if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
-            cl_var = j;
-    int cls_var = -1;  /* a class: the first scalar observed summed variable */
-    for (int j = m->n_latent; j < m->n_vars && cls_var < 0; j++)
-        if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
-            cls_var = j;
     int *cls = vlm_xcalloc(d.n, sizeof *cls);
     bool *cls_missing = vlm_xcalloc(d.n, sizeof *cls_missing);
     int Bp = rows / SE;
@@ -255,23 +278,16 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
         vlm_evidence_line(stderr, &ev, "posterior");
         printf("wrote the posterior of %zu items to %s\n", d.n, o->out);
         if (o->labels) {
-            if (cl_var < 0 && cls_var < 0) {
-                ret = vlm_cli_fail("--labels needs an enumerated scalar latent "
-                           "(a cluster id) or a partly observed discrete variable");
-            } else if (read_labels(o->labels, &d, &err) != 0) {
-                ret = vlm_cli_fail("%s", err.msg);
-            } else {
-                if (cl_var >= 0) {
-                    double pur, nmi;
-                    purity_nmi(d.n, cluster, d.labels,
-                               (int)m->vars[cl_var].support, &pur, &nmi);
-                    printf("clusters of `%s` vs %s: purity %.4f  NMI %.4f\n",
-                           m->vars[cl_var].name, o->labels, pur, nmi);
-                }
-                if (cls_var >= 0)
-                    print_accuracy(m->vars[cls_var].name, o->labels, d.n, cls,
-                                   cls_missing, d.labels);
+            if (cl_var >= 0) {
+                double pur, nmi;
+                purity_nmi(d.n, cluster, d.labels,
+                           (int)m->vars[cl_var].support, &pur, &nmi);
+                printf("clusters of `%s` vs %s: purity %.4f  NMI %.4f\n",
+                       m->vars[cl_var].name, o->labels, pur, nmi);
             }
+            if (cls_var >= 0)
+                print_accuracy(m->vars[cls_var].name, o->labels, d.n, cls,
+                               cls_missing, d.labels);
         }
     }
     vlm_cli_free_names(names, ncol);

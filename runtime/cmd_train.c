@@ -10,14 +10,10 @@
 
 /* ------------------------------------------------------------ train */
 
-int vlm_cmd_train(VlmModel *m, const Opts *o)
+/* The run itself, under the locks of --save and --log. */
+static int train_locked(VlmModel *m, const Opts *o)
 {
     VlmErr err;
-    if (!o->data)
-        return vlm_cli_fail("train needs --data FILE");
-    if (o->objective == VLM_OBJ_IWAE && o->samples < 2)
-        fprintf(stderr, "%s: note: --objective iwae with --samples 1 is the "
-                "ELBO\n", vlm_cli_prog);
     VlmData data, test;
     if (vlm_cli_read_data(m, o, false, &data))
         return 1;
@@ -55,8 +51,31 @@ int vlm_cmd_train(VlmModel *m, const Opts *o)
     if (have_test)
         vlm_data_free(&test);
     if (rc != 0)
-        return vlm_cli_fail("%s", err.msg);
+        return vlm_cli_fail_load(o, err.msg);   /* --load's, or another */
     if (o->save)
         printf("saved %s\n", o->save);
     return 0;
+}
+
+int vlm_cmd_train(VlmModel *m, const Opts *o)
+{
+    VlmErr err;
+    if (!o->data)
+        return vlm_cli_fail("train needs --data FILE");
+    if (o->objective == VLM_OBJ_IWAE && o->samples < 2)
+        fprintf(stderr, "%s: note: --objective iwae with --samples 1 is the "
+                "ELBO\n", vlm_cli_prog);
+    /* Two trainers on one --save or --log would interleave rows and
+     * overwrite each other's checkpoints: the second is refused. The
+     * locks are held for the whole run. */
+    VlmLock lk_save = {-1, NULL}, lk_log = {-1, NULL};
+    if ((o->save && vlm_io_lock(&lk_save, o->save, &err) != 0) ||
+        (o->log && vlm_io_lock(&lk_log, o->log, &err) != 0)) {
+        vlm_io_unlock(&lk_save);
+        return vlm_cli_fail("%s", err.msg);
+    }
+    int rc = train_locked(m, o);
+    vlm_io_unlock(&lk_log);
+    vlm_io_unlock(&lk_save);
+    return rc;
 }

@@ -234,6 +234,22 @@ int vlm_data_read(const char *path, VlmFormat fmt, size_t max_bytes,
     return -1;
 }
 
+int vlm_data_read_labels(const char *path, VlmData *data, VlmErr *err)
+{
+    VlmErr why;
+    switch (sniff(path, &why)) {
+    case VLM_FMT_IDX: return vlm_data_read_labels_idx(path, data, err);
+    case VLM_FMT_CSV: return vlm_data_read_labels_csv(path, data, err);
+    case VLM_FMT_NPY:
+        vlm_err_set(err, "%s: labels are read from an idx1 file or a "
+                    "one-column CSV, not from NPY", path);
+        return -1;
+    case VLM_FMT_AUTO: break;
+    }
+    vlm_err_set(err, "%s", why.msg);
+    return -1;
+}
+
 void vlm_data_rows(const VlmData *d, size_t i0, size_t n, size_t col0,
                    size_t ncols, float *out)
 {

@@ -109,25 +109,36 @@ static bool is_missing(const char *b, const char *e)
 enum { F_OK, F_MISSING, F_NOTNUM, F_INF, F_RANGE };
 
 /* Parse one field as a float. strtod alone is too lenient (it accepts
- * "inf", "nan(x)", hex), so the field must be consumed entirely. */
+ * "inf", "nan(x)", hex), so the field must be consumed entirely. Fields
+ * of any length: a number written with many digits is still a number
+ * (and a first line of them is data, not a header). */
 static int parse_field(const char *b, const char *e, float *v)
 {
     if (is_missing(b, e))
         return F_MISSING;
-    char tmp[128];
+    char small[128];
     size_t n = (size_t)(e - b);
-    if (n >= sizeof tmp)
-        return F_NOTNUM;
+    const char *p = b;
+    while (p < e && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-' ||
+                     *p == '.' || *p == 'e' || *p == 'E'))
+        p++;
+    if (p < e) {
+        const char *w = b + (*b == '+' || *b == '-');
+        size_t k = (size_t)(e - w);
+        if ((k == 3 && !strncasecmp(w, "inf", 3)) ||
+            (k == 8 && !strncasecmp(w, "infinity", 8)))
+            return F_INF;
+        return F_NOTNUM;   /* no hex floats, no "nan(...)" */
+    }
+    char *tmp = n < sizeof small ? small : vlm_xmalloc(n + 1);
     memcpy(tmp, b, n);
     tmp[n] = 0;
-    const char *w = tmp + (*tmp == '+' || *tmp == '-');
-    if (!strcasecmp(w, "inf") || !strcasecmp(w, "infinity"))
-        return F_INF;
-    if (tmp[strspn(tmp, "0123456789+-.eE")])
-        return F_NOTNUM;   /* no hex floats, no "nan(...)" */
     char *end;
     double d = strtod(tmp, &end);
-    if (end == tmp || *end)
+    bool whole = end != tmp && !*end;
+    if (tmp != small)
+        free(tmp);
+    if (!whole)
         return F_NOTNUM;
     if (isnan(d))
         return F_MISSING;
@@ -334,5 +345,85 @@ done:
             out->d = d;   /* so vlm_data_free frees every column name */
         vlm_data_free(out);
     }
+    return rc;
+}
+
+/* Class labels: one integer id per line, 0..VLM_LABEL_MAX, a header line
+ * allowed (a first line that is not a number); blank and '#' lines are
+ * skipped as in data files. One pass, the array growing with the rows. */
+int vlm_data_read_labels_csv(const char *path, VlmData *data, VlmErr *err)
+{
+    LineReader lr = {0};
+    lr.cap = 1 << 16;
+    lr.buf = vlm_xmalloc(lr.cap);
+    lr.max_line = 1 << 20;
+    if (vlm_reader_open(&lr.r, path, err) < 0) {
+        free(lr.buf);
+        return -1;
+    }
+    int rc = -1, got;
+    size_t n = 0, cap = 0;
+    int32_t *lab = NULL;
+    bool first = true;
+    while ((got = next_line(&lr, err)) > 0) {
+        char *line = lr.line;
+        if (lr.lineno == 1 && !memcmp(line, "\xEF\xBB\xBF", 3))
+            memmove(line, line + 3, strlen(line + 3) + 1);
+        if (blank_or_comment(line))
+            continue;
+        bool header = first && looks_like_header(line);
+        first = false;
+        size_t nf = count_fields(line);
+        if (nf != 1) {
+            vlm_err_set(err, "%s:%ld:1: %s has %zu fields; a label file has "
+                        "one column (an integer class id per line)", path,
+                        lr.lineno, header ? "the header" : "row", nf);
+            goto done;
+        }
+        if (header)
+            continue;
+        const char *b = line, *e = line + strlen(line);
+        trim(&b, &e);
+        long v = -1;
+        size_t len = (size_t)(e - b);
+        size_t digits = strspn(b, "0123456789");
+        if (len > 0 && len <= 9 && digits >= len)
+            v = strtol(b, NULL, 10);
+        if (v < 0 || v > VLM_LABEL_MAX) {
+            int w = len > 40 ? 40 : (int)len;
+            vlm_err_set(err, "%s:%ld:%ld: '%.*s%s' is not a class id (an "
+                        "integer from 0 to %d)", path, lr.lineno,
+                        (long)(b - line) + 1, w, b, len > 40 ? "..." : "",
+                        VLM_LABEL_MAX);
+            goto done;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            lab = vlm_xrealloc(lab, cap * sizeof *lab);
+        }
+        lab[n++] = (int32_t)v;
+    }
+    if (got < 0)
+        goto done;
+    if (n == 0) {
+        vlm_err_set(err, "%s: no labels", path);
+        goto done;
+    }
+    if (data->n && n != data->n) {
+        vlm_err_set(err, "%s: %zu labels for %zu data items", path, n,
+                    data->n);
+        goto done;
+    }
+    free(data->labels);
+    data->labels = lab;
+    lab = NULL;
+    if (!data->n)
+        data->n = n;   /* labels read on their own */
+    rc = 0;
+done:
+    free(lab);
+    vlm_reader_close(&lr.r);
+    free(lr.buf);
+    free(lr.line);
     return rc;
 }

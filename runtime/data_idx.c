@@ -108,7 +108,7 @@ fail:
     return -1;
 }
 
-int vlm_data_read_labels(const char *path, VlmData *data, VlmErr *err)
+int vlm_data_read_labels_idx(const char *path, VlmData *data, VlmErr *err)
 {
     VlmReader r;
     if (vlm_reader_open(&r, path, err) < 0)

@@ -494,6 +494,28 @@ void vlm_em_mstep(VlmEm *em)
     }
 }
 
+/* The variances are E[x^2] - mu^2 plus reg_covar: with reg_covar 0 a
+ * component that owns one point (or identical points) gets a variance of
+ * 0 or a rounding residue, and its density there is unbounded. */
+int vlm_em_collapsed(const VlmEm *em, int *k, int *d)
+{
+    double worst = 1e-9;
+    int found = 0;
+    for (int c = 0; c < em->K; c++)
+        for (int j = 0; j < em->D; j++) {
+            double v = em->var[(size_t)c * em->D + j];
+            double mu = em->mu[(size_t)c * em->D + j];
+            double r = v / (mu * mu + v);
+            if (!(v > 0) || r <= worst) {
+                worst = v > 0 ? r : 0;
+                *k = c;
+                *d = j;
+                found = 1;
+            }
+        }
+    return found;
+}
+
 /* ------------------------------------------------------------ k-means */
 
 /* Squared distances as ||x||^2 - 2 x.c + ||c||^2 from the dot kernel, in

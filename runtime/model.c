@@ -172,61 +172,97 @@ bool vlm_model_exact(const VlmModel *m)
     return true;
 }
 
-/* Names of consts whose value equals v, for the --set hint. */
-static int consts_equal(const VlmModelDesc *d, long v, char *buf, size_t len)
+/* The one const whose value is v (the size behind a vector's length),
+ * or -1 when none or several are. */
+static int const_equal(const VlmModelDesc *d, long v)
 {
-    int found = 0;
-    buf[0] = 0;
+    int found = -1;
     for (int i = 0; i < d->n_consts; i++)
         if (d->const_values[i] == v) {
-            size_t u = strlen(buf);
-            snprintf(buf + u, len - u, "%s%s", found ? "/" : "",
-                     d->const_names[i]);
-            found++;
+            if (found >= 0)
+                return -1;
+            found = i;
         }
     return found;
 }
 
+/* The consts a model can change with --set, "K=3 D=784". */
+static void const_list(const VlmModelDesc *d, char *buf, size_t len)
+{
+    buf[0] = 0;
+    for (int i = 0; i < d->n_consts; i++) {
+        size_t u = strlen(buf);
+        snprintf(buf + u, len - u, "%s%s=%ld", i ? " " : "",
+                 d->const_names[i], d->const_values[i]);
+    }
+}
+
+/* Items must have exactly the values of the observed variables. The
+ * message gives each variable's width and what to change: the data (an
+ * extra label or index column is not a pixel: never only advise --set
+ * D=785 for a 785-column file) or the model's sizes with --set. */
 int vlm_model_check_data(const VlmModel *m, const VlmData *d,
                          const char *path, VlmErr *err)
 {
     long want = 0;
     char vars[256] = "";
+    const char *sizer = NULL;     /* the const sizing a lone vector */
+    const char *kinds = m->n_inputs ? "observed and input" : "observed";
     for (int j = 0; j < m->n_data; j++) {   /* observed and inputs */
         const VlmVarInfo *v = &m->vars[m->data_var[j]];
         want += v->numel;
+        int c = v->rank == 1 ? const_equal(m->desc, v->dims[0]) : -1;
         size_t u = strlen(vars);
-        snprintf(vars + u, sizeof vars - u, "%s`%s` (%ld)",
-                 j ? (j + 1 == m->n_data ? " and " : ", ") : "",
-                 v->name, v->numel);
+        snprintf(vars + u, sizeof vars - u, "%s`%s`: %ld%s%s",
+                 j ? "; " : "", v->name, v->numel, c >= 0 ? ", sized by " : "",
+                 c >= 0 ? m->desc->const_names[c] : "");
+        if (m->n_data == 1 && c >= 0)
+            sizer = m->desc->const_names[c];
     }
     if ((long)d->d == want)   /* inputs given, summed variables in range */
         return vlm_data_check_values(m, d, (const char *const[]){path}, err);
-    /* Suggest the const that sizes the (single, vector) observed variable
-     * when one const holds that size; otherwise list the consts. */
-    char hint[256] = "";
-    if (m->n_data == 1) {
-        const VlmVarInfo *v = &m->vars[m->data_var[0]];
-        char names[128];
-        if (v->rank == 1 && consts_equal(m->desc, v->dims[0], names,
-                                         sizeof names) == 1)
-            snprintf(hint, sizeof hint, "; use --set %s=%zu", names, d->d);
+    char setting[192], cols[160] = "";
+    if (sizer)
+        snprintf(setting, sizeof setting, "--set %s=%ld", sizer,
+                 (long)d->d - want + m->vars[m->data_var[0]].numel);
+    else if (m->desc->n_consts > 0) {
+        char list[160];
+        const_list(m->desc, list, sizeof list);
+        snprintf(setting, sizeof setting, "--set (consts: %s)", list);
+    } else
+        snprintf(setting, sizeof setting, "the model's declarations");
+    if (d->colnames && d->d > 0)
+        snprintf(cols, sizeof cols, " (its columns: %s%s%s%s%s%s)",
+                 d->colnames[0], d->d > 1 ? ", " : "",
+                 d->d > 1 ? d->colnames[1] : "", d->d > 2 ? ", " : "",
+                 d->d > 2 ? d->colnames[2] : "", d->d > 3 ? ", ..." : "");
+    size_t n = strlen(path);
+    bool csv = (n >= 4 && !strcmp(path + n - 4, ".csv")) ||
+               (n >= 7 && !strcmp(path + n - 7, ".csv.gz"));
+    if ((long)d->d > want) {
+        long extra = (long)d->d - want;
+        vlm_err_set(err, "%s: items have %zu value%s%s, but the model's "
+                    "%s variable%s take%s %ld (%s). If the %ld extra "
+                    "column%s %s not part of the model's data (a label or "
+                    "an index), remove %s from the file%s or bind the "
+                    "variables to files of their own (--data NAME=FILE); if "
+                    "%s %s, change the size with %s",
+                    path, d->d, d->d == 1 ? "" : "s", cols, kinds,
+                    m->n_data == 1 ? "" : "s",
+                    m->n_data == 1 ? "s" : "", want, vars, extra,
+                    extra == 1 ? "" : "s", extra == 1 ? "is" : "are",
+                    extra == 1 ? "it" : "them",
+                    csv ? " (`cut -d, -f2-` drops a first column)" : "",
+                    extra == 1 ? "it" : "they", extra == 1 ? "is" : "are",
+                    setting);
+    } else {
+        vlm_err_set(err, "%s: items have %zu value%s%s, but the model's "
+                    "%s variable%s take%s %ld (%s): give data with %ld "
+                    "values per item, or change the size with %s",
+                    path, d->d, d->d == 1 ? "" : "s", cols, kinds,
+                    m->n_data == 1 ? "" : "s",
+                    m->n_data == 1 ? "s" : "", want, vars, want, setting);
     }
-    if (!hint[0] && m->desc->n_consts > 0) {
-        size_t u = (size_t)snprintf(hint, sizeof hint,
-                                    "; change the sizes with --set (consts:");
-        for (int i = 0; i < m->desc->n_consts && u < sizeof hint; i++)
-            u += (size_t)snprintf(hint + u, sizeof hint - u, " %s=%ld",
-                                  m->desc->const_names[i],
-                                  m->desc->const_values[i]);
-        if (u < sizeof hint)
-            snprintf(hint + u, sizeof hint - u, ")");
-    }
-    vlm_err_set(err, "%s: items have %zu values but the model's %s "
-                "variable%s %s take%s %ld%s", path, d->d,
-                m->n_inputs ? "observed and input" : "observed",
-                m->n_data == 1 ? "" : "s", vars,
-                m->n_data == 1 ? "s" : "", want, hint);
     return -1;
 }
 

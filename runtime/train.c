@@ -8,8 +8,10 @@
 #include <float.h>
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------- checkpoint meta
  * The meta block: "VLMTRN01", then little-endian fields in a fixed order
@@ -267,11 +269,123 @@ static int take(const VlmCkpt *c, const char *path, const char *name,
     return 0;
 }
 
-static const char *hash_hint(const VlmModel *m)
+/* Appends to buf (size n) as snprintf would, never past the end. */
+static void addf(char *buf, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void addf(char *buf, size_t n, const char *fmt, ...)
 {
-    return m->desc->n_consts > 0
-               ? " (the consts differ: a --set given now disagrees with the checkpoint's)"
-               : "";
+    size_t u = strlen(buf);
+    if (u + 1 >= n)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + u, n - u, fmt, ap);
+    va_end(ap);
+}
+
+static void shape_str(char *b, size_t n, int rank, const int64_t *dims)
+{
+    b[0] = 0;
+    if (rank == 0)
+        snprintf(b, n, "a scalar");
+    for (int k = 0; k < rank; k++)
+        addf(b, n, "%s%lld", k ? "x" : "", (long long)dims[k]);
+}
+
+static bool is_state_tensor(const char *name)
+{
+    return !strcmp(name, "consts") || !strncmp(name, "optim.", 6) ||
+           !strcmp(name, "local") || !strncmp(name, "local.", 6);
+}
+
+/* What makes checkpoint c another model's: consts it was saved with that
+ * differ from this model's, parameters of another shape, parameters
+ * missing from it, and parameters it has that this model does not. */
+static void describe_mismatch(const VlmModel *m, const VlmCkpt *c,
+                              const char *path, VlmErr *err)
+{
+    char msg[1024] = "", list[512];
+    const VlmModelDesc *d = m->desc;
+    const VlmCkptTensor *ct = find_tensor(c, "consts");
+    if (ct && d->n_consts > 0 && ct->count == 2 * (size_t)d->n_consts) {
+        list[0] = 0;
+        for (int k = 0; k < d->n_consts; k++) {
+            long v = (long)ct->data[2 * k] * 65536 + (long)ct->data[2 * k + 1];
+            if (v != d->const_values[k])
+                addf(list, sizeof list, "%s%s=%ld (here %ld)",
+                     list[0] ? ", " : "", d->const_names[k], v,
+                     d->const_values[k]);
+        }
+        if (list[0])
+            addf(msg, sizeof msg, "; it was saved with %s", list);
+    }
+    int shown = 0, more = 0;
+    list[0] = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        const VlmCkptTensor *t = p->local ? NULL : find_tensor(c, p->name);
+        if (!t)
+            continue;
+        bool same = t->rank == p->rank;
+        for (int r = 0; same && r < p->rank; r++)
+            same = t->dims[r] == p->dims[r];
+        if (same)
+            continue;
+        if (shown++ >= 4) {
+            more++;
+            continue;
+        }
+        char a[64], b[64];
+        int64_t pd[4] = {0};
+        for (int r = 0; r < p->rank && r < 4; r++)
+            pd[r] = p->dims[r];
+        shape_str(a, sizeof a, t->rank, t->dims);
+        shape_str(b, sizeof b, p->rank, pd);
+        addf(list, sizeof list, "%s`%s` is %s in it, %s here",
+             list[0] ? ", " : "", p->name, a, b);
+    }
+    if (list[0])
+        addf(msg, sizeof msg, "; %s%s", list, more ? ", and more" : "");
+    shown = more = 0;
+    list[0] = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const VlmParamInfo *p = &m->params[i];
+        if (p->local || find_tensor(c, p->name))
+            continue;
+        if (shown++ < 6)
+            addf(list, sizeof list, "%s`%s`", list[0] ? ", " : "", p->name);
+        else
+            more++;
+    }
+    if (list[0])
+        addf(msg, sizeof msg, "; this model's %s %s missing from it", list,
+             shown > 1 ? "are" : "is");
+    if (more)
+        addf(msg, sizeof msg, " (and %d more)", more);
+    shown = more = 0;
+    list[0] = 0;
+    for (int k = 0; k < c->n_tensors; k++) {
+        const char *name = c->t[k].name;
+        bool ours = false;
+        for (int i = 0; i < m->n_params && !ours; i++)
+            ours = !m->params[i].local && !strcmp(m->params[i].name, name);
+        if (ours || is_state_tensor(name))
+            continue;
+        if (shown++ < 6)
+            addf(list, sizeof list, "%s`%s`", list[0] ? ", " : "", name);
+        else
+            more++;
+    }
+    if (list[0])
+        addf(msg, sizeof msg, "; it has %s%s, which this model does not",
+             list, more ? " and more" : "");
+    if (!msg[0])
+        addf(msg, sizeof msg, "; every parameter matches by name and shape, "
+             "but the model itself differs (saved by another version of "
+             "the model file: hash %016llx, this model %016llx)",
+             (unsigned long long)c->model_hash, (unsigned long long)m->hash);
+    vlm_err_set(err, "%s: checkpoint is for a different model:%s", path,
+                msg + 1);
 }
 
 /* Loads parameters (and locals when rows == m->local_rows and
@@ -281,13 +395,13 @@ static int load_ckpt(const char *path, VlmModel *m, TrainState *s,
 {
     VlmCkpt *c = vlm_xcalloc(1, sizeof *c);
     int rc = -1;
-    if (vlm_ckpt_load(path, m->hash, c, err) != 0) {
-        if (strstr(err->msg, "different model")) {
-            size_t u = strlen(err->msg);
-            snprintf(err->msg + u, sizeof err->msg - u, "%s", hash_hint(m));
-        }
+    if (vlm_ckpt_load(path, 0, c, err) != 0) {   /* any model: to compare */
         free(c);
         return -1;
+    }
+    if (c->model_hash != m->hash) {
+        describe_mismatch(m, c, path, err);
+        goto done;
     }
     for (int i = 0; i < m->n_params; i++) {
         const VlmParamInfo *p = &m->params[i];
@@ -341,6 +455,25 @@ static int resume_ckpt(const char *path, VlmModel *m, TrainState *s,
         return -1;
     }
     return 0;
+}
+
+/* After training stopped on a numerical failure: what --save holds now,
+ * appended to err. Only a checkpoint that exists is said to be kept. */
+static void note_checkpoint(VlmErr *err, const char *save, long saved_epoch,
+                            const char *unit)
+{
+    if (!save)
+        return;
+    struct stat st;
+    if (saved_epoch > 0)
+        addf(err->msg, sizeof err->msg, " (the checkpoint saved after %s "
+             "%ld, %s, is kept)", unit, saved_epoch, save);
+    else if (stat(save, &st) == 0)
+        addf(err->msg, sizeof err->msg, " (%s is kept as it was before "
+             "this run)", save);
+    else
+        addf(err->msg, sizeof err->msg, " (nothing was saved: %s does not "
+             "exist)", save);
 }
 
 /* --log: one row per epoch (EM: per iteration) in these columns. */
@@ -456,6 +589,33 @@ static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
     return rc;
 }
 
+/* A collapsed component (vlm_em_collapsed) stops EM: its likelihood is
+ * unbounded, so every number after it would be meaningless. */
+static int em_check_collapse(const VlmEm *em, const char *when, VlmErr *err)
+{
+    int k, d;
+    if (!vlm_em_collapsed(em, &k, &d))
+        return 0;
+    double v = em->var[(size_t)k * em->D + d];
+    double mu = em->mu[(size_t)k * em->D + d];
+    char fix[160];
+    if (em->reg_covar > 0) {
+        double want = 1e-3;
+        while (want < 1e-6 * mu * mu)
+            want *= 10;
+        snprintf(fix, sizeof fix, "--reg-covar %g is too small for data of "
+                 "this scale: use a larger --reg-covar, e.g. %g",
+                 em->reg_covar, want);
+    } else
+        snprintf(fix, sizeof fix, "--reg-covar 0 puts no floor under the "
+                 "variances: use --reg-covar R > 0 (the default is 1e-3)");
+    vlm_err_set(err, "EM: component %d collapsed %s: its variance in "
+                "dimension %d is %.3g around %.6g (it holds %.0f item%s), "
+                "where the likelihood grows without bound; %s", k, when, d,
+                v, mu, em->Nk[k], em->Nk[k] < 1.5 ? "" : "s", fix);
+    return -1;
+}
+
 /* EM for a conjugate Gaussian mixture (infer_em.c): each iteration is one
  * E-step over the whole data (its mean log p(x) is the train figure, for
  * the parameters entering the iteration), then the closed-form M-step;
@@ -495,18 +655,23 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
         if (resume_ckpt(o->load, m, &s, data, err) != 0)
             goto fail;
     }
+    if (o->log) {   /* before the k-means start: a log that cannot be
+                       appended to (other columns) fails at once */
+        if (open_log(&met, o->log, err) != 0)
+            goto fail;
+        have_met = true;
+    }
     if (vlm_em_init(&em, m, o->reg_covar, err) != 0)
         goto fail;
     if (!o->load) {
         int it = vlm_em_init_kmeans(&em, data, o->seed, o->kmeans_iters);
+        if (em_check_collapse(&em, "in the k-means initialisation", err)) {
+            note_checkpoint(err, o->save, 0, "iteration");
+            goto fail;
+        }
         vlm_em_to_params(&em, m);
         fprintf(stderr, "em: k-means++ and %d Lloyd iterations for %d "
                 "components (%.2f s)\n", it, em.K, vlm_now() - t0);
-    }
-    if (o->log) {
-        if (open_log(&met, o->log, err) != 0)
-            goto fail;
-        have_met = true;
     }
     if (s.epoch >= max_iter && o->load)
         printf("%s: already trained for %ld iterations (--epochs %ld): "
@@ -515,14 +680,22 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
         printf("--epochs %ld: no EM iterations, the k-means start is kept\n", max_iter);
     double prev = -INFINITY;
     bool converged = false;
+    long saved_epoch = 0;
     while (s.epoch < max_iter && !converged) {
         double ll = vlm_em_estep(&em, data, true);
         if (!isfinite(ll)) {
             vlm_err_set(err, "EM: the log-likelihood is %s at iteration %ld",
                         isnan(ll) ? "NaN" : "infinite", s.epoch + 1);
+            note_checkpoint(err, o->save, saved_epoch, "iteration");
             goto fail;
         }
         vlm_em_mstep(&em);
+        char when[48];
+        snprintf(when, sizeof when, "at iteration %ld", s.epoch + 1);
+        if (em_check_collapse(&em, when, err)) {
+            note_checkpoint(err, o->save, saved_epoch, "iteration");
+            goto fail;
+        }
         vlm_em_to_params(&em, m);
         s.epoch++;
         s.step++;
@@ -540,9 +713,11 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
             vlm_metrics_row(&met, row);
         }
         if (o->save && o->every > 0 && s.epoch % o->every == 0 &&
-            s.epoch < max_iter && !converged &&
-            save_ckpt(o->save, m, &s, err) != 0)
-            goto fail;
+            s.epoch < max_iter && !converged) {
+            if (save_ckpt(o->save, m, &s, err) != 0)
+                goto fail;
+            saved_epoch = s.epoch;
+        }
     }
     fprintf(stderr, "em: %s after %ld iterations (%.2f s)\n",
             converged ? "converged" : "stopped (--epochs)", s.epoch,
@@ -658,6 +833,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     else if (s.epoch >= o->epochs)
         printf("--epochs %ld: no training, the initial parameters are kept\n", o->epochs);
     bool test_local_note = false;
+    long saved_epoch = 0;   /* the last epoch saved by this run */
     const char *objname = s.inf.objective == VLM_OBJ_IWAE ? "iwae" : "elbo";
     if (vlm_model_exact(m) && vlm_infer_guided_summed(m) < 0)
         objname = "log p(x)";
@@ -736,12 +912,9 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             }
             if (bad) {
                 fprintf(stderr, "\n");
-                size_t u = strlen(err->msg);
-                snprintf(err->msg + u, sizeof err->msg - u,
-                         "; training stopped at epoch %ld, step %ld%s%s%s",
-                         s.epoch + 1, s.step + 1,
-                         o->save ? " (the last saved checkpoint " : "",
-                         o->save ? o->save : "", o->save ? " is kept)" : "");
+                addf(err->msg, sizeof err->msg, "; training stopped at epoch "
+                     "%ld, step %ld", s.epoch + 1, s.step + 1);
+                note_checkpoint(err, o->save, saved_epoch, "epoch");
                 goto fail_met;
             }
             if (m->local_width)
@@ -780,8 +953,11 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             vlm_metrics_row(&met, row);
         }
         if (o->save && o->every > 0 && s.epoch % o->every == 0 &&
-            s.epoch < o->epochs && save_ckpt(o->save, m, &s, err) != 0)
-            goto fail_met;
+            s.epoch < o->epochs) {
+            if (save_ckpt(o->save, m, &s, err) != 0)
+                goto fail_met;
+            saved_epoch = s.epoch;
+        }
     }
     if (o->save && save_ckpt(o->save, m, &s, err) != 0)
         goto fail_met;

@@ -426,8 +426,14 @@ typedef enum { VLM_FMT_AUTO, VLM_FMT_IDX, VLM_FMT_CSV, VLM_FMT_NPY } VlmFormat;
  * is validated before allocating (max_bytes caps the allocation). */
 int vlm_data_read(const char *path, VlmFormat fmt, size_t max_bytes,
                   VlmData *out, VlmErr *err);
-/* IDX label file (idx1 uint8) -> labels (n). */
+/* Class labels -> labels (n): an idx1 file (uint8), or a one-column CSV
+ * of integer class ids 0..VLM_LABEL_MAX (a header line allowed), told
+ * apart as data files are. With data->n set, the count must equal it;
+ * with data->n = 0 it is set. */
+#define VLM_LABEL_MAX 65535
 int vlm_data_read_labels(const char *path, VlmData *data, VlmErr *err);
+int vlm_data_read_labels_idx(const char *path, VlmData *data, VlmErr *err);
+int vlm_data_read_labels_csv(const char *path, VlmData *data, VlmErr *err);
 void vlm_data_free(VlmData *d);
 // out (n, ncols) = values of items i0..i0+n, columns col0..col0+ncols,
 // from either form (bytes convert exactly as the float form was read).
@@ -505,6 +511,27 @@ void vlm_atomic_abort(VlmAtomicFile *f);
 /* Whole-buffer convenience: open + write + commit. */
 int vlm_atomic_write_file(const char *path, const void *p, size_t n,
                           VlmErr *err);
+/* Temporaries are ".NAME.tmp.PID.XXXXXX", flocked by their writer; opening
+ * a new one first removes those of this target whose writer is provably
+ * gone (no such pid, no flock held, a regular file of this user). */
+
+/* Before any long work: can path be written as an output (its directory
+ * exists and takes a new file; with append, an existing file opens for
+ * appending)? Creates and removes a temporary, as a writer would. */
+int vlm_io_check_writable(const char *path, bool append, VlmErr *err);
+
+/* Advisory lock of an output path for a whole run: an flock on the lock
+ * file ".NAME.lock" beside it, which records the holder's pid. A second
+ * holder is refused ("PATH is in use: another process (pid N) ..."); a
+ * lock file left by a dead process does not block (the kernel released
+ * its flock). Unlock removes the lock file. Without flock support on the
+ * file system the call succeeds unlocked. */
+typedef struct VlmLock {
+    int fd;
+    char *path;
+} VlmLock;
+int vlm_io_lock(VlmLock *l, const char *path, VlmErr *err);
+void vlm_io_unlock(VlmLock *l);
 
 /* Shuffled minibatches with a resumable cursor: (epoch, pos) plus the
  * order stream's RNG state determine the order exactly. */
@@ -1005,6 +1032,12 @@ void vlm_em_to_params(const VlmEm *em, VlmModel *m);
 double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats);
 /* Closed-form M-step from the statistics of the last E-step. */
 void vlm_em_mstep(VlmEm *em);
+/* A component collapsed onto (nearly) a single value in some dimension:
+ * var_kd <= 1e-9 (mu_kd^2 + var_kd), where the likelihood grows without
+ * bound and float arithmetic no longer resolves the density (with
+ * reg_covar 0: a component owning one point, or a constant dimension).
+ * Returns 1 and the worst (k, d), else 0. */
+int vlm_em_collapsed(const VlmEm *em, int *k, int *d);
 /* k-means++ (seeded) and at most `iters` Lloyd iterations; the clusters'
  * weights, means and variances become em's parameters. Returns the Lloyd
  * iterations run. */

@@ -107,5 +107,18 @@ check "sqrt(v[z]) model recovers the means ($e3 < 0.1)" holds "$e3 < 0.1"
 "$T/f3" train --data "$T/f3.csv" --tol x >"$T/out" 2>"$T/err"
 check "bad --tol is a usage error" [ $? -eq 2 ]
 
+# --- a component collapsing onto one point with --reg-covar 0: an error
+# that names the collapse and --reg-covar, never a meaningless optimum
+printf 'x0,x1\n0,0\n0.1,0.2\n-0.1,0.1\n0.2,-0.1\n5,5\n5.1,5.2\n4.9,5.1\n5.2,4.8\n100,100\n' > "$T/collapse.csv"
+"$M" train --data "$T/collapse.csv" --reg-covar 0 --save "$T/collapse.ckpt" >"$T/out" 2>"$T/err"; rc=$?
+check "--reg-covar 0, a component on one point: exit 1, names the collapse and --reg-covar" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'component [0-9] collapsed.*holds 1 item.*use --reg-covar R > 0' '$T/err' && [ ! -e '$T/collapse.ckpt' ]"
+"$M" train --data "$T/collapse.csv" --save "$T/collapse.ckpt" >"$T/out" 2>"$T/err"
+check "... the default --reg-covar fits the same data" [ $? -eq 0 ]
+awk 'BEGIN { srand(3); print "a,b"; for (i = 0; i < 300; i++) printf "%f,0\n", (i % 3) * 4 + rand() }' > "$T/constcol.csv"
+"$M" train --data "$T/constcol.csv" --reg-covar 0 >"$T/out" 2>"$T/err"; rc=$?
+check "--reg-covar 0, a constant column: exit 1, names the collapse" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'collapsed.*variance in dimension 1 is 0 ' '$T/err'"
+
 echo "COUNTS passed=$pass failed=$fail"
 [ "$fail" -eq 0 ]

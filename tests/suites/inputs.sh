@@ -128,7 +128,7 @@ check "NaN in an observed column stays missing (marginalized)" [ $? -eq 0 ]
 printf '1,2\n' > "$T/narrow.csv"
 "$R" train --data "$T/narrow.csv" 2>"$T/err"; rc=$?
 check "a plain file of the wrong width names the observed and input variables" \
-    fails "observed and input variables \`u\` (3) and \`y\` (2) take 5"
+    fails "observed and input variables take 5 (\`u\`: 3, sized by C; \`y\`: 2, sized by P)"
 
 # --- several aligned files: images (idx3, scaled) and labels (idx1, raw)
 # 30 items of 2x2 pixels; item i has label i % 3 and every pixel

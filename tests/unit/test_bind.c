@@ -91,7 +91,7 @@ static void test_plain_layout(void)
     /* the wrong width: the message names the observed and input variables */
     make_floats(&f, 4, 5, 4);
     expect_err(vlm_data_bind(&m, &f, names, paths, 1, false, &d, &e), &e,
-               "observed and input variables `u` (3), `x` (2) and `c` (1) take 6");
+               "observed and input variables take 6 (`u`: 3; `x`: 2; `c`: 1)");
 }
 
 static void test_inputs_checked(void)

@@ -295,6 +295,71 @@ static void test_csv_bad(void)
     read_fail(tpath("cap.csv"), VLM_FMT_CSV, 16, "over the limit");
 }
 
+/* Numbers of any length parse; a first line of them is data, not a
+ * header (a fixed 128-byte field buffer made it a header and dropped it). */
+static void test_csv_long_numbers(void)
+{
+    char one[200], two[200], seven[200], csv[1024];
+    snprintf(one, sizeof one, "1.%0150d", 0);          /* 1.000...0 */
+    snprintf(two, sizeof two, "-2.5%0130d", 0);         /* -2.5000...0 */
+    snprintf(seven, sizeof seven, "%0180d", 7);         /* 000...07 */
+    snprintf(csv, sizeof csv, "%s,%s\n%s,4\n", one, two, seven);
+    put_text(tpath("long.csv"), csv);
+    VlmData d;
+    CU_ASSERT_FATAL(read_ok(tpath("long.csv"), VLM_FMT_AUTO, &d) == 0);
+    CU_ASSERT(d.n == 2 && d.d == 2 && d.colnames == NULL);
+    CU_ASSERT(d.x[0] == 1.0f && d.x[1] == -2.5f && d.x[2] == 7.0f && d.x[3] == 4.0f);
+    vlm_data_free(&d);
+    /* a long non-number is still one, quoted briefly */
+    char word[300];
+    memset(word, 'z', 299);
+    word[299] = 0;
+    snprintf(csv, sizeof csv, "1,2\n3,%s\n", word);
+    put_text(tpath("longword.csv"), csv);
+    read_fail(tpath("longword.csv"), VLM_FMT_CSV, 0, "longword.csv:2:3: 'zzzzzzzzzz");
+    /* a header still is one */
+    snprintf(csv, sizeof csv, "%s,b\n1,2\n", one);
+    put_text(tpath("longhdr.csv"), csv);
+    CU_ASSERT_FATAL(read_ok(tpath("longhdr.csv"), VLM_FMT_AUTO, &d) == 0);
+    CU_ASSERT(d.n == 1 && d.colnames != NULL);
+    vlm_data_free(&d);
+}
+
+/* Labels from a one-column CSV of integer class ids, a header allowed. */
+static void test_labels_csv(void)
+{
+    VlmData d = {0};
+    VlmErr e = {{0}};
+    put_text(tpath("lab.csv"), "label\n3\n0\n\n# comment\n 7\r\n");
+    CU_ASSERT_FATAL(vlm_data_read_labels(tpath("lab.csv"), &d, &e) == 0);
+    CU_ASSERT(d.n == 3 && d.labels[0] == 3 && d.labels[1] == 0 && d.labels[2] == 7);
+    vlm_data_free(&d);
+    put_gz(tpath("lab.csv.gz"), "1\n2\n", 4);          /* no header, gzip */
+    CU_ASSERT_FATAL(vlm_data_read_labels(tpath("lab.csv.gz"), &d, &e) == 0);
+    CU_ASSERT(d.n == 2 && d.labels[1] == 2);
+    vlm_data_free(&d);
+    d.n = 5;   /* the count must match the data's */
+    expect_fail(vlm_data_read_labels(tpath("lab.csv"), &d, &e), &e,
+                tpath("lab.csv"), "3 labels for 5 data items");
+    d.n = 0;
+    put_text(tpath("neg.csv"), "1\n-1\n");
+    expect_fail(vlm_data_read_labels(tpath("neg.csv"), &d, &e), &e,
+                tpath("neg.csv"), "neg.csv:2:1: '-1' is not a class id (an integer from 0 to 65535)");
+    put_text(tpath("frac.csv"), "y\n2.5\n");
+    expect_fail(vlm_data_read_labels(tpath("frac.csv"), &d, &e), &e,
+                tpath("frac.csv"), "frac.csv:2:1: '2.5' is not a class id");
+    put_text(tpath("huge.csv"), "70000\n");
+    expect_fail(vlm_data_read_labels(tpath("huge.csv"), &d, &e), &e,
+                tpath("huge.csv"), "is not a class id");
+    put_text(tpath("two.csv"), "a,b\n1,2\n");
+    expect_fail(vlm_data_read_labels(tpath("two.csv"), &d, &e), &e,
+                tpath("two.csv"), "two.csv:1:1: the header has 2 fields; a label file has one column");
+    put_text(tpath("nolab.csv"), "label\n");
+    expect_fail(vlm_data_read_labels(tpath("nolab.csv"), &d, &e), &e,
+                tpath("nolab.csv"), "no labels");
+    CU_ASSERT(d.labels == NULL);
+}
+
 /* ------------------------------------------------------------ NPY */
 
 static size_t make_npy(uint8_t *buf, int major, const char *dict, const void *data,
@@ -639,6 +704,8 @@ void vlm_test_data(void)
     CU_add_test(s, "idx hostile files", test_idx_hostile);
     CU_add_test(s, "csv header, missing, CRLF", test_csv_good);
     CU_add_test(s, "csv errors with file:line:col", test_csv_bad);
+    CU_add_test(s, "csv numbers of 128 characters and more", test_csv_long_numbers);
+    CU_add_test(s, "labels from a one-column csv", test_labels_csv);
     CU_add_test(s, "npy dtypes and shapes", test_npy_good);
     CU_add_test(s, "npy hostile files", test_npy_bad);
     CU_add_test(s, "csv writer round trip", test_write_csv);

@@ -5,9 +5,15 @@
 #include "tmpdir.h"
 
 #include <CUnit/CUnit.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <png.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *slurp_text(const char *path)
@@ -248,6 +254,145 @@ static void test_atomic(void)
     free(f);
 }
 
+/* Names in dir starting with prefix. */
+static int count_prefix(const char *prefix)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        n += !strncmp(e->d_name, prefix, strlen(prefix));
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* A writer SIGKILLed in the middle of a save leaves its temporary; the
+ * next save to that path removes it, and only what is provably such a
+ * leftover: not a live writer's (by pid, or by the flock it holds), not
+ * other files. */
+static void test_stale_temps(void)
+{
+    VlmErr e = {{0}};
+    char p[256];   /* tpath's buffers rotate */
+    snprintf(p, sizeof p, "%s", tpath("k.ckpt"));
+    pid_t kid = fork();
+    CU_ASSERT_FATAL(kid >= 0);
+    if (kid == 0) {
+        VlmAtomicFile f;
+        if (vlm_atomic_open(&f, p, &e) == 0) {
+            char big[100000] = {0};
+            vlm_atomic_write(&f, big, sizeof big);
+            vlm_atomic_write(&f, big, sizeof big);
+        }
+        raise(SIGKILL);
+    }
+    int st;
+    waitpid(kid, &st, 0);
+    CU_ASSERT(WIFSIGNALED(st));
+    char pre[64];
+    snprintf(pre, sizeof pre, ".k.ckpt.tmp.%ld.", (long)kid);
+    CU_ASSERT_FATAL(count_prefix(pre) == 1);   /* the leftover */
+    /* decoys: an old-style name, another target's, a live process's
+     * (ours), a wrong suffix, and one named after the dead pid whose
+     * flock a live process holds */
+    char live[64], other[64], suffix[64], flocked[64];
+    snprintf(live, sizeof live, ".k.ckpt.tmp.%ld.AbC123", (long)getpid());
+    snprintf(other, sizeof other, ".j.ckpt.tmp.%ld.AbC123", (long)kid);
+    snprintf(suffix, sizeof suffix, ".k.ckpt.tmp.%ld.AbC123.bak", (long)kid);
+    snprintf(flocked, sizeof flocked, ".k.ckpt.tmp.%ld.ZzZ999", (long)kid);
+    const char *decoys[] = {".k.ckpt.tmp.AbC123", live, other, suffix, flocked};
+    for (int i = 0; i < 5; i++)
+        put_file(tpath(decoys[i]), "d", 1);
+    int pipefd[2];
+    CU_ASSERT_FATAL(pipe(pipefd) == 0);
+    pid_t holder = fork();
+    CU_ASSERT_FATAL(holder >= 0);
+    if (holder == 0) {
+        int fd = open(tpath(flocked), O_RDONLY);
+        flock(fd, LOCK_EX);
+        char c = 1;
+        if (write(pipefd[1], &c, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    CU_ASSERT(read(pipefd[0], &c, 1) == 1);   /* the flock is held */
+    CU_ASSERT(vlm_atomic_write_file(p, "new", 3, &e) == 0);
+    CU_ASSERT(count_prefix(pre) == 2);        /* the flocked and .bak decoys */
+    CU_ASSERT(exists(tpath(flocked)));
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT(exists(tpath(decoys[i])));
+    kill(holder, SIGKILL);
+    waitpid(holder, &st, 0);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    /* its holder gone, the flocked one is a leftover too */
+    CU_ASSERT(vlm_atomic_write_file(p, "newer", 5, &e) == 0);
+    CU_ASSERT(!exists(tpath(flocked)));
+    CU_ASSERT(count_prefix(pre) == 1);        /* the .bak decoy */
+    char *s = slurp_text(p);
+    CU_ASSERT(s && !strcmp(s, "newer"));
+    free(s);
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT(exists(tpath(decoys[i])));
+        unlink(tpath(decoys[i]));
+    }
+}
+
+static void test_check_writable(void)
+{
+    VlmErr e = {{0}};
+    CU_ASSERT(vlm_io_check_writable(tpath("w.ckpt"), false, &e) == 0);
+    CU_ASSERT(!exists(tpath("w.ckpt")));
+    CU_ASSERT(count_prefix(".w.ckpt") == 0);  /* the probe is gone */
+    CU_ASSERT(vlm_io_check_writable("/nonexistent-vlm-dir/w.ckpt", false, &e) == -1);
+    CU_ASSERT(strstr(e.msg, "/nonexistent-vlm-dir") != NULL);
+    CU_ASSERT(vlm_io_check_writable(dir, false, &e) == -1);
+    CU_ASSERT(strstr(e.msg, "is a directory") != NULL);
+    put_file(tpath("plain"), "x", 1);
+    CU_ASSERT(vlm_io_check_writable(tpath("plain/w.ckpt"), false, &e) == -1);
+    CU_ASSERT(strstr(e.msg, "not a directory") != NULL);
+    CU_ASSERT(vlm_io_check_writable(tpath("plain"), true, &e) == 0);
+    unlink(tpath("plain"));
+}
+
+/* One holder at a time; a dead holder's lock file does not block. */
+static void test_lock(void)
+{
+    VlmErr e = {{0}};
+    char p[256];
+    snprintf(p, sizeof p, "%s", tpath("l.ckpt"));
+    VlmLock a, b;
+    CU_ASSERT_FATAL(vlm_io_lock(&a, p, &e) == 0);
+    CU_ASSERT(exists(tpath(".l.ckpt.lock")));
+    CU_ASSERT(vlm_io_lock(&b, p, &e) == -1);
+    char pid[32];
+    snprintf(pid, sizeof pid, "(pid %ld)", (long)getpid());
+    CU_ASSERT(strstr(e.msg, "in use") && strstr(e.msg, pid));
+    vlm_io_unlock(&a);
+    CU_ASSERT(!exists(tpath(".l.ckpt.lock")));
+    pid_t kid = fork();
+    CU_ASSERT_FATAL(kid >= 0);
+    if (kid == 0) {
+        VlmLock k;
+        _exit(vlm_io_lock(&k, p, &e) == 0 ? 0 : 1);   /* never unlocked */
+    }
+    int st;
+    waitpid(kid, &st, 0);
+    CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT(exists(tpath(".l.ckpt.lock")));          /* stale */
+    CU_ASSERT(vlm_io_lock(&b, p, &e) == 0);
+    vlm_io_unlock(&b);
+}
+
 static int suite_init(void) { return tmpdir_make("/tmp/vlm-out-XXXXXX"); }
 static int suite_clean(void) { return tmpdir_remove(); }
 
@@ -258,4 +403,8 @@ void vlm_test_output(void)
     CU_add_test(s, "metrics csv", test_metrics);
     CU_add_test(s, "png grid read back", test_png);
     CU_add_test(s, "atomic writer", test_atomic);
+    CU_add_test(s, "a killed writer's temporary is removed by the next save",
+                test_stale_temps);
+    CU_add_test(s, "output paths checked for writability", test_check_writable);
+    CU_add_test(s, "advisory lock of an output path", test_lock);
 }
