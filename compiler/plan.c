@@ -155,12 +155,13 @@ static const char *training(const VlmcProgram *p)
                  forms[x->scale_kind]);
         return buf;
     }
+    for (int j = p->n_latent; j < p->n_vars; j++)
+        if (p->vars[j].summed && p->vars[j].has_q)
+            return "stochastic gradient (Adam) on the semi-supervised bound (M2: the ELBO where the "
+                   "class is given, q-weighted over its values where it is missing)";
     for (int j = 0; j < p->n_latent; j++)
         if (p->vars[j].treat != VLMC_TREAT_ENUMERATE)
             return "stochastic gradient (Adam) on the ELBO";
-    for (int j = p->n_latent; j < p->n_vars; j++)
-        if (p->vars[j].summed && p->vars[j].has_q)
-            return "gradient (Adam) on the semi-supervised bound (M2)";
     return "gradient (Adam) on the exact marginal";
 }
 

@@ -90,6 +90,12 @@ static const Cmd cmds[] = {
      "                       ELBO); eval always reports the unweighted bound\n"
      "  --kl-warmup N        ramp that weight linearly from 0 over the first N\n"
      "                       epochs (KL warm-up; default 0: no ramp)\n"
+     "  --keep-labels Y=N    semi-supervised: keep the given values of the\n"
+     "                       partly observed class Y in N items per class\n"
+     "                       (chosen from --seed), hide the rest\n"
+     "  --labelled-only      ... and train on those items only (a baseline)\n"
+     "  --hide NAME          treat observed variable NAME as missing in every\n"
+     "                       item (also eval, posterior, impute)\n"
      "  --aux-weight A       semi-supervised models (a guide for a partly\n"
      "                       observed variable y): weight of log q(y | x) in\n"
      "                       the items where y is given (default 0.1 N / N_l,\n"
@@ -108,7 +114,7 @@ static const Cmd cmds[] = {
      "                       when stable)\n",
      " data format test epochs batch lr optimizer schedule clip "
      "seed threads set objective samples save every load log "
-     "limit binarize mask mask-frac tol reg-covar kmeans-iters aux-weight kl-weight kl-warmup ",
+     "limit binarize mask mask-frac tol reg-covar kmeans-iters aux-weight kl-weight kl-warmup hide keep-labels labelled-only ",
      vlm_cmd_train},
     {"eval", "bounds and log-likelihood estimates on data",
      "eval --data FILE --load CKPT [options]",
@@ -135,9 +141,11 @@ static const Cmd cmds[] = {
      "  --refine-lr LR       Adam's first learning rate in the refinement; then\n"
      "                       LR/4 and LR/16, each until the ELBO stops improving\n"
      "                       (default 5e-2)\n"
+     "  --hide NAME          treat observed variable NAME as missing in every\n"
+     "                       item (e.g. a class, to test its prediction)\n"
      "  --seed S, --threads T, --set NAME=VALUE\n",
      " data format load iw batch refine refine-lr refine-tol seed threads set "
-     "limit binarize mask init-from ",
+     "limit binarize mask init-from hide ",
      vlm_cmd_eval},
     {"sample", "draw from the model",
      "sample [--load CKPT] -n N --out FILE.csv|FILE.png [options]",
@@ -176,11 +184,13 @@ static const Cmd cmds[] = {
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --mask M             top-half | none: hide the first half of each item\n"
+     "  --hide NAME          treat observed variable NAME as missing in every\n"
+     "                       item (e.g. a class, to test its prediction)\n"
      "  --init-from CKPT     as for eval\n"
      "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
      "  --seed S, --threads T, --set\n",
      " data format load out samples labels refine refine-lr refine-tol "
-     "batch seed threads set limit binarize mask init-from ",
+     "batch seed threads set limit binarize mask init-from hide ",
      vlm_cmd_posterior},
     {"impute", "fill missing entries",
      "impute --data FILE --load CKPT --out FILE [options]",
@@ -205,9 +215,11 @@ static const Cmd cmds[] = {
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
      "  --init-from CKPT     as for eval\n"
      "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
+     "  --hide NAME          treat observed variable NAME as missing in every\n"
+     "                       item (e.g. a class, to test its prediction)\n"
      "  --seed S, --threads T, --set\n",
      " data format load out mask samples png refine refine-lr refine-tol "
-     "batch seed threads set limit binarize init-from reconstruct shape probs ",
+     "batch seed threads set limit binarize init-from reconstruct shape probs hide ",
      vlm_cmd_impute},
     {"info", "the model, its plan, parameters and memory",
      "info [--set NAME=VALUE]", "  --set NAME=VALUE     change a const\n",
@@ -368,12 +380,14 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         if (!strstr(c->allowed, key))
             return bad_usage(c, "unknown option `%s` for %s", a, c->name);
         bool flag = !strcmp(name, "mean") || !strcmp(name, "binarize") ||
-                    !strcmp(name, "reconstruct");
+                    !strcmp(name, "reconstruct") || !strcmp(name, "labelled-only");
         if (flag) {
             if (val)
                 return bad_usage(c, "--%s takes no value", name);
             if (!strcmp(name, "mean"))
                 o->mean = true;
+            else if (!strcmp(name, "labelled-only"))
+                o->labelled_only = true;
             else if (!strcmp(name, "reconstruct"))
                 o->reconstruct = true;
             else
@@ -426,6 +440,14 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         else if (!strcmp(name, "labels")) o->labels = val;
         else if (!strcmp(name, "init-from")) o->init_from = val;
         else if (!strcmp(name, "probs")) o->probs = val;
+        else if (!strcmp(name, "hide")) o->hide = val;
+        else if (!strcmp(name, "keep-labels")) {
+            const char *eq = strchr(val, '=');
+            NEED(eq && eq > val && eq - val < 64 && parse_long(eq + 1, 1, &L),
+                 "NAME=N with a positive count N");
+            o->keep_labels = val;
+            o->keep_per_class = L;
+        }
         else if (!strcmp(name, "limit")) {
             NEED_INT(1, LONG_MAX);
             o->limit = L;

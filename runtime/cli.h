@@ -18,6 +18,9 @@ typedef struct Opts {
     int n_data_args, n_test_args;
     bool has_n;
     const char *mask, *init_from, *probs;
+    const char *hide, *keep_labels;   /* --hide NAME, --keep-labels NAME=N */
+    long keep_per_class;
+    bool labelled_only;
     VlmFormat format;
     long epochs, every, n, refine, limit;
     int batch, samples, iw, threads, shape_h, shape_w;

@@ -97,6 +97,50 @@ int vlm_cli_read_data(const VlmModel *m, const Opts *o, bool test,
     return vlm_cli_read_data_counted(m, o, test, d, NULL);
 }
 
+/* The observed variable called `name`, or -1 with an error naming the
+ * option. */
+static int observed_named(const VlmModel *m, const char *opt, const char *name)
+{
+    for (int v = m->n_latent; v < m->n_vars; v++)
+        if (m->vars[v].kind == VLM_VAR_OBSERVED && !strcmp(m->vars[v].name, name))
+            return v;
+    vlm_cli_fail("%s %s: the model has no observed variable `%s`", opt, name, name);
+    return -1;
+}
+
+/* --hide NAME (every item), and for training data --keep-labels NAME=N and
+ * --labelled-only: values made missing through the data's mask. */
+static int hide_values(const VlmModel *m, const Opts *o, bool test, VlmData *d)
+{
+    if (o->hide) {
+        int v = observed_named(m, "--hide", o->hide);
+        if (v < 0)
+            return 1;
+        vlm_data_hide(m, d, v, NULL);
+    }
+    if (test || !o->keep_labels)
+        return 0;
+    char name[64];
+    const char *eq = strchr(o->keep_labels, '=');
+    snprintf(name, sizeof name, "%.*s", (int)(eq - o->keep_labels), o->keep_labels);
+    int v = observed_named(m, "--keep-labels", name);
+    if (v < 0)
+        return 1;
+    size_t kept, n = d->n;
+    VlmErr err;
+    if (vlm_data_keep_per_class(m, d, v, o->keep_per_class, o->seed, &kept, &err) != 0)
+        return vlm_cli_fail("%s", err.msg);
+    fprintf(stderr, "--keep-labels: `%s` kept in %zu of %zu items (at most %ld per "
+            "class, chosen from --seed), hidden in the others\n", name, kept, n,
+            o->keep_per_class);
+    if (o->labelled_only) {
+        vlm_data_keep_given(m, d, v);
+        fprintf(stderr, "--labelled-only: training on the %zu items where `%s` is given\n",
+                d->n, name);
+    }
+    return 0;
+}
+
 int vlm_cli_read_data_counted(const VlmModel *m, const Opts *o, bool test,
                               VlmData *d, size_t *in_file)
 {
@@ -130,6 +174,10 @@ int vlm_cli_read_data_counted(const VlmModel *m, const Opts *o, bool test,
         vlm_data_limit(d, (size_t)o->limit);
     if (o->binarize)
         binarize(m, d);
+    if (hide_values(m, o, test, d) != 0) {
+        vlm_data_free(d);
+        return 1;
+    }
     return 0;
 }
 

@@ -99,8 +99,8 @@ static bool reported(const VlmModel *m, int j)
 /* Accuracy of the most probable class against the labels, over the items
  * where the class was missing in the data (the classifier's test) and
  * over all items. */
-static void print_accuracy(const char *name, const char *path, size_t n,
-                           const int *cls, const bool *missing,
+static void print_accuracy(const char *name, const char *by, const char *path,
+                           size_t n, const int *cls, const bool *missing,
                            const int32_t *labels)
 {
     size_t hit = 0, hit_miss = 0, n_miss = 0;
@@ -112,8 +112,8 @@ static void print_accuracy(const char *name, const char *path, size_t n,
             hit_miss += ok;
         }
     }
-    printf("`%s` vs %s: accuracy %.4f on the %zu items where it was missing",
-           name, path, n_miss ? (double)hit_miss / n_miss : NAN, n_miss);
+    printf("`%s` %s vs %s: accuracy %.4f on the %zu items where it was missing",
+           name, by, path, n_miss ? (double)hit_miss / n_miss : NAN, n_miss);
     printf(" (%.4f on all %zu)\n", (double)hit / n, n);
 }
 
@@ -201,6 +201,7 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     int *cluster = vlm_xcalloc(d.n, sizeof *cluster);
     int *cls = vlm_xcalloc(d.n, sizeof *cls);
     bool *cls_missing = vlm_xcalloc(d.n, sizeof *cls_missing);
+    int *qcls = vlm_xcalloc(d.n, sizeof *qcls);
     int Bp = rows / SE;
     double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
@@ -240,6 +241,16 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                             cluster[i0 + b] = (int)best;
                         if (j == cls_var) {
                             cls[i0 + b] = (int)best;
+                            if (m->logq_term[j]) {   /* the guide's classifier */
+                                double bq = -INFINITY;
+                                for (int q = 0; q < SE; q++) {
+                                    size_t r = (size_t)b * SE + q;
+                                    if (m->logq_term[j][r] > bq) {
+                                        bq = m->logq_term[j][r];
+                                        qcls[i0 + b] = (int)lat[r * nu + i];
+                                    }
+                                }
+                            }
                             /* missing in the data: as the batch holds it
                              * (the item's first row), whichever file and
                              * column the variable was bound to */
@@ -286,14 +297,20 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                        m->vars[cl_var].name, o->labels, pur, nmi);
             }
             if (cls_var >= 0)
-                print_accuracy(m->vars[cls_var].name, o->labels, d.n, cls,
-                               cls_missing, d.labels);
+            {
+                print_accuracy(m->vars[cls_var].name, "by the model's posterior",
+                               o->labels, d.n, cls, cls_missing, d.labels);
+                if (m->logq_term[cls_var])
+                    print_accuracy(m->vars[cls_var].name, "by the guide's q(y | x)",
+                                   o->labels, d.n, qcls, cls_missing, d.labels);
+            }
         }
     }
     vlm_cli_free_names(names, ncol);
     free(out);
     free(cls);
     free(cls_missing);
+    free(qcls);
     free(cluster);
     free(st);
     free(wrow);

@@ -1031,10 +1031,14 @@ static int refine_check(VlmModel *m, const VlmData *d, int S, double *out,
  * closed-form KL where the model has it), one step for every item per
  * iteration (the data in chunks of o->batch items, one bias-correction
  * count for all). Every o->window steps the mean ELBO over the items is
- * measured with fixed noise (refine_check); refinement stops when it rose
- * by less than o->tol * |ELBO| over the window (it has stopped improving:
- * with fixed noise a smaller rise, or a fall, is the optimizer's own
- * jitter around the optimum), or after o->max_steps steps. The global
+ * measured with fixed noise (refine_check). When it rose by less than
+ * o->tol * |ELBO| over the window it has stopped improving at this
+ * learning rate (with fixed noise a smaller rise, or a fall, is the
+ * optimizer's own jitter around the optimum): the rate drops to a quarter,
+ * and at the o->lr_levels-th such plateau refinement stops; or after
+ * o->max_steps steps. The first rate covers long distances (Adam moves a
+ * parameter by about the rate per step), the finer ones take out the
+ * jitter, which importance sampling feels more than the ELBO. The global
  * parameters are not touched (dw is computed and dropped). */
 int vlm_train_refine(VlmModel *m, const VlmData *d, const VlmRefineOpts *o,
                      VlmRefineResult *res, VlmErr *err)

@@ -887,6 +887,20 @@ int vlm_data_check_values(const VlmModel *m, const VlmData *d,
                           const char *const *paths, VlmErr *err);
 /* Keep the first n items (every part of a set). */
 void vlm_data_limit(VlmData *d, size_t n);
+
+/* labels.c: hiding the values of observed variable v in data d (through
+ * the mask of the file it reads; the model then sums them out). */
+/* Every item's value (hide NULL), or those of the items with hide[i]. */
+void vlm_data_hide(const VlmModel *m, VlmData *d, int v, const bool *hide);
+/* Whether item i gives v's (first) value. */
+bool vlm_data_given(const VlmModel *m, const VlmData *d, int v, size_t i);
+/* Keep the value of v, a partly observed class, in per_class items of each
+ * class (the first in an order shuffled from seed), hide the rest; *kept:
+ * the items that keep theirs. -1 with err when v is not such a class. */
+int vlm_data_keep_per_class(const VlmModel *m, VlmData *d, int v, long per_class,
+                            uint64_t seed, size_t *kept, VlmErr *err);
+/* Keep only the items where v is given, in order; returns their count. */
+size_t vlm_data_keep_given(const VlmModel *m, VlmData *d, int v);
 /* One float file in the plain layout (every data variable in consecutive
  * columns, declaration order) holding the values each variable reads. */
 void vlm_data_merge(const VlmModel *m, const VlmData *d, VlmData *out);

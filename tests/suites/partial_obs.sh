@@ -237,5 +237,27 @@ check "imputed classes = posterior's argmax, integers" \
     sh -c "cmp -s '$T/imp.y' '$T/post.y' && ! grep -q '\.' '$T/imp.y'"
 check "--probs = posterior's p(y=k)" sh -c "tail -n +2 '$T/probs.csv' | cmp -s - '$T/post.p'"
 
+# 9. hiding labels: --keep-labels y=N keeps N per class (from --seed),
+#    --labelled-only trains on those items alone, --hide y makes every y
+#    missing (eval then equals the all-missing exact log-likelihood)
+"$M2" train --data "$T/semi.csv" --epochs 1 --batch 50 --seed 5 --keep-labels y=10 \
+    --save "$T/k.ckpt" >"$T/out" 2>"$T/kerr"
+check "--keep-labels y=10: 30 of 300 kept" grep -q "kept in 30 of 300 items" "$T/kerr"
+check "... and the M2 note counts 30 given" grep -q "given in 30 of 300 items" "$T/kerr"
+"$M2" train --data "$T/semi.csv" --epochs 1 --batch 50 --seed 5 --keep-labels y=10 --labelled-only \
+    --save "$T/k2.ckpt" >"$T/out" 2>"$T/kerr"
+check "--labelled-only: trains on the 30" grep -q "training on the 30 items" "$T/kerr"
+"$M2" train --data "$T/semi.csv" --epochs 1 --keep-labels z=3 >"$T/out" 2>"$T/kerr"; rc=$?
+check "--keep-labels of an unknown variable: error" sh -c "[ $rc -ne 0 ] && grep -q 'no observed variable .z.' '$T/kerr'"
+"$M2" train --data "$T/semi.csv" --epochs 1 --keep-labels x=3 >"$T/out" 2>"$T/kerr"; rc=$?
+check "--keep-labels of a non-class: error" sh -c "[ $rc -ne 0 ] && grep -q 'not a partly observed class' '$T/kerr'"
+sed 's/^[0-9],/NaN,/' "$T/semi.csv" > "$T/nolabels.csv"
+"$M" eval --data "$T/nolabels.csv" --load "$T/a.ckpt" >"$T/e1" 2>&1
+"$M" eval --data "$T/semi.csv" --load "$T/a.ckpt" --hide y >"$T/e2" 2>&1
+check "eval --hide y = the data without labels" sh -c "grep 'log p' '$T/e1' > '$T/e1l'; grep 'log p' '$T/e2' > '$T/e2l'; [ -s '$T/e1l' ] && cmp -s '$T/e1l' '$T/e2l'"
+"$M2" posterior --data "$T/semi.csv" --load "$T/m2.ckpt" --hide y --out "$T/m2post.csv" --labels "$T/labels.idx1" >"$T/out" 2>"$T/err"
+check "posterior --hide y: accuracy on all 300, by the posterior and by q(y | x)" \
+    sh -c "grep -q \"by the model's posterior .*on the 300 items\" '$T/out' && grep -q 'by the guide.s q(y | x) .*on the 300 items' '$T/out'"
+
 echo "COUNTS passed=$pass failed=$fail"
 [ "$fail" -eq 0 ]
