@@ -3,39 +3,106 @@
  * memory of a training batch. Sizes are evaluated at the consts' defaults. */
 #include "vlmc.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Value of a size expression as the emitter writes it: products of
- * `c_NAME`, integer literals (`784L`) and parentheses. */
-static double eval_size(const VlmcModel *m, const char *s)
+/* Value of a size expression as the lowering writes it (compiler/ir.c,
+ * vlmc_dim_text):
+ *   sum     := product ('+' product)*
+ *   product := factor ('*' factor)*
+ *   factor  := NUMBER['L'] | 'c_'NAME | '(' sum ')'
+ *            | 'gen_ipow(' sum ',' sum ')'
+ * (a sum: a size such as [Z + K]; gen_ipow: an enumerated vector latent's
+ * support^numel). */
+static double size_sum(const VlmcModel *m, const char **s);
+
+static void skip_blanks(const char **s)
 {
-    double r = 1;
-    while (*s) {
-        if (*s == '(' || *s == ')' || *s == '*' || *s == ' ') {
-            s++;
-        } else if (s[0] == 'c' && s[1] == '_') {
-            const char *b = s + 2, *e = b;
-            while (*e && *e != '*' && *e != ')' && *e != ' ')
-                e++;
-            for (int i = 0; i < m->n_consts; i++)
-                if (strlen(m->consts[i]->name) == (size_t)(e - b) &&
-                    !strncmp(m->consts[i]->name, b, (size_t)(e - b)))
-                    r *= (double)m->consts[i]->value;
-            s = e;
-        } else {
-            char *e;
-            double v = strtod(s, &e);
-            if (e == s)
-                return r;   /* not a product: stop (gen_ipow and the like) */
-            r *= v;
-            s = e;
-            if (*s == 'L')
-                s++;
-        }
+    while (**s == ' ')
+        (*s)++;
+}
+
+static double size_factor(const VlmcModel *m, const char **s)
+{
+    skip_blanks(s);
+    const char *p = *s;
+    if (*p == '(') {
+        *s = p + 1;
+        double r = size_sum(m, s);
+        skip_blanks(s);
+        if (**s != ')')
+            return NAN;
+        (*s)++;
+        return r;
+    }
+    if (!strncmp(p, "gen_ipow(", 9)) {
+        *s = p + 9;
+        double b = size_sum(m, s), r = 1;
+        skip_blanks(s);
+        if (**s != ',')
+            return NAN;
+        (*s)++;
+        double e = size_sum(m, s);
+        skip_blanks(s);
+        if (**s != ')')
+            return NAN;
+        (*s)++;
+        for (double k = 0; k < e; k++)
+            r *= b;
+        return r;
+    }
+    if (p[0] == 'c' && p[1] == '_') {
+        const char *b = p + 2, *e = b;
+        while (*e && *e != '*' && *e != '+' && *e != ')' && *e != ',' && *e != ' ')
+            e++;
+        *s = e;
+        for (int i = 0; i < m->n_consts; i++)
+            if (strlen(m->consts[i]->name) == (size_t)(e - b) &&
+                !strncmp(m->consts[i]->name, b, (size_t)(e - b)))
+                return (double)m->consts[i]->value;
+        return NAN;
+    }
+    char *e;
+    double v = strtod(p, &e);
+    if (e == p)              /* not a size expression */
+        return NAN;
+    *s = e + (*e == 'L');
+    return v;
+}
+
+static double size_product(const VlmcModel *m, const char **s)
+{
+    double r = size_factor(m, s);
+    skip_blanks(s);
+    while (**s == '*') {
+        (*s)++;
+        r *= size_factor(m, s);
+        skip_blanks(s);
     }
     return r;
+}
+
+static double size_sum(const VlmcModel *m, const char **s)
+{
+    double r = size_product(m, s);
+    skip_blanks(s);
+    while (**s == '+') {
+        (*s)++;
+        r += size_product(m, s);
+        skip_blanks(s);
+    }
+    return r;
+}
+
+/* NaN when s is not such an expression in full (the plan then says nan
+ * rather than a wrong number) */
+static double eval_size(const VlmcModel *m, const char *s)
+{
+    double r = size_sum(m, &s);
+    skip_blanks(&s);
+    return *s ? NAN : r;
 }
 
 /* bytes of a graph's slots for `rows` rows: each slot is as large as its

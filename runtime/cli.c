@@ -170,9 +170,11 @@ static const Cmd cmds[] = {
     {"posterior", "per-item posterior over the latents",
      "posterior --data FILE --load CKPT --out FILE.csv [options]",
      "  --data FILE, --format F, --load CKPT (--data NAME=FILE: as for train)\n"
-     "  --out FILE.csv       per item: p(z|x) and argmax for enumerated\n"
-     "                       latents, the guide's mean and scale otherwise\n"
-     "                       (checked for writability before any work)\n"
+     "  --out FILE.csv       per item: p(z=k) and argmax for enumerated\n"
+     "                       latents; the guide's mean and scale for latents\n"
+     "                       with a Normal guide; else the importance-weighted\n"
+     "                       posterior mean (checked for writability before\n"
+     "                       any work)\n"
      "  --samples K          importance samples for guided latents (default 100)\n"
      "  --labels FILE        print cluster purity and NMI against class labels:\n"
      "                       an idx1 file, or a one-column CSV of integer ids\n"
@@ -181,13 +183,14 @@ static const Cmd cmds[] = {
      "                       the first N used), checked before any output\n"
      "  --limit N            use only the first N items of each data file\n"
      "  --binarize           threshold the data at 0.5 (x > 0.5 -> 1, else 0)\n"
-     "  --init-from CKPT     as for eval\n"
-     "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
+     "  --mask M             top-half | none: hide the first half of each item\n"
      "  --hide NAME          treat observed variable NAME as missing in every\n"
      "                       item (e.g. a class, to test its prediction)\n"
+     "  --init-from CKPT     as for eval\n"
+     "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
      "  --seed S, --threads T, --set\n",
      " data format load out samples labels refine refine-lr refine-tol "
-     "batch seed threads set limit binarize init-from hide ",
+     "batch seed threads set limit binarize mask init-from hide ",
      vlm_cmd_posterior},
     {"impute", "fill missing entries",
      "impute --data FILE --load CKPT --out FILE [options]",
@@ -227,6 +230,7 @@ static const Cmd cmds[] = {
      "gradvar --data FILE --load CKPT [options]",
      "  --data FILE, --format F, --limit N, --binarize (--data NAME=FILE: as\n"
      "                       for train)\n"
+     "  --mask M             top-half | none: hide the first half of each item\n"
      "  --load CKPT          trained checkpoint (without: the initialisation)\n"
      "  --batch B            the minibatch: the first B items (default 64)\n"
      "  -n N                 gradient draws per estimator (default 100)\n"
@@ -239,7 +243,7 @@ static const Cmd cmds[] = {
      "of training (S = 1, warmed up for 20 draws first), and with --samples\n"
      "K > 1 the leave-one-out baseline; the ratios tell the reduction.\n",
      " data format load batch n samples seed threads set limit "
-     "binarize ",
+     "binarize mask ",
      vlm_cmd_gradvar},
     {"params", "print the parameters as CSV",
      "params [--load CKPT] [options]",

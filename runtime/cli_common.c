@@ -181,7 +181,8 @@ int vlm_cli_read_data_counted(const VlmModel *m, const Opts *o, bool test,
     return 0;
 }
 
-/* --mask top-half for train and eval: the first half of each item's
+/* --mask top-half for train, eval, posterior and gradvar (impute builds
+ * its own mask): the first half of each item's
  * observed values (the top rows of a row-major image; inputs are never
  * hidden) become missing, like NaN entries, in a fraction frac of the
  * items: item i when floor((i+1) frac) > floor(i frac) (every item at 1,

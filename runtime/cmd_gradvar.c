@@ -77,6 +77,8 @@ int vlm_cmd_gradvar(VlmModel *m, const Opts *o)
     VlmData d;
     if (vlm_cli_read_data(m, o, false, &d))
         return 1;
+    if (vlm_cli_want_mask(o))
+        vlm_cli_mask_top_half(m, &d, 1);
     int B = o->batch < (int)d.n ? o->batch : (int)d.n;
     long n = o->n > 1 ? o->n : 2;
     int S = o->has_samples ? o->samples : 1;
@@ -104,8 +106,11 @@ int vlm_cmd_gradvar(VlmModel *m, const Opts *o)
     if (S > 1) {
         printf("  leave-one-out, %d samples    variance %.6g  |mean|^2 %.6g\n",
                S, t2, m2);
-        printf("  ratio none / leave-one-out   %.2f  (x %d for equal cost: "
-               "%.2f)\n", t0 / t2, S, t0 / (t2 * S));
+        /* K samples cost K gradient evaluations: per evaluation, the
+         * reduction is the ratio divided by K */
+        printf("  ratio none / leave-one-out   %.2f  (at equal cost: "
+               "%.2f / %d samples = %.2f)\n", t0 / t2, t0 / t2, S,
+               t0 / (t2 * S));
     }
     return 0;
 }

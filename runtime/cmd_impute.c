@@ -193,10 +193,12 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
     vlm_evidence_summarize(n, st, S, vlm_model_exact(m), m->local_width > 0,
                            &ev);
     vlm_evidence_line(stderr, &ev, "impute");
-    /* an image shape from the file only when it holds the observed
-     * values alone */
+    /* image shape of --out .png and --png: an explicit --shape, else the
+     * file's own (IDX/NPY) when it holds the observed values alone, else
+     * square (vlm_cli_image_shape) */
     bool img_file = d.rank == 2 && (long)D == n_obs_cols;
-    int sh = img_file ? d.shape[0] : o->shape_h, sw = img_file ? d.shape[1] : o->shape_w;
+    bool own = o->shape_h <= 0 && img_file;
+    int sh = own ? d.shape[0] : o->shape_h, sw = own ? d.shape[1] : o->shape_w;
     if (vlm_cli_ends_with(o->out, ".png") && (long)D != n_obs_cols) {
         long Dobs;
         float *io = observed_cols(m, n, (long)D, imp, &Dobs);
@@ -206,8 +208,7 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
             ret = vlm_cli_fail("%s", err.msg);
             goto done;
         }
-    } else if (vlm_cli_write_rows(m, o->out, n, (long)D, imp, img_file ? d.shape[0] : 0,
-                                  img_file ? d.shape[1] : 0, &err) != 0) {
+    } else if (vlm_cli_write_rows(m, o->out, n, (long)D, imp, sh, sw, &err) != 0) {
         ret = vlm_cli_fail("%s", err.msg);
         goto done;
     }

@@ -138,6 +138,8 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     size_t in_file;
     if (vlm_cli_read_data_counted(m, o, false, &d, &in_file))
         return 1;
+    if (vlm_cli_want_mask(o))
+        vlm_cli_mask_top_half(m, &d, 1);
     /* labels are checked before anything is computed or written */
     if (o->labels && read_labels(o->labels, o->data, in_file, &d, &err)) {
         vlm_data_free(&d);

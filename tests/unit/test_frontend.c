@@ -300,6 +300,67 @@ static void test_enum_limit(void)
     done(&r);
 }
 
+/* The number of joint values of the enumerated latents (VlmcProgram.E, the
+ * rows per item of every batched buffer), as the plan prints it: the
+ * product over enumerated latents of support^elements, at the consts'
+ * defaults. The batch of 128 in the memory line has 128 E rows. */
+static double plan_enum(const char *text, double *rows)
+{
+    Run r;
+    run(&r, text);
+    CU_ASSERT_TRUE_FATAL(r.ok);
+    VlmcProgram prog;
+    memset(&prog, 0, sizeof prog);
+    CU_ASSERT_TRUE_FATAL(vlmc_lower(r.a, r.m, &prog, &r.d));
+    vlmc_autodiff(&prog);
+    vlmc_plan_buffers(&prog);
+    char *txt = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&txt, &len);
+    vlmc_print_plan(&prog, f);
+    fclose(f);
+    double E = 1;   /* no line: nothing enumerated */
+    const char *e = strstr(txt, "enumeration: ");
+    if (e && sscanf(e, "enumeration: %lf joint values", &E) != 1)
+        E = -1;
+    const char *b = strstr(txt, "memory: batch 128 (");
+    *rows = b ? strtod(b + strlen("memory: batch 128 ("), NULL) : -1;
+    free(txt);
+    done(&r);
+    return E;
+}
+
+static void test_enum_count(void)
+{
+    static const struct { const char *src; double E; } cases[] = {
+        {"param l[3]; param mu[3];\nlatent c ~ Categorical(logits = l);\n"
+         "observed x ~ Normal(mu[c], 1);\n", 3},
+        {"const K = 5; param l[K]; param mu[K];\nlatent c ~ Categorical(logits = l);\n"
+         "observed x ~ Normal(mu[c], 1);\n", 5},
+        {"latent z[3] ~ Bernoulli(probs = 0.5);\nparam W[2, 3];\n"
+         "observed x[2] ~ Normal(W @ z, 1);\n", 8},
+        {"const K = 3; param a[2]; param l[K]; param mu[K];\n"
+         "latent b[2] ~ Bernoulli(logits = a);\nlatent c ~ Categorical(logits = l);\n"
+         "observed x ~ Normal(mu[c] + sum(b), 1);\n", 12},
+        {"const K = 5; const J = 2; param l[K]; param mu[K];\n"
+         "latent c ~ Categorical(logits = l);\nlatent b[J, 2] ~ Bernoulli(probs = 0.5);\n"
+         "observed x ~ Normal(mu[c] + sum(b), 1);\n", 80},
+        {"const K = 4; param l[K]; param mu[K];\nlatent c ~ Categorical(logits = l);\n"
+         "latent d ~ Categorical(logits = l);\nobserved x ~ Normal(mu[c] + mu[d], 1);\n", 16},
+        /* a size that is a sum: 2^(K + 1) */
+        {"const K = 3;\nlatent b[K + 1] ~ Bernoulli(probs = 0.5);\n"
+         "observed x ~ Normal(sum(b), 1);\n", 16},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double rows, E = plan_enum(cases[i].src, &rows);
+        if (E != cases[i].E || rows != 128 * cases[i].E)
+            printf("\n  enumeration case %zu: plan says %g joint values, %g rows; "
+                   "expected %g, %g\n", i, E, rows, cases[i].E, 128 * cases[i].E);
+        CU_ASSERT_EQUAL(E, cases[i].E);
+        CU_ASSERT_EQUAL(rows, 128 * cases[i].E);
+    }
+}
+
 /* The shapes of the builtins: one_hot appends K (2 for a Bernoulli), concat
  * sums the last dimension (a scalar is [1]), softmax/square/pow keep it. */
 static void test_builtin_shapes(void)
@@ -396,6 +457,7 @@ void vlm_test_frontend(void)
     CU_add_test(s, "distribution table", test_dist_table);
     CU_add_test(s, "expression printing", test_print_expr);
     CU_add_test(s, "enumeration limit", test_enum_limit);
+    CU_add_test(s, "enumeration count (joint values, rows)", test_enum_count);
     CU_add_test(s, "builtin shapes", test_builtin_shapes);
     CU_add_test(s, "sums of sizes", test_size_sums);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const float k_zero = 0.0f, k_one = 1.0f;
 
@@ -961,6 +962,157 @@ static void sbn_check(int S, int T)
     vlm_model_free(&m);
 }
 
+/* The score-function surrogate term by term on one batch, deterministic:
+ * dlogq of every (b, s) is c (1 - (f - base)) with c = 1/(B S), f its log
+ * weight (log p(x, z) - log q(z), read back from the model's terms) and
+ * base the baseline the estimator promises (docs/inference.md,
+ * "Gradients"): the moving average when one is set (S = 1); on the first
+ * batch the mean of f over the batch's other items; with S > 1 the mean
+ * over the item's other samples. The guide's gradient is then
+ * sum_bs dlogq_bs (z - sigmoid(phi)), and the average moves to
+ * decay avg + (1 - decay) mean(f) (the first batch sets it to mean(f)). */
+static void test_score_baseline_exact(void)
+{
+    VlmModel m;
+    VlmErr err;
+    CU_ASSERT_FATAL(vlm_model_init(&m, &sbn_desc, &err) == 0);
+    vlm_model_alloc_rows(&m, 4 * 3);
+    const float w[9] = {0.5f, -1.0f, 0.2f, 1.5f, -2.0f, 0.7f,
+                        -0.3f, 0.8f, 0.1f};
+    memcpy(m.w, w, sizeof w);
+    const float x[4] = {0.5f, 2.0f, -1.0f, 1.5f};
+    VlmData data;
+    make_data(&data, 4, 1, x);
+    vlm_rng_init(&m.rng, 5, VLM_STREAM_NOISE);
+    uint32_t idx[4] = {0, 1, 2, 3};
+    const char *what[3] = {"moving average", "first batch", "leave-one-out"};
+    for (int mode = 0; mode < 3; mode++) {
+        int S = mode == 2 ? 3 : 1, BS = 4 * S;
+        VlmInfer inf;
+        vlm_infer_init(&inf, VLM_OBJ_ELBO);
+        if (mode == 0) {
+            inf.baseline = -2.5;
+            inf.baseline_set = true;
+        }
+        const double avg0 = inf.baseline, decay = inf.decay;
+        vlm_model_fill_batch(&m, &data, idx, 4, S);
+        double obj;
+        CU_ASSERT_FATAL(vlm_infer_grad(&m, &inf, &obj, &err) == 0);
+        double f[12], mean = 0, c = 1.0 / BS, worst = 0, base_sum = 0;
+        for (int bs = 0; bs < BS; bs++) {
+            f[bs] = sb.lpz[bs] + sb.lpx[bs] - sb.lqz[bs];
+            mean += f[bs] / BS;
+        }
+        double g[3] = {0, 0, 0};
+        for (int bs = 0; bs < BS; bs++) {
+            double base;
+            if (mode == 0)
+                base = avg0;
+            else if (mode == 1)
+                base = (mean * BS - f[bs]) / (BS - 1);
+            else {
+                int b = bs / S;
+                double t = 0;
+                for (int k = 0; k < S; k++)
+                    t += k == bs % S ? 0 : f[b * S + k];
+                base = t / (S - 1);
+            }
+            base_sum += base;
+            double want = c - c * (f[bs] - base);
+            worst = fmax(worst, fabs(m.dlogq[0][bs] - want) / fmax(1, fabs(want)));
+            for (int k = 0; k < 3; k++)
+                g[k] += m.dlogq[0][bs] * (sb.z[bs * 3 + k] - sigm(w[6 + k]));
+        }
+        double gworst = 0;
+        for (int k = 0; k < 3; k++)
+            gworst = fmax(gworst, fabs(m.dw[6 + k] - g[k]) / fmax(1, fabs(g[k])));
+        double avg1 = mode == 0 ? decay * avg0 + (1 - decay) * mean : mean;
+        printf("\n  score baseline (%s): mean f %.4f, mean baseline %.4f; "
+               "dlogq max rel err %.1e, phi grad %.1e", what[mode], mean,
+               base_sum / BS, worst, gworst);
+        CU_ASSERT(worst < 1e-6);
+        CU_ASSERT(gworst < 1e-5);
+        if (mode < 2)
+            CU_ASSERT(fabs(inf.baseline - avg1) < 1e-9 * fmax(1, fabs(avg1)));
+        /* not vacuous: a baseline of 0 would give other terms */
+        CU_ASSERT(fabs(base_sum / BS) > 0.5);
+    }
+    printf("\n");
+    vlm_data_free(&data);
+    vlm_model_free(&m);
+}
+
+/* One training run of the score-function model (noise, baseline, Adam):
+ * epochs in total, resumed from `load` when given; the weights after it
+ * into w_out (9 floats), the checkpoint to `save`. */
+static void sbn_train(const char *save, const char *load, long epochs,
+                      float *w_out)
+{
+    VlmModel m;
+    VlmErr err;
+    CU_ASSERT_FATAL(vlm_model_init(&m, &sbn_desc, &err) == 0);
+    float x[40];
+    for (int i = 0; i < 40; i++)
+        x[i] = (float)(i % 7) * 0.5f - 1.0f;
+    VlmData data;
+    make_data(&data, 40, 1, x);
+    VlmTrainOpts o = {.epochs = epochs, .batch = 8, .samples = 1,
+                      .lr = 0.05f, .optimizer = VLM_OPT_ADAM,
+                      .objective = VLM_OBJ_ELBO, .seed = 3,
+                      .save = save, .load = load};
+    int rc = vlm_train(&m, &data, NULL, &o, &err);
+    if (rc != 0)
+        printf("\n  train: %s\n", err.msg);
+    CU_ASSERT_FATAL(rc == 0);
+    memcpy(w_out, m.w, 9 * sizeof *w_out);
+    vlm_data_free(&data);
+    vlm_model_free(&m);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    FILE *f = fopen(a, "rb"), *g = fopen(b, "rb");
+    bool same = f && g;
+    while (same) {
+        int x = fgetc(f), y = fgetc(g);
+        same = x == y;
+        if (x == EOF)
+            break;
+    }
+    if (f)
+        fclose(f);
+    if (g)
+        fclose(g);
+    return same;
+}
+
+/* Resuming continues exactly: 2 epochs straight and 1 + 1 (the second
+ * from the first's checkpoint) give the same weights and byte-identical
+ * checkpoints, so the noise stream's position (Philox counter and
+ * buffered words), the batcher, the baseline and Adam's state are all
+ * restored (a counter reset would redraw epoch 1's noise). Training is
+ * not a no-op: the weights move in the second epoch. */
+static void test_resume_exact(void)
+{
+    char d[] = "/tmp/vlm-resume-XXXXXX";
+    CU_ASSERT_FATAL(mkdtemp(d) != NULL);
+    char a[64], h[64], c[64];
+    snprintf(a, sizeof a, "%s/straight.ckpt", d);
+    snprintf(h, sizeof h, "%s/half.ckpt", d);
+    snprintf(c, sizeof c, "%s/resumed.ckpt", d);
+    float wa[9], wh[9], wc[9];
+    sbn_train(a, NULL, 2, wa);
+    sbn_train(h, NULL, 1, wh);
+    sbn_train(c, h, 2, wc);
+    CU_ASSERT(memcmp(wa, wc, sizeof wa) == 0);
+    CU_ASSERT(same_file(a, c));
+    CU_ASSERT(memcmp(wa, wh, sizeof wa) != 0);
+    remove(a);
+    remove(h);
+    remove(c);
+    rmdir(d);
+}
+
 static void test_score_s1(void) { sbn_check(1, 20000); }
 static void test_score_s4(void) { sbn_check(4, 8000); }
 
@@ -1044,6 +1196,8 @@ void vlm_test_infer(void)
                 test_ppca_bounds);
     CU_add_test(s, "ppca: reparam ELBO/IWAE gradients vs FD", test_ppca_grad);
     CU_add_test(s, "ppca local guide: dloc vs FD, refinement", test_ppca_local);
+    CU_add_test(s, "score function surrogate and baselines, term by term",
+                test_score_baseline_exact);
     CU_add_test(s, "ppca local guide: refinement stops on its own, far means",
                 test_ppca_refine_converges);
     CU_add_test(s, "score function unbiased, S=1 moving-average baseline",
@@ -1051,4 +1205,6 @@ void vlm_test_infer(void)
     CU_add_test(s, "score function unbiased, S=4 leave-one-out baseline",
                 test_score_s4);
     CU_add_test(s, "NaN term named by variable and item", test_nan_blame);
+    CU_add_test(s, "resume is exact (noise stream, baseline, optimizer)",
+                test_resume_exact);
 }

@@ -110,6 +110,24 @@ static void test_clip(void)
     n = vlm_optim_clip(h, 3, 0.0f); /* 0 = no clipping, norm still given */
     NEAR(n, 3.0, 1e-12);
     CU_ASSERT(h[2] == 2);
+    /* the norm, not its square, is compared with the threshold: ||g|| = 3
+     * with clip 5 or 4 (below both, though ||g||^2 = 9 is above) stays as
+     * it is; ||g|| = 0.5 with clip 0.3 (||g||^2 = 0.25 is below 0.3) is
+     * scaled to norm 0.3 */
+    const float clips[2] = {5.0f, 4.0f};
+    for (int k = 0; k < 2; k++) {
+        float u[3] = {1, 2, 2};
+        NEAR(vlm_optim_clip(u, 3, clips[k]), 3.0, 1e-12);
+        CU_ASSERT(u[0] == 1 && u[1] == 2 && u[2] == 2);
+    }
+    float s[2] = {0.3f, 0.4f};
+    NEAR(vlm_optim_clip(s, 2, 0.3f), 0.5, 1e-7);
+    NEAR(s[0], 0.18, 1e-7);
+    NEAR(s[1], 0.24, 1e-7);
+    /* at exactly the threshold: untouched */
+    float e[2] = {3, 4};
+    vlm_optim_clip(e, 2, 5.0f);
+    CU_ASSERT(e[0] == 3 && e[1] == 4);
     float z[2] = {0, 0};
     CU_ASSERT(vlm_optim_clip(z, 2, 1.0f) == 0 && z[0] == 0);
     float bad[2] = {NAN, 1};
