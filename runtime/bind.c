@@ -74,107 +74,72 @@ static int find_data_var(const VlmModel *m, const char *name)
     return -1;
 }
 
-/* Every input of d: given on every row (no NaN, no missing marker), and a
- * `category(K)` input an integer in 0..K-1. Rows and columns count from 1
- * (the column within the input's file). */
-static int check_inputs(const VlmModel *m, const VlmData *d,
-                        const char *const *paths, VlmErr *err)
+/* The values of data variable v that must hold when the data load: an
+ * input is given in every item (an input cannot be marginalized) and a
+ * category input is an integer 0..K-1; the given values of an observed
+ * variable summed out where missing are among its values (an out-of-range
+ * label would clamp every row of its item to -inf), NaN for missing. */
+static int check_var(const VlmModel *m, const VlmData *d, int v,
+                     const char *const *paths, VlmErr *err)
 {
-    for (int i = 0; i < m->n_inputs; i++) {
-        int v = m->n_vars + i;
-        const VlmVarInfo *vi = &m->vars[v];
-        VlmBind b = vlm_data_bind_of(m, d, v);
-        if (!b.data)
-            continue;
-        const VlmData *f = b.data;
-        const char *path = paths[d->bind ? (int)(f - d->parts) : 0];
-        size_t nu = (size_t)vi->numel;
-        float *row = vlm_xmalloc(nu * sizeof *row);
-        int rc = 0;
-        for (size_t r = 0; r < d->n && rc == 0; r++) {
-            if (b.raw)
-                vlm_data_rows_raw(f, r, 1, b.column, nu, row);
-            else
-                vlm_data_rows(f, r, 1, b.column, nu, row);
-            for (size_t k = 0; k < nu && rc == 0; k++) {
-                float x = row[k];
-                size_t col = b.column + k + 1;
-                bool missing = isnan(x) ||
-                               (f->mask && f->mask[r * f->d + b.column + k] == 0);
-                if (missing) {
-                    vlm_err_set(err, "%s: input `%s` is missing (NaN) at row %zu, "
-                                "column %zu: an input must be given for every "
-                                "item", path, vi->name, r + 1, col);
-                    rc = -1;
-                } else if (vi->support > 0 &&
-                           (x != floorf(x) || x < 0 || x >= (float)vi->support)) {
-                    vlm_err_set(err, "%s: input `%s` is a category(%ld): an "
-                                "integer in 0..%ld, but row %zu, column %zu "
-                                "holds %g", path, vi->name, vi->support,
-                                vi->support - 1, r + 1, col, (double)x);
-                    rc = -1;
-                }
+    const VlmVarInfo *vi = &m->vars[v];
+    bool input = vi->kind == VLM_VAR_INPUT;
+    if (!input && (vi->kind != VLM_VAR_OBSERVED || vi->treat != VLM_TREAT_ENUMERATE))
+        return 0;
+    VlmBind b = vlm_data_bind_of(m, d, v);
+    if (!b.data)
+        return 0;
+    const VlmData *f = b.data;
+    const char *path = paths[d->bind ? (int)(f - d->parts) : 0];
+    size_t nu = (size_t)vi->numel;
+    float *row = vlm_xmalloc(nu * sizeof *row);
+    int rc = 0;
+    for (size_t r = 0; r < d->n && rc == 0; r++) {
+        if (b.raw)
+            vlm_data_rows_raw(f, r, 1, b.column, nu, row);
+        else
+            vlm_data_rows(f, r, 1, b.column, nu, row);
+        for (size_t k = 0; k < nu && rc == 0; k++) {
+            float x = row[k];
+            size_t col = b.column + k + 1;
+            bool missing = isnan(x) || (f->mask && f->mask[r * f->d + b.column + k] == 0);
+            bool outside = vi->support > 0 && (x != floorf(x) || x < 0 || x >= (float)vi->support);
+            if (input && missing) {
+                vlm_err_set(err, "%s: input `%s` is missing (NaN) at row %zu, "
+                            "column %zu: an input must be given for every "
+                            "item", path, vi->name, r + 1, col);
+                rc = -1;
+            } else if (input && outside) {
+                vlm_err_set(err, "%s: input `%s` is a category(%ld): an "
+                            "integer in 0..%ld, but row %zu, column %zu "
+                            "holds %g", path, vi->name, vi->support,
+                            vi->support - 1, r + 1, col, (double)x);
+                rc = -1;
+            } else if (!input && !missing && outside) {
+                vlm_err_set(err, "%s: item %zu, column %zu: `%s` = %g "
+                            "is not one of its %ld values (0 to "
+                            "%ld; NaN where it is missing)", path,
+                            r + 1, col, vi->name, (double)x,
+                            vi->support, vi->support - 1);
+                rc = -1;
             }
         }
-        free(row);
-        if (rc)
-            return -1;
     }
-    return 0;
-}
-
-/* The given values of an observed variable summed out where missing (one
- * that another conditional reads) must be among its values (an
- * out-of-range label would clamp every row of its item to -inf):
- * integers 0..support-1, or NaN for missing. */
-static int check_summed(const VlmModel *m, const VlmData *d,
-                        const char *const *paths, VlmErr *err)
-{
-    for (int j = 0; j < m->n_data; j++) {
-        int v = m->data_var[j];
-        const VlmVarInfo *vi = &m->vars[v];
-        if (vi->kind != VLM_VAR_OBSERVED || vi->treat != VLM_TREAT_ENUMERATE)
-            continue;
-        VlmBind b = vlm_data_bind_of(m, d, v);
-        if (!b.data)
-            continue;
-        const VlmData *f = b.data;
-        const char *path = paths[d->bind ? (int)(f - d->parts) : 0];
-        size_t nu = (size_t)vi->numel;
-        float *row = vlm_xmalloc(nu * sizeof *row);
-        int rc = 0;
-        for (size_t i = 0; i < d->n && rc == 0; i++) {
-            if (b.raw)
-                vlm_data_rows_raw(f, i, 1, b.column, nu, row);
-            else
-                vlm_data_rows(f, i, 1, b.column, nu, row);
-            for (size_t k = 0; k < nu && rc == 0; k++) {
-                float x = row[k];
-                if (isnan(x) || (f->mask && f->mask[i * f->d + b.column + k] == 0))
-                    continue;
-                if (x < 0 || x >= (float)vi->support || x != floorf(x)) {
-                    vlm_err_set(err, "%s: item %zu, column %zu: `%s` = %g "
-                                "is not one of its %ld values (0 to "
-                                "%ld; NaN where it is missing)", path,
-                                i + 1, b.column + k + 1, vi->name, (double)x,
-                                vi->support, vi->support - 1);
-                    rc = -1;
-                }
-            }
-        }
-        free(row);
-        if (rc)
-            return -1;
-    }
-    return 0;
+    free(row);
+    return rc;
 }
 
 int vlm_data_check_values(const VlmModel *m, const VlmData *d,
                           const char *const *paths, VlmErr *err)
 {
-    if (check_inputs(m, d, paths, err) != 0)
-        return -1;
-    return check_summed(m, d, paths, err);
+    for (int i = 0; i < m->n_inputs; i++)   /* inputs first, then the rest */
+        if (check_var(m, d, m->n_vars + i, paths, err) != 0)
+            return -1;
+    for (int j = 0; j < m->n_data; j++)
+        if (m->vars[m->data_var[j]].kind != VLM_VAR_INPUT &&
+            check_var(m, d, m->data_var[j], paths, err) != 0)
+            return -1;
+    return 0;
 }
 
 static void free_files(VlmData *files, int n)

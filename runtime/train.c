@@ -563,14 +563,20 @@ static void step_local(VlmModel *m, const VlmOptim *opt, const uint32_t *idx,
                           (size_t)B);
 }
 
-/* Mean per-item ELBO over a data set with S = 1 and a noise stream of its
- * own, so evaluating does not move the training RNG. */
-static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
-                          double *out, VlmErr *err)
+/* Mean per-item ELBO of d with S samples per item, in batches of whole
+ * items, on the noise stream `stream` of seed; the caller's stream is
+ * restored (evaluating does not move the training RNG). */
+static int mean_elbo(VlmModel *m, const VlmData *d, int S, uint64_t seed,
+                     int stream, double *out, VlmErr *err)
 {
     VlmRng keep = m->rng;
-    vlm_rng_init(&m->rng, seed, VLM_STREAM_SAMPLE);
-    int B = m->Rmax / (int)m->E;
+    vlm_rng_init(&m->rng, seed, stream);
+    int E = (int)m->E;
+    if (S * E > m->Rmax)
+        S = m->Rmax / E > 0 ? m->Rmax / E : 1;
+    int B = m->Rmax / (S * E);
+    if (B < 1)
+        B = 1;
     uint32_t *idx = vlm_xmalloc((size_t)B * sizeof *idx);
     double sum = 0;
     int rc = 0;
@@ -578,7 +584,7 @@ static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
         int nb = d->n - i0 < (size_t)B ? (int)(d->n - i0) : B;
         for (int b = 0; b < nb; b++)
             idx[b] = (uint32_t)(i0 + b);
-        vlm_model_fill_batch(m, d, idx, nb, 1);
+        vlm_model_fill_batch(m, d, idx, nb, S);
         double s;
         rc = vlm_infer_forward(m, NULL, &s, VLM_OBJ_ELBO, err);
         sum += s;
@@ -587,6 +593,13 @@ static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
     m->rng = keep;
     *out = sum / (double)d->n;
     return rc;
+}
+
+/* The test figure after an epoch: S = 1 on its own noise stream. */
+static int test_objective(VlmModel *m, const VlmData *d, uint64_t seed,
+                          double *out, VlmErr *err)
+{
+    return mean_elbo(m, d, 1, seed, VLM_STREAM_SAMPLE, out, err);
 }
 
 /* A collapsed component (vlm_em_collapsed) stops EM: its likelihood is
@@ -996,35 +1009,11 @@ void vlm_refine_defaults(VlmRefineOpts *o)
 /* Mean per-item ELBO of d, S samples per item, with the noise stream reset
  * to the same state on every call (common random numbers): a
  * deterministic function of the local parameters, so two calls differ by
- * what the steps between them changed, not by Monte Carlo noise. The
- * caller's stream is restored. */
+ * what the steps between them changed, not by Monte Carlo noise. */
 static int refine_check(VlmModel *m, const VlmData *d, int S, double *out,
                         VlmErr *err)
 {
-    VlmRng keep = m->rng;
-    vlm_rng_init(&m->rng, keep.seed, VLM_STREAM_REFINE);
-    int E = (int)m->E;
-    if (S * E > m->Rmax)
-        S = m->Rmax / E > 0 ? m->Rmax / E : 1;
-    int B = m->Rmax / (S * E);
-    if (B < 1)
-        B = 1;
-    uint32_t *idx = vlm_xmalloc((size_t)B * sizeof *idx);
-    double sum = 0;
-    int rc = 0;
-    for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)B) {
-        int nb = d->n - i0 < (size_t)B ? (int)(d->n - i0) : B;
-        for (int b = 0; b < nb; b++)
-            idx[b] = (uint32_t)(i0 + b);
-        vlm_model_fill_batch(m, d, idx, nb, S);
-        double s;
-        rc = vlm_infer_forward(m, NULL, &s, VLM_OBJ_ELBO, err);
-        sum += s;
-    }
-    free(idx);
-    m->rng = keep;
-    *out = sum / (double)d->n;
-    return rc;
+    return mean_elbo(m, d, S, m->rng.seed, VLM_STREAM_REFINE, out, err);
 }
 
 /* Local parameters fitted with theta frozen: Adam on the ELBO (S = 1, the
