@@ -738,6 +738,20 @@ static void out_dim(Emit *E, VlmcDim d)
     free(s);
 }
 
+/* Whether a live OBS node of the model or guide graph reads variable j's
+ * data at the FULL level (every row of the runtime's obs). */
+static bool reads_data_at_full(const VlmcProgram *p, int j)
+{
+    const VlmcGraph *gs[2] = {&p->model_g, &p->guide_g};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < gs[k]->n; i++) {
+            const VlmcNode *x = &gs[k]->nodes[i];
+            if (x->live && x->op == VLMC_OP_OBS && x->var == j && x->level == VLMC_LEVEL_FULL)
+                return true;
+        }
+    return false;
+}
+
 static void emit_configure(Emit *E)
 {
     const VlmcProgram *p = E->p;
@@ -782,7 +796,7 @@ static void emit_configure(Emit *E)
         }
         if (!s->shape.rank)
             out(E, "1");
-        out(E, "}};\n");
+        out(E, "}, false};\n");
         if ((j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
             out(E, "    enum_stride[%d] = stride;\n", j);
             if (s->shape.rank)
@@ -806,8 +820,12 @@ static void emit_configure(Emit *E)
         }
         if (!s->shape.rank)
             out(E, "1");
-        out(E, "}};\n");
+        out(E, "}, false};\n");
     }
+    /* data read only at their items' first rows (no OBS node at FULL) */
+    for (int j = p->n_latent; j < p->n_vars + p->n_inputs; j++)
+        if (!p->vars[j].summed && !reads_data_at_full(p, j))
+            out(E, "    M->vars[%d].item_rows = true;\n", j);
     /* the data's column blocks: observed and inputs in declaration order */
     out(E, "    M->n_data = %d;\n", m->n_data);
     for (int k = 0; k < m->n_data; k++) {

@@ -290,8 +290,8 @@ int vlm_model_check_data(const VlmModel *m, const VlmData *d,
 
 /* Items b0..b1 of one data variable (columns col..col+n of its file) into
  * their rows: the item's values into its first row (bytes convert here,
- * per batch: raw or / 255), copied to its other SE - 1 rows; the mask
- * likewise. */
+ * per batch: raw or / 255), copied to its other SE - 1 rows unless the
+ * model reads the first only (item_rows); the mask to all SE rows. */
 typedef struct FillJob {
     const VlmData *d;
     const uint32_t *idx;
@@ -299,6 +299,7 @@ typedef struct FillJob {
     size_t col, n;
     float *o, *mk;
     bool raw;
+    bool item_rows;   /* values in the first row of each item only */
 } FillJob;
 
 static void fill_items(void *ctx, size_t b0, size_t b1)
@@ -314,7 +315,7 @@ static void fill_items(void *ctx, size_t b0, size_t b1)
         const float *msrc = j->mk ? j->d->mask + (size_t)j->idx[b] * j->d->d + j->col : NULL;
         for (int k = 0; k < j->SE; k++) {
             size_t r = b * j->SE + k;
-            if (k > 0)
+            if (k > 0 && !j->item_rows)
                 memcpy(j->o + r * n, first, n * sizeof *j->o);
             if (j->mk)
                 memcpy(j->mk + r * n, msrc, n * sizeof *j->mk);
@@ -348,7 +349,7 @@ static void fill_vars(VlmModel *m, const VlmData *d, const uint32_t *idx,
             m->obs_mask[vi] = NULL;
         }
         FillJob job = {bd.data, idx, SE, bd.column, n, (float *)m->obs[vi], mk,
-                       bd.raw};
+                       bd.raw, m->vars[vi].item_rows};
         /* items in parallel once a slice holds some 16 KB of values */
         vlm_parallel_for((size_t)B, 1 + 4096 / (n * (size_t)SE), fill_items, &job);
     }

@@ -696,6 +696,10 @@ typedef struct VlmVarInfo {
                                K of `category(K)`), else 0 */
     int rank;
     long dims[4];
+    bool item_rows;         /* a data variable that the generated code reads
+                               at each item's first row only (it computes at
+                               row levels): vlm_model_fill_batch leaves its
+                               other S*E - 1 rows (not its mask's) unfilled */
 } VlmVarInfo;
 
 #define VLM_MAX_VARS 32
