@@ -200,7 +200,7 @@ ex_vade() {
     report "seconds per epoch (fastest of 10)" \
         "$(awk -F, 'NR > 1 { d = $5 - p; p = $5; if (m == "" || d < m) m = d } END { printf "%.2f", m }' "$OUT/vade_train.csv")"
     run "$L" "$OUT/vade" eval --data "$TEST" --load "$OUT/vade.ckpt" --iw 1 --batch 256 $T || return
-    figure "test ELBO after 10 epochs (nats/image)" "$(field "$L" ELBO)" ge VADE_ELBO_MIN
+    figure "test ELBO after 10 epochs (nats/image)" "$(field "$L" ELBO)" ge -245
     run "$L" "$OUT/vade" posterior --data "$TEST" --load "$OUT/vade.ckpt" --labels "$TEST_LABELS" \
         --out "$OUT/vade_posterior.csv" $T || return
     report "cluster purity / NMI vs labels (mog: 0.522 / 0.523)" \
