@@ -280,8 +280,12 @@ static void emit_fwd(Emit *E, int i)
         break;
     case VLMC_OP_ENUM: {
         const VlmcVar *var = &E->p->vars[x->var];
+        if (var->summed)   /* given in every item of the batch: the data's value */
+            out(E, "    if (M->summed_given)\n"
+                   "        memcpy(M->lat[%d], M->obs[%d], sizeof(float) * (size_t)R * %s);\n    else\n",
+                x->var, x->var, x->n);
         out(E, "    for (int r = 0; r < R; r++) {\n"
-               "        long e = (r %% M->E) / enum_stride[%d];\n"
+               "        long e = (r %% M->E) / (M->summed_given ? enum_stride_given : enum_stride)[%d];\n"
                "        for (long i = 0; i < %s; i++) { M->lat[%d][(size_t)r * %s + i] = (float)(e %% %s); e /= %s; }\n"
                "    }\n",
             x->var, x->n, x->var, x->n, var->K, var->K);
@@ -781,7 +785,9 @@ static void emit_configure(Emit *E)
     out(E, "    M->n_w = off;\n    M->local_width = loff;\n");
     out(E, "    M->n_vars = %d; M->n_latent = %d; M->n_observed = %d; M->n_inputs = %d;\n", p->n_vars,
         p->n_latent, p->n_vars - p->n_latent, p->n_inputs);
-    out(E, "    long stride = 1;\n    (void)stride;\n");
+    /* the radix of the enumeration: every enumerated variable, or (a batch
+     * whose summed observed variables are all given) the latents alone */
+    out(E, "    long stride = 1, stride_given = 1;\n    (void)stride; (void)stride_given;\n");
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
         const VlmcSym *s = v->sym;
@@ -798,13 +804,18 @@ static void emit_configure(Emit *E)
             out(E, "1");
         out(E, "}, false};\n");
         if ((j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
-            out(E, "    enum_stride[%d] = stride;\n", j);
+            out(E, "    enum_stride[%d] = stride;\n    enum_stride_given[%d] = stride_given;\n", j, j);
+            char f[160];
             if (s->shape.rank)
-                out(E, "    stride *= gen_ipow(%s, %s);\n", v->K, v->n);
+                snprintf(f, sizeof f, "gen_ipow(%s, %s)", v->K, v->n);
             else
-                out(E, "    stride *= %s;\n", v->K);
+                snprintf(f, sizeof f, "%s", v->K);
+            out(E, "    stride *= %s;\n", f);
+            if (!v->summed)
+                out(E, "    stride_given *= %s;\n", f);
         }
     }
+    out(E, "    M->E_given = stride_given;\n");
     /* inputs: data rows without a density (vars after the random ones) */
     for (int i = 0; i < p->n_inputs; i++) {
         const VlmcVar *v = &p->vars[p->n_vars + i];
@@ -856,7 +867,7 @@ static void emit_alloc(Emit *E)
     out(E, "static void alloc_buffers(VlmModel *M, int Rmax)\n{\n");
     out(E, "    M->Rmax = Rmax;\n    size_t sz = 0;\n    (void)sz;\n");
     /* B*S*E <= Rmax: a level below FULL has at most Rmax / E rows */
-    out(E, "    const size_t Rpart = ((size_t)Rmax + (size_t)M->E - 1) / (size_t)M->E;\n    (void)Rpart;\n");
+    out(E, "    const size_t Rpart = ((size_t)Rmax + (size_t)M->E_max - 1) / (size_t)M->E_max;\n    (void)Rpart;\n");
     out(E, "    coef_buf = vlm_xcalloc((size_t)Rmax, sizeof(float));\n");
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
@@ -1035,7 +1046,9 @@ bool vlmc_emit_c(const VlmcProgram *p, const char *model_name, FILE *o, bool lin
         out(&E, "#define c_%s (const_values[%d])\n", m->consts[i]->name, i);
     out(&E, "\nstatic size_t po[%d] __attribute__((unused));  /* parameter offsets (floats) */\n",
         p->n_params ? p->n_params : 1);
-    out(&E, "static long enum_stride[%d] __attribute__((unused));  /* enumeration radix */\n\n", p->n_vars ? p->n_vars : 1);
+    out(&E, "static long enum_stride[%d] __attribute__((unused));  /* enumeration radix */\n", p->n_vars ? p->n_vars : 1);
+    out(&E, "static long enum_stride_given[%d] __attribute__((unused));  /* ... summed variables given */\n\n",
+        p->n_vars ? p->n_vars : 1);
     out(&E, "static inline long gen_ipow(long b, long e)\n{\n    long r = 1;\n    while (e-- > 0) r *= b;\n    return r;\n}\n\n");
     out(&E,
         "/* the mask of observed variable o (FULL rows) read every f-th row */\n"
