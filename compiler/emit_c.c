@@ -179,12 +179,12 @@ static void out_view(Emit *E, int i, char *buf, size_t n)
 static const char *stem(const VlmcNode *x) { return x->dist->forms[x->form].runtime; }
 
 /* the distribution-parameter operands of a dist node: inputs from `first` */
-static void th_views(Emit *E, const VlmcNode *x, int first, const char *rs_scale)
+static void th_views(Emit *E, const VlmcNode *x, int first)
 {
     out(E, "(VlmIn[]){");
     for (int k = first; k < x->n_in; k++) {
         char b[256];
-        in_view_es(E, x->in[k], rs_scale, x->shared_row, b, sizeof b);
+        in_view_es(E, x->in[k], "", x->shared_row, b, sizeof b);
         out(E, "%s%s", k > first ? ", " : "", b);
     }
     out(E, "}");
@@ -359,7 +359,7 @@ static void emit_fwd(Emit *E, int i)
         if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
             out(E, "    if (!M->use_kl) {\n");
         out(E, "    vlm_dist_%s_logp(%s, (int)%s, (int)%s, %s, ", stem(x), rows(x), x->n, x->K, a);
-        th_views(E, x, 1, "");
+        th_views(E, x, 1);
         out(E, ", ");
         mask_view(E, x);
         char term[64];
@@ -382,7 +382,7 @@ static void emit_fwd(Emit *E, int i)
         if (x->level == VLMC_LEVEL_FULL)
             out(E, "    vlm_rows_repeat(RS, R / RS, (size_t)%s, %c_slot[%d]);\n", x->n, E->pfx, x->eslot);
         out(E, "    vlm_dist_%s_rsample(%s, (int)%s, ", stem(x), rows(x), x->n);
-        th_views(E, x, 0, "");
+        th_views(E, x, 0);
         out(E, ", %c_slot[%d], %s);\n", E->pfx, x->eslot, v);
         if (x->level < VLMC_LEVEL_FULL)
             out(E, "    vlm_rows_repeat_copy(%s, %s, (size_t)%s, %s, M->lat[%d]);\n", rows(x), full_factor(x), x->n, v,
@@ -391,14 +391,14 @@ static void emit_fwd(Emit *E, int i)
     case VLMC_OP_SAMPLE:
         if (E->pfx == 's') {
             out(E, "    vlm_dist_%s_sample(&M->rng, R, (int)%s, (int)%s, ", stem(x), x->n, x->K);
-            th_views(E, x, 0, "");
+            th_views(E, x, 0);
             out(E, ", %s);\n", v);
         } else {
             /* one draw per (item, sample), shared by its enumeration rows;
              * under replay the draws in M->lat are kept */
             out(E, "    if (!M->replay) {\n");
             out(E, "        vlm_dist_%s_sample(&M->rng, %s, (int)%s, (int)%s, ", stem(x), rows(x), x->n, x->K);
-            th_views(E, x, 0, "");
+            th_views(E, x, 0);
             out(E, ", %s);\n", v);
             if (x->level < VLMC_LEVEL_FULL)
                 out(E, "        vlm_rows_repeat_copy(%s, %s, (size_t)%s, %s, M->lat[%d]);\n    } else {\n"
@@ -426,7 +426,7 @@ static void emit_fwd(Emit *E, int i)
         snprintf(mean, sizeof mean, "M->obs_mean[%d]", x->var);
         out(E, "    %s{\n    vlm_dist_%s_mean(%s, (int)%s, (int)%s, ", E->pfx == 'm' ? "if (M->want_mean) " : "",
             stem(x), rows(x), x->n, x->K);
-        th_views(E, x, 0, "");
+        th_views(E, x, 0);
         out(E, ", %s);\n", mean);
         emit_expand(E, x, x->n, mean, false);
         out(E, "    }\n");
@@ -610,7 +610,7 @@ static void emit_bwd(Emit *E, int i)
             snprintf(arr, sizeof arr, "M->dlogp");
         const char *coef = emit_coef(E, x, arr);
         out(E, "    vlm_dist_%s_logp_bwd(%s, (int)%s, (int)%s, %s, ", stem(x), rows(x), x->n, x->K, a);
-        th_views(E, x, 1, "");
+        th_views(E, x, 1);
         out(E, ", ");
         mask_view(E, x);
         out(E, ", %s, %s, ", coef, b);
@@ -622,7 +622,7 @@ static void emit_bwd(Emit *E, int i)
     }
     case VLMC_OP_RSAMPLE:
         out(E, "    vlm_dist_%s_rsample_bwd(%s, (int)%s, ", stem(x), rows(x), x->n);
-        th_views(E, x, 0, "");
+        th_views(E, x, 0);
         out(E, ", %c_slot[%d], %s, %s, ", E->pfx, x->eslot, v, d);
         th_grads(E, x, 0);
         out(E, ");\n");
