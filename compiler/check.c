@@ -591,6 +591,38 @@ static void err_net_sizes(Ck *c, VlmcLoc loc, bool mlp, int got)
         vlmc_error(c->d, loc, "linear takes 2 sizes (in, out), got %d", got);
 }
 
+static void err_global_not_latent(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    if (s->kind == VLMC_SYM_PARAM)
+        vlmc_error(c->d, loc, "a param is already one value for the whole data set: drop `global` "
+                   "(a prior on it is written `param %s ~ Normal(0, 1);`)", s->name);
+    else if (s->kind == VLMC_SYM_OBSERVED || s->kind == VLMC_SYM_INPUT)
+        vlmc_error(c->d, loc, "`global` applies to latent variables only: %s `%s` is read from each data item",
+                   vlmc_sym_kind_noun(s->kind), s->name);
+    else
+        vlmc_error(c->d, loc, "`global` applies to latent variables only, not to %s",
+                   vlmc_sym_kind_noun(s->kind));
+}
+
+/* A value that is one for the whole data set (a global latent's
+ * distribution or guide, a param's prior) reads one that varies per item. */
+static void err_reads_item(Ck *c, VlmcLoc loc, const char *what, const VlmcSym *whose, const VlmcSym *item)
+{
+    vlmc_error(c->d, loc, "%s `%s` reads %s `%s`, which varies per data item: it is one distribution for "
+               "the whole data set", what, whose->name, vlmc_sym_kind_noun(item->kind), item->name);
+}
+
+static void err_global_discrete(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "global latent `%s` is discrete: global latents must be continuous (with a "
+               "reparameterized guide)", s->name);
+}
+
+static void err_prior(Ck *c, VlmcLoc loc, const char *why)
+{
+    vlmc_error(c->d, loc, "%s", why);
+}
+
 static void warn_shadow(Ck *c, const VlmcSym *s, const VlmcSym *model_sym)
 {
     vlmc_warning(c->d, s->loc, "the guide's `%s` shadows the model's %s `%s`", s->name,
@@ -1141,7 +1173,8 @@ static bool check_expr(Ck *c, VlmcExpr *e)
             }
             return true;
         case VLMC_SYM_LATENT: case VLMC_SYM_OBSERVED: case VLMC_SYM_INPUT:
-            e->shape = s->shape; e->type = s->type; e->batched = true;
+            e->shape = s->shape; e->type = s->type;
+            e->batched = !(s->kind == VLMC_SYM_LATENT && s->global);
             add_dep(c, s, en->var_id);
             return true;
         }
@@ -1394,6 +1427,92 @@ static bool init_value_fits(const VlmcSym *s, double v, char *why, size_t n)
     }
 }
 
+/* The first symbol e reads that varies per data item (data, a local
+ * latent, a `guide local` param unless local_ok), or NULL. */
+static const VlmcSym *item_value(const VlmcExpr *e, bool local_ok)
+{
+    if (!e) return NULL;
+    const VlmcSym *r = NULL;
+    switch (e->kind) {
+    case VLMC_E_NUM: return NULL;
+    case VLMC_E_NAME: {
+        const VlmcSym *s = e->sym;
+        if (!s) return NULL;
+        switch (s->kind) {
+        case VLMC_SYM_OBSERVED: case VLMC_SYM_INPUT: return s;
+        case VLMC_SYM_LATENT: return s->global ? NULL : s;
+        case VLMC_SYM_LET: return item_value(s->expr, local_ok);
+        case VLMC_SYM_PARAM: return s->local && !local_ok ? s : NULL;
+        default: return NULL;
+        }
+    }
+    case VLMC_E_CALL:
+        for (int i = 0; i < e->n_args && !r; i++) r = item_value(e->args[i].value, local_ok);
+        return r;
+    default:
+        r = item_value(e->a[0], local_ok);
+        return r ? r : item_value(e->a[1], local_ok);
+    }
+}
+
+/* The params of a global latent's guide are global even in `guide local`. */
+static void make_params_global(VlmcExpr *e)
+{
+    if (!e) return;
+    switch (e->kind) {
+    case VLMC_E_NUM: return;
+    case VLMC_E_NAME:
+        if (e->sym && e->sym->kind == VLMC_SYM_PARAM) { e->sym->local = false; e->batched = false; }
+        if (e->sym && e->sym->kind == VLMC_SYM_LET) make_params_global(e->sym->expr);
+        return;
+    case VLMC_E_CALL:
+        for (int i = 0; i < e->n_args; i++) make_params_global(e->args[i].value);
+        break;
+    default:
+        make_params_global(e->a[0]);
+        make_params_global(e->a[1]);
+    }
+    e->batched = false;
+}
+
+/* `param w ~ Dist(args)`: a prior, counted once per data set (MAP). The
+ * param's constraint must give values in the prior's support. */
+static bool check_prior(Ck *c, VlmcSym *s)
+{
+    if (s->in_guide) {
+        err_prior(c, s->dist_call->loc, "a guide's param cannot have a prior: priors belong to the model");
+        return false;
+    }
+    DistResult r = {0};
+    if (!check_dist(c, s->dist_call, s->name, &s->shape, NULL, &r) || !r.dist) return false;
+    s->dist = r.dist;
+    s->dist_loc = s->dist_call->loc;
+    s->param_form = r.form;
+    s->dist_args = r.args;
+    if (r.dist->discrete) {
+        err_prior(c, s->dist_call->loc, "a param's prior must be continuous (a param is real-valued)");
+        return false;
+    }
+    for (int i = 0; i < r.dist->forms[r.form].n_params; i++) {
+        const VlmcSym *it = item_value(r.args[i], false);
+        if (it) { err_reads_item(c, r.args[i]->loc, "the prior of param", s, it); return false; }
+    }
+    VlmcSupport v = r.dist->value_support;
+    VlmcConstraint want = v == VLMC_SUP_REAL ? VLMC_CON_NONE
+                        : v == VLMC_SUP_POSITIVE || v == VLMC_SUP_NONNEG ? VLMC_CON_POSITIVE
+                        : v == VLMC_SUP_UNIT || v == VLMC_SUP_UNIT_CLOSED ? VLMC_CON_UNIT : (VlmcConstraint)-1;
+    static const char *const con[] = {"no constraint", "`: positive`", "`: unit`", "`: simplex`"};
+    if ((int)want < 0 || s->constraint != want) {
+        char why[300];
+        snprintf(why, sizeof why, "the prior %s gives %s values, but param `%s` has %s%s%s", r.dist->name,
+                 vlmc_support_name(v), s->name, con[s->constraint], (int)want < 0 ? "" : ": declare it with ",
+                 (int)want < 0 ? "" : con[want]);
+        err_prior(c, s->dist_call->loc, why);
+        return false;
+    }
+    return true;
+}
+
 static bool check_param(Ck *c, VlmcSym *s)
 {
     bool ok = resolve_shape(c, s);
@@ -1414,6 +1533,7 @@ static bool check_param(Ck *c, VlmcSym *s)
             }
         }
     }
+    if (s->dist_call && ok) ok = check_prior(c, s);
     VlmcExpr *x = s->init_expr;
     if (!x) { s->init = VLMC_INIT_DEFAULT; return ok; }
     double v, a, b;
@@ -1562,6 +1682,13 @@ static bool check_var(Ck *c, VlmcSym *s)
     /* observed Bernoulli data may be relaxed to [0, 1] (e.g. grey pixels) */
     if (s->kind == VLMC_SYM_OBSERVED && r.dist->value_support == VLMC_SUP_BINARY)
         s->type = VLMC_T_REAL;
+    if (s->global) {
+        if (r.dist->discrete) { err_global_discrete(c, s->loc, s); return false; }
+        for (int i = 0; i < r.dist->forms[r.form].n_params; i++) {
+            const VlmcSym *it = item_value(r.args[i], false);
+            if (it) { err_reads_item(c, r.args[i]->loc, "the distribution of global latent", s, it); return false; }
+        }
+    }
     s->support_dim = (VlmcDim){-1, 0};
     if (r.dist->value_support == VLMC_SUP_CATEGORY) {
         s->support_dim = r.k;
@@ -1688,6 +1815,20 @@ static bool check_sample(Ck *c, VlmcStmt *st)
         return false;
     }
     if (z->kind == VLMC_SYM_OBSERVED && !check_guided_summed(c, st, z)) return false;
+    if (z->global) {
+        for (int i = 0; i < q->forms[r.form].n_params; i++) {
+            const VlmcSym *it = item_value(r.args[i], true);
+            if (it) { err_reads_item(c, r.args[i]->loc, "the guide of global latent", z, it); return false; }
+        }
+        for (int i = 0; i < q->forms[r.form].n_params; i++) make_params_global(r.args[i]);
+        if (!q->reparam) {
+            char why[300];
+            snprintf(why, sizeof why, "the guide of global latent `%s` must be reparameterizable (e.g. Normal); "
+                     "%s is not", z->name, q->name);
+            err_prior(c, st->call->loc, why);
+            return false;
+        }
+    }
     z->q_dist = q;
     z->q_args = r.args;
     z->q_param_form = r.form;
@@ -1748,6 +1889,11 @@ static void check_block(Ck *c, VlmcStmt *stmts, int n, Entry **entries)
         if (!c->cur) continue;   /* redefinition: reported */
         VlmcSym *s = st->sym;
         bool ok = true;
+        if (s->global && s->kind != VLMC_SYM_LATENT) {
+            err_global_not_latent(c, s->global_loc, s);
+            s->global = false;
+            c->cur->bad = true;
+        }
         switch (s->kind) {
         case VLMC_SYM_CONST: ok = check_const(c, s); break;
         case VLMC_SYM_PARAM: ok = check_param(c, s); break;

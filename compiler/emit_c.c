@@ -354,6 +354,17 @@ static void emit_fwd(Emit *E, int i)
         break;
     case VLMC_OP_LOGP:
         in_view(E, x->in[0], "", a, sizeof a);
+        if (x->prior >= 0) {
+            /* a param's prior: one GLOBAL term, repeated over the rows
+             * (the runtime weighs it 1/N per item) */
+            char term[64];
+            snprintf(term, sizeof term, "M->prior_term[%d]", x->prior);
+            out(E, "    vlm_dist_%s_logp(1, (int)%s, 1, %s, ", stem(x), x->n, a);
+            th_views(E, x, 1);
+            out(E, ", (VlmIn){NULL, 0, 0}, %s);\n", term);
+            emit_expand(E, x, "1", term, true);
+            break;
+        }
         /* with the closed-form KL the latent's log p and log q terms are
          * not read (nor their gradients taken): skip them */
         if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
@@ -378,7 +389,8 @@ static void emit_fwd(Emit *E, int i)
     case VLMC_OP_RSAMPLE:
         /* one noise draw per (item, sample); at FULL (the guide reads an
          * enumerated value) the same noise serves each of its rows */
-        out(E, "    vlm_dist_%s_noise(&M->rng, (size_t)RS * %s, %c_slot[%d]);\n", stem(x), x->n, E->pfx, x->eslot);
+        out(E, "    vlm_dist_%s_noise(&M->rng, (size_t)%s * %s, %c_slot[%d]);\n", stem(x),
+            x->level == VLMC_LEVEL_FULL ? "RS" : rows(x), x->n, E->pfx, x->eslot);
         if (x->level == VLMC_LEVEL_FULL)
             out(E, "    vlm_rows_repeat(RS, R / RS, (size_t)%s, %c_slot[%d]);\n", x->n, E->pfx, x->eslot);
         out(E, "    vlm_dist_%s_rsample(%s, (int)%s, ", stem(x), rows(x), x->n);
@@ -390,9 +402,13 @@ static void emit_fwd(Emit *E, int i)
         break;
     case VLMC_OP_SAMPLE:
         if (E->pfx == 's') {
-            out(E, "    vlm_dist_%s_sample(&M->rng, R, (int)%s, (int)%s, ", stem(x), x->n, x->K);
+            /* a global latent: one draw for every row */
+            out(E, "    vlm_dist_%s_sample(&M->rng, %s, (int)%s, (int)%s, ", stem(x), rows(x), x->n, x->K);
             th_views(E, x, 0);
             out(E, ", %s);\n", v);
+            if (x->level < VLMC_LEVEL_FULL && x->var < E->p->n_latent)
+                out(E, "    vlm_rows_repeat_copy(%s, %s, (size_t)%s, %s, M->lat[%d]);\n", rows(x), full_factor(x), x->n,
+                    v, x->var);
         } else {
             /* one draw per (item, sample), shared by its enumeration rows;
              * under replay the draws in M->lat are kept */
@@ -597,6 +613,15 @@ static void emit_bwd(Emit *E, int i)
         out_view(E, x->in[0], b, sizeof b);
         /* with the closed-form KL, the latent's log p and log q terms (and
          * their gradients) are replaced */
+    if (x->prior >= 0) {
+        const char *coef = emit_coef(E, x, "M->dprior");
+        out(E, "    vlm_dist_%s_logp_bwd(1, (int)%s, 1, %s, ", stem(x), x->n, a);
+        th_views(E, x, 1);
+        out(E, ", (VlmIn){NULL, 0, 0}, %s, %s, ", coef, b);
+        th_grads(E, x, 1);
+        out(E, ");\n");
+        break;
+    }
     {
         bool kl = x->var < E->p->n_latent && E->p->vars[x->var].kl;
         if (kl)
@@ -802,7 +827,7 @@ static void emit_configure(Emit *E)
         }
         if (!s->shape.rank)
             out(E, "1");
-        out(E, "}, false};\n");
+        out(E, "}, false, %s};\n", v->global ? "true" : "false");
         if ((j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
             out(E, "    enum_stride[%d] = stride;\n    enum_stride_given[%d] = stride_given;\n", j, j);
             char f[160];
@@ -816,6 +841,10 @@ static void emit_configure(Emit *E)
         }
     }
     out(E, "    M->E_given = stride_given;\n");
+    /* params with a prior: their log p terms, in the order of prior_term */
+    out(E, "    M->n_priors = %d;\n", p->n_priors);
+    for (int k = 0; k < p->n_priors; k++)
+        out(E, "    M->prior_param[%d] = %d;\n", k, p->priors[k]);
     /* inputs: data rows without a density (vars after the random ones) */
     for (int i = 0; i < p->n_inputs; i++) {
         const VlmcVar *v = &p->vars[p->n_vars + i];
@@ -831,7 +860,7 @@ static void emit_configure(Emit *E)
         }
         if (!s->shape.rank)
             out(E, "1");
-        out(E, "}, false};\n");
+        out(E, "}, false, false};\n");
     }
     /* data read only at their items' first rows (no OBS node at FULL) */
     for (int j = p->n_latent; j < p->n_vars + p->n_inputs; j++)
@@ -892,6 +921,8 @@ static void emit_alloc(Emit *E)
                 out(E, "    M->logq_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
         }
     }
+    for (int k = 0; k < p->n_priors; k++)
+        out(E, "    M->prior_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", k);
     use_graph(E, &p->model_g, 'm');
     alloc_buffers(E);
     use_graph(E, &p->guide_g, 'g');
@@ -916,6 +947,8 @@ static void emit_alloc(Emit *E)
             out(E, "    free(M->lat[%d]); free(M->logq_term[%d]); M->lat[%d] = NULL; M->logq_term[%d] = NULL;\n",
                 j, j, j, j);
     }
+    for (int k = 0; k < p->n_priors; k++)
+        out(E, "    free(M->prior_term[%d]); M->prior_term[%d] = NULL;\n", k, k);
     use_graph(E, &p->model_g, 'm');
     free_buffers(E);
     use_graph(E, &p->guide_g, 'g');

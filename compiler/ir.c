@@ -82,6 +82,7 @@ typedef struct Lower {
     bool flat;         /* the sampler: every row is one draw of an item, so
                           batched values are all at one level (FULL) */
     bool ok;
+    int prior_cap;     /* of p->priors */
 } Lower;
 
 static char *fmt(VlmcArena *a, const char *f, ...) __attribute__((format(printf, 2, 3)));
@@ -132,7 +133,7 @@ static int add_node(Lower *L, VlmcOp op, VlmcLevel level, const char *n, bool sc
     VlmcNode *x = &g->nodes[g->n];
     memset(x, 0, sizeof *x);
     x->op = op; x->level = level; x->n = n; x->scalar = scalar; x->loc = loc;
-    x->param = x->bias = x->var = -1;
+    x->param = x->bias = x->var = x->prior = -1;
     x->K = "1";
     return g->n++;
 }
@@ -557,14 +558,16 @@ static int dist_node(Lower *L, VlmcOp op, const VlmcDist *dist, int form, VlmcEx
     for (int i = 0; i < th->n; i++)
         ins[n_in++] = th->id[i];
     /* a draw is one per (item, sample) at least; a density or a mean is
-     * one per item at least (its value is data or a latent). A later
-     * `global latent` would be drawn at GLOBAL and its density be a GLOBAL
-     * term, counted once per data set (1/N per item in a minibatch): the
-     * emitter repeats terms below FULL over their rows, which is right for
-     * ITEM and SAMPLE terms only, so such a term needs its own reduction
-     * (DESIGN.md, refactor B) */
+     * one per item at least (its value is data or a latent). A `global
+     * latent` is drawn at GLOBAL and its densities are GLOBAL terms: the
+     * emitter repeats them over the rows like any term below FULL, and the
+     * runtime's term table gives them the coefficient 1/N (counted once
+     * per data set; vlm_infer_term_scale) */
     bool draw = op == VLMC_OP_RSAMPLE || op == VLMC_OP_SAMPLE;
-    VlmcLevel lv = join(L, ins, n_in, leaf(L, draw ? VLMC_LEVEL_SAMPLE : VLMC_LEVEL_ITEM));
+    /* a global latent's draw and densities have the one row of GLOBAL:
+     * the runtime weighs its terms 1/N per item (infer.c, term_scale) */
+    VlmcLevel min = v->global ? VLMC_LEVEL_GLOBAL : leaf(L, draw ? VLMC_LEVEL_SAMPLE : VLMC_LEVEL_ITEM);
+    VlmcLevel lv = join(L, ins, n_in, min);
     int r = add_node(L, op, lv, v->n, v->sym->shape.rank == 0, loc);
     VlmcNode *x = N(L, r);
     memcpy(x->in, ins, sizeof ins);
@@ -591,6 +594,8 @@ static void maybe_kl(Lower *L, int j, int q_loc, int q_scale)
 {
     VlmcVar *v = &L->p->vars[j];
     const VlmcSym *s = v->sym;
+    if (v->global)   /* its KL would be one row too: Monte Carlo keeps it simple */
+        return;
     if (strcmp(s->dist->name, "Normal") || !v->q_dist || strcmp(v->q_dist->name, "Normal"))
         return;
     for (int k = 0; k < 2; k++)
@@ -639,7 +644,13 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
     v->has_q = true;
     const char *dims[1] = {v->n};
     int loc_n, sc_n;
-    if (vlmc_auto_amortized(L->m)) {
+    if (v->global) {
+        /* q(w) = Normal(loc, exp(log_scale)): global params, one row */
+        int lp = add_param(L, fmt(L->a, "auto.%s.loc", s->name), 1, dims, INIT_CONST, 0, 0, true, false, 0);
+        int sp = add_param(L, fmt(L->a, "auto.%s.log_scale", s->name), 1, dims, INIT_CONST, -1, 0, true, false, 0);
+        loc_n = param_node(L, lp, s->loc);
+        sc_n = param_node(L, sp, s->loc);
+    } else if (vlmc_auto_amortized(L->m)) {
         /* the encoder reads the first observed variable that is data in
          * every row (a summed one may be missing) */
         const VlmcSym *o = L->m->observed[0];
@@ -746,7 +757,9 @@ static void build_tables(Lower *L)
         v->has_q = s->q_dist != NULL;   /* latents; summed observed (M2) */
         v->q_dist = s->q_dist;
         v->summed = !lat && s->summed;
+        v->global = lat && s->global;
         v->level = !lat ? (v->summed ? VLMC_LEVEL_FULL : VLMC_LEVEL_ITEM)
+                   : v->global ? VLMC_LEVEL_GLOBAL
                    : v->treat == VLMC_TREAT_ENUMERATE ? VLMC_LEVEL_FULL : VLMC_LEVEL_SAMPLE;
         if ((lat && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
             /* support^numel for each enumerated latent */
@@ -796,6 +809,8 @@ static void begin_graph(Lower *L, VlmcGraph *g, bool guide)
  * are inputs of the graph, each conditional a LOGP term) or, sampling, for
  * ancestral sampling (each variable drawn from its conditional). Observed
  * variables also get their mean E[x | parents]. */
+static void lower_priors(Lower *L);
+
 static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
 {
     begin_graph(L, g, false);
@@ -824,6 +839,36 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
         if (st->kind == VLMC_S_OBSERVED)
             dist_node(L, VLMC_OP_MEAN, s->dist, s->param_form, s->dist_args, &th, -1, var, s->dist_loc);
         map_put(&L->values, s, x);
+    }
+    if (!sampling)
+        lower_priors(L);
+}
+
+/* The priors of params (`param w ~ Normal(0, 1)`): one GLOBAL LOGP term
+ * each over the param's (constrained) value, in the model graph. */
+static void lower_priors(Lower *L)
+{
+    const VlmcModel *m = L->m;
+    for (int i = 0; i < m->n_params && L->ok; i++) {
+        VlmcSym *s = m->params[i];
+        if (!s->dist)
+            continue;
+        VlmcExpr name = {.kind = VLMC_E_NAME, .loc = s->loc, .name = s->name, .sym = s, .shape = s->shape};
+        int x = lower_name(L, &name);
+        Args th = lower_args(L, s->dist, s->param_form, s->dist_args);
+        int ins[VLMC_MAX_IN], n_in = 0;
+        ins[n_in++] = x;
+        for (int k = 0; k < th.n; k++)
+            ins[n_in++] = th.id[k];
+        int r = add_node(L, VLMC_OP_LOGP, VLMC_LEVEL_GLOBAL, N(L, x)->n, s->shape.rank == 0, s->dist_loc);
+        VlmcNode *y = N(L, r);
+        memcpy(y->in, ins, sizeof ins);
+        y->n_in = n_in;
+        y->dist = s->dist;
+        y->form = s->param_form;
+        y->prior = L->p->n_priors;
+        L->p->priors = vlmc_arena_grow(L->a, L->p->priors, L->p->n_priors, &L->prior_cap, sizeof *L->p->priors, 8);
+        L->p->priors[L->p->n_priors++] = map_get(&L->param_of, s);
     }
 }
 

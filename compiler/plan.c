@@ -177,6 +177,8 @@ static const char *training(const VlmcProgram *p)
 /* The name of the variable of a density, draw or KL node. */
 static const char *var_name(const VlmcProgram *p, const VlmcNode *x)
 {
+    if (x->prior >= 0)
+        return p->params[p->priors[x->prior]].name;
     return x->var >= 0 ? p->vars[x->var].sym->name : "?";
 }
 

@@ -230,6 +230,11 @@ struct VlmcSym {
     /* front-end additions */
     bool local;                /* PARAM declared in `guide local`: one value
                                   per data point (batched) */
+    bool global;               /* `global latent`: one value for the whole
+                                  data set (its draw has one row, GLOBAL) */
+    VlmcLoc global_loc;        /* the `global` keyword */
+    /* PARAM with a prior (`param w ~ Normal(0, 1)`): dist, dist_args,
+     * param_form and dist_loc hold it; NULL dist: no prior */
     /* syntax as parsed, interpreted by the checker */
     VlmcExpr **dims; int n_dims;  /* `[K, 5]`: NAME or NUM expressions */
     VlmcExpr *init_expr;       /* PARAM: `= 1`, `= normal(a, b)`, ... */
@@ -454,6 +459,8 @@ typedef struct VlmcNode {
     bool shared_row;      /* Categorical: one [K] parameter row for every
                              element of a vector variable (element stride 0) */
     bool is_q;            /* LOGP of a guide term */
+    int prior;            /* LOGP of a param's prior: its index among the
+                             program's priors (var is -1), else -1 */
     /* filled by autodiff */
     bool live;            /* reachable from an output */
     bool dep;             /* depends on something trainable: needs a gradient */
@@ -496,6 +503,8 @@ typedef struct VlmcVar {  /* runtime variable table: latents, then observed,
     bool kl;              /* analytic KL(q || p) available (Normal/Normal) */
     const VlmcDist *q_dist;
     bool summed;          /* observed, enumerated where missing (VlmcSym.summed) */
+    bool global;          /* `global latent`: GLOBAL draw, log p and log q
+                             counted once per data set */
     VlmcLevel level;      /* level of its value: a guided latent's sample
                              (SAMPLE, or FULL when the guide reads an
                              enumerated value), enumerated FULL, data ITEM */
@@ -510,6 +519,8 @@ typedef struct VlmcProgram {
     VlmcGraph guide_g;    /* samples of guided latents and log q */
     VlmcGraph sample_g;   /* ancestral sampling from the model */
     bool has_local;
+    int *priors; int n_priors; /* params (table indices) with a prior, in
+                                  the order of their LOGP terms */
     const char *E;        /* enumeration size, C expression */
     int auto_hidden;      /* width of an automatic amortized guide */
     const struct VlmcMixture *mixture; /* conjugate mixture (EM), or NULL */

@@ -90,6 +90,7 @@ static VlmcExprVec *expr_push(VlmcParseCtx *c, VlmcExprVec *v, VlmcExpr *e);
 %token END 0 "end of file"
 %token CONST "const" PARAM "param" NET "net" LET "let" LATENT "latent"
        OBSERVED "observed" INPUT "input" GUIDE "guide" LOCAL "local"
+       GLOBAL "global"
 %token <str> IDENT "identifier"
 %token <num> NUM "number"
 
@@ -123,7 +124,11 @@ item:
   ;
 
 decl: const_decl | param_decl | net_decl | let_decl | latent_decl | observed_decl
-    | input_decl ;
+    | input_decl
+    /* `global latent w ~ ...`: one value for the whole data set; on any
+     * other declaration the checker explains why it does not apply */
+    | "global" decl             { $$ = $2; $$->global = true; $$->global_loc = @1; }
+    ;
 
 /* guide { ... } or guide local { ... }: the variational family */
 guide_block:
@@ -162,6 +167,16 @@ param_decl:
             $$ = mk_sym(ctx, VLMC_SYM_PARAM, $2, @2);
             if ($3) { $$->dims = $3->v; $$->n_dims = $3->n; }
             $$->init_expr = $5;
+            $$->con_name = $4.key;
+            $$->con_loc = $4.key_loc;
+        }
+  /* param w[D] ~ Normal(0, 1);  a prior: MAP, its log density counted
+   * once per data set */
+  | "param" IDENT dims_opt con_opt '~' dist_call
+        {
+            $$ = mk_sym(ctx, VLMC_SYM_PARAM, $2, @2);
+            if ($3) { $$->dims = $3->v; $$->n_dims = $3->n; }
+            $$->dist_call = $6;
             $$->con_name = $4.key;
             $$->con_loc = $4.key_loc;
         }
@@ -453,11 +468,11 @@ static bool starts_decl(yysymbol_kind_t k)
 {
     return k == YYSYMBOL_CONST || k == YYSYMBOL_PARAM || k == YYSYMBOL_NET
         || k == YYSYMBOL_LET || k == YYSYMBOL_LATENT || k == YYSYMBOL_OBSERVED
-        || k == YYSYMBOL_INPUT || k == YYSYMBOL_GUIDE || k == YYSYMBOL_YYEOF || is_sym(k, "'}'");
+        || k == YYSYMBOL_INPUT || k == YYSYMBOL_GUIDE || k == YYSYMBOL_GLOBAL || k == YYSYMBOL_YYEOF || is_sym(k, "'}'");
 }
 
 static const char *const keywords[] = {"const", "param", "net", "let", "latent",
-                                       "observed", "input", "guide", "local"};
+                                       "observed", "input", "guide", "local", "global"};
 #define N_KEYWORDS ((int)(sizeof keywords / sizeof keywords[0]))
 
 static VlmcLoc end_of(VlmcLoc l)

@@ -104,6 +104,21 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
                 : "infinite", item);
 }
 
+/* The term table's coefficients: a term counted once per data set (a
+ * global latent's log p and log q, a param's prior) weighs 1/N in each
+ * item's objective, so that the mean over any B items is unbiased for
+ * ELBO / N (and N times it is the data set's ELBO); none under
+ * `predictive`, where w is drawn from q(w) and not weighed. */
+static double once_scale(const VlmModel *m)
+{
+    return m->predictive ? 0 : 1.0 / (double)(m->n_items ? m->n_items : 1);
+}
+
+double vlm_infer_term_scale(const VlmModel *m, int v)
+{
+    return v < m->n_latent && m->vars[v].global ? once_scale(m) : 1;
+}
+
 /* Run guide and model forward and reduce the rows to log weights; the
  * guided latents' terms (log p(z) - log q(z), or KL) weigh beta (1: the
  * true log weights). */
@@ -119,20 +134,42 @@ static int forward(VlmModel *m, Fwd *f, double beta, VlmErr *err)
     f->logw = f->lq + m->Rmax;
     memset(f->lp, 0, (size_t)R * sizeof(double));
     memset(f->lq, 0, (size_t)R * sizeof(double));
+    double once = 0;   /* the once-per-data-set terms, unweighted */
     for (int v = 0; v < m->n_vars; v++) {
         const double *t = m->logp_term[v];
         double w = v < m->n_latent && is_guided(m->vars[v].treat) ? beta : 1;
-        if (t && !uses_kl(m, v))
+        w *= vlm_infer_term_scale(m, v);
+        if (t && !uses_kl(m, v)) {
             for (int r = 0; r < R; r++)
                 f->lp[r] += w * t[r];
+            if (v < m->n_latent && m->vars[v].global)
+                once += t[0];
+        }
     }
     for (int j = 0; j < m->n_latent; j++) {
         /* with the closed-form KL, KL(q || p) stands for log q - log p */
         const double *t = uses_kl(m, j) ? m->kl_term[j] : m->logq_term[j];
-        if (t && is_guided(m->vars[j].treat))
+        double w = beta * vlm_infer_term_scale(m, j);
+        if (t && is_guided(m->vars[j].treat)) {
             for (int r = 0; r < R; r++)
-                f->lq[r] += beta * t[r];
+                f->lq[r] += w * t[r];
+            if (m->vars[j].global)
+                once -= t[0];
+        }
     }
+    for (int k = 0; k < m->n_priors; k++) {
+        const double *t = m->prior_term[k];
+        double w = once_scale(m);
+        for (int r = 0; r < R; r++)
+            f->lp[r] += w * t[r];
+        once += t[0];
+        if (!isfinite(t[0])) {
+            vlm_err_set(err, "log prior of param `%s` is %s", m->params[m->prior_param[k]].name,
+                        isnan(t[0]) ? "NaN" : "infinite");
+            return -1;
+        }
+    }
+    m->global_term = once;
     for (int r = 0; r < R; r++)
         f->lp[r] -= f->lq[r];
     vlm_logsumexp(BS, E, f->lp, f->L, NULL);
@@ -394,14 +431,21 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
             d = m->dkl[j];
             memset(d, 0, (size_t)R * sizeof *d);
         }
+        double w = beta * vlm_infer_term_scale(m, j);
         for (int r = 0; r < R; r++)
-            d[r] = (float)(beta * cr[r]);
+            d[r] = (float)(w * cr[r]);
     }
-    /* the guided latents' log p(z) terms weigh beta too */
+    /* the guided latents' log p(z) terms weigh beta too (and a global
+     * latent's 1/N, as the priors of params) */
     for (int j = 0; j < m->n_latent; j++)
-        if (is_guided(m->vars[j].treat) && m->dlogp_lat[j])
+        if (is_guided(m->vars[j].treat) && m->dlogp_lat[j]) {
+            double w = beta * vlm_infer_term_scale(m, j);
             for (int r = 0; r < R; r++)
-                m->dlogp_lat[j][r] = (float)(beta * m->dlogp[r]);
+                m->dlogp_lat[j][r] = (float)(w * m->dlogp[r]);
+        }
+    if (m->n_priors)
+        for (int r = 0; r < R; r++)
+            m->dprior[r] = (float)(once_scale(m) * m->dlogp[r]);
     fwd_free(&f);
 
     if (!m->dw_zero)
@@ -478,12 +522,23 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
         return -1;
     }
     int Sc = K < per ? K : per;       /* samples per pass */
-    int Bp = Sc == K ? per / K : 1;   /* items per pass */
+    /* a global latent: one draw of w per pass, so each item's K samples
+     * hold K independent draws of w (its SE stays the SE) */
+    bool global = vlm_model_has_global(m);
+    if (global)
+        Sc = 1;
+    int Bp = Sc == K ? per / K : (global ? per : 1);   /* items per pass */
     double *logw = vlm_xmalloc((size_t)Bp * K * sizeof *logw);
     double *lw = vlm_xmalloc((size_t)Bp * Sc * sizeof *lw);
     double *work = vlm_xmalloc(vlm_psis_work(K) * sizeof *work);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
     int rc = 0;
+    /* the posterior predictive p(x | data) ~ E_q(w) p(x | w): log weights
+     * without the once-per-data-set terms, whose mean (over the passes)
+     * adds its 1/N share to the ELBO below */
+    double once_sum = 0;
+    long once_n = 0;
+    m->predictive = global;
     for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)Bp) {
         int nb = d->n - i0 < (size_t)Bp ? (int)(d->n - i0) : Bp;
         for (int b = 0; b < nb; b++)
@@ -492,6 +547,8 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
             int S = K - k0 < Sc ? K - k0 : Sc;
             vlm_model_fill_batch(m, d, idx, nb, S);
             rc = vlm_infer_forward(m, lw, NULL, VLM_OBJ_ELBO, err);
+            once_sum += m->global_term;
+            once_n++;
             for (int b = 0; b < nb && rc == 0; b++)
                 memcpy(logw + (size_t)b * K + k0, lw + (size_t)b * S,
                        (size_t)S * sizeof *lw);
@@ -503,6 +560,9 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
                 st->se = 0;     /* log p(x) itself, no sampling */
         }
     }
+    m->predictive = false;
+    for (size_t i = 0; i < d->n && rc == 0 && global; i++)
+        stats[i].elbo += once_sum / (double)once_n / (double)d->n;
     free(work);
     free(logw);
     free(lw);

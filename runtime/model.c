@@ -54,6 +54,8 @@ static void free_rows(VlmModel *m)
     }
     free(m->row_item);
     free(m->dlogp);
+    free(m->dprior);
+    m->dprior = NULL;
     free(m->scratch);
     m->scratch = NULL;
     m->row_item = NULL;
@@ -79,6 +81,7 @@ void vlm_model_alloc_rows(VlmModel *m, int Rmax)
         m->dlogp_lat[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->row_item = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->dlogp = vlm_xcalloc((size_t)Rmax, sizeof(float));
+    m->dprior = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->scratch = vlm_xcalloc(8 * (size_t)Rmax, sizeof(double));
 }
 
@@ -397,16 +400,28 @@ static void fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
             m->row_item[(size_t)b * SE + k] = (float)idx[b];
 }
 
+/* Both set n_items: the terms counted once per data set weigh 1/N of the
+ * data set the batch is drawn from. */
 void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
                           int B, int S)
 {
+    m->n_items = d->n;
     fill_batch(m, d, idx, B, S, false);
 }
 
 void vlm_model_fill_training_batch(VlmModel *m, const VlmData *d,
                                    const uint32_t *idx, int B, int S)
 {
+    m->n_items = d->n;
     fill_batch(m, d, idx, B, S, true);
+}
+
+bool vlm_model_has_global(const VlmModel *m)
+{
+    for (int j = 0; j < m->n_latent; j++)
+        if (m->vars[j].global)
+            return true;
+    return false;
 }
 
 void vlm_model_fill_inputs(VlmModel *m, const VlmData *d, const uint32_t *idx,

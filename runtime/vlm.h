@@ -701,10 +701,13 @@ typedef struct VlmVarInfo {
                                at each item's first row only (it computes at
                                row levels): vlm_model_fill_batch leaves its
                                other S*E - 1 rows (not its mask's) unfilled */
+    bool global;            /* `global latent`: one value for the data set;
+                               its log p and log q terms weigh 1/N per item */
 } VlmVarInfo;
 
 #define VLM_MAX_VARS 32
 #define VLM_MAX_PARAMS 128
+#define VLM_MAX_PRIORS 32
 
 typedef struct VlmModel VlmModel;
 typedef struct VlmModelDesc VlmModelDesc;
@@ -800,6 +803,21 @@ struct VlmModel {
                                        for that term instead of dlogp) */
 
     VlmRng rng;             /* VLM_STREAM_NOISE: guide noise and samples */
+
+    /* Terms counted once per data set (global latents' log p and log q,
+     * params' priors): the per-item objective weighs them 1/n_items, so
+     * the mean over a minibatch of B items is unbiased for ELBO / N. */
+    size_t n_items;         /* N of the data set being processed (set by
+                               vlm_model_fill_batch from its data) */
+    int n_priors;           /* params with a prior (`param w ~ Dist`) */
+    int prior_param[VLM_MAX_PRIORS];    /* ... their indices in params */
+    double *prior_term[VLM_MAX_PRIORS]; /* R: log p(w) of each, repeated */
+    float *dprior;          /* R: coefficient of the prior terms (driver) */
+    bool predictive;        /* forward leaves the once-per-data-set terms
+                               out of the log weights (eval's posterior
+                               predictive: w is drawn from q(w)) */
+    double global_term;     /* last forward: the sum of those terms (log p
+                               - log q of global latents, log priors) */
 };
 
 /* A mixture of diagonal Gaussians the compiler recognised as conjugate
@@ -992,6 +1010,11 @@ typedef struct VlmItemStats {
 /* work: vlm_psis_work(K) doubles, or NULL (allocated inside). */
 void vlm_infer_stats(int K, const double *logw, double *work,
                      VlmItemStats *out);
+/* The weight of variable v's terms in the per-item objective: 1/N for a
+ * global latent (counted once per data set), else 1. */
+double vlm_infer_term_scale(const VlmModel *m, int v);
+/* Whether the model has a global latent (eval then draws one w per pass). */
+bool vlm_model_has_global(const VlmModel *m);
 /* True when no latent has a guide: log p(x) is computed exactly. */
 bool vlm_model_exact(const VlmModel *m);
 /* Statistics of every item of d (stats: d->n) from K importance samples
