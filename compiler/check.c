@@ -597,8 +597,8 @@ static void err_global_not_latent(Ck *c, VlmcLoc loc, const VlmcSym *s)
         vlmc_error(c->d, loc, "a param is already one value for the whole data set: drop `global` "
                    "(a prior on it is written `param %s ~ Normal(0, 1);`)", s->name);
     else if (s->kind == VLMC_SYM_OBSERVED || s->kind == VLMC_SYM_INPUT)
-        vlmc_error(c->d, loc, "`global` applies to latent variables only: %s `%s` is read from each data item",
-                   vlmc_sym_kind_noun(s->kind), s->name);
+        vlmc_error(c->d, loc, "`global` applies to latent variables only, not to %s (`%s` is read from each "
+                   "data item)", vlmc_sym_kind_noun(s->kind), s->name);
     else
         vlmc_error(c->d, loc, "`global` applies to latent variables only, not to %s",
                    vlmc_sym_kind_noun(s->kind));

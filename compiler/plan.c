@@ -251,8 +251,18 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
         const VlmcSym *s = v->sym;
-        fprintf(o, "  %s %s: %s (%.0f value%s per item)\n", j < p->n_latent ? "latent  " : "observed",
-                s->name, s->dist->name, eval_size(m, v->n), eval_size(m, v->n) == 1 ? "" : "s");
+        fprintf(o, "  %s %s: %s (%.0f value%s per %s)\n", j < p->n_latent ? "latent  " : "observed",
+                s->name, s->dist->name, eval_size(m, v->n), eval_size(m, v->n) == 1 ? "" : "s",
+                v->global ? "data set: global" : "item");
+        if (v->global) {
+            fprintf(o, "      guide: %s%s, global (one q(%s) for the data set)\n",
+                    v->treat == VLMC_TREAT_AUTO_GUIDE ? "automatic " : "", v->q_dist ? v->q_dist->name : "Normal",
+                    s->name);
+            fprintf(o, "      gradient: %s\n", estimator(p, v));
+            fprintf(o, "      log p(%s) - log q(%s): Monte Carlo, counted once per data set (1/N per item)\n",
+                    s->name, s->name);
+            continue;
+        }
         if (j >= p->n_latent && v->summed) {
             fprintf(o, "      a parent of other variables: where given, its value (the other enumerated rows\n"
                        "      are clamped out); where missing (NaN), summed out exactly like an enumerated\n"
@@ -293,6 +303,12 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
                 v->sym->support ? ", integers (category)" : "");
         fprintf(o, "      data the model conditions on: no density; read from the data like an observed "
                    "variable\n");
+    }
+    for (int k = 0; k < p->n_priors; k++) {
+        /* the model's params come first in the param table, in order */
+        const VlmcSym *s = m->params[p->priors[k]];
+        fprintf(o, "  param    %s: prior %s, MAP: log p(%s) counted once per data set (1/N per item)\n",
+                s->name, s->dist->name, s->name);
     }
     if (p->E && strcmp(p->E, "1L"))
         fprintf(o, "  enumeration: %.0f joint values per item (rows per item)\n", eval_size(m, p->E));
