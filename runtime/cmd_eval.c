@@ -36,6 +36,7 @@ int vlm_cmd_eval(VlmModel *m, const Opts *o)
     VlmEvidence ev;
     vlm_evidence_summarize(d.n, st, K, vlm_model_exact(m), m->local_width > 0,
                            &ev);
+    ev.global = vlm_model_has_global(m);
     char files[512];
     vlm_evidence_print(stdout, &ev, vlm_cli_data_name(o, false, files, sizeof files));
     free(st);

@@ -1064,6 +1064,11 @@ typedef struct VlmEvidence {
     size_t khat_tied;       /* items whose k-hat is NaN with K >= 21 */
     double khat_max;
     bool unreliable;        /* k-hat > 0.7 on > 1% of items or any ESS < 2 */
+    bool global;            /* the model has global latents: the IS
+                               estimate is the posterior predictive
+                               log p(x | training data) under q(w), and the
+                               ELBO holds the global terms' 1/N share (set
+                               by the caller after summarize) */
 } VlmEvidence;
 void vlm_evidence_summarize(size_t n, const VlmItemStats *st, int K,
                             bool exact, bool local, VlmEvidence *ev);
