@@ -314,6 +314,56 @@ VLM_DECLARE_RSAMPLE(lognormal)
 VLM_DECLARE_RSAMPLE(exponential)
 VLM_DECLARE_RSAMPLE(uniform)
 
+/* ---- markov.c: a discrete Markov chain z_0..z_{T-1} over K states,
+ * p(z) = init[z_0] prod_t trans[z_{t-1}, z_t], with emissions em (T,K):
+ * em[t][k] = log p(x_t | z_t = k) (0 for a step whose data are missing).
+ * Double, log space; one item per call (infer_markov.c batches them). */
+/* init (K), trans (K,K) as probs, or logits normalised per row -> li (K),
+ * lA (K,K) log-probabilities. */
+void vlm_markov_log_params(int K, bool logits, const float *init,
+                           const float *trans, double *li, double *lA);
+/* Gradients with respect to the probabilities, dPi (K) and dPA (K,K), into
+ * those of the raw parameters (+=; either may be NULL): probs as they are,
+ * logits through the log-softmax (d/da_k = g_k - p_k sum_j g_j, g = p dP). */
+void vlm_markov_params_bwd(int K, bool logits, const double *li,
+                           const double *lA, const double *dPi,
+                           const double *dPA, float *dinit, float *dtrans);
+/* Forward recursion: alpha (T,K), alpha_t(k) = log p(x_0..t, z_t = k);
+ * returns log Z = log p(x_0..T-1), the sum over all K^T paths. O(T K^2). */
+double vlm_markov_forward(int T, int K, const double *li, const double *lA,
+                          const double *em, double *alpha);
+/* Backward recursion: beta (T,K), beta_t(i) = log p(x_t+1..T-1 | z_t = i);
+ * work: K doubles. */
+void vlm_markov_backward(int T, int K, const double *lA, const double *em,
+                         double *beta, double *work);
+/* From alpha, beta and log Z: gamma (T,K) = p(z_t = k | x) = d log Z /
+ * d em[t][k]; dPi += c d log Z / d init_k = c exp(em_0k + beta_0k - log Z);
+ * dPA += c d log Z / d trans_ij = c sum_t exp(alpha_t-1(i) + em_tj +
+ * beta_tj - log Z) (dPi, dPA may be NULL). Non-finite log Z: gamma 0. */
+void vlm_markov_grad(int T, int K, const double *em, const double *alpha,
+                     const double *beta, double logz, double c,
+                     double *gamma, double *dPi, double *dPA);
+/* The most probable path (T states) and its log joint probability
+ * log p(x, z*); delta (T,K) and back (T,K) are work space. Ties go to the
+ * smaller state. */
+double vlm_markov_viterbi(int T, int K, const double *li, const double *lA,
+                          const double *em, double *delta, int *back,
+                          int *path);
+/* Ancestral sampling (VlmSampleFn): n = T steps per row, th[0] = init (K),
+ * th[1] = trans (K,K), probs or logits. */
+VlmSampleFn vlm_dist_markov_probs_sample;
+VlmSampleFn vlm_dist_markov_logits_sample;
+/* Per-step log densities of an emission x (R rows of T steps of n
+ * elements) under any distribution's logp: out (T,R), out[t*R + r] = the
+ * sum over step t's elements (a view's step t starts t*n elements on;
+ * parameters hold K values per element). n_th <= 4. */
+void vlm_logp_steps(VlmLogpFn *f, int R, int T, int n, int K, VlmIn x,
+                    const VlmIn *th, int n_th, VlmIn mask, double *out);
+/* ... and its backward, dout (T,R) the coefficient of each step's term. */
+void vlm_logp_steps_bwd(VlmLogpBwdFn *f, int R, int T, int n, int K,
+                        VlmIn x, const VlmIn *th, int n_th, VlmIn mask,
+                        const float *dout, VlmOut dx, const VlmOut *dth);
+
 /* Closed forms, per row summed over n elements (double):
  * KL(N(lq, sq) || N(lp, sp)) and its gradients; Normal entropy. */
 void vlm_dist_normal_kl(int R, int n, VlmIn lq, VlmIn sq, VlmIn lp,
