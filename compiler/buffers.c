@@ -13,7 +13,7 @@ bool vlmc_node_owns_value(const VlmcNode *x)
     switch (x->op) {
     case VLMC_OP_PARAM: case VLMC_OP_LATENT: case VLMC_OP_ENUM: case VLMC_OP_OBS:
     case VLMC_OP_LOGP: case VLMC_OP_RSAMPLE: case VLMC_OP_SAMPLE: case VLMC_OP_MEAN:
-    case VLMC_OP_KL:
+    case VLMC_OP_KL: case VLMC_OP_MARKOV:   /* MARKOV writes M->markov_init/trans */
         return false;
     default:
         return x->live;
@@ -23,7 +23,7 @@ bool vlmc_node_owns_value(const VlmcNode *x)
 bool vlmc_node_owns_grad(const VlmcNode *x)
 {
     return x->live && x->dep && x->op != VLMC_OP_PARAM && x->op != VLMC_OP_LATENT &&
-           x->op != VLMC_OP_LOGP && x->op != VLMC_OP_KL;
+           x->op != VLMC_OP_LOGP && x->op != VLMC_OP_KL && x->op != VLMC_OP_MARKOV;
 }
 
 bool vlmc_node_in_slot(const VlmcNode *x, int k)

@@ -21,7 +21,8 @@ static const char *const init_enum[] = {"VLM_INIT_NORMAL", "VLM_INIT_UNIFORM", "
                                         "VLM_INIT_FAN_IN", "VLM_INIT_UNIFORM_LOG",
                                         "VLM_INIT_UNIFORM_LOGIT"};
 static const char *const treat_enum[] = {"VLM_TREAT_ENUMERATE", "VLM_TREAT_REPARAM",
-                                         "VLM_TREAT_SCORE", "VLM_TREAT_AUTO_GUIDE"};
+                                         "VLM_TREAT_SCORE", "VLM_TREAT_AUTO_GUIDE",
+                                         "VLM_TREAT_MARKOV"};
 
 typedef struct Emit {
     FILE *o;
@@ -221,6 +222,13 @@ static void emit_fwd(Emit *E, int i)
         break;
     case VLMC_OP_ENUM: {
         const VlmcVar *var = &E->p->vars[x->var];
+        if (var->treat == VLMC_TREAT_MARKOV) {   /* row e: every step in state e */
+            out(E, "    for (int r = 0; r < R; r++)\n"
+                   "        for (long i = 0; i < %s; i++) M->lat[%d][(size_t)r * %s + i] = "
+                   "(float)(((r %% M->E) / enum_stride[%d]) %% %s);\n",
+                x->n, x->var, x->n, x->var, var->K);
+            break;
+        }
         out(E, "    for (int r = 0; r < R; r++) {\n"
                "        long e = (r %% M->E) / enum_stride[%d];\n"
                "        for (long i = 0; i < %s; i++) { M->lat[%d][(size_t)r * %s + i] = (float)(e %% %s); e /= %s; }\n"
@@ -283,7 +291,7 @@ static void emit_fwd(Emit *E, int i)
     case VLMC_OP_GATHER:
         V(E, x->in[0], va, sizeof va);
         V(E, x->in[1], vb, sizeof vb);
-        out(E, "    vlm_gather_fwd(R, (int)%s, %s, %s, %s);\n", x->n, va, vb, v);
+        out(E, "    vlm_gather_fwd(R * (int)%s, (int)%s, %s, %s, %s);\n", x->k, x->m, va, vb, v);
         break;
     case VLMC_OP_SUM:
         V(E, x->in[0], va, sizeof va);
@@ -295,6 +303,15 @@ static void emit_fwd(Emit *E, int i)
          * not read (nor their gradients taken): skip them */
         if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
             out(E, "    if (!M->use_kl)\n    ");
+        if (x->steps) {   /* a chain's emission: one term per step, (T, R) */
+            out(E, "    vlm_logp_steps(vlm_dist_%s_logp, R, (int)%s, (int)(%s / %s), (int)%s, %s, ", stem(x),
+                x->steps, x->n, x->steps, x->K, a);
+            th_views(E, x, 1, "");
+            out(E, ", %d, ", x->n_in - 1);
+            mask_view(E, x);
+            out(E, ", M->logp_step[%d]);\n", x->var);
+            break;
+        }
         out(E, "    vlm_dist_%s_logp(R, (int)%s, (int)%s, %s, ", stem(x), x->n, x->K, a);
         th_views(E, x, 1, "");
         out(E, ", ");
@@ -303,6 +320,12 @@ static void emit_fwd(Emit *E, int i)
         if (!x->is_q && E->p->vars[x->var].summed)   /* rows that contradict the data: -inf */
             out(E, "    vlm_rows_clamp_given(R, (int)%s, M->lat[%d], M->obs[%d], M->obs_mask[%d], M->logp_term[%d]);\n",
                 x->n, x->var, x->var, x->var, x->var);
+        break;
+    case VLMC_OP_MARKOV:   /* the chain's init and trans, for the forward algorithm */
+        V(E, x->in[0], va, sizeof va);
+        V(E, x->in[1], vb, sizeof vb);
+        out(E, "    memcpy(M->markov_init, %s, sizeof(float) * (size_t)%s);\n", va, x->K);
+        out(E, "    memcpy(M->markov_trans, %s, sizeof(float) * (size_t)%s * %s);\n", vb, x->K, x->K);
         break;
     case VLMC_OP_RSAMPLE:
         out(E, "    vlm_dist_%s_noise(&M->rng, (size_t)(R / M->E) * %s, %c_slot[%d]);\n", stem(x), x->n, E->pfx, x->eslot);
@@ -463,7 +486,7 @@ static void emit_bwd(Emit *E, int i)
             break;
         V(E, x->in[1], vb, sizeof vb);
         D(E, x->in[0], da, sizeof da);
-        out(E, "    vlm_gather_bwd(R, (int)%s, %s, %s, %s);\n", x->n, vb, d, da);
+        out(E, "    vlm_gather_bwd(R * (int)%s, (int)%s, %s, %s, %s);\n", x->k, x->m, vb, d, da);
         break;
     case VLMC_OP_SUM:
         if (!node(E, x->in[0])->dep)
@@ -485,9 +508,28 @@ static void emit_bwd(Emit *E, int i)
             x->n, a, b, c, dd, x->var, o0, o1, o2, o3);
         break;
     }
+    case VLMC_OP_MARKOV:   /* the driver's d/d init and d/d trans */
+        out_view(E, x->in[0], a, sizeof a);
+        out_view(E, x->in[1], b, sizeof b);
+        if (node(E, x->in[0])->dep)
+            out(E, "    vlm_ew_copy_bwd(1, (int)%s, M->dmarkov_init, %s);\n", x->K, a);
+        if (node(E, x->in[1])->dep)
+            out(E, "    vlm_ew_copy_bwd(1, (int)(%s * %s), M->dmarkov_trans, %s);\n", x->K, x->K, b);
+        break;
     case VLMC_OP_LOGP:
         in_view(E, x->in[0], "", a, sizeof a);
         out_view(E, x->in[0], b, sizeof b);
+        if (x->steps) {   /* a chain's emission: per-step coefficients (T, R) */
+            out(E, "    vlm_logp_steps_bwd(vlm_dist_%s_logp_bwd, R, (int)%s, (int)(%s / %s), (int)%s, %s, ", stem(x),
+                x->steps, x->n, x->steps, x->K, a);
+            th_views(E, x, 1, "");
+            out(E, ", %d, ", x->n_in - 1);
+            mask_view(E, x);
+            out(E, ", M->dlogp_step[%d], %s, ", x->var, b);
+            th_grads(E, x, 1);
+            out(E, ");\n");
+            break;
+        }
         /* with the closed-form KL, the latent's log p and log q terms (and
          * their gradients) are replaced */
         if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
@@ -661,6 +703,12 @@ static void emit_configure(Emit *E)
         if (!s->shape.rank)
             out(E, "1");
         out(E, "}};\n");
+        if (j < p->n_latent && v->treat == VLMC_TREAT_MARKOV) {
+            /* its rows: the K states, one per enumeration value */
+            out(E, "    enum_stride[%d] = stride;\n    stride *= %s;\n", j, v->K);
+            out(E, "    M->markov_var = %d; M->markov_T = %s; M->markov_K = %s; M->markov_logits = %s;\n", j, v->n,
+                v->K, s->param_form == 1 ? "true" : "false");
+        }
         if ((j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
             out(E, "    enum_stride[%d] = stride;\n", j);
             if (s->shape.rank)
@@ -669,6 +717,11 @@ static void emit_configure(Emit *E)
                 out(E, "    stride *= %s;\n", v->K);
         }
     }
+    /* a chain's emissions: per-step log densities (logp_step) */
+    out(E, "    M->n_markov_emit = 0;\n");
+    for (int j = p->n_latent; j < p->n_vars; j++)
+        if (p->vars[j].steps)
+            out(E, "    M->markov_emit[M->n_markov_emit++] = %d;\n", j);
     /* inputs: data rows without a density (vars after the random ones) */
     for (int i = 0; i < p->n_inputs; i++) {
         const VlmcVar *v = &p->vars[p->n_vars + i];

@@ -698,7 +698,9 @@ int vlm_png_grid(const char *path, const float *imgs, int n, int h, int w,
 typedef enum { VLM_VAR_LATENT, VLM_VAR_OBSERVED, VLM_VAR_INPUT } VlmVarKind;
 typedef enum {   /* same order as the compiler's VlmcTreatment */
     VLM_TREAT_ENUMERATE, VLM_TREAT_REPARAM, VLM_TREAT_SCORE,
-    VLM_TREAT_AUTO_GUIDE, VLM_TREAT_NONE /* observed */
+    VLM_TREAT_AUTO_GUIDE, VLM_TREAT_NONE /* observed */,
+    VLM_TREAT_MARKOV        /* a Markov chain, summed out by the forward
+                               algorithm (infer_markov.c) */
 } VlmTreat;
 typedef enum { VLM_INIT_NORMAL, VLM_INIT_UNIFORM, VLM_INIT_CONST,
                VLM_INIT_FAN_IN, /* uniform(+-1/sqrt(a)), a = the layer's fan-in */
@@ -820,6 +822,26 @@ struct VlmModel {
                                        for that term instead of dlogp) */
 
     VlmRng rng;             /* VLM_STREAM_NOISE: guide noise and samples */
+
+    /* A Markov chain `z[T] ~ Markov(init, trans)` (markov_var >= 0; -1:
+     * none). Its K states are the enumeration's rows: row e holds z with
+     * every step in state e (so E = K: the chain is the only enumerated
+     * variable). Its emissions (markov_emit: the observed variables that
+     * read it) write their log densities per step, logp_step[v] (T x R,
+     * step-major: [t*R + r]), instead of logp_term; the driver combines
+     * them with init and trans by the forward algorithm (infer_markov.c)
+     * and hands back per-step coefficients dlogp_step[v] (T x R, the
+     * posterior marginals times the item's weight) and dmarkov_init/trans.
+     * The chain's own logp_term and its emissions' stay 0. */
+    int markov_var;
+    long markov_T, markov_K;
+    bool markov_logits;     /* Markov(init_logits, trans_logits) */
+    int n_markov_emit, markov_emit[VLM_MAX_VARS];
+    double *logp_step[VLM_MAX_VARS];
+    float *dlogp_step[VLM_MAX_VARS];
+    float *markov_init, *markov_trans;   /* K, K*K: written by model_fwd */
+    float *dmarkov_init, *dmarkov_trans; /* K, K*K: set by the driver */
+    double *markov_work;    /* the driver's work space for one item */
 };
 
 /* A mixture of diagonal Gaussians the compiler recognised as conjugate
@@ -1019,6 +1041,21 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
  * NULL): each item's statistics of its S log weights (k-hat, ESS, ...). */
 int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmItemStats *stats,
                           VlmErr *err);
+
+/* ---- infer_markov.c: a model's Markov chain (VlmModel.markov_var) */
+/* Doubles of VlmModel.markov_work (allocated with the rows). */
+size_t vlm_markov_work_size(const VlmModel *m);
+/* After model_fwd: L[bs] = lp[bs * E] (the terms that do not read the
+ * chain, equal in its K rows) + log Z_bs by the forward algorithm. */
+void vlm_infer_markov_reduce(VlmModel *m, const double *lp, double *L);
+/* Gradient of loss = -sum_bs c[bs] log Z_bs (c: B*S weights): sets
+ * dlogp_step (-c_bs times the posterior marginals) and dmarkov_init /
+ * dmarkov_trans (expected counts, through the logits for that form). */
+void vlm_infer_markov_grad(VlmModel *m, const double *c);
+/* One (b, s) after model_fwd: gamma (T,K) = p(z_t = k | x) and, with
+ * path, the Viterbi path (T; back: T*K ints of work). Returns log Z. */
+double vlm_infer_markov_item(VlmModel *m, int bs, double *gamma, int *path,
+                             int *back);
 
 /* ---- psis.c: the Pareto k-hat diagnostic of importance weights */
 /* Tail length: ceil(min(0.2 S, 3 sqrt(S))) (loo's, r_eff = 1). */
