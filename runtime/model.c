@@ -215,7 +215,7 @@ void vlm_model_free(VlmModel *m)
 bool vlm_model_exact(const VlmModel *m)
 {
     for (int j = 0; j < m->n_latent; j++)
-        if (m->vars[j].treat != VLM_TREAT_ENUMERATE)
+        if (m->vars[j].treat != VLM_TREAT_ENUMERATE && m->vars[j].treat != VLM_TREAT_MARKOV)
             return false;
     return true;
 }

@@ -1027,7 +1027,8 @@ typedef struct VlmItemStats {
 /* work: vlm_psis_work(K) doubles, or NULL (allocated inside). */
 void vlm_infer_stats(int K, const double *logw, double *work,
                      VlmItemStats *out);
-/* True when no latent has a guide: log p(x) is computed exactly. */
+/* True when no latent has a guide (each is enumerated or a Markov chain):
+ * log p(x) is computed exactly. */
 bool vlm_model_exact(const VlmModel *m);
 /* Statistics of every item of d (stats: d->n) from K importance samples
  * each (an exact model takes one pass: iwae = elbo = log p(x), se = 0),
