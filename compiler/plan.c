@@ -138,8 +138,8 @@ static const char *estimator(const VlmcProgram *p, const VlmcVar *v)
     case VLMC_TREAT_AUTO_GUIDE:
         return "pathwise gradient through an automatic mean-field guide";
     case VLMC_TREAT_MARKOV:
-        return "summed out exactly by the forward algorithm (O(T K^2) per item; its emissions' "
-               "per-step log densities at each state); gradients from forward-backward marginals";
+        return "summed out exactly by the forward algorithm, O(T K^2) per item (its emissions'\n"
+               "      per-step log densities at each state); gradients from forward-backward marginals";
     }
     return "?";
 }
