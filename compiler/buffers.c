@@ -11,9 +11,13 @@
 bool vlmc_node_owns_value(const VlmcNode *x)
 {
     switch (x->op) {
-    case VLMC_OP_PARAM: case VLMC_OP_LATENT: case VLMC_OP_ENUM: case VLMC_OP_OBS:
-    case VLMC_OP_LOGP: case VLMC_OP_RSAMPLE: case VLMC_OP_SAMPLE: case VLMC_OP_MEAN:
-    case VLMC_OP_KL: case VLMC_OP_MARKOV:   /* MARKOV writes M->markov_init/trans */
+    case VLMC_OP_LATENT: case VLMC_OP_RSAMPLE: case VLMC_OP_SAMPLE: case VLMC_OP_OBS:
+        /* VlmModel.lat and .obs hold FULL rows: a value of a lower level
+         * is computed (or picked from there) in a buffer of its own rows */
+        return x->live && x->level < VLMC_LEVEL_FULL;
+    case VLMC_OP_PARAM: case VLMC_OP_ENUM:
+    case VLMC_OP_LOGP: case VLMC_OP_MEAN: case VLMC_OP_KL:
+    case VLMC_OP_MARKOV:   /* writes M->markov_init/trans */
         return false;
     default:
         return x->live;

@@ -57,17 +57,23 @@ static void V(Emit *E, int i, char *buf, size_t n)
     case VLMC_OP_PARAM:
         snprintf(buf, n, "(M->w + po[%d])", x->param);
         return;
-    case VLMC_OP_LATENT: case VLMC_OP_ENUM: case VLMC_OP_RSAMPLE:
+    case VLMC_OP_ENUM:
         snprintf(buf, n, "M->lat[%d]", x->var);
         return;
-    case VLMC_OP_SAMPLE:
-        if (E->pfx == 's' && x->var >= E->p->n_latent)
+    case VLMC_OP_LATENT: case VLMC_OP_RSAMPLE: case VLMC_OP_SAMPLE:
+        /* below FULL the value has a buffer of its own rows (buffers.c) */
+        if (x->level < VLMC_LEVEL_FULL)
+            snprintf(buf, n, "%c_slot[%d]", E->pfx, x->vslot);
+        else if (x->op == VLMC_OP_SAMPLE && E->pfx == 's' && x->var >= E->p->n_latent)
             snprintf(buf, n, "obs_sample[%d]", x->var);
         else
             snprintf(buf, n, "M->lat[%d]", x->var);
         return;
     case VLMC_OP_OBS:
-        snprintf(buf, n, "M->obs[%d]", x->var);
+        if (x->level < VLMC_LEVEL_FULL)
+            snprintf(buf, n, "%c_slot[%d]", E->pfx, x->vslot);
+        else
+            snprintf(buf, n, "M->obs[%d]", x->var);
         return;
     default:
         snprintf(buf, n, "%c_slot[%d]", E->pfx, x->vslot);
@@ -93,7 +99,43 @@ static void D(Emit *E, int i, char *buf, size_t n)
     }
 }
 
-static const char *rows(const VlmcNode *x) { return x->batched ? "R" : "1"; }
+/* Rows of a level in the generated functions, which define
+ * R = B*S*E (FULL), RS = B*S and RI = B. */
+static const char *level_rows(VlmcLevel l)
+{
+    static const char *const r[VLMC_N_LEVELS] = {"1", "RI", "RS", "R"};
+    return r[l];
+}
+
+static const char *rows(const VlmcNode *x) { return level_rows(x->level); }
+
+/* How many rows of the runtime's FULL arrays (VlmModel.lat, logp_term,
+ * obs_mean, ...) repeat each row of x: R / rows(x), as C. */
+static const char *full_factor(const VlmcNode *x)
+{
+    static const char *const f[VLMC_N_LEVELS] = {"R", "(R / RI)", "(R / RS)", "1"};
+    return f[x->level];
+}
+
+/* After a node of a level below FULL wrote its rows to the front of a
+ * runtime array of FULL rows: repeat each over its FULL rows. */
+static void emit_expand(Emit *E, const VlmcNode *x, const char *n, const char *arr, bool f64)
+{
+    if (x->level == VLMC_LEVEL_FULL)
+        return;
+    out(E, "    vlm_rows_repeat%s(%s, %s, (size_t)%s, %s);\n", f64 ? "_f64" : "", rows(x), full_factor(x), n, arr);
+}
+
+/* The coefficient array of a term of x's level: the runtime's FULL array
+ * itself, or its segmented sums in coef_buf. Returns the C expression. */
+static const char *emit_coef(Emit *E, const VlmcNode *x, const char *arr)
+{
+    if (x->level == VLMC_LEVEL_FULL)
+        return arr;
+    out(E, "    memset(coef_buf, 0, sizeof(float) * (size_t)%s);\n", rows(x));
+    out(E, "    vlm_rows_sum(%s, %s, 1, %s, coef_buf);\n", rows(x), full_factor(x), arr);
+    return "coef_buf";
+}
 
 /* VlmIn view: element i of row r at p[r*rs + i*es]; es is 0 for a
  * scalar, or when `shared` (one parameter row for every element) */
@@ -103,7 +145,7 @@ static void in_view_es(Emit *E, int i, const char *rs_scale, bool shared, char *
     char v[64];
     V(E, i, v, sizeof v);
     int es = x->scalar || shared ? 0 : 1;
-    if (x->batched)
+    if (vlmc_is_batched(x))
         snprintf(buf, n, "(VlmIn){%s, (ptrdiff_t)(%s)%s, %d}", v, x->n, rs_scale, es);
     else
         snprintf(buf, n, "(VlmIn){%s, 0, %d}", v, es);
@@ -124,7 +166,7 @@ static void out_view_es(Emit *E, int i, bool shared, char *buf, size_t n)
     char d[64];
     D(E, i, d, sizeof d);
     int es = x->scalar || shared ? 0 : 1;
-    if (x->batched)
+    if (vlmc_is_batched(x))
         snprintf(buf, n, "(VlmOut){%s, (ptrdiff_t)(%s), %d}", d, x->n, es);
     else
         snprintf(buf, n, "(VlmOut){%s, 0, %d}", d, es);
@@ -161,11 +203,12 @@ static void th_grads(Emit *E, const VlmcNode *x, int first)
 }
 
 /* The observed entries of a variable's log-density: a summed variable's
- * density is taken at its enumerated value everywhere (then clamped). */
+ * density is taken at its enumerated value everywhere (then clamped). The
+ * mask has FULL rows: x's rows read every (R / rows)-th. */
 static void mask_view(Emit *E, const VlmcNode *x)
 {
     if (x->var >= E->p->n_latent && !x->is_q && !E->p->vars[x->var].summed)
-        out(E, "obs_mask_view(M, %d, %s)", x->var, x->n);
+        out(E, "obs_mask_view(M, %d, %s, %s)", x->var, x->n, full_factor(x));
     else
         out(E, "(VlmIn){NULL, 0, 0}");
 }
@@ -205,20 +248,36 @@ static void emit_fwd(Emit *E, int i)
     char a[256], b[256], v[64], va[64], vb[64];
     V(E, i, v, sizeof v);
     switch (x->op) {
-    case VLMC_OP_PARAM: case VLMC_OP_LATENT: case VLMC_OP_OBS:
+    case VLMC_OP_PARAM:
         return;
+    case VLMC_OP_LATENT: case VLMC_OP_OBS:
+        if (x->level == VLMC_LEVEL_FULL)
+            return;
+        break;
     default:
         break;
     }
     line(E, x);
     switch (x->op) {
+    case VLMC_OP_LATENT: case VLMC_OP_OBS:
+        /* the runtime's FULL rows of the guide's draw or of the data: one
+         * per (item, sample) or per item */
+        out(E, "    vlm_rows_pick(%s, %s, (size_t)%s, M->%s[%d], %s);\n", rows(x), full_factor(x), x->n,
+            x->op == VLMC_OP_OBS ? "obs" : "lat", x->var, v);
+        break;
+    case VLMC_OP_REPEAT: {
+        const VlmcNode *s = node(E, x->in[0]);
+        V(E, x->in[0], va, sizeof va);
+        out(E, "    vlm_rows_repeat_copy(%s, %s / %s, (size_t)%s, %s, %s);\n", rows(s), rows(x), rows(s), x->n, va, v);
+        break;
+    }
     case VLMC_OP_NUM:
         out(E, "    %s[0] = %s;\n", v, x->cexpr);
         break;
     case VLMC_OP_LOCAL:
-        out(E, "    for (int r = 0; r < R; r++)\n"
-               "        memcpy(%s + (size_t)r * %s, M->loc + (size_t)M->row_item[r] * M->local_width + po[%d], sizeof(float) * (size_t)%s);\n",
-            v, x->n, x->param, x->n);
+        out(E, "    for (int r = 0; r < %s; r++)\n"
+               "        memcpy(%s + (size_t)r * %s, M->loc + (size_t)M->row_item[(size_t)r * %s] * M->local_width + po[%d], sizeof(float) * (size_t)%s);\n",
+            rows(x), v, x->n, full_factor(x), x->param, x->n);
         break;
     case VLMC_OP_ENUM: {
         const VlmcVar *var = &E->p->vars[x->var];
@@ -291,7 +350,7 @@ static void emit_fwd(Emit *E, int i)
     case VLMC_OP_GATHER:
         V(E, x->in[0], va, sizeof va);
         V(E, x->in[1], vb, sizeof vb);
-        out(E, "    vlm_gather_fwd(R * (int)%s, (int)%s, %s, %s, %s);\n", x->k, x->m, va, vb, v);
+        out(E, "    vlm_gather_fwd(%s * (int)%s, (int)%s, %s, %s, %s);\n", rows(x), x->k, x->m, va, vb, v);
         break;
     case VLMC_OP_SUM:
         V(E, x->in[0], va, sizeof va);
@@ -299,11 +358,7 @@ static void emit_fwd(Emit *E, int i)
         break;
     case VLMC_OP_LOGP:
         in_view(E, x->in[0], "", a, sizeof a);
-        /* with the closed-form KL the latent's log p and log q terms are
-         * not read (nor their gradients taken): skip them */
-        if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
-            out(E, "    if (!M->use_kl)\n    ");
-        if (x->steps) {   /* a chain's emission: one term per step, (T, R) */
+        if (x->steps) {   /* a chain's emission (FULL rows): one term per step, (T, R) */
             out(E, "    vlm_logp_steps(vlm_dist_%s_logp, R, (int)%s, (int)(%s / %s), (int)%s, %s, ", stem(x),
                 x->steps, x->n, x->steps, x->K, a);
             th_views(E, x, 1, "");
@@ -312,14 +367,26 @@ static void emit_fwd(Emit *E, int i)
             out(E, ", M->logp_step[%d]);\n", x->var);
             break;
         }
-        out(E, "    vlm_dist_%s_logp(R, (int)%s, (int)%s, %s, ", stem(x), x->n, x->K, a);
+        /* with the closed-form KL the latent's log p and log q terms are
+         * not read (nor their gradients taken): skip them */
+        if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
+            out(E, "    if (!M->use_kl) {\n");
+        out(E, "    vlm_dist_%s_logp(%s, (int)%s, (int)%s, %s, ", stem(x), rows(x), x->n, x->K, a);
         th_views(E, x, 1, "");
         out(E, ", ");
         mask_view(E, x);
-        out(E, ", M->%s[%d]);\n", x->is_q ? "logq_term" : "logp_term", x->var);
+        char term[64];
+        snprintf(term, sizeof term, "M->%s[%d]", x->is_q ? "logq_term" : "logp_term", x->var);
+        out(E, ", %s);\n", term);
         if (!x->is_q && E->p->vars[x->var].summed)   /* rows that contradict the data: -inf */
             out(E, "    vlm_rows_clamp_given(R, (int)%s, M->lat[%d], M->obs[%d], M->obs_mask[%d], M->logp_term[%d]);\n",
                 x->n, x->var, x->var, x->var, x->var);
+        /* a term that does not vary with the enumerated (or sampled)
+         * values is computed once and repeated over their rows: the
+         * runtime's log-sum-exp over e then adds it exactly once */
+        emit_expand(E, x, "1", term, true);
+        if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
+            out(E, "    }\n");
         break;
     case VLMC_OP_MARKOV:   /* the chain's init and trans, for the forward algorithm */
         V(E, x->in[0], va, sizeof va);
@@ -328,11 +395,17 @@ static void emit_fwd(Emit *E, int i)
         out(E, "    memcpy(M->markov_trans, %s, sizeof(float) * (size_t)%s * %s);\n", vb, x->K, x->K);
         break;
     case VLMC_OP_RSAMPLE:
-        out(E, "    vlm_dist_%s_noise(&M->rng, (size_t)(R / M->E) * %s, %c_slot[%d]);\n", stem(x), x->n, E->pfx, x->eslot);
-        out(E, "    if (M->E > 1) vlm_rows_repeat(R / (int)M->E, (int)M->E, (size_t)%s, %c_slot[%d]);\n", x->n, E->pfx, x->eslot);
-        out(E, "    vlm_dist_%s_rsample(R, (int)%s, ", stem(x), x->n);
+        /* one noise draw per (item, sample); at FULL (the guide reads an
+         * enumerated value) the same noise serves each of its rows */
+        out(E, "    vlm_dist_%s_noise(&M->rng, (size_t)RS * %s, %c_slot[%d]);\n", stem(x), x->n, E->pfx, x->eslot);
+        if (x->level == VLMC_LEVEL_FULL)
+            out(E, "    vlm_rows_repeat(RS, R / RS, (size_t)%s, %c_slot[%d]);\n", x->n, E->pfx, x->eslot);
+        out(E, "    vlm_dist_%s_rsample(%s, (int)%s, ", stem(x), rows(x), x->n);
         th_views(E, x, 0, "");
         out(E, ", %c_slot[%d], %s);\n", E->pfx, x->eslot, v);
+        if (x->level < VLMC_LEVEL_FULL)
+            out(E, "    vlm_rows_repeat_copy(%s, %s, (size_t)%s, %s, M->lat[%d]);\n", rows(x), full_factor(x), x->n, v,
+                x->var);
         break;
     case VLMC_OP_SAMPLE:
         if (E->pfx == 's') {
@@ -340,13 +413,17 @@ static void emit_fwd(Emit *E, int i)
             th_views(E, x, 0, "");
             out(E, ", %s);\n", v);
         } else {
-            /* one draw per (item, sample), shared by its enumeration rows */
+            /* one draw per (item, sample), shared by its enumeration rows;
+             * under replay the draws in M->lat are kept */
             out(E, "    if (!M->replay) {\n");
-            out(E, "        vlm_dist_%s_sample(&M->rng, R / (int)M->E, (int)%s, (int)%s, ", stem(x), x->n, x->K);
-            th_views(E, x, 0, " * M->E");
+            out(E, "        vlm_dist_%s_sample(&M->rng, %s, (int)%s, (int)%s, ", stem(x), rows(x), x->n, x->K);
+            th_views(E, x, 0, "");
             out(E, ", %s);\n", v);
-            out(E, "        if (M->E > 1) vlm_rows_repeat(R / (int)M->E, (int)M->E, (size_t)%s, %s);\n    }\n", x->n,
-                v);
+            if (x->level < VLMC_LEVEL_FULL)
+                out(E, "        vlm_rows_repeat_copy(%s, %s, (size_t)%s, %s, M->lat[%d]);\n    } else {\n"
+                       "        vlm_rows_pick(%s, %s, (size_t)%s, M->lat[%d], %s);\n",
+                    rows(x), full_factor(x), x->n, v, x->var, rows(x), full_factor(x), x->n, x->var, v);
+            out(E, "    }\n");
         }
         break;
     case VLMC_OP_KL: {
@@ -355,26 +432,40 @@ static void emit_fwd(Emit *E, int i)
         in_view(E, x->in[1], "", b, sizeof b);
         in_view(E, x->in[2], "", c, sizeof c);
         in_view(E, x->in[3], "", dd, sizeof dd);
-        out(E, "    if (M->use_kl) vlm_dist_normal_kl(R, (int)%s, %s, %s, %s, %s, M->kl_term[%d]);\n", x->n, a, b, c,
-            dd, x->var);
+        out(E, "    if (M->use_kl) {\n    vlm_dist_normal_kl(%s, (int)%s, %s, %s, %s, %s, M->kl_term[%d]);\n", rows(x),
+            x->n, a, b, c, dd, x->var);
+        char term[64];
+        snprintf(term, sizeof term, "M->kl_term[%d]", x->var);
+        emit_expand(E, x, "1", term, true);
+        out(E, "    }\n");
         break;
     }
-    case VLMC_OP_MEAN:
-        out(E, "    %svlm_dist_%s_mean(R, (int)%s, (int)%s, ", E->pfx == 'm' ? "if (M->want_mean) " : "",
-            stem(x), x->n, x->K);
+    case VLMC_OP_MEAN: {
+        char mean[64];
+        snprintf(mean, sizeof mean, "M->obs_mean[%d]", x->var);
+        out(E, "    %s{\n    vlm_dist_%s_mean(%s, (int)%s, (int)%s, ", E->pfx == 'm' ? "if (M->want_mean) " : "",
+            stem(x), rows(x), x->n, x->K);
         th_views(E, x, 0, "");
-        out(E, ", M->obs_mean[%d]);\n", x->var);
+        out(E, ", %s);\n", mean);
+        emit_expand(E, x, x->n, mean, false);
+        out(E, "    }\n");
         break;
+    }
     default:
         break;
     }
     /* the guide's location and scale, for `posterior` */
     if (E->pfx == 'g' && (x->op == VLMC_OP_RSAMPLE || x->op == VLMC_OP_SAMPLE) && x->n_in >= 2 &&
         (!strcmp(x->dist->name, "Normal") || !strcmp(x->dist->name, "LogNormal"))) {
+        char ql[64], qs[64];
         in_view(E, x->in[0], "", a, sizeof a);
         in_view(E, x->in[1], "", b, sizeof b);
-        out(E, "    vlm_ew_copy_fwd(R, (int)%s, %s, M->q_loc[%d]);\n", x->n, a, x->var);
-        out(E, "    vlm_ew_copy_fwd(R, (int)%s, %s, M->q_scale[%d]);\n", x->n, b, x->var);
+        snprintf(ql, sizeof ql, "M->q_loc[%d]", x->var);
+        snprintf(qs, sizeof qs, "M->q_scale[%d]", x->var);
+        out(E, "    vlm_ew_copy_fwd(%s, (int)%s, %s, %s);\n", rows(x), x->n, a, ql);
+        emit_expand(E, x, x->n, ql, false);
+        out(E, "    vlm_ew_copy_fwd(%s, (int)%s, %s, %s);\n", rows(x), x->n, b, qs);
+        emit_expand(E, x, x->n, qs, false);
     }
 }
 
@@ -398,12 +489,20 @@ static void emit_bwd(Emit *E, int i)
     line(E, x);
     switch (x->op) {
     case VLMC_OP_LOCAL:
-        out(E, "    for (int r = 0; r < R; r++) {\n"
-               "        float *dl = M->dloc + (size_t)M->row_item[r] * M->local_width + po[%d];\n"
+        out(E, "    for (int r = 0; r < %s; r++) {\n"
+               "        float *dl = M->dloc + (size_t)M->row_item[(size_t)r * %s] * M->local_width + po[%d];\n"
                "        for (long i = 0; i < %s; i++) dl[i] += %s[(size_t)r * %s + i];\n"
                "    }\n",
-            x->param, x->n, d, x->n);
+            rows(x), full_factor(x), x->param, x->n, d, x->n);
         break;
+    case VLMC_OP_REPEAT: {   /* the segmented sum over each row's copies */
+        const VlmcNode *s = node(E, x->in[0]);
+        if (!s->dep)
+            break;
+        D(E, x->in[0], da, sizeof da);
+        out(E, "    vlm_rows_sum(%s, %s / %s, (size_t)%s, %s, %s);\n", rows(s), rows(x), rows(s), x->n, d, da);
+        break;
+    }
     case VLMC_OP_FN:
         if (!node(E, x->in[0])->dep)
             break;
@@ -486,7 +585,7 @@ static void emit_bwd(Emit *E, int i)
             break;
         V(E, x->in[1], vb, sizeof vb);
         D(E, x->in[0], da, sizeof da);
-        out(E, "    vlm_gather_bwd(R * (int)%s, (int)%s, %s, %s, %s);\n", x->k, x->m, vb, d, da);
+        out(E, "    vlm_gather_bwd(%s * (int)%s, (int)%s, %s, %s, %s);\n", rows(x), x->k, x->m, vb, d, da);
         break;
     case VLMC_OP_SUM:
         if (!node(E, x->in[0])->dep)
@@ -504,8 +603,12 @@ static void emit_bwd(Emit *E, int i)
         out_view(E, x->in[1], o1, sizeof o1);
         out_view(E, x->in[2], o2, sizeof o2);
         out_view(E, x->in[3], o3, sizeof o3);
-        out(E, "    if (M->use_kl) vlm_dist_normal_kl_bwd(R, (int)%s, %s, %s, %s, %s, M->dkl[%d], %s, %s, %s, %s);\n",
-            x->n, a, b, c, dd, x->var, o0, o1, o2, o3);
+        char arr[64];
+        snprintf(arr, sizeof arr, "M->dkl[%d]", x->var);
+        out(E, "    if (M->use_kl) {\n");
+        const char *coef = emit_coef(E, x, arr);
+        out(E, "    vlm_dist_normal_kl_bwd(%s, (int)%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n    }\n", rows(x),
+            x->n, a, b, c, dd, coef, o0, o1, o2, o3);
         break;
     }
     case VLMC_OP_MARKOV:   /* the driver's d/d init and d/d trans */
@@ -532,23 +635,31 @@ static void emit_bwd(Emit *E, int i)
         }
         /* with the closed-form KL, the latent's log p and log q terms (and
          * their gradients) are replaced */
-        if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
-            out(E, "    if (!M->use_kl)\n    ");
-        out(E, "    vlm_dist_%s_logp_bwd(R, (int)%s, (int)%s, %s, ", stem(x), x->n, x->K, a);
+    {
+        bool kl = x->var < E->p->n_latent && E->p->vars[x->var].kl;
+        if (kl)
+            out(E, "    if (!M->use_kl) {\n");
+        char arr[64];
+        if (x->is_q)
+            snprintf(arr, sizeof arr, "M->dlogq[%d]", x->var);
+        else if (x->var < E->p->n_latent && E->p->vars[x->var].treat != VLMC_TREAT_ENUMERATE)
+            snprintf(arr, sizeof arr, "M->dlogp_lat[%d]", x->var);   /* a guided latent's log p(z) */
+        else
+            snprintf(arr, sizeof arr, "M->dlogp");
+        const char *coef = emit_coef(E, x, arr);
+        out(E, "    vlm_dist_%s_logp_bwd(%s, (int)%s, (int)%s, %s, ", stem(x), rows(x), x->n, x->K, a);
         th_views(E, x, 1, "");
         out(E, ", ");
         mask_view(E, x);
-        if (x->is_q)
-            out(E, ", M->dlogq[%d], %s, ", x->var, b);
-        else if (x->var < E->p->n_latent && E->p->vars[x->var].treat != VLMC_TREAT_ENUMERATE)
-            out(E, ", M->dlogp_lat[%d], %s, ", x->var, b);   /* a guided latent's log p(z) */
-        else
-            out(E, ", M->dlogp, %s, ", b);
+        out(E, ", %s, %s, ", coef, b);
         th_grads(E, x, 1);
         out(E, ");\n");
+        if (kl)
+            out(E, "    }\n");
         break;
+    }
     case VLMC_OP_RSAMPLE:
-        out(E, "    vlm_dist_%s_rsample_bwd(R, (int)%s, ", stem(x), x->n);
+        out(E, "    vlm_dist_%s_rsample_bwd(%s, (int)%s, ", stem(x), rows(x), x->n);
         th_views(E, x, 0, "");
         out(E, ", %c_slot[%d], %s, %s, ", E->pfx, x->eslot, v, d);
         th_grads(E, x, 0);
@@ -566,17 +677,28 @@ static void declare_buffers(Emit *E)
     out(E, "static float *%c_slot[%d];\n", E->pfx, E->g->n_slots ? E->g->n_slots : 1);
 }
 
-/* C expression of the largest member of slot k, in floats (batched
- * members counted with `rows` rows, global ones with one) */
-static void slot_size(Emit *E, int k, const char *rows_b, const char *acc, bool batched_only,
-                      bool global_only)
+/* What slot_size measures: the floats of a slot for Rmax FULL rows (a
+ * level below FULL has at most Rmax / E rows, rounded up), or per FULL
+ * row (batched members) or fixed (GLOBAL members), for the budget. */
+typedef enum { SIZE_ALLOC, SIZE_PER_ROW, SIZE_FIXED } SizeKind;
+
+/* C expression of the largest member of slot k into `sz`, in floats */
+static void slot_size(Emit *E, int k, SizeKind kind)
 {
+    static const char *const alloc_rows[VLMC_N_LEVELS] = {"1", "Rpart", "Rpart", "(size_t)Rmax"};
     for (int i = 0; i < E->g->n; i++) {
         const VlmcNode *x = node(E, i);
-        if (!vlmc_node_in_slot(x, k) || (batched_only && !x->batched) || (global_only && x->batched))
+        if (!vlmc_node_in_slot(x, k) || (kind == SIZE_PER_ROW && !vlmc_is_batched(x)) ||
+            (kind == SIZE_FIXED && vlmc_is_batched(x)))
             continue;
-        out(E, "    if (%s < (size_t)%s * %s) %s = (size_t)%s * %s;\n", acc, x->batched ? rows_b : "1", x->n, acc,
-            x->batched ? rows_b : "1", x->n);
+        char want[256];
+        if (kind == SIZE_ALLOC)
+            snprintf(want, sizeof want, "%s * (size_t)%s", alloc_rows[x->level], x->n);
+        else if (x->level == VLMC_LEVEL_FULL || kind == SIZE_FIXED)
+            snprintf(want, sizeof want, "(size_t)%s", x->n);
+        else
+            snprintf(want, sizeof want, "((size_t)%s + (size_t)M->E - 1) / (size_t)M->E", x->n);
+        out(E, "    if (sz < %s) sz = %s;\n", want, want);
     }
 }
 
@@ -584,7 +706,7 @@ static void alloc_buffers(Emit *E)
 {
     for (int k = 0; k < E->g->n_slots; k++) {
         out(E, "    sz = 1;\n");
-        slot_size(E, k, "Rmax", "sz", false, false);
+        slot_size(E, k, SIZE_ALLOC);
         out(E, "    %c_slot[%d] = vlm_xcalloc(sz, sizeof(float));\n", E->pfx, k);
     }
 }
@@ -600,9 +722,9 @@ static void count_bytes(Emit *E)
 {
     for (int k = 0; k < E->g->n_slots; k++) {
         out(E, "    sz = 0;\n");
-        slot_size(E, k, "1", "sz", true, false);
+        slot_size(E, k, SIZE_PER_ROW);
         out(E, "    M->bytes_per_row += sizeof(float) * sz;\n    sz = 0;\n");
-        slot_size(E, k, "1", "sz", false, true);
+        slot_size(E, k, SIZE_FIXED);
         out(E, "    M->bytes_fixed += sizeof(float) * sz;\n");
     }
 }
@@ -768,6 +890,9 @@ static void emit_alloc(Emit *E)
     const VlmcProgram *p = E->p;
     out(E, "static void alloc_buffers(VlmModel *M, int Rmax)\n{\n");
     out(E, "    M->Rmax = Rmax;\n    size_t sz = 0;\n    (void)sz;\n");
+    /* B*S*E <= Rmax: a level below FULL has at most Rmax / E rows */
+    out(E, "    const size_t Rpart = ((size_t)Rmax + (size_t)M->E - 1) / (size_t)M->E;\n    (void)Rpart;\n");
+    out(E, "    coef_buf = vlm_xcalloc((size_t)Rmax, sizeof(float));\n");
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
         out(E, "    M->logp_term[%d] = vlm_xcalloc((size_t)Rmax, sizeof(double));\n", j);
@@ -798,6 +923,7 @@ static void emit_alloc(Emit *E)
     use_graph(E, &p->sample_g, 's');
     alloc_buffers(E);
     out(E, "}\n\nstatic void release_buffers(VlmModel *M)\n{\n");
+    out(E, "    free(coef_buf);\n    coef_buf = NULL;\n");
     for (int j = 0; j < p->n_vars; j++) {
         out(E, "    free(M->logp_term[%d]); M->logp_term[%d] = NULL;\n", j, j);
         if (j < p->n_latent && p->vars[j].kl)
@@ -832,9 +958,9 @@ static void emit_grad_starts(Emit *E, int j)
         const VlmcNode *x = node(E, i);
         if (!vlmc_node_owns_grad(x) || x->gfirst != j)
             continue;
-        if (x->op == VLMC_OP_RSAMPLE)
-            out(E, "    memcpy(%c_slot[%d], M->dlat[%d], sizeof(float) * (size_t)R * %s);\n", E->pfx, x->gslot,
-                x->var, x->n);
+        if (x->op == VLMC_OP_RSAMPLE)   /* M->dlat has the rows of the model's LATENT: x's */
+            out(E, "    memcpy(%c_slot[%d], M->dlat[%d], sizeof(float) * (size_t)%s * %s);\n", E->pfx, x->gslot,
+                x->var, rows(x), x->n);
         else
             out(E, "    memset(%c_slot[%d], 0, sizeof(float) * (size_t)%s * %s);\n", E->pfx, x->gslot, rows(x),
                 x->n);
@@ -896,26 +1022,27 @@ static void emit_functions(Emit *E)
     const VlmcProgram *p = E->p;
     /* guide forward */
     use_graph(E, &p->guide_g, 'g');
-    out(E, "static void guide_fwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
+    out(E, "static void guide_fwd(VlmModel *M)\n{\n    const int R = M->R, RS = M->B * M->S, RI = M->B;\n    (void)R; (void)RS; (void)RI;\n");
     for (int i = 0; i < E->g->n; i++)
         emit_fwd(E, i);
-    out(E, "}\n\nstatic void guide_bwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
+    out(E, "}\n\nstatic void guide_bwd(VlmModel *M)\n{\n    const int R = M->R, RS = M->B * M->S, RI = M->B;\n    (void)R; (void)RS; (void)RI;\n");
     emit_backward(E, true);
     out(E, "}\n\n");
     /* model */
     use_graph(E, &p->model_g, 'm');
-    out(E, "static void model_fwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
+    out(E, "static void model_fwd(VlmModel *M)\n{\n    const int R = M->R, RS = M->B * M->S, RI = M->B;\n    (void)R; (void)RS; (void)RI;\n");
     for (int i = 0; i < E->g->n; i++)
         emit_fwd(E, i);
-    out(E, "}\n\nstatic void model_bwd(VlmModel *M)\n{\n    const int R = M->R;\n    (void)R;\n");
+    out(E, "}\n\nstatic void model_bwd(VlmModel *M)\n{\n    const int R = M->R, RS = M->B * M->S, RI = M->B;\n    (void)R; (void)RS; (void)RI;\n");
     for (int j = 0; j < p->n_latent; j++)
         out(E, "    memset(M->dlat[%d], 0, sizeof(float) * (size_t)R * %s);\n", j, p->vars[j].n);
     emit_backward(E, false);
     out(E, "}\n\n");
     /* ancestral sampler */
     use_graph(E, &p->sample_g, 's');
-    out(E, "static void sample_fwd(VlmModel *M, float **obs_sample)\n{\n    const int R = M->R;\n"
-           "    (void)R; (void)obs_sample;\n");
+    out(E, "static void sample_fwd(VlmModel *M, float **obs_sample)\n{\n"
+           "    const int R = M->R, RS = M->B * M->S, RI = M->B;\n"
+           "    (void)R; (void)RS; (void)RI; (void)obs_sample;\n");
     for (int i = 0; i < E->g->n; i++)
         emit_fwd(E, i);
     out(E, "}\n\n");
@@ -946,8 +1073,10 @@ bool vlmc_emit_c(const VlmcProgram *p, const char *model_name, FILE *o, bool lin
     out(&E, "static long enum_stride[%d] __attribute__((unused));  /* enumeration radix */\n\n", p->n_vars ? p->n_vars : 1);
     out(&E, "static inline long gen_ipow(long b, long e)\n{\n    long r = 1;\n    while (e-- > 0) r *= b;\n    return r;\n}\n\n");
     out(&E,
-        "static inline VlmIn obs_mask_view(const VlmModel *M, int o, long n)\n{\n"
-        "    return (VlmIn){M->obs_mask[o], M->obs_mask[o] ? (ptrdiff_t)n : 0, M->obs_mask[o] ? 1 : 0};\n}\n\n");
+        "/* the mask of observed variable o (FULL rows) read every f-th row */\n"
+        "static inline VlmIn obs_mask_view(const VlmModel *M, int o, long n, int f)\n{\n"
+        "    return (VlmIn){M->obs_mask[o], M->obs_mask[o] ? (ptrdiff_t)n * f : 0, M->obs_mask[o] ? 1 : 0};\n}\n\n");
+    out(&E, "static float *coef_buf;  /* segmented sums of a term's coefficients */\n\n");
     /* a model without params (`observed x ~ Normal(0, 1);`) has no caller */
     if (p->n_params)
         out(&E,

@@ -77,7 +77,10 @@ typedef struct Lower {
     SymMap values;     /* sym -> node in the current graph */
     SymMap param_of;   /* param/net sym -> first param table index */
     SymMap var_of;     /* latent/observed sym -> var index */
+    SymMap reps;       /* (node, level) -> its REPEAT node, current graph */
     bool guide;        /* lowering the guide graph */
+    bool flat;         /* the sampler: every row is one draw of an item, so
+                          batched values are all at one level (FULL) */
     bool ok;
 } Lower;
 
@@ -114,7 +117,13 @@ static const char *numel_c(Lower *L, const VlmcShape *s, int from)
     return s->rank - from > 1 ? fmt(L->a, "(%s)", r) : r;
 }
 
-static int add_node(Lower *L, VlmcOp op, bool batched, const char *n, bool scalar,
+const char *vlmc_level_name(VlmcLevel l)
+{
+    static const char *const names[VLMC_N_LEVELS] = {"global", "item", "sample", "full"};
+    return l < VLMC_N_LEVELS ? names[l] : "?";
+}
+
+static int add_node(Lower *L, VlmcOp op, VlmcLevel level, const char *n, bool scalar,
                     VlmcLoc loc)
 {
     VlmcGraph *g = L->g;
@@ -122,13 +131,63 @@ static int add_node(Lower *L, VlmcOp op, bool batched, const char *n, bool scala
                                sizeof *g->nodes, 64);
     VlmcNode *x = &g->nodes[g->n];
     memset(x, 0, sizeof *x);
-    x->op = op; x->batched = batched; x->n = n; x->scalar = scalar; x->loc = loc;
+    x->op = op; x->level = level; x->n = n; x->scalar = scalar; x->loc = loc;
     x->param = x->bias = x->var = -1;
     x->K = "1";
     return g->n++;
 }
 
 static VlmcNode *N(Lower *L, int i) { return &L->g->nodes[i]; }
+
+/* The level of a leaf: in the sampler every batched leaf is FULL. */
+static VlmcLevel leaf(Lower *L, VlmcLevel l)
+{
+    return L->flat && l != VLMC_LEVEL_GLOBAL ? VLMC_LEVEL_FULL : l;
+}
+
+/* Node x read at `level`: x itself when it is GLOBAL (views read it with a
+ * row stride of 0) or already that high, else the REPEAT node that lifts
+ * it there (one per value and level). */
+static int lift(Lower *L, int x, VlmcLevel level)
+{
+    const VlmcNode *s = N(L, x);
+    if (s->level == VLMC_LEVEL_GLOBAL || s->level >= level)
+        return x;
+    const void *key = (const void *)((((uintptr_t)x + 1) << 6) | ((uintptr_t)level << 4));
+    int have = map_get(&L->reps, key);
+    if (have >= 0)
+        return have;
+    const char *n = s->n;
+    bool scalar = s->scalar;
+    VlmcLoc loc = s->loc;
+    int var = s->var;
+    /* data have no gradient and the runtime holds them at FULL rows: read
+     * them there at the level wanted rather than copy the copy */
+    bool data = s->op == VLMC_OP_OBS;
+    int r = add_node(L, data ? VLMC_OP_OBS : VLMC_OP_REPEAT, level, n, scalar, loc);
+    if (data) {
+        N(L, r)->var = var;
+    } else {
+        N(L, r)->in[0] = x;
+        N(L, r)->n_in = 1;
+    }
+    map_put(&L->reps, key, r);
+    return r;
+}
+
+/* The level of a node that reads ins[0..n): the highest of theirs and
+ * `min`. The inputs below it (and above GLOBAL) are replaced by their
+ * lifts, so every batched operand of a kernel has the node's rows. */
+static VlmcLevel join(Lower *L, int *ins, int n, VlmcLevel min)
+{
+    VlmcLevel lv = min;
+    for (int k = 0; k < n; k++)
+        if (N(L, ins[k])->level > lv)
+            lv = N(L, ins[k])->level;
+    for (int k = 0; k < n; k++)
+        ins[k] = lift(L, ins[k], lv);
+    return lv;
+}
 
 static void unsupported(Lower *L, VlmcLoc loc, const char *what)
 {
@@ -177,8 +236,8 @@ static int param_node(Lower *L, int pi, VlmcLoc loc)
         if (q->rank > 1)
             n = fmt(L->a, "(%s)", n);
     }
-    int x = add_node(L, q->local ? VLMC_OP_LOCAL : VLMC_OP_PARAM, q->local, n,
-                     q->rank == 0, loc);
+    int x = add_node(L, q->local ? VLMC_OP_LOCAL : VLMC_OP_PARAM,
+                     q->local ? leaf(L, VLMC_LEVEL_ITEM) : VLMC_LEVEL_GLOBAL, n, q->rank == 0, loc);
     N(L, x)->param = pi;
     return x;
 }
@@ -186,7 +245,7 @@ static int param_node(Lower *L, int pi, VlmcLoc loc)
 static int fn_node(Lower *L, int fn, int in, VlmcLoc loc)
 {
     VlmcNode *s = N(L, in);
-    int x = add_node(L, VLMC_OP_FN, s->batched, s->n, s->scalar, loc);
+    int x = add_node(L, VLMC_OP_FN, s->level, s->n, s->scalar, loc);
     N(L, x)->fn = fn;
     N(L, x)->in[0] = in;
     N(L, x)->n_in = 1;
@@ -195,11 +254,13 @@ static int fn_node(Lower *L, int fn, int in, VlmcLoc loc)
 
 static int bin_node(Lower *L, VlmcOp op, int a, int b, VlmcLoc loc)
 {
-    VlmcNode *x = N(L, a), *y = N(L, b);
-    const char *n = x->scalar ? y->n : x->n;
-    int r = add_node(L, op, x->batched || y->batched, n, x->scalar && y->scalar, loc);
-    N(L, r)->in[0] = a;
-    N(L, r)->in[1] = b;
+    const char *n = N(L, a)->scalar ? N(L, b)->n : N(L, a)->n;
+    bool scalar = N(L, a)->scalar && N(L, b)->scalar;
+    int ins[2] = {a, b};
+    VlmcLevel lv = join(L, ins, 2, VLMC_LEVEL_GLOBAL);
+    int r = add_node(L, op, lv, n, scalar, loc);
+    N(L, r)->in[0] = ins[0];
+    N(L, r)->in[1] = ins[1];
     N(L, r)->n_in = 2;
     return r;
 }
@@ -207,7 +268,7 @@ static int bin_node(Lower *L, VlmcOp op, int a, int b, VlmcLoc loc)
 static int linear_node(Lower *L, int x, int W, int b, const char *in, const char *out,
                        int act, VlmcLoc loc)
 {
-    int r = add_node(L, VLMC_OP_LINEAR, N(L, x)->batched, out, false, loc);
+    int r = add_node(L, VLMC_OP_LINEAR, N(L, x)->level, out, false, loc);
     VlmcNode *y = N(L, r);
     y->in[0] = x; y->in[1] = W; y->n_in = 2;
     if (b >= 0)
@@ -218,7 +279,7 @@ static int linear_node(Lower *L, int x, int W, int b, const char *in, const char
 
 static int num_node(Lower *L, const char *cexpr, VlmcLoc loc)
 {
-    int x = add_node(L, VLMC_OP_NUM, false, "1", true, loc);
+    int x = add_node(L, VLMC_OP_NUM, VLMC_LEVEL_GLOBAL, "1", true, loc);
     N(L, x)->cexpr = cexpr;
     return x;
 }
@@ -262,7 +323,7 @@ static int lower_name(Lower *L, const VlmcExpr *e)
             x = fn_node(L, FN_SIGMOID, x, e->loc);
         else if (s->constraint == VLMC_CON_SIMPLEX) {
             /* stored as logits; the value is their softmax over the last axis */
-            int sm = add_node(L, VLMC_OP_SOFTMAX, N(L, x)->batched, N(L, x)->n, N(L, x)->scalar, e->loc);
+            int sm = add_node(L, VLMC_OP_SOFTMAX, N(L, x)->level, N(L, x)->n, N(L, x)->scalar, e->loc);
             N(L, sm)->in[0] = x;
             N(L, sm)->n_in = 1;
             N(L, sm)->k = s->shape.rank ? dim_c(L, s->shape.dim[s->shape.rank - 1]) : "1L";
@@ -282,13 +343,15 @@ static int lower_name(Lower *L, const VlmcExpr *e)
         }
         /* the guide reads a summed variable at its enumerated values: its
          * samples and log q then differ between the rows of one item */
-        x = add_node(L, s->summed ? VLMC_OP_ENUM : VLMC_OP_OBS, true, numel_c(L, &s->shape, 0),
+        x = add_node(L, s->summed ? VLMC_OP_ENUM : VLMC_OP_OBS,
+                     s->summed ? VLMC_LEVEL_FULL : leaf(L, VLMC_LEVEL_ITEM), numel_c(L, &s->shape, 0),
                      s->shape.rank == 0, e->loc);
         N(L, x)->var = map_get(&L->var_of, s);
         break;
     case VLMC_SYM_INPUT:
         /* a data leaf in every graph (model, guide and sampler alike) */
-        x = add_node(L, VLMC_OP_OBS, true, numel_c(L, &s->shape, 0), s->shape.rank == 0, e->loc);
+        x = add_node(L, VLMC_OP_OBS, leaf(L, VLMC_LEVEL_ITEM), numel_c(L, &s->shape, 0),
+                     s->shape.rank == 0, e->loc);
         N(L, x)->var = map_get(&L->var_of, s);
         break;
     case VLMC_SYM_LATENT:
@@ -319,9 +382,11 @@ static int lower_concat(Lower *L, const VlmcExpr *e)
         int b = lower_expr(L, ai);
         const char *m = ai->shape.rank ? dim_c(L, ai->shape.dim[ai->shape.rank - 1]) : "1L";
         const char *n = fmt(L->a, "(%s*(%s+%s))", groups, k, m);
-        int r = add_node(L, VLMC_OP_CONCAT, N(L, acc)->batched || N(L, b)->batched, n, false, e->loc);
+        int ins[2] = {acc, b};
+        VlmcLevel lv = join(L, ins, 2, VLMC_LEVEL_GLOBAL);
+        int r = add_node(L, VLMC_OP_CONCAT, lv, n, false, e->loc);
         VlmcNode *y = N(L, r);
-        y->in[0] = acc; y->in[1] = b; y->n_in = 2;
+        y->in[0] = ins[0]; y->in[1] = ins[1]; y->n_in = 2;
         y->k = k; y->m = m; y->cols = groups;
         acc = r;
         k = fmt(L->a, "(%s+%s)", k, m);
@@ -351,7 +416,7 @@ static int lower_call(Lower *L, const VlmcExpr *e)
     const VlmcExpr *a0 = e->args[0].value;
     switch (e->fn) {
     case VLMC_FN_SOFTMAX: {
-        int r = add_node(L, VLMC_OP_SOFTMAX, N(L, x)->batched, N(L, x)->n, false, e->loc);
+        int r = add_node(L, VLMC_OP_SOFTMAX, N(L, x)->level, N(L, x)->n, false, e->loc);
         N(L, r)->in[0] = x;
         N(L, r)->n_in = 1;
         N(L, r)->k = dim_c(L, a0->shape.dim[a0->shape.rank - 1]);
@@ -359,7 +424,7 @@ static int lower_call(Lower *L, const VlmcExpr *e)
     }
     case VLMC_FN_ONE_HOT: {
         const char *K = dim_c(L, e->shape.dim[e->shape.rank - 1]);
-        int r = add_node(L, VLMC_OP_ONE_HOT, N(L, x)->batched, fmt(L->a, "(%s*%s)", N(L, x)->n, K),
+        int r = add_node(L, VLMC_OP_ONE_HOT, N(L, x)->level, fmt(L->a, "(%s*%s)", N(L, x)->n, K),
                          false, e->loc);
         N(L, r)->in[0] = x;
         N(L, r)->n_in = 1;
@@ -371,7 +436,7 @@ static int lower_call(Lower *L, const VlmcExpr *e)
             return fn_node(L, FN_SQUARE, x, e->loc);
         if (e->power == 1)
             return x;
-        int r = add_node(L, VLMC_OP_POW, N(L, x)->batched, N(L, x)->n, N(L, x)->scalar, e->loc);
+        int r = add_node(L, VLMC_OP_POW, N(L, x)->level, N(L, x)->n, N(L, x)->scalar, e->loc);
         N(L, r)->in[0] = x;
         N(L, r)->n_in = 1;
         N(L, r)->cexpr = fmt(L->a, "(float)%.17g", e->power);
@@ -381,7 +446,7 @@ static int lower_call(Lower *L, const VlmcExpr *e)
         break;
     }
     if (e->fn == VLMC_FN_SUM) {
-        int r = add_node(L, VLMC_OP_SUM, N(L, x)->batched, "1", true, e->loc);
+        int r = add_node(L, VLMC_OP_SUM, N(L, x)->level, "1", true, e->loc);
         N(L, r)->in[0] = x;
         N(L, r)->n_in = 1;
         return r;
@@ -400,7 +465,7 @@ static int lower_matmul(Lower *L, const VlmcExpr *e)
     int a = lower_expr(L, A), b = lower_expr(L, B);
     if (A->shape.rank == 2 && B->shape.rank == 1 && !A->batched) {
         /* A (m,k) @ x (k) */
-        int r = add_node(L, VLMC_OP_MATVEC, N(L, b)->batched, dim_c(L, A->shape.dim[0]), false,
+        int r = add_node(L, VLMC_OP_MATVEC, N(L, b)->level, dim_c(L, A->shape.dim[0]), false,
                          e->loc);
         VlmcNode *y = N(L, r);
         y->in[0] = a; y->in[1] = b; y->n_in = 2;
@@ -414,7 +479,7 @@ static int lower_matmul(Lower *L, const VlmcExpr *e)
     if (A->shape.rank == 2 && B->shape.rank == 2 && !A->batched && !B->batched) {
         /* A (m,k) @ B (k,cols), both global */
         const char *cols = dim_c(L, B->shape.dim[1]);
-        int r = add_node(L, VLMC_OP_MATMAT, false,
+        int r = add_node(L, VLMC_OP_MATMAT, VLMC_LEVEL_GLOBAL,
                          fmt(L->a, "(%s*%s)", dim_c(L, A->shape.dim[0]), cols), false, e->loc);
         VlmcNode *y = N(L, r);
         y->in[0] = a; y->in[1] = b; y->n_in = 2;
@@ -451,14 +516,14 @@ static int lower_expr(Lower *L, const VlmcExpr *e)
     case VLMC_E_INDEX: {
         const VlmcExpr *t = e->a[0];
         int table = lower_expr(L, t), idx = lower_expr(L, e->a[1]);
-        if (N(L, table)->batched || t->shape.rank < 1) {
+        if (vlmc_is_batched(N(L, table)) || t->shape.rank < 1) {
             unsupported(L, e->loc, "indexing a batched value");
             return table;
         }
         /* a vector index gathers one row of the table per element */
         const char *width = numel_c(L, &t->shape, 1), *count = N(L, idx)->n;
         bool vec = !N(L, idx)->scalar;
-        int r = add_node(L, VLMC_OP_GATHER, true, vec ? fmt(L->a, "(%s*%s)", count, width) : width,
+        int r = add_node(L, VLMC_OP_GATHER, N(L, idx)->level, vec ? fmt(L->a, "(%s*%s)", count, width) : width,
                          t->shape.rank == 1 && !vec, e->loc);
         N(L, r)->in[0] = table;
         N(L, r)->in[1] = idx;
@@ -495,7 +560,11 @@ static int dist_node(Lower *L, VlmcOp op, const VlmcDist *dist, int form, VlmcEx
         ins[n_in++] = value;
     for (int i = 0; i < th->n; i++)
         ins[n_in++] = th->id[i];
-    int r = add_node(L, op, true, v->n, v->sym->shape.rank == 0, loc);
+    /* a draw is one per (item, sample) at least; a density or a mean is
+     * one per item at least (its value is data or a latent) */
+    bool draw = op == VLMC_OP_RSAMPLE || op == VLMC_OP_SAMPLE;
+    VlmcLevel lv = join(L, ins, n_in, leaf(L, draw ? VLMC_LEVEL_SAMPLE : VLMC_LEVEL_ITEM));
+    int r = add_node(L, op, lv, v->n, v->sym->shape.rank == 0, loc);
     VlmcNode *x = N(L, r);
     memcpy(x->in, ins, sizeof ins);
     x->n_in = n_in;
@@ -529,9 +598,12 @@ static void maybe_kl(Lower *L, int j, int q_loc, int q_scale)
         if (s->dist_args[k]->batched)
             return;
     int p_loc = lower_expr(L, s->dist_args[0]), p_scale = lower_expr(L, s->dist_args[1]);
-    int r = add_node(L, VLMC_OP_KL, true, v->n, s->shape.rank == 0, s->loc);
+    int ins[4] = {q_loc, q_scale, p_loc, p_scale};
+    VlmcLevel lv = join(L, ins, 4, VLMC_LEVEL_ITEM);
+    int r = add_node(L, VLMC_OP_KL, lv, v->n, s->shape.rank == 0, s->loc);
     VlmcNode *x = N(L, r);
-    x->in[0] = q_loc; x->in[1] = q_scale; x->in[2] = p_loc; x->in[3] = p_scale; x->n_in = 4;
+    memcpy(x->in, ins, sizeof ins);
+    x->n_in = 4;
     x->var = j;
     x->dist = v->q_dist;
     v->kl = true;
@@ -579,7 +651,7 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
             const char *din = numel_c(L, &o->shape, 0);
             const char *hd = fmt(L->a, "%dL", AUTO_HIDDEN);
             int W = add_layer_params(L, "auto.enc.W0", "auto.enc.b0", din, hd, true), b = W + 1;
-            int x = add_node(L, VLMC_OP_OBS, true, din, o->shape.rank == 0, s->loc);
+            int x = add_node(L, VLMC_OP_OBS, VLMC_LEVEL_ITEM, din, o->shape.rank == 0, s->loc);
             N(L, x)->var = map_get(&L->var_of, o);
             *enc_h = linear_node(L, x, param_node(L, W, s->loc), param_node(L, b, s->loc), din,
                                  hd, 1 /* relu */, s->loc);
@@ -600,16 +672,12 @@ static void lower_auto_guide(Lower *L, int j, int *enc_h)
         loc_n = param_node(L, lp, s->loc);
         sc_n = param_node(L, sp, s->loc);
     }
-    int scale = fn_node(L, FN_EXP, sc_n, s->loc);
-    int r = add_node(L, VLMC_OP_RSAMPLE, true, v->n, s->shape.rank == 0, s->loc);
-    VlmcNode *x = N(L, r);
-    x->in[0] = loc_n; x->in[1] = scale; x->n_in = 2;
-    x->var = j; x->dist = qd; x->form = 0;
-    int lq = add_node(L, VLMC_OP_LOGP, true, v->n, s->shape.rank == 0, s->loc);
-    x = N(L, lq);
-    x->in[0] = r; x->in[1] = loc_n; x->in[2] = scale; x->n_in = 3;
-    x->var = j; x->dist = qd; x->form = 0; x->is_q = true;
-    maybe_kl(L, j, loc_n, scale);
+    Args th = {.id = {loc_n, fn_node(L, FN_EXP, sc_n, s->loc)}, .n = 2};
+    int r = dist_node(L, VLMC_OP_RSAMPLE, qd, 0, NULL, &th, -1, j, s->loc);
+    v->level = N(L, r)->level;
+    int lq = dist_node(L, VLMC_OP_LOGP, qd, 0, NULL, &th, r, j, s->loc);
+    N(L, lq)->is_q = true;
+    maybe_kl(L, j, th.id[0], th.id[1]);
 }
 
 static void build_tables(Lower *L)
@@ -682,6 +750,9 @@ static void build_tables(Lower *L)
         v->has_q = s->q_dist != NULL;   /* latents; summed observed (M2) */
         v->q_dist = s->q_dist;
         v->summed = !lat && s->summed;
+        v->level = !lat ? (v->summed ? VLMC_LEVEL_FULL : VLMC_LEVEL_ITEM)
+                   : v->treat == VLMC_TREAT_ENUMERATE || v->treat == VLMC_TREAT_MARKOV ? VLMC_LEVEL_FULL
+                   : VLMC_LEVEL_SAMPLE;
         if (lat && v->treat == VLMC_TREAT_MARKOV) {
             /* a chain's rows: its K states (every step in the same state);
              * its emissions keep per-step terms that the runtime combines */
@@ -711,6 +782,7 @@ static void build_tables(Lower *L)
         v->n = numel_c(L, &s->shape, 0);
         v->treat = -1;
         v->K = s->support ? dim_c(L, s->support_dim) : "0L";
+        v->level = VLMC_LEVEL_ITEM;
         map_put(&L->var_of, s, p->n_vars + i);
     }
     p->E = E;
@@ -732,7 +804,9 @@ static void begin_graph(Lower *L, VlmcGraph *g, bool guide)
 {
     L->g = g;
     L->guide = guide;
+    L->flat = false;
     map_init(L->a, &L->values, 1 << 12);
+    map_init(L->a, &L->reps, 1 << 8);
 }
 
 /* The model's conditionals in source order: for log p (latents and data
@@ -742,6 +816,7 @@ static void begin_graph(Lower *L, VlmcGraph *g, bool guide)
 static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
 {
     begin_graph(L, g, false);
+    L->flat = sampling;
     const VlmcModel *m = L->m;
     for (int i = 0; i < m->n_stmts && L->ok; i++) {
         const VlmcStmt *st = &m->stmts[i];
@@ -756,7 +831,7 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
             VlmcOp op = st->kind == VLMC_S_OBSERVED ? (v->summed ? VLMC_OP_ENUM : VLMC_OP_OBS)
                         : v->treat == VLMC_TREAT_ENUMERATE || v->treat == VLMC_TREAT_MARKOV ? VLMC_OP_ENUM
                         : VLMC_OP_LATENT;
-            x = add_node(L, op, true, v->n, s->shape.rank == 0, s->loc);
+            x = add_node(L, op, v->level, v->n, s->shape.rank == 0, s->loc);
             N(L, x)->var = var;
         }
         Args th = lower_args(L, s->dist, s->param_form, s->dist_args);
@@ -764,7 +839,7 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
             x = dist_node(L, VLMC_OP_SAMPLE, s->dist, s->param_form, s->dist_args, &th, -1, var, s->dist_loc);
         } else if (v->treat == VLMC_TREAT_MARKOV) {
             /* no log-density node: init and trans go to the forward algorithm */
-            int r = add_node(L, VLMC_OP_MARKOV, false, fmt(L->a, "(%s*(1+%s))", v->K, v->K), false, s->dist_loc);
+            int r = add_node(L, VLMC_OP_MARKOV, VLMC_LEVEL_GLOBAL, fmt(L->a, "(%s*(1+%s))", v->K, v->K), false, s->dist_loc);
             VlmcNode *y = N(L, r);
             y->in[0] = th.id[0]; y->in[1] = th.id[1]; y->n_in = 2;
             y->var = var; y->dist = s->dist; y->form = s->param_form; y->K = v->K;
@@ -813,7 +888,8 @@ static void lower_guide(Lower *L)
              * its log q at each enumerated value weighs the rows (M2) */
             int x = map_get(&L->values, s);
             if (x < 0) {
-                x = add_node(L, VLMC_OP_ENUM, true, L->p->vars[var].n, s->shape.rank == 0, st->loc);
+                x = add_node(L, VLMC_OP_ENUM, VLMC_LEVEL_FULL, L->p->vars[var].n, s->shape.rank == 0,
+                             st->loc);
                 N(L, x)->var = var;
                 map_put(&L->values, s, x);
             }
@@ -834,6 +910,7 @@ static void lower_guide(Lower *L)
                 return;
             }
         int x = dist_node(L, op, s->q_dist, s->q_param_form, s->q_args, &th, -1, var, s->q_loc);
+        L->p->vars[var].level = N(L, x)->level;   /* the model graph reads it there */
         int lq = dist_node(L, VLMC_OP_LOGP, s->q_dist, s->q_param_form, s->q_args, &th, x, var, s->q_loc);
         N(L, lq)->is_q = true;
         if (op == VLMC_OP_RSAMPLE && th.n == 2)
@@ -863,9 +940,11 @@ bool vlmc_lower(VlmcArena *a, const VlmcModel *m, VlmcProgram *p, VlmcDiag *d)
         return false;
     }
     build_tables(&L);
-    lower_conditionals(&L, &p->model_g, false);
+    /* the guide first: the model graph reads each guided latent at the
+     * level of its draw */
+    lower_guide(&L);
     if (L.ok)
-        lower_guide(&L);
+        lower_conditionals(&L, &p->model_g, false);
     if (L.ok)
         lower_conditionals(&L, &p->sample_g, true);
     if (L.ok)

@@ -105,9 +105,18 @@ static double eval_size(const VlmcModel *m, const char *s)
     return *s ? NAN : r;
 }
 
-/* bytes of a graph's slots for `rows` rows: each slot is as large as its
+/* Rows of each level for a batch of b items, one sample, e enumerated
+ * values. */
+static void level_rows(double b, double e, double rows[VLMC_N_LEVELS])
+{
+    rows[VLMC_LEVEL_GLOBAL] = 1;
+    rows[VLMC_LEVEL_ITEM] = rows[VLMC_LEVEL_SAMPLE] = b;
+    rows[VLMC_LEVEL_FULL] = b * e;
+}
+
+/* bytes of a graph's slots at those rows: each slot is as large as its
  * largest member (see buffers.c) */
-static double graph_bytes(const VlmcProgram *p, const VlmcGraph *g, double rows)
+static double graph_bytes(const VlmcProgram *p, const VlmcGraph *g, const double rows[VLMC_N_LEVELS])
 {
     double total = 0;
     for (int k = 0; k < g->n_slots; k++) {
@@ -115,7 +124,7 @@ static double graph_bytes(const VlmcProgram *p, const VlmcGraph *g, double rows)
         for (int i = 0; i < g->n; i++) {
             const VlmcNode *x = &g->nodes[i];
             if (vlmc_node_in_slot(x, k)) {
-                double b = 4.0 * eval_size(p->model, x->n) * (x->batched ? rows : 1);
+                double b = 4.0 * eval_size(p->model, x->n) * rows[x->level];
                 if (b > mx)
                     mx = b;
             }
@@ -166,6 +175,68 @@ static const char *training(const VlmcProgram *p)
         if (p->vars[j].treat != VLMC_TREAT_ENUMERATE && p->vars[j].treat != VLMC_TREAT_MARKOV)
             return "stochastic gradient (Adam) on the ELBO";
     return "gradient (Adam) on the exact marginal";
+}
+
+/* The name of the variable of a density, draw or KL node. */
+static const char *var_name(const VlmcProgram *p, const VlmcNode *x)
+{
+    return x->var >= 0 ? p->vars[x->var].sym->name : "?";
+}
+
+/* One line per node that does a row's work (net layers and matrix
+ * products, densities, draws, KL terms) and per REPEAT, with its level
+ * and rows: where enumeration or sampling multiplies work. */
+static void print_graph_levels(const VlmcProgram *p, const VlmcGraph *g, const char *what,
+                               const double rows[VLMC_N_LEVELS], FILE *o)
+{
+    fprintf(o, "    %s:\n", what);
+    for (int i = 0; i < g->n; i++) {
+        const VlmcNode *x = &g->nodes[i];
+        if (!x->live)
+            continue;
+        char buf[160];
+        switch (x->op) {
+        case VLMC_OP_LINEAR: {
+            const VlmcNode *w = &g->nodes[x->in[1]];
+            snprintf(buf, sizeof buf, "%s %s (%.0f -> %.0f)", x->n_in > 2 ? "layer" : "x @",
+                     w->param >= 0 ? p->params[w->param].name : "?", eval_size(p->model, x->k),
+                     eval_size(p->model, x->m));
+            break;
+        }
+        case VLMC_OP_MATVEC: {
+            const VlmcNode *a = &g->nodes[x->in[0]];
+            snprintf(buf, sizeof buf, "%s @ (%.0f -> %.0f)", a->param >= 0 ? p->params[a->param].name : "matrix",
+                     eval_size(p->model, x->k), eval_size(p->model, x->m));
+            break;
+        }
+        case VLMC_OP_LOGP:
+            snprintf(buf, sizeof buf, "log %c(%s)", x->is_q ? 'q' : 'p', var_name(p, x));
+            break;
+        case VLMC_OP_KL:
+            snprintf(buf, sizeof buf, "KL(q || p) of %s", var_name(p, x));
+            break;
+        case VLMC_OP_RSAMPLE: case VLMC_OP_SAMPLE:
+            snprintf(buf, sizeof buf, "draw of %s", var_name(p, x));
+            break;
+        case VLMC_OP_REPEAT:
+            snprintf(buf, sizeof buf, "repeat %s -> %s (%.0f values a row)",
+                     vlmc_level_name(g->nodes[x->in[0]].level), vlmc_level_name(x->level),
+                     eval_size(p->model, x->n));
+            break;
+        default:
+            continue;
+        }
+        fprintf(o, "      %-44s %-6s %6.0f rows\n", buf, vlmc_level_name(x->level), rows[x->level]);
+    }
+}
+
+static void print_levels(const VlmcProgram *p, const double rows[VLMC_N_LEVELS], FILE *o)
+{
+    fprintf(o, "  row levels (batch 128, 1 sample): global 1, item %.0f, sample %.0f, full %.0f rows\n",
+            rows[VLMC_LEVEL_ITEM], rows[VLMC_LEVEL_SAMPLE], rows[VLMC_LEVEL_FULL]);
+    if (p->guide_g.n)
+        print_graph_levels(p, &p->guide_g, "guide", rows, o);
+    print_graph_levels(p, &p->model_g, "model", rows, o);
 }
 
 void vlmc_print_plan(const VlmcProgram *p, FILE *o)
@@ -250,8 +321,11 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
         fprintf(o, ", %.0f per data point", local);
     fprintf(o, "\n");
     double E = p->E && strcmp(p->E, "1L") ? eval_size(m, p->E) : 1;
-    double rows = 128 * E;
-    double act = graph_bytes(p, &p->model_g, rows) + graph_bytes(p, &p->guide_g, rows);
+    double lrows[VLMC_N_LEVELS];
+    level_rows(128, E, lrows);
+    print_levels(p, lrows, o);
+    double rows = lrows[VLMC_LEVEL_FULL];
+    double act = graph_bytes(p, &p->model_g, lrows) + graph_bytes(p, &p->guide_g, lrows);
     double batch = act + 4 * 4 * (theta + phi);
     int slots = p->model_g.n_slots + p->guide_g.n_slots, bufs = 0;
     for (int g = 0; g < 2; g++) {

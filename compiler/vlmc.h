@@ -386,10 +386,26 @@ size_t vlmc_dim_text(const VlmcModel *m, VlmcDim d, bool c_expr, char *buf, size
 /* ------------------------------------------------------------ tensor IR */
 
 /* A graph of whole-minibatch tensor operations in SSA form: node i reads
- * nodes with smaller ids. Every value is either global (one row, e.g. a
- * parameter) or batched (R rows, one per (item, sample, enumeration)
- * combination). Sizes are C expressions because consts are only fixed
- * when the generated program starts (`--set`). */
+ * nodes with smaller ids. Every value has a row level (VlmcLevel): how
+ * many rows of the minibatch it holds. Sizes are C expressions because
+ * consts are only fixed when the generated program starts (`--set`). */
+
+/* Row levels, lowest first. A node's level is the highest among its
+ * inputs (leaves: params GLOBAL, data ITEM, guided latents SAMPLE,
+ * enumerated values FULL). The rows of one level repeat those of the level
+ * below consecutively: FULL row ((b*S + s)*E + e), SAMPLE row (b*S + s),
+ * ITEM row b. A GLOBAL value is read by every row through a view of row
+ * stride 0; a value of a level between GLOBAL and its reader's is lifted
+ * by an explicit REPEAT node (backward: the segmented sum). A later
+ * `global latent` has its one row at GLOBAL. */
+typedef enum {
+    VLMC_LEVEL_GLOBAL,   /* 1 row: params, and what is computed from them */
+    VLMC_LEVEL_ITEM,     /* B rows: the item's data (and local params) */
+    VLMC_LEVEL_SAMPLE,   /* B*S rows: depends on a sampled latent */
+    VLMC_LEVEL_FULL,     /* B*S*E rows: depends on an enumerated value */
+} VlmcLevel;
+#define VLMC_N_LEVELS 4
+const char *vlmc_level_name(VlmcLevel l);   /* "global", "item", ... */
 typedef enum {
     VLMC_OP_NUM,      /* scalar constant: cexpr */
     VLMC_OP_PARAM,    /* global parameter tensor `param` */
@@ -415,13 +431,14 @@ typedef enum {
     VLMC_OP_KL,       /* KL(N(in0, in1) || N(in2, in3)) in closed form */
     VLMC_OP_MARKOV,   /* a chain's init in0 (K) and trans in1 (K,K), global:
                          handed to the runtime's forward algorithm */
+    VLMC_OP_REPEAT,   /* in0's rows, each repeated up to this node's level */
 } VlmcOp;
 
 #define VLMC_MAX_IN 4
 typedef struct VlmcNode {
     VlmcOp op;
     int in[VLMC_MAX_IN]; int n_in;
-    bool batched;
+    VlmcLevel level;      /* rows: see VlmcLevel */
     const char *n;        /* elements per row, a C expression */
     bool scalar;          /* rank 0 (broadcasts over elements) */
     VlmcLoc loc;
@@ -456,6 +473,9 @@ typedef struct VlmcNode {
                              life (it is zeroed just before) */
 } VlmcNode;
 
+/* Whether x has more than the one row of a GLOBAL value. */
+static inline bool vlmc_is_batched(const VlmcNode *x) { return x->level != VLMC_LEVEL_GLOBAL; }
+
 typedef struct VlmcGraph {
     VlmcNode *nodes; int n, cap;
     int n_slots;          /* buffers after planning (each the largest of
@@ -487,6 +507,9 @@ typedef struct VlmcVar {  /* runtime variable table: latents, then observed,
     bool summed;          /* observed, enumerated where missing (VlmcSym.summed) */
     const char *steps;    /* observed that reads a Markov chain: the chain's
                              T (its log density is kept per step); else NULL */
+    VlmcLevel level;      /* level of its value: a guided latent's sample
+                             (SAMPLE, or FULL when the guide reads an
+                             enumerated value), enumerated FULL, data ITEM */
 } VlmcVar;
 
 typedef struct VlmcProgram {

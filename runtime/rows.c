@@ -1,27 +1,67 @@
-/* rows.c — row operations of the R = B*S*E layout: the guide draws its
- * samples for B*S rows and repeats each over the E enumeration rows; the
- * rows of a partly observed variable that contradict the data are clamped
- * out. Nothing here knows about models. */
+/* rows.c — row operations between the row levels of the R = B*S*E layout
+ * (one row per item, per (item, sample), per (item, sample, enumerated
+ * value)): repeating a lower level's rows, their segmented sums (the
+ * backward of a repeat), and clamping out the rows of a partly observed
+ * variable that contradict the data. Nothing here knows about models. */
 #include "vlm.h"
 
 #include <math.h>
 #include <string.h>
 
-// buf (G,n) at the front -> (G*E,n), row r = original row r / E
-void vlm_rows_repeat(int G, int E, size_t n, float *buf)
+// buf (G,n) at the front -> (G*F,n), row r = original row r / F
+void vlm_rows_repeat(int G, int F, size_t n, float *buf)
 {
-    if (E <= 1 || n == 0)
+    if (F <= 1 || n == 0)
         return;
     /* From the back: row g's copies land at rows >= g, so no source row is
      * overwritten before it is read (row 0 copies onto itself last). */
     for (int g = G - 1; g >= 0; g--) {
         const float *src = buf + (size_t)g * n;
-        for (int e = E - 1; e >= 0; e--) {
-            float *dst = buf + ((size_t)g * E + e) * n;
+        for (int e = F - 1; e >= 0; e--) {
+            float *dst = buf + ((size_t)g * F + e) * n;
             if (dst != src)
                 memmove(dst, src, n * sizeof *buf);
         }
     }
+}
+
+void vlm_rows_repeat_f64(int G, int F, size_t n, double *buf)
+{
+    if (F <= 1 || n == 0)
+        return;
+    for (int g = G - 1; g >= 0; g--) {   /* from the back, as above */
+        const double *src = buf + (size_t)g * n;
+        for (int e = F - 1; e >= 0; e--) {
+            double *dst = buf + ((size_t)g * F + e) * n;
+            if (dst != src)
+                memmove(dst, src, n * sizeof *buf);
+        }
+    }
+}
+
+void vlm_rows_repeat_copy(int G, int F, size_t n, const float *src, float *dst)
+{
+    for (int g = 0; g < G; g++)
+        for (int e = 0; e < F; e++)
+            memcpy(dst + ((size_t)g * F + e) * n, src + (size_t)g * n, n * sizeof *dst);
+}
+
+void vlm_rows_sum(int G, int F, size_t n, const float *src, float *dst)
+{
+    for (int g = 0; g < G; g++) {
+        float *d = dst + (size_t)g * n;
+        for (int e = 0; e < F; e++) {
+            const float *s = src + ((size_t)g * F + e) * n;
+            for (size_t i = 0; i < n; i++)
+                d[i] += s[i];
+        }
+    }
+}
+
+void vlm_rows_pick(int G, int F, size_t n, const float *src, float *dst)
+{
+    for (int g = 0; g < G; g++)
+        memcpy(dst + (size_t)g * n, src + (size_t)g * F * n, n * sizeof *dst);
 }
 
 // value (R,n), obs (R,n), mask (R,n) or NULL -> logp (R) = -inf where a

@@ -188,10 +188,24 @@ void vlm_gather_fwd(int R, int n, const float *table, const float *idx,
 void vlm_gather_bwd(int R, int n, const float *idx, const float *dout,
                     float *dtable);
 
-/* Expand G rows of n floats at the front of buf, in place, to G*E rows:
- * row r becomes original row r / E (the guide's samples shared by the E
- * enumeration rows of one (b, s)). buf holds G*E*n floats. */
-void vlm_rows_repeat(int G, int E, size_t n, float *buf);
+/* Row levels (compiler/vlmc.h VlmcLevel): a value of one level has one
+ * row per item (B), per (item, sample) (B*S) or per (item, sample,
+ * enumerated value) (R = B*S*E), and the rows of a higher level repeat
+ * those of a lower one consecutively, F times each. */
+
+/* Expand G rows of n floats at the front of buf, in place, to G*F rows:
+ * row r becomes original row r / F. buf holds G*F*n floats. */
+void vlm_rows_repeat(int G, int F, size_t n, float *buf);
+/* The same for G doubles (a log-density term per row). */
+void vlm_rows_repeat_f64(int G, int F, size_t n, double *buf);
+// src (G,n) -> dst (G*F,n), dst row r = src row r / F
+void vlm_rows_repeat_copy(int G, int F, size_t n, const float *src,
+                          float *dst);
+/* Its backward, the segmented sum: dst (G,n) += sum of src's F rows per
+ * row, src (G*F,n). */
+void vlm_rows_sum(int G, int F, size_t n, const float *src, float *dst);
+// src (G*F,n) -> dst (G,n), dst row g = src row g*F (the first copy)
+void vlm_rows_pick(int G, int F, size_t n, const float *src, float *dst);
 
 /* A discrete observed variable summed out where the data lack it: in
  * every row whose enumerated value (R,n) differs from a given entry of

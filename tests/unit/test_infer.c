@@ -1171,6 +1171,47 @@ static void test_compact_batch(void)
     vlm_model_free(&m);
 }
 
+/* The row-level operations of the generated code: repeat_copy is the
+ * in-place repeat into another buffer, pick takes each group's first row
+ * back, and the segmented sum is the adjoint of the repeat:
+ * <repeat(a), b> = <a, sum(b)> in double for random a, b. */
+static void test_rows_levels(void)
+{
+    enum { G = 5, F = 3, n = 4 };
+    float a[G * n], b[G * F * n], rep[G * F * n], back[G * n], s[G * n];
+    double d[G * F];
+    VlmRng rng;
+    vlm_rng_init(&rng, 7, VLM_STREAM_INIT);
+    for (int i = 0; i < G * n; i++)
+        a[i] = (float)vlm_rng_normal(&rng);
+    for (int i = 0; i < G * F * n; i++)
+        b[i] = (float)vlm_rng_normal(&rng);
+    vlm_rows_repeat_copy(G, F, n, a, rep);
+    int ok = 1;
+    for (int r = 0; r < G * F; r++)
+        for (int i = 0; i < n; i++)
+            ok &= rep[r * n + i] == a[(r / F) * n + i];
+    CU_ASSERT(ok);
+    vlm_rows_pick(G, F, n, rep, back);
+    CU_ASSERT(memcmp(back, a, sizeof a) == 0);
+    for (int i = 0; i < G * n; i++)
+        s[i] = 1.0f;          /* the sum accumulates (+=) */
+    vlm_rows_sum(G, F, n, b, s);
+    double lhs = 0, rhs = 0;
+    for (int i = 0; i < G * F * n; i++)
+        lhs += (double)rep[i] * b[i];
+    for (int i = 0; i < G * n; i++)
+        rhs += (double)a[i] * (s[i] - 1.0);
+    CU_ASSERT_DOUBLE_EQUAL(lhs, rhs, 1e-5 * (1 + fabs(lhs)));
+    for (int g = 0; g < G; g++)
+        d[g] = g - 0.5;
+    vlm_rows_repeat_f64(G, F, 1, d);
+    ok = 1;
+    for (int r = 0; r < G * F; r++)
+        ok &= d[r] == r / F - 0.5;
+    CU_ASSERT(ok);
+}
+
 static void test_rows_repeat(void)
 {
     float buf[4 * 3 * 2];
@@ -1188,6 +1229,7 @@ void vlm_test_infer(void)
 {
     CU_pSuite s = CU_add_suite("infer", NULL, NULL);
     CU_add_test(s, "rows_repeat expands in place", test_rows_repeat);
+    CU_add_test(s, "row levels: repeat, its segmented sum, pick", test_rows_levels);
     CU_add_test(s, "uint8 and float data give identical batches",
                 test_compact_batch);
     CU_add_test(s, "mixture: exact log p(x), gradient vs FD, masks",
