@@ -54,6 +54,20 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
     int E = (int)m->E;
     int b = bs / m->S;
     int item = item_of(m, b);
+    /* a chain's emissions: their per-step terms */
+    for (int q = 0; q < m->n_markov_emit; q++) {
+        int v = m->markov_emit[q];
+        for (long t = 0; t < m->markov_T; t++)
+            for (int e = 0; e < E; e++) {
+                double x = m->logp_step[v][(size_t)t * m->R + (size_t)bs * E + e];
+                if (isnan(x) || x == INFINITY) {
+                    vlm_err_set(err, "log p(%s) term of variable `%s` is %s at item %d, "
+                                "step %ld", m->vars[v].name, m->vars[v].name,
+                                isnan(x) ? "NaN" : "+Inf", item, t);
+                    return;
+                }
+            }
+    }
     /* NaN or +inf anywhere in the (b, s) rows first, then -inf. */
     for (int pass = 0; pass < 2; pass++) {
         for (int v = 0; v < m->n_vars; v++) {

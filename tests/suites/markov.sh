@@ -32,11 +32,13 @@ cat >"$P.vlm" <<'EOF'
 const T = 4;  const K = 3;  const D = 2;
 param p[K] : simplex;  param A[K, K] : simplex;
 param mu[K, D] = normal(0, 1);  param s[K, D] : positive = 0.7;
+param m0;
 latent z[T] ~ Markov(init = p, trans = A);
 observed x[T, D] ~ Normal(mu[z], s[z] * 1);
+observed y ~ Normal(m0, 1);           // not read by the chain: one term per item
 EOF
 check "probs form with simplex params compiles" compile "$P.vlm" "$P"
-check "probs form: gradcheck" gradcheck_ok "$P" 2
+check "probs form, with an observed variable beside the chain: gradcheck" gradcheck_ok "$P" 2
 check "markov_forms.vlm (Categorical emission, guided latent): gradcheck" \
     sh -c "'$VLMC' tests/good/markov_forms.vlm -o '$T/forms' && '$T/forms' gradcheck | grep -c ': ok$' | grep -qx 2"
 
