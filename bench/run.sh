@@ -110,6 +110,11 @@ TORCH_CONFIGS=${TORCH_CONFIGS:-"1:default 2:openblas1"}
 : > "$W/vae.res"   # peer config round secs test_elbo rss_mb
 vae_ok=0
 if [ $have_data = 1 ] && "$VLMC" examples/vae.vlm -o "$W/vae" 2>"$W/vae.cc"; then vae_ok=1; fi
+# VaDE (examples/vade.vlm): the VAE's nets with a 10-cluster prior summed
+# out; interleaved with the VAE in each round (issue 16: <= 1.5x its epoch)
+: > "$W/vade.res"  # threads round secs
+vade_ok=0
+if [ $vae_ok = 1 ] && "$VLMC" examples/vade.vlm -o "$W/vade" 2>"$W/vade.cc"; then vade_ok=1; fi
 r=1
 while [ $vae_ok = 1 ] && [ $r -le "$ROUNDS" ]; do
     for t in $VLM_CONFIGS; do
@@ -125,6 +130,12 @@ while [ $vae_ok = 1 ] && [ $r -le "$ROUNDS" ]; do
             echo "vae eval exit status $? ($(tail -1 "$W/eval.$t.$r.out"))" >> "$W/crashes"
         e=$(awk '$1 == "ELBO" { print $2 }' "$W/eval.$t.$r.out")
         echo "vlm $t $r $s ${e:--} $(rss_mb "$RSSF")" >> "$W/vae.res"
+        [ $vade_ok = 1 ] || continue
+        "$W/vade" train --data "$TRAIN" --epochs "$VAE_E" --batch 128 --lr 1e-3 --threads "$t" \
+            --seed "$r" --log "$W/vade.$t.$r.csv" > "$W/vade.$t.$r.out" 2>&1 ||
+            { log "vlm VaDE failed"; cat "$W/vade.$t.$r.out" >&2; }
+        s=$(awk -F, 'NR > 1 { d = $5 - p; p = $5; print d }' "$W/vade.$t.$r.csv" 2>/dev/null | minof)
+        echo "$t $r $s" >> "$W/vade.res"
     done
     for c in $TORCH_CONFIGS; do
         [ $have_torch = 1 ] || break
@@ -175,6 +186,14 @@ else
     fi
     row "VAE peak RSS vlm / PyTorch | $vm MB / $tm MB | target vlm <= 150 MB | $(verdict "$vm <= 150")"
 fi
+
+for t in $VLM_CONFIGS; do
+    [ $vade_ok = 1 ] || break
+    ds=$(awk -v t="$t" '$1 == t { print $3 }' "$W/vade.res" | minof)
+    vs=$(awk -v t="$t" '$1 == "vlm" && $2 == t { print $3 }' "$W/vae.best")
+    row "VaDE (examples/vade.vlm: the VAE's nets, 10 clusters summed out), $t thread(s): s/epoch; epoch time VaDE / VAE | $(fmt %.2f "$ds") s | $(fmt %.2fx "$(calc "$ds / $vs")") | target <= 1.5x: $(verdict "$ds <= 1.5 * $vs")"
+done
+[ $vae_ok = 1 ] && [ $vade_ok = 0 ] && row "VaDE | vade.vlm did not compile | |"
 
 [ -s "$W/crashes" ] && sort -u "$W/crashes" | while read -r l; do row "vlm crash: $l | | | failed"; done
 

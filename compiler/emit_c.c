@@ -180,12 +180,12 @@ static void out_view(Emit *E, int i, char *buf, size_t n)
 static const char *stem(const VlmcNode *x) { return x->dist->forms[x->form].runtime; }
 
 /* the distribution-parameter operands of a dist node: inputs from `first` */
-static void th_views(Emit *E, const VlmcNode *x, int first, const char *rs_scale)
+static void th_views(Emit *E, const VlmcNode *x, int first)
 {
     out(E, "(VlmIn[]){");
     for (int k = first; k < x->n_in; k++) {
         char b[256];
-        in_view_es(E, x->in[k], rs_scale, x->shared_row, b, sizeof b);
+        in_view_es(E, x->in[k], "", x->shared_row, b, sizeof b);
         out(E, "%s%s", k > first ? ", " : "", b);
     }
     out(E, "}");
@@ -288,8 +288,12 @@ static void emit_fwd(Emit *E, int i)
                 x->n, x->var, x->n, x->var, var->K);
             break;
         }
+        if (var->summed)   /* given in every item of the batch: the data's value */
+            out(E, "    if (M->summed_given)\n"
+                   "        memcpy(M->lat[%d], M->obs[%d], sizeof(float) * (size_t)R * %s);\n    else\n",
+                x->var, x->var, x->n);
         out(E, "    for (int r = 0; r < R; r++) {\n"
-               "        long e = (r %% M->E) / enum_stride[%d];\n"
+               "        long e = (r %% M->E) / (M->summed_given ? enum_stride_given : enum_stride)[%d];\n"
                "        for (long i = 0; i < %s; i++) { M->lat[%d][(size_t)r * %s + i] = (float)(e %% %s); e /= %s; }\n"
                "    }\n",
             x->var, x->n, x->var, x->n, var->K, var->K);
@@ -361,7 +365,7 @@ static void emit_fwd(Emit *E, int i)
         if (x->steps) {   /* a chain's emission (FULL rows): one term per step, (T, R) */
             out(E, "    vlm_logp_steps(vlm_dist_%s_logp, R, (int)%s, (int)(%s / %s), (int)%s, %s, ", stem(x),
                 x->steps, x->n, x->steps, x->K, a);
-            th_views(E, x, 1, "");
+            th_views(E, x, 1);
             out(E, ", %d, ", x->n_in - 1);
             mask_view(E, x);
             out(E, ", M->logp_step[%d]);\n", x->var);
@@ -372,7 +376,7 @@ static void emit_fwd(Emit *E, int i)
         if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
             out(E, "    if (!M->use_kl) {\n");
         out(E, "    vlm_dist_%s_logp(%s, (int)%s, (int)%s, %s, ", stem(x), rows(x), x->n, x->K, a);
-        th_views(E, x, 1, "");
+        th_views(E, x, 1);
         out(E, ", ");
         mask_view(E, x);
         char term[64];
@@ -401,7 +405,7 @@ static void emit_fwd(Emit *E, int i)
         if (x->level == VLMC_LEVEL_FULL)
             out(E, "    vlm_rows_repeat(RS, R / RS, (size_t)%s, %c_slot[%d]);\n", x->n, E->pfx, x->eslot);
         out(E, "    vlm_dist_%s_rsample(%s, (int)%s, ", stem(x), rows(x), x->n);
-        th_views(E, x, 0, "");
+        th_views(E, x, 0);
         out(E, ", %c_slot[%d], %s);\n", E->pfx, x->eslot, v);
         if (x->level < VLMC_LEVEL_FULL)
             out(E, "    vlm_rows_repeat_copy(%s, %s, (size_t)%s, %s, M->lat[%d]);\n", rows(x), full_factor(x), x->n, v,
@@ -410,14 +414,14 @@ static void emit_fwd(Emit *E, int i)
     case VLMC_OP_SAMPLE:
         if (E->pfx == 's') {
             out(E, "    vlm_dist_%s_sample(&M->rng, R, (int)%s, (int)%s, ", stem(x), x->n, x->K);
-            th_views(E, x, 0, "");
+            th_views(E, x, 0);
             out(E, ", %s);\n", v);
         } else {
             /* one draw per (item, sample), shared by its enumeration rows;
              * under replay the draws in M->lat are kept */
             out(E, "    if (!M->replay) {\n");
             out(E, "        vlm_dist_%s_sample(&M->rng, %s, (int)%s, (int)%s, ", stem(x), rows(x), x->n, x->K);
-            th_views(E, x, 0, "");
+            th_views(E, x, 0);
             out(E, ", %s);\n", v);
             if (x->level < VLMC_LEVEL_FULL)
                 out(E, "        vlm_rows_repeat_copy(%s, %s, (size_t)%s, %s, M->lat[%d]);\n    } else {\n"
@@ -445,7 +449,7 @@ static void emit_fwd(Emit *E, int i)
         snprintf(mean, sizeof mean, "M->obs_mean[%d]", x->var);
         out(E, "    %s{\n    vlm_dist_%s_mean(%s, (int)%s, (int)%s, ", E->pfx == 'm' ? "if (M->want_mean) " : "",
             stem(x), rows(x), x->n, x->K);
-        th_views(E, x, 0, "");
+        th_views(E, x, 0);
         out(E, ", %s);\n", mean);
         emit_expand(E, x, x->n, mean, false);
         out(E, "    }\n");
@@ -625,7 +629,7 @@ static void emit_bwd(Emit *E, int i)
         if (x->steps) {   /* a chain's emission: per-step coefficients (T, R) */
             out(E, "    vlm_logp_steps_bwd(vlm_dist_%s_logp_bwd, R, (int)%s, (int)(%s / %s), (int)%s, %s, ", stem(x),
                 x->steps, x->n, x->steps, x->K, a);
-            th_views(E, x, 1, "");
+            th_views(E, x, 1);
             out(E, ", %d, ", x->n_in - 1);
             mask_view(E, x);
             out(E, ", M->dlogp_step[%d], %s, ", x->var, b);
@@ -648,7 +652,7 @@ static void emit_bwd(Emit *E, int i)
             snprintf(arr, sizeof arr, "M->dlogp");
         const char *coef = emit_coef(E, x, arr);
         out(E, "    vlm_dist_%s_logp_bwd(%s, (int)%s, (int)%s, %s, ", stem(x), rows(x), x->n, x->K, a);
-        th_views(E, x, 1, "");
+        th_views(E, x, 1);
         out(E, ", ");
         mask_view(E, x);
         out(E, ", %s, %s, ", coef, b);
@@ -660,7 +664,7 @@ static void emit_bwd(Emit *E, int i)
     }
     case VLMC_OP_RSAMPLE:
         out(E, "    vlm_dist_%s_rsample_bwd(%s, (int)%s, ", stem(x), rows(x), x->n);
-        th_views(E, x, 0, "");
+        th_views(E, x, 0);
         out(E, ", %c_slot[%d], %s, %s, ", E->pfx, x->eslot, v, d);
         th_grads(E, x, 0);
         out(E, ");\n");
@@ -780,6 +784,20 @@ static void out_dim(Emit *E, VlmcDim d)
     free(s);
 }
 
+/* Whether a live OBS node of the model or guide graph reads variable j's
+ * data at the FULL level (every row of the runtime's obs). */
+static bool reads_data_at_full(const VlmcProgram *p, int j)
+{
+    const VlmcGraph *gs[2] = {&p->model_g, &p->guide_g};
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < gs[k]->n; i++) {
+            const VlmcNode *x = &gs[k]->nodes[i];
+            if (x->live && x->op == VLMC_OP_OBS && x->var == j && x->level == VLMC_LEVEL_FULL)
+                return true;
+        }
+    return false;
+}
+
 static void emit_configure(Emit *E)
 {
     const VlmcProgram *p = E->p;
@@ -809,7 +827,9 @@ static void emit_configure(Emit *E)
     out(E, "    M->n_w = off;\n    M->local_width = loff;\n");
     out(E, "    M->n_vars = %d; M->n_latent = %d; M->n_observed = %d; M->n_inputs = %d;\n", p->n_vars,
         p->n_latent, p->n_vars - p->n_latent, p->n_inputs);
-    out(E, "    long stride = 1;\n    (void)stride;\n");
+    /* the radix of the enumeration: every enumerated variable, or (a batch
+     * whose summed observed variables are all given) the latents alone */
+    out(E, "    long stride = 1, stride_given = 1;\n    (void)stride; (void)stride_given;\n");
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
         const VlmcSym *s = v->sym;
@@ -824,19 +844,24 @@ static void emit_configure(Emit *E)
         }
         if (!s->shape.rank)
             out(E, "1");
-        out(E, "}};\n");
+        out(E, "}, false};\n");
         if (j < p->n_latent && v->treat == VLMC_TREAT_MARKOV) {
             /* its rows: the K states, one per enumeration value */
-            out(E, "    enum_stride[%d] = stride;\n    stride *= %s;\n", j, v->K);
+            out(E, "    enum_stride[%d] = stride;\n    enum_stride_given[%d] = stride_given;\n", j, j);
+            out(E, "    stride *= %s;\n    stride_given *= %s;\n", v->K, v->K);
             out(E, "    M->markov_var = %d; M->markov_T = %s; M->markov_K = %s; M->markov_logits = %s;\n", j, v->n,
                 v->K, s->param_form == 1 ? "true" : "false");
         }
         if ((j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
-            out(E, "    enum_stride[%d] = stride;\n", j);
+            out(E, "    enum_stride[%d] = stride;\n    enum_stride_given[%d] = stride_given;\n", j, j);
+            char f[160];
             if (s->shape.rank)
-                out(E, "    stride *= gen_ipow(%s, %s);\n", v->K, v->n);
+                snprintf(f, sizeof f, "gen_ipow(%s, %s)", v->K, v->n);
             else
-                out(E, "    stride *= %s;\n", v->K);
+                snprintf(f, sizeof f, "%s", v->K);
+            out(E, "    stride *= %s;\n", f);
+            if (!v->summed)
+                out(E, "    stride_given *= %s;\n", f);
         }
     }
     /* a chain's emissions: per-step log densities (logp_step) */
@@ -844,6 +869,7 @@ static void emit_configure(Emit *E)
     for (int j = p->n_latent; j < p->n_vars; j++)
         if (p->vars[j].steps)
             out(E, "    M->markov_emit[M->n_markov_emit++] = %d;\n", j);
+    out(E, "    M->E_given = stride_given;\n");
     /* inputs: data rows without a density (vars after the random ones) */
     for (int i = 0; i < p->n_inputs; i++) {
         const VlmcVar *v = &p->vars[p->n_vars + i];
@@ -859,8 +885,12 @@ static void emit_configure(Emit *E)
         }
         if (!s->shape.rank)
             out(E, "1");
-        out(E, "}};\n");
+        out(E, "}, false};\n");
     }
+    /* data read only at their items' first rows (no OBS node at FULL) */
+    for (int j = p->n_latent; j < p->n_vars + p->n_inputs; j++)
+        if (!p->vars[j].summed && !reads_data_at_full(p, j))
+            out(E, "    M->vars[%d].item_rows = true;\n", j);
     /* the data's column blocks: observed and inputs in declaration order */
     out(E, "    M->n_data = %d;\n", m->n_data);
     for (int k = 0; k < m->n_data; k++) {
@@ -891,7 +921,7 @@ static void emit_alloc(Emit *E)
     out(E, "static void alloc_buffers(VlmModel *M, int Rmax)\n{\n");
     out(E, "    M->Rmax = Rmax;\n    size_t sz = 0;\n    (void)sz;\n");
     /* B*S*E <= Rmax: a level below FULL has at most Rmax / E rows */
-    out(E, "    const size_t Rpart = ((size_t)Rmax + (size_t)M->E - 1) / (size_t)M->E;\n    (void)Rpart;\n");
+    out(E, "    const size_t Rpart = ((size_t)Rmax + (size_t)M->E_max - 1) / (size_t)M->E_max;\n    (void)Rpart;\n");
     out(E, "    coef_buf = vlm_xcalloc((size_t)Rmax, sizeof(float));\n");
     for (int j = 0; j < p->n_vars; j++) {
         const VlmcVar *v = &p->vars[j];
@@ -1070,7 +1100,9 @@ bool vlmc_emit_c(const VlmcProgram *p, const char *model_name, FILE *o, bool lin
         out(&E, "#define c_%s (const_values[%d])\n", m->consts[i]->name, i);
     out(&E, "\nstatic size_t po[%d] __attribute__((unused));  /* parameter offsets (floats) */\n",
         p->n_params ? p->n_params : 1);
-    out(&E, "static long enum_stride[%d] __attribute__((unused));  /* enumeration radix */\n\n", p->n_vars ? p->n_vars : 1);
+    out(&E, "static long enum_stride[%d] __attribute__((unused));  /* enumeration radix */\n", p->n_vars ? p->n_vars : 1);
+    out(&E, "static long enum_stride_given[%d] __attribute__((unused));  /* ... summed variables given */\n\n",
+        p->n_vars ? p->n_vars : 1);
     out(&E, "static inline long gen_ipow(long b, long e)\n{\n    long r = 1;\n    while (e-- > 0) r *= b;\n    return r;\n}\n\n");
     out(&E,
         "/* the mask of observed variable o (FULL rows) read every f-th row */\n"

@@ -162,8 +162,9 @@ static int lift(Lower *L, int x, VlmcLevel level)
     VlmcLoc loc = s->loc;
     int var = s->var;
     /* data have no gradient and the runtime holds them at FULL rows: read
-     * them there at the level wanted rather than copy the copy */
-    bool data = s->op == VLMC_OP_OBS;
+     * at FULL, they are read there rather than copied (the runtime then
+     * fills every row of the variable, see VlmVarInfo.item_rows) */
+    bool data = s->op == VLMC_OP_OBS && level == VLMC_LEVEL_FULL;
     int r = add_node(L, data ? VLMC_OP_OBS : VLMC_OP_REPEAT, level, n, scalar, loc);
     if (data) {
         N(L, r)->var = var;

@@ -244,11 +244,11 @@ int vlm_cli_eval_rows(const VlmModel *m, int items, int K)
 {
     size_t per = m->bytes_per_row ? m->bytes_per_row : 256;
     size_t cap = ((size_t)1 << 30) / per;
-    size_t want = (size_t)items * (size_t)K * (size_t)m->E;
+    size_t want = (size_t)items * (size_t)K * (size_t)m->E_max;
     if (want > cap)
         want = cap;
-    if (want < (size_t)m->E)
-        want = (size_t)m->E;
+    if (want < (size_t)m->E_max)
+        want = (size_t)m->E_max;
     if (want > (size_t)1 << 24)
         want = (size_t)1 << 24;
     return (int)want;
@@ -436,7 +436,7 @@ int vlm_cli_write_rows(const VlmModel *m, const char *path, size_t n, long D,
 int vlm_cli_draw_rows(const VlmModel *m, const Opts *o, int *S, int *SE)
 {
     *S = vlm_model_exact(m) ? 1 : o->samples;
-    *SE = *S * (int)m->E;
+    *SE = *S * (int)m->E_max;
     int rows = vlm_cli_eval_rows(m, o->batch > 0 ? o->batch : 64, *S);
     return rows < *SE ? *SE : rows;
 }

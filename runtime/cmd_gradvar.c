@@ -82,7 +82,7 @@ int vlm_cmd_gradvar(VlmModel *m, const Opts *o)
     int B = o->batch < (int)d.n ? o->batch : (int)d.n;
     long n = o->n > 1 ? o->n : 2;
     int S = o->has_samples ? o->samples : 1;
-    if (vlm_cli_load_trained(m, o, NULL, B * S * (int)m->E)) {
+    if (vlm_cli_load_trained(m, o, NULL, B * S * (int)m->E_max)) {
         vlm_data_free(&d);
         return 1;
     }

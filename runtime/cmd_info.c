@@ -78,9 +78,9 @@ int vlm_cmd_info(VlmModel *m, const Opts *o)
            4.0 * 4 * m->n_w / 1e6);
     printf("  activations: %zu bytes per row + %zu fixed; rows = batch x "
            "samples x %ld (enumeration)\n", m->bytes_per_row, m->bytes_fixed,
-           m->E);
+           m->E_max);
     printf("  e.g. --batch 64: %.2f MB\n",
-           (m->bytes_fixed + (double)m->bytes_per_row * 64 * m->E) / 1e6);
+           (m->bytes_fixed + (double)m->bytes_per_row * 64 * m->E_max) / 1e6);
     if (m->local_width)
         printf("  local parameters: %zu floats x 4 per item\n",
                m->local_width);

@@ -321,7 +321,7 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
         return 1;
     }
     const int B = 3, S = 2;
-    vlm_model_alloc_rows(&m, (int)(B * S * m.E));
+    vlm_model_alloc_rows(&m, (int)(B * S * m.E_max));
     vlm_model_alloc_local(&m, (size_t)B);
     vlm_model_init_params(&m, seed);
     vlm_model_init_local(&m, seed);

@@ -487,7 +487,7 @@ void vlm_infer_stats(int K, const double *logw, double *work,
 int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
                         VlmItemStats *stats, VlmErr *err)
 {
-    int E = (int)m->E;
+    int E = (int)m->E_max;
     bool exact = vlm_model_exact(m);
     if (exact)
         K = 1;

@@ -17,6 +17,9 @@ int vlm_model_init(VlmModel *m, const VlmModelDesc *desc, VlmErr *err)
         return -1;
     if (m->E < 1)
         m->E = 1;
+    m->E_max = m->E;
+    if (m->E_given < 1 || m->E_given > m->E)
+        m->E_given = m->E;
     if (m->n_data == 0) {   /* a descriptor without a data table: the
                                observed variables, then the inputs */
         for (int j = 0; j < m->n_observed; j++)
@@ -316,8 +319,8 @@ int vlm_model_check_data(const VlmModel *m, const VlmData *d,
 
 /* Items b0..b1 of one data variable (columns col..col+n of its file) into
  * their rows: the item's values into its first row (bytes convert here,
- * per batch: raw or / 255), copied to its other SE - 1 rows; the mask
- * likewise. */
+ * per batch: raw or / 255), copied to its other SE - 1 rows unless the
+ * model reads the first only (item_rows); the mask to all SE rows. */
 typedef struct FillJob {
     const VlmData *d;
     const uint32_t *idx;
@@ -325,6 +328,7 @@ typedef struct FillJob {
     size_t col, n;
     float *o, *mk;
     bool raw;
+    bool item_rows;   /* values in the first row of each item only */
 } FillJob;
 
 static void fill_items(void *ctx, size_t b0, size_t b1)
@@ -340,7 +344,7 @@ static void fill_items(void *ctx, size_t b0, size_t b1)
         const float *msrc = j->mk ? j->d->mask + (size_t)j->idx[b] * j->d->d + j->col : NULL;
         for (int k = 0; k < j->SE; k++) {
             size_t r = b * j->SE + k;
-            if (k > 0)
+            if (k > 0 && !j->item_rows)
                 memcpy(j->o + r * n, first, n * sizeof *j->o);
             if (j->mk)
                 memcpy(j->mk + r * n, msrc, n * sizeof *j->mk);
@@ -374,7 +378,7 @@ static void fill_vars(VlmModel *m, const VlmData *d, const uint32_t *idx,
             m->obs_mask[vi] = NULL;
         }
         FillJob job = {bd.data, idx, SE, bd.column, n, (float *)m->obs[vi], mk,
-                       bd.raw};
+                       bd.raw, m->vars[vi].item_rows};
         /* items in parallel once a slice holds some 16 KB of values */
         vlm_parallel_for((size_t)B, 1 + 4096 / (n * (size_t)SE), fill_items, &job);
     }
@@ -392,15 +396,50 @@ static void set_rows(VlmModel *m, int B, int S, int SE)
     }
 }
 
-void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
-                          int B, int S)
+/* Whether every summed observed variable is given in every item of idx. */
+static bool summed_all_given(const VlmModel *m, const VlmData *d,
+                             const uint32_t *idx, int B)
 {
+    for (int j = m->n_latent; j < m->n_vars; j++) {
+        if (m->vars[j].treat != VLM_TREAT_ENUMERATE)
+            continue;
+        VlmBind bd = vlm_data_bind_of(m, d, j);
+        for (int b = 0; b < B; b++) {
+            float v;   /* numel 1 (the checker's rule) */
+            vlm_data_rows_raw(bd.data, idx[b], 1, bd.column, 1, &v);
+            const float *mk = bd.data->mask;
+            if (isnan(v) || (mk && mk[(size_t)idx[b] * bd.data->d + bd.column] == 0))
+                return false;
+        }
+    }
+    return true;
+}
+
+static void fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
+                       int B, int S, bool training)
+{
+    m->summed_given = training && m->E_given < m->E_max &&
+                      summed_all_given(m, d, idx, B);
+    m->E = m->summed_given ? m->E_given : m->E_max;
+    m->n_given_batches += m->summed_given;
     int SE = S * (int)m->E;
     set_rows(m, B, S, SE);
     fill_vars(m, d, idx, B, SE, false);
     for (int b = 0; b < B; b++)
         for (int k = 0; k < SE; k++)
             m->row_item[(size_t)b * SE + k] = (float)idx[b];
+}
+
+void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
+                          int B, int S)
+{
+    fill_batch(m, d, idx, B, S, false);
+}
+
+void vlm_model_fill_training_batch(VlmModel *m, const VlmData *d,
+                                   const uint32_t *idx, int B, int S)
+{
+    fill_batch(m, d, idx, B, S, true);
 }
 
 void vlm_model_fill_inputs(VlmModel *m, const VlmData *d, const uint32_t *idx,

@@ -571,7 +571,7 @@ static int mean_elbo(VlmModel *m, const VlmData *d, int S, uint64_t seed,
 {
     VlmRng keep = m->rng;
     vlm_rng_init(&m->rng, seed, stream);
-    int E = (int)m->E;
+    int E = (int)m->E_max;
     if (S * E > m->Rmax)
         S = m->Rmax / E > 0 ? m->Rmax / E : 1;
     int B = m->Rmax / (S * E);
@@ -825,7 +825,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         s.opt.step_every = per_epoch * (o->epochs > 3 ? o->epochs / 3 : 1);
 
     int S = s.samples;
-    vlm_model_alloc_rows(m, batch * S * (int)m->E);
+    vlm_model_alloc_rows(m, batch * S * (int)m->E_max);
     if (set_aux_weight(m, data, o, &s.inf, err) != 0)
         goto fail;
     float *gloc = m->local_width
@@ -876,7 +876,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         size_t cnt;
         while ((cnt = vlm_batcher_next(&s.bt, &idx)) > 0) {
             double obj;
-            vlm_model_fill_batch(m, data, idx, (int)cnt, S);
+            vlm_model_fill_training_batch(m, data, idx, (int)cnt, S);
             /* without clipping, each tensor is stepped (checked, updated,
              * its gradient zeroed) as soon as the backward passes have
              * it; with clipping the norm needs the whole gradient first */
@@ -974,6 +974,9 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     }
     if (o->save && save_ckpt(o->save, m, &s, err) != 0)
         goto fail_met;
+    if (m->n_given_batches > 0)
+        printf("%ld batches had every summed variable given: computed on %ld rows per "
+               "(item, sample) instead of %ld\n", m->n_given_batches, m->E_given, m->E_max);
     if (have_met)
         vlm_metrics_close(&met);
     free(gloc);
@@ -1038,8 +1041,8 @@ int vlm_train_refine(VlmModel *m, const VlmData *d, const VlmRefineOpts *o,
     if (!m->loc || o->max_steps <= 0 || d->n == 0)
         return 0;
     int batch = o->batch < 1 ? 1 : o->batch;
-    if (batch * (int)m->E > m->Rmax)
-        batch = m->Rmax / (int)m->E;
+    if (batch * (int)m->E_max > m->Rmax)
+        batch = m->Rmax / (int)m->E_max;
     int window = o->window > 0 ? o->window : 25;
     size_t wl = m->local_width;
     uint32_t *idx = vlm_xmalloc((size_t)batch * sizeof *idx);

@@ -748,6 +748,10 @@ typedef struct VlmVarInfo {
                                K of `category(K)`), else 0 */
     int rank;
     long dims[4];
+    bool item_rows;         /* a data variable that the generated code reads
+                               at each item's first row only (it computes at
+                               row levels): vlm_model_fill_batch leaves its
+                               other S*E - 1 rows (not its mask's) unfilled */
 } VlmVarInfo;
 
 #define VLM_MAX_VARS 32
@@ -770,7 +774,18 @@ struct VlmModel {
                                            leaves it empty) */
     size_t n_w;             /* floats of global parameters */
     size_t local_width;     /* floats of local parameters per item (0: none) */
-    long E;                 /* enumeration size (1: nothing enumerated) */
+    long E;                 /* enumeration size of the current batch
+                               (1: nothing enumerated): E_max, or E_given
+                               in a training batch where every summed
+                               observed variable is given */
+    long E_max;             /* the model's enumeration size, which sizes
+                               the rows (vlm_model_init: configure's E) */
+    long E_given;           /* the enumerated latents' alone (configure;
+                               0 = E_max): a labelled item's summed variable
+                               is clamped, its other values need no rows */
+    bool summed_given;      /* this batch's E is E_given: the generated code
+                               reads summed variables from the data */
+    long n_given_batches;   /* training batches computed at E_given */
     uint64_t hash;          /* model structure + sizes, for checkpoints */
     size_t bytes_per_row;   /* activation memory per row (for planning) */
     size_t bytes_fixed;
@@ -939,9 +954,16 @@ void vlm_model_free(VlmModel *m);
  * inputs); the message names the variables and the const to --set. */
 int vlm_model_check_data(const VlmModel *m, const VlmData *d,
                          const char *path, VlmErr *err);
-/* Set R = B*S*E and fill obs / obs_mask / row_item for items idx[0..B). */
+/* Set R = B*S*E and fill obs / obs_mask / row_item for items idx[0..B),
+ * with E = E_max. */
 void vlm_model_fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
                           int B, int S);
+/* The same for a training step: when every item of the batch has every
+ * summed observed variable given (M2's labelled items), E = E_given and
+ * summed_given is set: the rows of the values the data exclude (each
+ * clamped to -inf otherwise) are not computed at all. */
+void vlm_model_fill_training_batch(VlmModel *m, const VlmData *d,
+                                   const uint32_t *idx, int B, int S);
 /* For sampling: R = B rows, one per item, of the inputs only. */
 void vlm_model_fill_inputs(VlmModel *m, const VlmData *d, const uint32_t *idx,
                            int B);

@@ -6,7 +6,7 @@
 # minutes on 2 cores). Runs are sequential; outputs under $OUT (out/long).
 #
 #   sh tests/check_long.sh [EXAMPLE...]     # default: all, in this order:
-#   vae vae_local vae_missing sbn vae_lecture mog m2 cvae hmm
+#   vae vae_local vae_missing sbn vae_lecture mog m2 cvae vade hmm
 set -u
 OUT=${OUT:-out/long}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
@@ -273,7 +273,26 @@ ex_hmm() {
         "$(awk -f tests/path_accuracy.awk -v K=3 "$OUT/hmm_test_lat.csv" "$OUT/hmm_map_var.csv" "$OUT/hmm_test_var.csv")" ge 0.95
 }
 
-all="vae vae_local vae_missing sbn vae_lecture mog m2 cvae hmm"
+# ---------------------------------------------------------------- vade
+ex_vade() {
+    echo "== vade: the VAE's nets with a 10-cluster prior summed out (VaDE), batch 128, Adam 1e-3"
+    L=$OUT/vade.log; : > "$L"; compile vade || return
+    "$VLMC" --plan examples/vade.vlm >> "$L"
+    levels=$(grep -c 'layer \(decoder\|enc\)\.W[01] .* \(item\|sample\) *128 rows' "$L")
+    figure "decoder and encoder layers at B (or B*S) rows in the plan" "$levels" ge 3
+    run "$L" "$OUT/vade" train --data "$TRAIN" --epochs 10 --batch 128 --lr 1e-3 $T \
+        --log "$OUT/vade_train.csv" --save "$OUT/vade.ckpt" || return
+    report "seconds per epoch (fastest of 10)" \
+        "$(awk -F, 'NR > 1 { d = $5 - p; p = $5; if (m == "" || d < m) m = d } END { printf "%.2f", m }' "$OUT/vade_train.csv")"
+    run "$L" "$OUT/vade" eval --data "$TEST" --load "$OUT/vade.ckpt" --iw 1 --batch 256 $T || return
+    figure "test ELBO after 10 epochs (nats/image)" "$(field "$L" ELBO)" ge -245
+    run "$L" "$OUT/vade" posterior --data "$TEST" --load "$OUT/vade.ckpt" --labels "$TEST_LABELS" \
+        --out "$OUT/vade_posterior.csv" $T || return
+    report "cluster purity / NMI vs labels (mog: 0.522 / 0.523)" \
+        "$(grep 'purity' "$L" | tail -1 | sed -E 's/.*purity ([0-9.]+)  NMI ([0-9.]+).*/\1 \/ \2/')"
+}
+
+all="vae vae_local vae_missing sbn vae_lecture mog m2 cvae vade hmm"
 for e in ${*:-$all}; do
     case " $all " in *" $e "*) "ex_$e" ;; *) echo "unknown example $e"; errors=$((errors + 1)) ;; esac
 done

@@ -62,6 +62,8 @@ if [ $have_data = 1 ]; then
     check "run.sh table has the VAE, mixture, vlmc and kernel rows" sh -c "
         grep -q '^| vlm, 2 thread' '$T/perf.md' && grep -q 'vlm examples/mog.vlm' '$T/perf.md' &&
         grep -q '^| vlmc examples/vae.vlm | [0-9.]* s' '$T/perf.md' && grep -q '^| linear kernel, 1 thread' '$T/perf.md'"
+    check "run.sh table has the VaDE / VAE epoch ratio at 1 and 2 threads" sh -c "
+        [ \$(grep -c '^| VaDE (examples/vade.vlm.* | [0-9.]* s | [0-9.]*x | target <= 1.5x: m' '$T/perf.md') -eq 2 ]"
     check "run.sh keeps the text outside the markers, replaces inside" sh -c "
         grep -q 'kept text above' '$T/perf.md' && grep -q 'kept text below' '$T/perf.md' &&
         ! grep -qx old '$T/perf.md' && [ \$(grep -c 'bench:begin' '$T/perf.md') -eq 1 ]"

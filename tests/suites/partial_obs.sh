@@ -66,7 +66,7 @@ exact() {  # mode params-file
     END { if (mode == "ll") printf "%.9f\n", sum / n
           if (mode == "grad") { for (k = 0; k < 3; k++) print gl[k] / n
               for (k = 0; k < 3; k++) for (d = 0; d < 2; d++) print gm[k, d] / n
-              for (d = 0; d < 2; d++) print gs[d] / n } }' "$2" "$T/semi.csv"
+              for (d = 0; d < 2; d++) print gs[d] / n } }' "$2" "${3:-$T/semi.csv}"
 }
 values() { cut -d, -f3- "$1" | tr ',' '\n'; }   # params CSV -> one value per line
 
@@ -172,7 +172,7 @@ m2() {  # mode (value | grad) params-file alpha
               for (k = 0; k < 3; k++) for (d = 0; d < 2; d++) print gm[k, d] / n
               for (d = 0; d < 2; d++) print gs[d] / n
               for (d = 0; d < 2; d++) for (k = 0; k < 3; k++) print gw[d, k] / n
-              for (k = 0; k < 3; k++) print gb[k] / n } }' "$2" "$T/semi.csv"
+              for (k = 0; k < 3; k++) print gb[k] / n } }' "$2" "${4:-$T/semi.csv}"
 }
 got=$(sed -n 's/.*train elbo \(-*[0-9.]*\).*/\1/p' "$T/m2out"); want=$(m2 value "$T/q0" 0.5)
 check "M2 bound at the start ($got) = row-by-row ($want)" \
@@ -190,6 +190,29 @@ check "the classifier's gradient is not trivially zero" \
 check "default aux weight is 0.1 N / N_l = 0.3" grep -q "0.3 x log q" "$T/m2err"
 "$M2" eval --data "$T/semi.csv" --load "$T/m2.ckpt" >"$T/m2eval" 2>"$T/err"
 check "eval sums y exactly (the guide's q(y | x) is for training)" grep -q "exact" "$T/m2eval"
+
+# 6b. a batch where every y is given is computed on one row per item (E 3
+#     -> 1, no clamped rows): its SGD step is still the row-by-row
+#     gradient, for the plain mixture and for M2 (log p(x, y) + alpha log
+#     q(y | x)); a mixed batch above was computed on all 3 rows
+awk -F, 'NR == 1 || $1 != "NaN"' "$T/semi.csv" > "$T/labelled.csv"
+"$M" train --data "$T/labelled.csv" --epochs 1 --batch 100 --optimizer sgd --lr 0.1 \
+    --seed 5 --threads 1 --save "$T/lb.ckpt" >"$T/lbout" 2>"$T/err"
+check "a fully labelled batch runs at E = 1" grep -q "^1 batches had every summed variable given: computed on 1 rows per (item, sample) instead of 3" "$T/lbout"
+check "a mixed batch does not (M2's full batch of section 6)" sh -c "[ -s '$T/m2out' ] && ! grep -q 'batches had every summed' '$T/m2out'"
+"$M" params --load "$T/lb.ckpt" >"$T/lb1" 2>"$T/err"
+exact grad "$T/p0" "$T/labelled.csv" | paste -d' ' - "$T/v0" "$(values "$T/lb1" >"$T/lbv"; echo "$T/lbv")" >"$T/lbcmp"
+check "fully labelled SGD step = lr x row-by-row gradient (11 entries within 1e-4)" \
+    awk '{ step = ($3 - $2) / 0.1; d = step - $1; if (d < 0) d = -d; if (d > 1e-4 + 1e-4 * ($1 < 0 ? -$1 : $1)) bad++ }
+         END { exit bad > 0 || NR != 11 }' "$T/lbcmp"
+"$M2" train --data "$T/labelled.csv" --epochs 1 --batch 100 --optimizer sgd --lr 0.1 \
+    --seed 5 --threads 1 --aux-weight 0.5 --save "$T/m2lb.ckpt" >"$T/m2lbout" 2>"$T/err"
+check "M2 on a fully labelled batch runs at E = 1" grep -q "^1 batches had every summed variable given" "$T/m2lbout"
+"$M2" params --load "$T/m2lb.ckpt" >"$T/m2lb1" 2>"$T/err"
+m2 grad "$T/q0" 0.5 "$T/labelled.csv" | paste -d' ' - "$T/w0" "$(values "$T/m2lb1" >"$T/m2lbv"; echo "$T/m2lbv")" >"$T/m2lbcmp"
+check "M2 fully labelled SGD step = lr x row-by-row gradient (20 entries within 1e-4)" \
+    awk '{ step = ($3 - $2) / 0.1; d = step - $1; if (d < 0) d = -d; if (d > 1e-4 + 1e-4 * ($1 < 0 ? -$1 : $1)) bad++ }
+         END { exit bad > 0 || NR != 20 }' "$T/m2lbcmp"
 
 # 7. a guide that reads y (tests/codegen/semisup_z.vlm): z ~ q(z | x, y)
 #    gets its own sample for every value of y, and the estimators subtract
