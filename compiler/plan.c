@@ -300,7 +300,12 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
         fprintf(o, "      data the model conditions on: no density; read from the data like an observed "
                    "variable\n");
     }
-    if (p->E && strcmp(p->E, "1L"))
+    bool chain = false;
+    for (int j = 0; j < p->n_latent; j++)
+        chain |= p->vars[j].treat == VLMC_TREAT_MARKOV;
+    if (chain)   /* the only enumerated variable beside a chain (the checker's rule) */
+        fprintf(o, "  enumeration: %.0f rows per item, the chain's states (not its paths)\n", eval_size(m, p->E));
+    else if (p->E && strcmp(p->E, "1L"))
         fprintf(o, "  enumeration: %.0f joint values per item (rows per item)\n", eval_size(m, p->E));
     fprintf(o, "  training: %s\n", training(p));
     double theta = 0, phi = 0, local = 0;
