@@ -562,7 +562,12 @@ static int dist_node(Lower *L, VlmcOp op, const VlmcDist *dist, int form, VlmcEx
     for (int i = 0; i < th->n; i++)
         ins[n_in++] = th->id[i];
     /* a draw is one per (item, sample) at least; a density or a mean is
-     * one per item at least (its value is data or a latent) */
+     * one per item at least (its value is data or a latent). A later
+     * `global latent` would be drawn at GLOBAL and its density be a GLOBAL
+     * term, counted once per data set (1/N per item in a minibatch): the
+     * emitter repeats terms below FULL over their rows, which is right for
+     * ITEM and SAMPLE terms only, so such a term needs its own reduction
+     * (DESIGN.md, refactor B) */
     bool draw = op == VLMC_OP_RSAMPLE || op == VLMC_OP_SAMPLE;
     VlmcLevel lv = join(L, ins, n_in, leaf(L, draw ? VLMC_LEVEL_SAMPLE : VLMC_LEVEL_ITEM));
     int r = add_node(L, op, lv, v->n, v->sym->shape.rank == 0, loc);

@@ -62,8 +62,11 @@ int vlm_data_keep_per_class(const VlmModel *m, VlmData *d, int v, long per_class
     size_t *order = vlm_xmalloc(d->n * sizeof *order);
     for (size_t i = 0; i < d->n; i++)
         order[i] = i;
-    VlmRng rng;   /* which items keep their label: a shuffle from --seed */
-    vlm_rng_init(&rng, seed, VLM_STREAM_ORDER);
+    /* which items keep their label: a shuffle from --seed, on a stream of
+     * its own (the batcher's ORDER stream would draw the same shuffle, and
+     * epoch 1 would open with every labelled item in its first batches) */
+    VlmRng rng;
+    vlm_rng_init(&rng, seed, VLM_STREAM_LABELS);
     for (size_t i = d->n; i > 1; i--) {
         size_t j = (size_t)vlm_rng_below(&rng, i);
         size_t t = order[i - 1];

@@ -400,18 +400,11 @@ static void set_rows(VlmModel *m, int B, int S, int SE)
 static bool summed_all_given(const VlmModel *m, const VlmData *d,
                              const uint32_t *idx, int B)
 {
-    for (int j = m->n_latent; j < m->n_vars; j++) {
-        if (m->vars[j].treat != VLM_TREAT_ENUMERATE)
-            continue;
-        VlmBind bd = vlm_data_bind_of(m, d, j);
-        for (int b = 0; b < B; b++) {
-            float v;   /* numel 1 (the checker's rule) */
-            vlm_data_rows_raw(bd.data, idx[b], 1, bd.column, 1, &v);
-            const float *mk = bd.data->mask;
-            if (isnan(v) || (mk && mk[(size_t)idx[b] * bd.data->d + bd.column] == 0))
-                return false;
-        }
-    }
+    for (int j = m->n_latent; j < m->n_vars; j++)
+        if (m->vars[j].treat == VLM_TREAT_ENUMERATE)
+            for (int b = 0; b < B; b++)
+                if (!vlm_data_given(m, d, j, idx[b]))
+                    return false;
     return true;
 }
 

@@ -57,7 +57,8 @@ typedef struct VlmRng {
 
 enum { VLM_STREAM_INIT = 1, VLM_STREAM_ORDER = 2, VLM_STREAM_NOISE = 3,
        VLM_STREAM_SAMPLE = 4,
-       VLM_STREAM_REFINE = 5 /* the fixed noise of refinement's checks */ };
+       VLM_STREAM_REFINE = 5, /* the fixed noise of refinement's checks */
+       VLM_STREAM_LABELS = 6  /* which items keep their label (--keep-labels) */ };
 
 void vlm_rng_init(VlmRng *r, uint64_t seed, uint64_t stream);
 uint32_t vlm_rng_u32(VlmRng *r);

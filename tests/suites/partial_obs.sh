@@ -270,6 +270,11 @@ check "... and the M2 note counts 30 given" grep -q "given in 30 of 300 items" "
 "$M2" train --data "$T/semi.csv" --epochs 1 --batch 50 --seed 5 --keep-labels y=10 --labelled-only \
     --save "$T/k2.ckpt" >"$T/out" 2>"$T/kerr"
 check "--labelled-only: trains on the 30" grep -q "training on the 30 items" "$T/kerr"
+# (of the 100 labelled items, 30 keep theirs: from a stream of their own,
+# not the batcher's, whose first batches would then hold exactly those)
+"$M2" train --data "$T/labelled.csv" --epochs 1 --batch 10 --seed 5 --keep-labels y=10 >"$T/out" 2>"$T/kerr"
+check "the kept labels are not the first epoch's first batches (no batch of 10 all labelled)" \
+    sh -c "grep -q 'kept in 30 of 100' '$T/kerr' && ! grep -q 'batches had every summed' '$T/out'"
 "$M2" train --data "$T/semi.csv" --epochs 1 --keep-labels z=3 >"$T/out" 2>"$T/kerr"; rc=$?
 check "--keep-labels of an unknown variable: error" sh -c "[ $rc -ne 0 ] && grep -q 'no observed variable .z.' '$T/kerr'"
 "$M2" train --data "$T/semi.csv" --epochs 1 --keep-labels x=3 >"$T/out" 2>"$T/kerr"; rc=$?
