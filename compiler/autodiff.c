@@ -10,7 +10,7 @@
 static bool is_output(const VlmcNode *x)
 {
     return x->op == VLMC_OP_LOGP || x->op == VLMC_OP_RSAMPLE || x->op == VLMC_OP_SAMPLE ||
-           x->op == VLMC_OP_MEAN || x->op == VLMC_OP_KL;
+           x->op == VLMC_OP_MEAN || x->op == VLMC_OP_KL || x->op == VLMC_OP_MARKOV;
 }
 
 static void mark(VlmcGraph *g, const VlmcProgram *p, bool model_graph)
@@ -54,7 +54,8 @@ static void mark(VlmcGraph *g, const VlmcProgram *p, bool model_graph)
     bool *loss = calloc((size_t)g->n + 1, 1);
     for (int i = g->n - 1; i >= 0; i--) {
         VlmcNode *x = &g->nodes[i];
-        if (x->op == VLMC_OP_LOGP || x->op == VLMC_OP_RSAMPLE || x->op == VLMC_OP_KL)
+        if (x->op == VLMC_OP_LOGP || x->op == VLMC_OP_RSAMPLE || x->op == VLMC_OP_KL ||
+            x->op == VLMC_OP_MARKOV)
             loss[i] = true;
         if (loss[i] && x->op != VLMC_OP_SAMPLE)
             for (int k = 0; k < x->n_in; k++)

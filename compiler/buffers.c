@@ -17,6 +17,7 @@ bool vlmc_node_owns_value(const VlmcNode *x)
         return x->live && x->level < VLMC_LEVEL_FULL;
     case VLMC_OP_PARAM: case VLMC_OP_ENUM:
     case VLMC_OP_LOGP: case VLMC_OP_MEAN: case VLMC_OP_KL:
+    case VLMC_OP_MARKOV:   /* writes M->markov_init/trans */
         return false;
     default:
         return x->live;
@@ -26,7 +27,7 @@ bool vlmc_node_owns_value(const VlmcNode *x)
 bool vlmc_node_owns_grad(const VlmcNode *x)
 {
     return x->live && x->dep && x->op != VLMC_OP_PARAM && x->op != VLMC_OP_LATENT &&
-           x->op != VLMC_OP_LOGP && x->op != VLMC_OP_KL;
+           x->op != VLMC_OP_LOGP && x->op != VLMC_OP_KL && x->op != VLMC_OP_MARKOV;
 }
 
 bool vlmc_node_in_slot(const VlmcNode *x, int k)

@@ -320,8 +320,74 @@ static void err_index_continuous(Ck *c, VlmcLoc loc, const VlmcSym *s)
 static void err_index_not_scalar(Ck *c, VlmcLoc loc, const VlmcSym *s)
 {
     char a[SHAPE_BUF];
-    vlmc_error(c->d, loc, "index `%s` has shape %s; an index must be a scalar", s->name,
-               fmt_shape(c->m, &s->shape, a));
+    vlmc_error(c->d, loc, "index `%s` has shape %s; an index must be a scalar or a vector (one index "
+               "per element, e.g. per step of a chain)", s->name, fmt_shape(c->m, &s->shape, a));
+}
+
+/* ---- Markov chains: one constructor per kind of error */
+
+static void err_chain_shape(Ck *c, VlmcLoc loc, const char *var, const VlmcShape *got)
+{
+    char a[SHAPE_BUF];
+    vlmc_error(c->d, loc, "`%s` ~ Markov has shape %s; a chain is a vector of steps: declare `%s[T]`",
+               var, fmt_shape(c->m, got, a), var);
+}
+
+static void err_chain_arg_shape(Ck *c, VlmcLoc loc, const char *param, const VlmcShape *got,
+                                const char *want)
+{
+    char a[SHAPE_BUF];
+    vlmc_error(c->d, loc, "Markov's `%s` has shape %s; it must be %s", param, fmt_shape(c->m, got, a), want);
+}
+
+static void err_chain_arg_batched(Ck *c, VlmcLoc loc, const char *param)
+{
+    vlmc_error(c->d, loc, "Markov's `%s` reads data or a latent variable; a chain's init and trans must be "
+               "the same for every item (params, consts and expressions of them)", param);
+}
+
+static void err_chain_observed(Ck *c, VlmcLoc loc, const VlmcSym *s)
+{
+    vlmc_error(c->d, loc, "observed `%s` cannot be a Markov chain: Markov(...) declares a latent chain, "
+               "summed out by the forward algorithm", s->name);
+}
+
+static void err_chain_guided(Ck *c, VlmcLoc loc, const VlmcSym *z)
+{
+    vlmc_error(c->d, loc, "the guide samples `%s`, a Markov chain; a chain is summed out exactly by the "
+               "forward algorithm and takes no guide (remove this line)", z->name);
+}
+
+static void err_chain_guide_dist(Ck *c, VlmcLoc loc)
+{
+    vlmc_error(c->d, loc, "Markov(...) cannot be a guide's distribution: a chain in the model is summed "
+               "out exactly, and the guide samples only the other latents");
+}
+
+static void err_chain_reader_latent(Ck *c, VlmcLoc loc, const VlmcSym *s, const VlmcSym *z)
+{
+    vlmc_error(c->d, loc, "latent `%s` reads the Markov chain `%s`; only observed variables may read a "
+               "chain (its steps are summed out together with their emissions)", s->name, z->name);
+}
+
+static void err_chain_mixes_steps(Ck *c, VlmcLoc loc, const VlmcSym *x, const VlmcSym *z)
+{
+    vlmc_error(c->d, loc, "`%s` reads the Markov chain `%s` through an operation that mixes its steps; "
+               "step t of an emission may read only step t of the chain (index `mu[%s]`, arithmetic and "
+               "elementwise functions)", x->name, z->name, z->name);
+}
+
+static void err_chain_with_enum(Ck *c, VlmcLoc loc, const VlmcSym *y, const VlmcSym *z)
+{
+    vlmc_error(c->d, loc, "`%s` would be summed out by enumeration, and the model also has the Markov "
+               "chain `%s`; a model with a chain cannot sum out other discrete variables yet (give `%s` a "
+               "guide, or observe it)", y->name, z->name, y->name);
+}
+
+static void err_chain_twice(Ck *c, VlmcLoc loc, const VlmcSym *z, const VlmcSym *first)
+{
+    vlmc_error(c->d, loc, "`%s` is a second Markov chain; a model may have one chain (`%s`) for now",
+               z->name, first->name);
 }
 
 static bool matmul_shape(const VlmcShape *l, const VlmcShape *r, VlmcShape *out);
@@ -975,7 +1041,7 @@ static bool check_index(Ck *c, VlmcExpr *e)
         if (!z->dist) return false;
         if (!z->dist->discrete) { err_index_continuous(c, idx->loc, z); return false; }
     }
-    if (z->shape.rank != 0) { err_index_not_scalar(c, idx->loc, z); return false; }
+    if (z->shape.rank > 1) { err_index_not_scalar(c, idx->loc, z); return false; }
     char msg[400], a[80], b[80];
     if (z->support == 0) {
         snprintf(msg, sizeof msg, "index `%s` ~ %s has unbounded values; an index needs a Categorical "
@@ -990,8 +1056,11 @@ static bool check_index(Ck *c, VlmcExpr *e)
         err_support_mismatch(c, idx->loc, msg);
         return false;
     }
-    e->shape.rank = p->shape.rank - 1;
-    for (int i = 1; i < p->shape.rank; i++) e->shape.dim[i - 1] = p->shape.dim[i];
+    /* a vector index `mu[z]`, z[T]: one row of mu per element -> [T, ...] */
+    int lead = z->shape.rank;
+    e->shape.rank = lead + p->shape.rank - 1;
+    if (lead) e->shape.dim[0] = z->shape.dim[0];
+    for (int i = 1; i < p->shape.rank; i++) e->shape.dim[lead + i - 1] = p->shape.dim[i];
     e->type = VLMC_T_REAL;
     e->batched = true;
     return true;
@@ -1232,6 +1301,32 @@ static bool literal_in_support(VlmcSupport s, double v)
     }
 }
 
+/* Markov(init, trans): the value is [T]; trans is [K, K] and init [K],
+ * both the same for every item (not batched). K goes to r->k. */
+static bool check_chain_args(Ck *c, VlmcExpr *call, const char *var, const VlmcShape *vshape,
+                             const VlmcDistForm *F, DistResult *r)
+{
+    bool ok = true;
+    if (vshape->rank != 1) { err_chain_shape(c, call->loc, var, vshape); ok = false; }
+    VlmcExpr *init = r->args[0], *trans = r->args[1];
+    const VlmcShape *ts = &trans->shape, *is = &init->shape;
+    if (ts->rank != 2 || !dim_eq(ts->dim[0], ts->dim[1])) {
+        err_chain_arg_shape(c, trans->loc, F->names[1], ts, "a square matrix [K, K] over the K states");
+        return false;
+    }
+    r->k = ts->dim[1];
+    if (is->rank != 1 || !dim_eq(is->dim[0], r->k)) {
+        char want[160], k[80];
+        snprintf(want, sizeof want, "[%s], one entry per state of `%s`", fmt_dim(c->m, r->k, k, sizeof k),
+                 F->names[1]);
+        err_chain_arg_shape(c, init->loc, F->names[0], is, want);
+        ok = false;
+    }
+    for (int p = 0; p < 2; p++)
+        if (r->args[p]->batched) { err_chain_arg_batched(c, r->args[p]->loc, F->names[p]); ok = false; }
+    return ok;
+}
+
 /* `var ~ Dist(args)` with `var` of shape `vshape`. `guide_of` is the latent
  * a guide samples (NULL in the model). */
 static bool check_dist(Ck *c, VlmcExpr *call, const char *var, const VlmcShape *vshape,
@@ -1311,6 +1406,7 @@ static bool check_dist(Ck *c, VlmcExpr *call, const char *var, const VlmcShape *
     for (int i = 0; i < call->n_args; i++)
         if (!check_expr(c, call->args[i].value)) ok = false;
     if (!ok) return false;
+    if (dist->chain) return check_chain_args(c, call, var, vshape, F, r);
     for (int p = 0; p < F->n_params; p++) {
         VlmcExpr *x = r->args[p];
         double v;
@@ -1674,6 +1770,7 @@ static bool check_var(Ck *c, VlmcSym *s)
     DistResult r = {0};
     ok &= check_dist(c, s->dist_call, s->name, &s->shape, NULL, &r);
     if (!r.dist) return false;
+    if (r.dist->chain && s->kind == VLMC_SYM_OBSERVED) { err_chain_observed(c, s->dist_call->loc, s); ok = false; }
     s->dist = r.dist;
     s->dist_loc = s->dist_call->loc;
     s->param_form = r.form;
@@ -1781,6 +1878,9 @@ static bool check_sample(Ck *c, VlmcStmt *st)
     if (z->kind != VLMC_SYM_LATENT && z->kind != VLMC_SYM_OBSERVED) { err_guide_sample_not_latent(c, st->target_loc, z); return false; }
     if (z->q_dist) { err_guide_samples_twice(c, st->target_loc, z); return false; }
     if (en->bad || !z->dist) return false;
+    if (z->dist->chain) { err_chain_guided(c, st->target_loc, z); return false; }
+    const VlmcDist *qd = vlmc_dist_lookup(st->call->name);
+    if (qd && qd->chain) { err_chain_guide_dist(c, st->call->loc); return false; }
     DistResult r = {0};
     if (!check_dist(c, st->call, z->name, &z->shape, z, &r)) {
         if (r.dist) { z->q_dist = r.dist; z->q_loc = st->target_loc; }
@@ -1943,6 +2043,92 @@ static void mark_summed(Ck *c)
     }
 }
 
+/* How a let reads the chain being checked (memo per let, filled in
+ * declaration order so a long chain of lets needs no deep recursion). */
+enum { CHAIN_UNSEEN, CHAIN_NO, CHAIN_STEPWISE, CHAIN_MIXED };
+
+/* Whether x reads chain z; the first operation that mixes z's steps (a
+ * reduction, softmax, concat, one_hot, a net, `@`) goes to *bad. */
+static bool chain_walk(const VlmcExpr *x, const VlmcSym *z, const char *memo,
+                       const VlmcExpr *const *let_bad, const VlmcExpr **bad)
+{
+    if (!x) return false;
+    switch (x->kind) {
+    case VLMC_E_NUM: return false;
+    case VLMC_E_NAME:
+        if (x->sym == z) return true;
+        if (!x->sym || x->sym->kind != VLMC_SYM_LET) return false;
+        if (memo[x->sym->index] == CHAIN_MIXED && !*bad) *bad = let_bad[x->sym->index];
+        return memo[x->sym->index] >= CHAIN_STEPWISE;
+    case VLMC_E_INDEX: return chain_walk(x->a[1], z, memo, let_bad, bad);
+    case VLMC_E_NEG: return chain_walk(x->a[0], z, memo, let_bad, bad);
+    case VLMC_E_BIN: {
+        bool r = chain_walk(x->a[0], z, memo, let_bad, bad);
+        r |= chain_walk(x->a[1], z, memo, let_bad, bad);
+        if (r && x->op == '@' && !*bad) *bad = x;
+        return r;
+    }
+    case VLMC_E_CALL: {
+        bool r = false;
+        for (int i = 0; i < x->n_args; i++) r |= chain_walk(x->args[i].value, z, memo, let_bad, bad);
+        bool mixes = (x->sym && x->sym->kind == VLMC_SYM_NET) || x->fn == VLMC_FN_SUM ||
+                     x->fn == VLMC_FN_SOFTMAX || x->fn == VLMC_FN_CONCAT || x->fn == VLMC_FN_ONE_HOT;
+        if (r && mixes && !*bad) *bad = x;
+        return r;
+    }
+    }
+    return false;
+}
+
+static bool reads_var(const VlmcSym *s, const VlmcSym *z)
+{
+    for (int k = 0; k < s->n_deps; k++)
+        if (s->deps[k] == z) return true;
+    return false;
+}
+
+/* A Markov chain z is summed out by the forward algorithm: one chain per
+ * model, no other enumerated variable beside it, and only observed
+ * variables (its emissions) read it, each step t of them only step t of z. */
+static void check_chains(Ck *c)
+{
+    VlmcModel *m = c->m;
+    const VlmcSym *z = NULL;
+    for (int i = 0; i < m->n_latents; i++) {
+        VlmcSym *s = m->latents[i];
+        if (!s->dist || !s->dist->chain) continue;
+        if (z) err_chain_twice(c, s->dist_loc, s, z);
+        else z = s;
+    }
+    if (!z) return;
+    for (int i = 0; i < m->n_latents; i++) {
+        const VlmcSym *y = m->latents[i];
+        if (y->dist && y != z && y->dist->discrete && !y->q_dist && !y->dist->chain)
+            err_chain_with_enum(c, y->loc, y, z);
+    }
+    for (int i = 0; i < m->n_observed; i++)
+        if (m->observed[i]->summed) err_chain_with_enum(c, m->observed[i]->loc, m->observed[i], z);
+    char *memo = vlmc_arena_alloc(c->a, (size_t)m->n_lets + 1);
+    const VlmcExpr **let_bad = vlmc_arena_alloc(c->a, ((size_t)m->n_lets + 1) * sizeof *let_bad);
+    for (int i = 0; i < m->n_lets; i++) {
+        const VlmcExpr *bad = NULL;
+        bool r = m->lets[i]->expr && chain_walk(m->lets[i]->expr, z, memo, let_bad, &bad);
+        memo[i] = !r ? CHAIN_NO : bad ? CHAIN_MIXED : CHAIN_STEPWISE;
+        let_bad[i] = bad;
+    }
+    for (int i = 0; i < m->n_stmts; i++) {
+        const VlmcSym *s = m->stmts[i].sym;
+        if (!s || s == z || !s->dist || (s->kind != VLMC_SYM_LATENT && s->kind != VLMC_SYM_OBSERVED)) continue;
+        if (!reads_var(s, z)) continue;
+        if (s->kind == VLMC_SYM_LATENT) { err_chain_reader_latent(c, s->loc, s, z); continue; }
+        const VlmcExpr *bad = NULL;
+        for (int p = 0; p < s->dist->forms[s->param_form].n_params && !bad; p++)
+            chain_walk(s->dist_args[p], z, memo, let_bad, &bad);
+        /* the shape rules then make its first dimension the steps [T] */
+        if (bad) err_chain_mixes_steps(c, bad->loc, s, z);
+    }
+}
+
 static void choose_treatments(Ck *c)
 {
     VlmcModel *m = c->m;
@@ -1968,6 +2154,10 @@ static void choose_treatments(Ck *c)
     for (int i = 0; i < m->n_latents; i++) {
         VlmcSym *z = m->latents[i];
         if (!z->dist) continue;
+        if (z->dist->chain) {
+            m->treat[i] = VLMC_TREAT_MARKOV;
+            continue;
+        }
         if (z->q_dist) {
             m->treat[i] = z->dist->discrete || !z->q_dist->reparam ? VLMC_TREAT_SCORE : VLMC_TREAT_REPARAM;
         } else if (z->dist->discrete) {
@@ -2012,6 +2202,7 @@ bool vlmc_check_model(VlmcArena *a, VlmcModel *m, VlmcDiag *d)
         check_block(c, m->gstmts, m->n_gstmts, gents);
         c->in_guide = false;
     }
+    if (d->n_errors == errors0) check_chains(c);
     if (d->n_errors == errors0) choose_treatments(c);
     return d->n_errors == errors0;
 }

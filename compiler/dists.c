@@ -13,30 +13,35 @@
 /* Positional arguments follow forms[0]'s order; a keyword picks the form. */
 const VlmcDist vlmc_dists[] = {
     {"Normal", 1, {{2, {"loc", "scale"}, {R, P}, "normal"}},
-     VLMC_SUP_REAL, false, true, false},
+     VLMC_SUP_REAL, false, true, false, false},
     {"Bernoulli", 2, {{1, {"probs"}, {UC}, "bernoulli_probs"},
                       {1, {"logits"}, {R}, "bernoulli_logits"}},
-     VLMC_SUP_BINARY, true, false, false},
+     VLMC_SUP_BINARY, true, false, false, false},
     {"Categorical", 2, {{1, {"probs"}, {VLMC_SUP_SIMPLEX}, "categorical_probs"},
                         {1, {"logits"}, {VLMC_SUP_LOGITS}, "categorical_logits"}},
-     VLMC_SUP_CATEGORY, true, false, true},
+     VLMC_SUP_CATEGORY, true, false, true, false},
     {"Laplace", 1, {{2, {"loc", "scale"}, {R, P}, "laplace"}},
-     VLMC_SUP_REAL, false, true, false},
+     VLMC_SUP_REAL, false, true, false, false},
     {"LogNormal", 1, {{2, {"loc", "scale"}, {R, P}, "lognormal"}},
-     VLMC_SUP_POSITIVE, false, true, false},
+     VLMC_SUP_POSITIVE, false, true, false, false},
     {"Exponential", 1, {{1, {"rate"}, {P}, "exponential"}},
-     VLMC_SUP_NONNEG, false, true, false},
+     VLMC_SUP_NONNEG, false, true, false, false},
     {"Gamma", 1, {{2, {"concentration", "rate"}, {P, P}, "gamma"}},
-     VLMC_SUP_POSITIVE, false, false, false},
+     VLMC_SUP_POSITIVE, false, false, false, false},
     {"Beta", 1, {{2, {"alpha", "beta"}, {P, P}, "beta"}},
-     VLMC_SUP_UNIT, false, false, false},
+     VLMC_SUP_UNIT, false, false, false, false},
     {"Uniform", 1, {{2, {"low", "high"}, {R, R}, "uniform"}},
-     VLMC_SUP_INTERVAL, false, true, false},
+     VLMC_SUP_INTERVAL, false, true, false, false},
     {"Poisson", 1, {{1, {"rate"}, {P}, "poisson"}},
-     VLMC_SUP_COUNT, true, false, false},
+     VLMC_SUP_COUNT, true, false, false, false},
     {"ContinuousBernoulli", 2, {{1, {"probs"}, {U}, "continuous_bernoulli_probs"},
                                 {1, {"logits"}, {R}, "continuous_bernoulli_logits"}},
-     VLMC_SUP_UNIT_CLOSED, false, false, false},
+     VLMC_SUP_UNIT_CLOSED, false, false, false, false},
+    /* a chain z[T] over K states: p(z) = init[z_0] prod_t trans[z_t-1, z_t] */
+    {"Markov", 2, {{2, {"init", "trans"}, {VLMC_SUP_SIMPLEX, VLMC_SUP_SIMPLEX}, "markov_probs"},
+                   {2, {"init_logits", "trans_logits"}, {VLMC_SUP_LOGITS, VLMC_SUP_LOGITS},
+                    "markov_logits"}},
+     VLMC_SUP_CATEGORY, true, false, false, true},
 };
 const int vlmc_n_dists = (int)(sizeof vlmc_dists / sizeof vlmc_dists[0]);
 
@@ -79,8 +84,8 @@ const char *vlmc_act_name(VlmcAct act)
 const char *vlmc_treat_name(VlmcTreatment t)
 {
     static const char *const names[] = {"enumerate", "reparam", "score",
-                                        "auto_guide"};
-    return (unsigned)t < 4 ? names[t] : "?";
+                                        "auto_guide", "markov"};
+    return (unsigned)t < 5 ? names[t] : "?";
 }
 
 const char *vlmc_support_name(VlmcSupport s)

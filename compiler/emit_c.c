@@ -21,7 +21,8 @@ static const char *const init_enum[] = {"VLM_INIT_NORMAL", "VLM_INIT_UNIFORM", "
                                         "VLM_INIT_FAN_IN", "VLM_INIT_UNIFORM_LOG",
                                         "VLM_INIT_UNIFORM_LOGIT"};
 static const char *const treat_enum[] = {"VLM_TREAT_ENUMERATE", "VLM_TREAT_REPARAM",
-                                         "VLM_TREAT_SCORE", "VLM_TREAT_AUTO_GUIDE"};
+                                         "VLM_TREAT_SCORE", "VLM_TREAT_AUTO_GUIDE",
+                                         "VLM_TREAT_MARKOV"};
 
 typedef struct Emit {
     FILE *o;
@@ -280,6 +281,13 @@ static void emit_fwd(Emit *E, int i)
         break;
     case VLMC_OP_ENUM: {
         const VlmcVar *var = &E->p->vars[x->var];
+        if (var->treat == VLMC_TREAT_MARKOV) {   /* row e: every step in state e */
+            out(E, "    for (int r = 0; r < R; r++)\n"
+                   "        for (long i = 0; i < %s; i++) M->lat[%d][(size_t)r * %s + i] = "
+                   "(float)(((r %% M->E) / enum_stride[%d]) %% %s);\n",
+                x->n, x->var, x->n, x->var, var->K);
+            break;
+        }
         if (var->summed)   /* given in every item of the batch: the data's value */
             out(E, "    if (M->summed_given)\n"
                    "        memcpy(M->lat[%d], M->obs[%d], sizeof(float) * (size_t)R * %s);\n    else\n",
@@ -346,7 +354,7 @@ static void emit_fwd(Emit *E, int i)
     case VLMC_OP_GATHER:
         V(E, x->in[0], va, sizeof va);
         V(E, x->in[1], vb, sizeof vb);
-        out(E, "    vlm_gather_fwd(%s, (int)%s, %s, %s, %s);\n", rows(x), x->n, va, vb, v);
+        out(E, "    vlm_gather_fwd(%s * (int)%s, (int)%s, %s, %s, %s);\n", rows(x), x->k, x->m, va, vb, v);
         break;
     case VLMC_OP_SUM:
         V(E, x->in[0], va, sizeof va);
@@ -363,6 +371,15 @@ static void emit_fwd(Emit *E, int i)
             th_views(E, x, 1);
             out(E, ", (VlmIn){NULL, 0, 0}, %s);\n", term);
             emit_expand(E, x, "1", term, true);
+            break;
+        }
+        if (x->steps) {   /* a chain's emission (FULL rows): one term per step, (T, R) */
+            out(E, "    vlm_logp_steps(vlm_dist_%s_logp, R, (int)%s, (int)(%s / %s), (int)%s, %s, ", stem(x),
+                x->steps, x->n, x->steps, x->K, a);
+            th_views(E, x, 1);
+            out(E, ", %d, ", x->n_in - 1);
+            mask_view(E, x);
+            out(E, ", M->logp_step[%d]);\n", x->var);
             break;
         }
         /* with the closed-form KL the latent's log p and log q terms are
@@ -385,6 +402,12 @@ static void emit_fwd(Emit *E, int i)
         emit_expand(E, x, "1", term, true);
         if (x->var < E->p->n_latent && E->p->vars[x->var].kl)
             out(E, "    }\n");
+        break;
+    case VLMC_OP_MARKOV:   /* the chain's init and trans, for the forward algorithm */
+        V(E, x->in[0], va, sizeof va);
+        V(E, x->in[1], vb, sizeof vb);
+        out(E, "    memcpy(M->markov_init, %s, sizeof(float) * (size_t)%s);\n", va, x->K);
+        out(E, "    memcpy(M->markov_trans, %s, sizeof(float) * (size_t)%s * %s);\n", vb, x->K, x->K);
         break;
     case VLMC_OP_RSAMPLE:
         /* one noise draw per (item, sample); at FULL (the guide reads an
@@ -582,7 +605,7 @@ static void emit_bwd(Emit *E, int i)
             break;
         V(E, x->in[1], vb, sizeof vb);
         D(E, x->in[0], da, sizeof da);
-        out(E, "    vlm_gather_bwd(%s, (int)%s, %s, %s, %s);\n", rows(x), x->n, vb, d, da);
+        out(E, "    vlm_gather_bwd(%s * (int)%s, (int)%s, %s, %s, %s);\n", rows(x), x->k, x->m, vb, d, da);
         break;
     case VLMC_OP_SUM:
         if (!node(E, x->in[0])->dep)
@@ -608,9 +631,28 @@ static void emit_bwd(Emit *E, int i)
             x->n, a, b, c, dd, coef, o0, o1, o2, o3);
         break;
     }
+    case VLMC_OP_MARKOV:   /* the driver's d/d init and d/d trans */
+        out_view(E, x->in[0], a, sizeof a);
+        out_view(E, x->in[1], b, sizeof b);
+        if (node(E, x->in[0])->dep)
+            out(E, "    vlm_ew_copy_bwd(1, (int)%s, M->dmarkov_init, %s);\n", x->K, a);
+        if (node(E, x->in[1])->dep)
+            out(E, "    vlm_ew_copy_bwd(1, (int)(%s * %s), M->dmarkov_trans, %s);\n", x->K, x->K, b);
+        break;
     case VLMC_OP_LOGP:
         in_view(E, x->in[0], "", a, sizeof a);
         out_view(E, x->in[0], b, sizeof b);
+        if (x->steps) {   /* a chain's emission: per-step coefficients (T, R) */
+            out(E, "    vlm_logp_steps_bwd(vlm_dist_%s_logp_bwd, R, (int)%s, (int)(%s / %s), (int)%s, %s, ", stem(x),
+                x->steps, x->n, x->steps, x->K, a);
+            th_views(E, x, 1);
+            out(E, ", %d, ", x->n_in - 1);
+            mask_view(E, x);
+            out(E, ", M->dlogp_step[%d], %s, ", x->var, b);
+            th_grads(E, x, 1);
+            out(E, ");\n");
+            break;
+        }
         /* with the closed-form KL, the latent's log p and log q terms (and
          * their gradients) are replaced */
     if (x->prior >= 0) {
@@ -828,6 +870,13 @@ static void emit_configure(Emit *E)
         if (!s->shape.rank)
             out(E, "1");
         out(E, "}, false, %s};\n", v->global ? "true" : "false");
+        if (j < p->n_latent && v->treat == VLMC_TREAT_MARKOV) {
+            /* its rows: the K states, one per enumeration value */
+            out(E, "    enum_stride[%d] = stride;\n    enum_stride_given[%d] = stride_given;\n", j, j);
+            out(E, "    stride *= %s;\n    stride_given *= %s;\n", v->K, v->K);
+            out(E, "    M->markov_var = %d; M->markov_T = %s; M->markov_K = %s; M->markov_logits = %s;\n", j, v->n,
+                v->K, s->param_form == 1 ? "true" : "false");
+        }
         if ((j < p->n_latent && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
             out(E, "    enum_stride[%d] = stride;\n    enum_stride_given[%d] = stride_given;\n", j, j);
             char f[160];
@@ -840,6 +889,11 @@ static void emit_configure(Emit *E)
                 out(E, "    stride_given *= %s;\n", f);
         }
     }
+    /* a chain's emissions: per-step log densities (logp_step) */
+    out(E, "    M->n_markov_emit = 0;\n");
+    for (int j = p->n_latent; j < p->n_vars; j++)
+        if (p->vars[j].steps)
+            out(E, "    M->markov_emit[M->n_markov_emit++] = %d;\n", j);
     out(E, "    M->E_given = stride_given;\n");
     /* params with a prior: their log p terms, in the order of prior_term */
     out(E, "    M->n_priors = %d;\n", p->n_priors);

@@ -522,11 +522,16 @@ static int lower_expr(Lower *L, const VlmcExpr *e)
             unsupported(L, e->loc, "indexing a batched value");
             return table;
         }
-        int r = add_node(L, VLMC_OP_GATHER, N(L, idx)->level, numel_c(L, &t->shape, 1),
-                         t->shape.rank == 1, e->loc);
+        /* a vector index gathers one row of the table per element */
+        const char *width = numel_c(L, &t->shape, 1), *count = N(L, idx)->n;
+        bool vec = !N(L, idx)->scalar;
+        int r = add_node(L, VLMC_OP_GATHER, N(L, idx)->level, vec ? fmt(L->a, "(%s*%s)", count, width) : width,
+                         t->shape.rank == 1 && !vec, e->loc);
         N(L, r)->in[0] = table;
         N(L, r)->in[1] = idx;
         N(L, r)->n_in = 2;
+        N(L, r)->k = vec ? count : "1";
+        N(L, r)->m = width;
         return r;
     }
     }
@@ -580,6 +585,8 @@ static int dist_node(Lower *L, VlmcOp op, const VlmcDist *dist, int form, VlmcEx
         const VlmcShape *ps = &args[0]->shape;
         x->K = dim_c(L, ps->dim[ps->rank - 1]);
         x->shared_row = ps->rank == 1 && v->sym->shape.rank > 0;
+    } else if (dist->chain) {
+        x->K = v->K;   /* the chain's states */
     }
     return r;
 }
@@ -739,7 +746,8 @@ static void build_tables(Lower *L)
     p->n_latent = m->n_latents;
     p->n_inputs = m->n_inputs;
     p->vars = vlmc_arena_alloc(L->a, sizeof *p->vars * (size_t)(p->n_vars + p->n_inputs + 1));
-    const char *E = "1L";
+    const char *E = "1L", *chain_T = NULL;
+    const VlmcSym *chain = NULL;
     for (int i = 0; i < p->n_vars; i++) {
         bool lat = i < m->n_latents;
         VlmcSym *s = lat ? m->latents[i] : m->observed[i - m->n_latents];
@@ -751,6 +759,8 @@ static void build_tables(Lower *L)
         if (s->dist->event_last_dim) {
             const VlmcShape *ps = &s->dist_args[0]->shape;
             v->K = dim_c(L, ps->dim[ps->rank - 1]);
+        } else if (s->dist->chain) {
+            v->K = dim_c(L, s->support_dim);
         } else if (s->dist->discrete && s->support > 0) {
             v->K = fmt(L->a, "%ldL", s->support);
         }
@@ -760,8 +770,15 @@ static void build_tables(Lower *L)
         v->global = lat && s->global;
         v->level = !lat ? (v->summed ? VLMC_LEVEL_FULL : VLMC_LEVEL_ITEM)
                    : v->global ? VLMC_LEVEL_GLOBAL
-                   : v->treat == VLMC_TREAT_ENUMERATE ? VLMC_LEVEL_FULL : VLMC_LEVEL_SAMPLE;
-        if ((lat && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
+                   : v->treat == VLMC_TREAT_ENUMERATE || v->treat == VLMC_TREAT_MARKOV ? VLMC_LEVEL_FULL
+                   : VLMC_LEVEL_SAMPLE;
+        if (lat && v->treat == VLMC_TREAT_MARKOV) {
+            /* a chain's rows: its K states (every step in the same state);
+             * its emissions keep per-step terms that the runtime combines */
+            E = fmt(L->a, "%s*%s", E, v->K);
+            chain_T = v->n;
+            chain = s;
+        } else if ((lat && v->treat == VLMC_TREAT_ENUMERATE) || v->summed) {
             /* support^numel for each enumerated latent */
             if (s->shape.rank == 0)
                 E = fmt(L->a, "%s*%s", E, v->K);
@@ -770,6 +787,12 @@ static void build_tables(Lower *L)
         }
         map_put(&L->var_of, s, i);
     }
+    /* the chain's emissions: observed variables that read it (the checker
+     * allows nothing else to) keep their log density per step */
+    for (int i = m->n_latents; i < p->n_vars && chain; i++)
+        for (int k = 0; k < p->vars[i].sym->n_deps; k++)
+            if (p->vars[i].sym->deps[k] == chain)
+                p->vars[i].steps = chain_T;
     /* inputs after the random variables: no density, only data rows */
     for (int i = 0; i < m->n_inputs; i++) {
         VlmcSym *s = m->inputs[i];
@@ -827,15 +850,24 @@ static void lower_conditionals(Lower *L, VlmcGraph *g, bool sampling)
         int x = -1;
         if (!sampling) {
             VlmcOp op = st->kind == VLMC_S_OBSERVED ? (v->summed ? VLMC_OP_ENUM : VLMC_OP_OBS)
-                        : v->treat == VLMC_TREAT_ENUMERATE ? VLMC_OP_ENUM : VLMC_OP_LATENT;
+                        : v->treat == VLMC_TREAT_ENUMERATE || v->treat == VLMC_TREAT_MARKOV ? VLMC_OP_ENUM
+                        : VLMC_OP_LATENT;
             x = add_node(L, op, v->level, v->n, s->shape.rank == 0, s->loc);
             N(L, x)->var = var;
         }
         Args th = lower_args(L, s->dist, s->param_form, s->dist_args);
-        if (sampling)
+        if (sampling) {
             x = dist_node(L, VLMC_OP_SAMPLE, s->dist, s->param_form, s->dist_args, &th, -1, var, s->dist_loc);
-        else
-            dist_node(L, VLMC_OP_LOGP, s->dist, s->param_form, s->dist_args, &th, x, var, s->dist_loc);
+        } else if (v->treat == VLMC_TREAT_MARKOV) {
+            /* no log-density node: init and trans go to the forward algorithm */
+            int r = add_node(L, VLMC_OP_MARKOV, VLMC_LEVEL_GLOBAL, fmt(L->a, "(%s*(1+%s))", v->K, v->K), false, s->dist_loc);
+            VlmcNode *y = N(L, r);
+            y->in[0] = th.id[0]; y->in[1] = th.id[1]; y->n_in = 2;
+            y->var = var; y->dist = s->dist; y->form = s->param_form; y->K = v->K;
+        } else {
+            int lp = dist_node(L, VLMC_OP_LOGP, s->dist, s->param_form, s->dist_args, &th, x, var, s->dist_loc);
+            N(L, lp)->steps = v->steps;
+        }
         if (st->kind == VLMC_S_OBSERVED)
             dist_node(L, VLMC_OP_MEAN, s->dist, s->param_form, s->dist_args, &th, -1, var, s->dist_loc);
         map_put(&L->values, s, x);

@@ -146,6 +146,9 @@ static const char *estimator(const VlmcProgram *p, const VlmcVar *v)
         return "score-function gradient, moving-average baseline (leave-one-out with --samples > 1)";
     case VLMC_TREAT_AUTO_GUIDE:
         return "pathwise gradient through an automatic mean-field guide";
+    case VLMC_TREAT_MARKOV:
+        return "summed out exactly by the forward algorithm, O(T K^2) per item (its emissions'\n"
+               "      per-step log densities at each state); gradients from forward-backward marginals";
     }
     return "?";
 }
@@ -169,7 +172,7 @@ static const char *training(const VlmcProgram *p)
             return "stochastic gradient (Adam) on the semi-supervised bound (M2: the ELBO where the "
                    "class is given, q-weighted over its values where it is missing)";
     for (int j = 0; j < p->n_latent; j++)
-        if (p->vars[j].treat != VLMC_TREAT_ENUMERATE)
+        if (p->vars[j].treat != VLMC_TREAT_ENUMERATE && p->vars[j].treat != VLMC_TREAT_MARKOV)
             return "stochastic gradient (Adam) on the ELBO";
     return "gradient (Adam) on the exact marginal";
 }
@@ -273,12 +276,17 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
                            "      eval sums %s exactly\n", v->q_dist->name, s->name, s->name, s->name, s->name);
             continue;
         }
+        if (j >= p->n_latent && v->steps) {
+            fprintf(o, "      emission of the Markov chain: log-density per step at each state, combined by\n"
+                       "      the forward algorithm; missing entries (NaN or --mask) are marginalized\n");
+            continue;
+        }
         if (j >= p->n_latent) {
             fprintf(o, "      log-density summed over observed entries; missing entries (NaN or --mask) are "
                        "marginalized\n");
             continue;
         }
-        if (v->treat == VLMC_TREAT_ENUMERATE) {
+        if (v->treat == VLMC_TREAT_ENUMERATE || v->treat == VLMC_TREAT_MARKOV) {
             fprintf(o, "      %s\n", estimator(p, v));
             continue;
         }
@@ -310,7 +318,12 @@ void vlmc_print_plan(const VlmcProgram *p, FILE *o)
         fprintf(o, "  param    %s: prior %s, MAP: log p(%s) counted once per data set (1/N per item)\n",
                 s->name, s->dist->name, s->name);
     }
-    if (p->E && strcmp(p->E, "1L"))
+    bool chain = false;
+    for (int j = 0; j < p->n_latent; j++)
+        chain |= p->vars[j].treat == VLMC_TREAT_MARKOV;
+    if (chain)   /* the only enumerated variable beside a chain (the checker's rule) */
+        fprintf(o, "  enumeration: %.0f rows per item, the chain's states (not its paths)\n", eval_size(m, p->E));
+    else if (p->E && strcmp(p->E, "1L"))
         fprintf(o, "  enumeration: %.0f joint values per item (rows per item)\n", eval_size(m, p->E));
     fprintf(o, "  training: %s\n", training(p));
     double theta = 0, phi = 0, local = 0;

@@ -279,6 +279,9 @@ typedef enum {
     VLMC_TREAT_SCORE,      /* discrete with a guide, or too many values */
     VLMC_TREAT_AUTO_GUIDE, /* continuous, no guide: mean-field Gaussian guide
                               synthesised by the compiler (then REPARAM) */
+    VLMC_TREAT_MARKOV,     /* `~ Markov(...)`: summed out by the forward
+                              algorithm (its K states are enumerated rows,
+                              its emissions keep per-step terms) */
 } VlmcTreatment;
 
 #define VLMC_MAX_ENUM 4096 /* largest joint support summed out exactly */
@@ -341,6 +344,8 @@ struct VlmcDist {
     bool reparam;              /* has a pathwise (reparameterized) sampler */
     bool event_last_dim;       /* Categorical: the last parameter dim is the
                                   category axis, the value drops it */
+    bool chain;                /* Markov: a chain over the value's steps [T];
+                                  K states from the last dim of trans */
 };
 
 const VlmcDist *vlmc_dist_lookup(const char *name);
@@ -429,6 +434,8 @@ typedef enum {
     VLMC_OP_SAMPLE,   /* sample without gradient (guide discrete / prior) */
     VLMC_OP_MEAN,     /* mean of dist(in0..): E[x | parents] */
     VLMC_OP_KL,       /* KL(N(in0, in1) || N(in2, in3)) in closed form */
+    VLMC_OP_MARKOV,   /* a chain's init in0 (K) and trans in1 (K,K), global:
+                         handed to the runtime's forward algorithm */
     VLMC_OP_REPEAT,   /* in0's rows, each repeated up to this node's level */
 } VlmcOp;
 
@@ -461,6 +468,8 @@ typedef struct VlmcNode {
     bool is_q;            /* LOGP of a guide term */
     int prior;            /* LOGP of a param's prior: its index among the
                              program's priors (var is -1), else -1 */
+    const char *steps;    /* LOGP of a Markov chain's emission: its T steps
+                             (per-step terms, logp_step); else NULL */
     /* filled by autodiff */
     bool live;            /* reachable from an output */
     bool dep;             /* depends on something trainable: needs a gradient */
@@ -505,6 +514,8 @@ typedef struct VlmcVar {  /* runtime variable table: latents, then observed,
     bool summed;          /* observed, enumerated where missing (VlmcSym.summed) */
     bool global;          /* `global latent`: GLOBAL draw, log p and log q
                              counted once per data set */
+    const char *steps;    /* observed that reads a Markov chain: the chain's
+                             T (its log density is kept per step); else NULL */
     VlmcLevel level;      /* level of its value: a guided latent's sample
                              (SAMPLE, or FULL when the guide reads an
                              enumerated value), enumerated FULL, data ITEM */

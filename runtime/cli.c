@@ -164,8 +164,11 @@ static const Cmd cmds[] = {
      "                       before sampling\n"
      "  --shape HxW          image shape for .png (default: square)\n"
      "  --mean               write E[x | z] instead of raw samples\n"
+     "  --latents FILE       also write the latents of each draw (.csv/.npy,\n"
+     "                       one row per sample, every latent's elements in\n"
+     "                       declaration order): e.g. a chain's true paths\n"
      "  --seed S, --threads T, --set NAME=VALUE\n",
-     " load n out shape mean seed threads set data format limit ",
+     " load n out shape mean seed threads set data format limit latents ",
      vlm_cmd_sample},
     {"posterior", "per-item posterior over the latents",
      "posterior --data FILE --load CKPT --out FILE.csv [options]",
@@ -176,6 +179,9 @@ static const Cmd cmds[] = {
      "                       posterior mean (checked for writability before\n"
      "                       any work)\n"
      "  --samples K          importance samples for guided latents (default 100)\n"
+     "  --map                a Markov chain: its most probable path (Viterbi),\n"
+     "                       one column per step, instead of the per-step\n"
+     "                       marginals p(z[t]=k) (forward-backward)\n"
      "  --labels FILE        print cluster purity and NMI against class labels:\n"
      "                       an idx1 file, or a one-column CSV of integer ids\n"
      "                       0..65535 (a header line allowed); one label per\n"
@@ -189,7 +195,7 @@ static const Cmd cmds[] = {
      "  --init-from CKPT     as for eval\n"
      "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
      "  --seed S, --threads T, --set\n",
-     " data format load out samples labels refine refine-lr refine-tol "
+     " data format load out samples map labels refine refine-lr refine-tol "
      "batch seed threads set limit binarize mask init-from hide ",
      vlm_cmd_posterior},
     {"impute", "fill missing entries",
@@ -380,7 +386,8 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         if (!strstr(c->allowed, key))
             return bad_usage(c, "unknown option `%s` for %s", a, c->name);
         bool flag = !strcmp(name, "mean") || !strcmp(name, "binarize") ||
-                    !strcmp(name, "reconstruct") || !strcmp(name, "labelled-only");
+                    !strcmp(name, "reconstruct") || !strcmp(name, "labelled-only") ||
+                    !strcmp(name, "map");
         if (flag) {
             if (val)
                 return bad_usage(c, "--%s takes no value", name);
@@ -390,6 +397,8 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
                 o->labelled_only = true;
             else if (!strcmp(name, "reconstruct"))
                 o->reconstruct = true;
+            else if (!strcmp(name, "map"))
+                o->map = true;
             else
                 o->binarize = true;
             continue;
@@ -438,6 +447,7 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         else if (!strcmp(name, "out")) o->out = val;
         else if (!strcmp(name, "png")) o->png = val;
         else if (!strcmp(name, "labels")) o->labels = val;
+        else if (!strcmp(name, "latents")) o->latents = val;
         else if (!strcmp(name, "init-from")) o->init_from = val;
         else if (!strcmp(name, "probs")) o->probs = val;
         else if (!strcmp(name, "hide")) o->hide = val;

@@ -12,6 +12,8 @@
 typedef struct Opts {
     const char *cmd;
     const char *data, *test, *save, *load, *log, *out, *png, *labels;
+    const char *latents;     /* sample --latents FILE: the latents drawn */
+    bool map;                /* posterior --map: a chain's Viterbi path */
     /* --data and --test, repeatable: FILE, or NAME=FILE binding the
      * variable NAME to a file of its own (data, test: the first given) */
     const char *data_args[VLM_MAX_VARS], *test_args[VLM_MAX_VARS];

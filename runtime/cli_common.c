@@ -23,10 +23,10 @@ bool vlm_cli_ends_with(const char *s, const char *suf)
  * its end because its result cannot be written. --log is appended to. */
 int vlm_cli_check_outputs(const Opts *o)
 {
-    const char *paths[] = {o->save, o->log, o->out, o->png, o->probs};
-    const char *names[] = {"--save", "--log", "--out", "--png", "--probs"};
+    const char *paths[] = {o->save, o->log, o->out, o->png, o->probs, o->latents};
+    const char *names[] = {"--save", "--log", "--out", "--png", "--probs", "--latents"};
     VlmErr err;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         if (!paths[i])
             continue;
         for (int j = 0; j < i; j++)

@@ -61,6 +61,9 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
     VlmErr err;
     if (!o->data || !o->out)
         return vlm_cli_fail("impute needs --data FILE and --out FILE");
+    if (m->markov_var >= 0)   /* rows weigh states, not steps */
+        return vlm_cli_fail("impute does not support Markov chains yet (`%s`): use "
+                            "posterior for p(z[t] | x)", m->vars[m->markov_var].name);
     VlmData d;
     if (vlm_cli_read_data(m, o, false, &d))
         return 1;

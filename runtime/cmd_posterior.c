@@ -117,6 +117,45 @@ static void print_accuracy(const char *name, const char *by, const char *path,
     printf(" (%.4f on all %zu)\n", (double)hit / n, n);
 }
 
+/* A Markov chain's columns for item b: its per-step marginals p(z[t]=k)
+ * and their argmax (forward-backward), or with map its Viterbi path. With
+ * several samples (guided latents beside the chain) the marginals are
+ * averaged with the samples' weights, and the path is the most probable
+ * sample's. Work: gamma, acc (T*K doubles), path (T), back (T*K) ints. */
+static long chain_columns(VlmModel *m, bool map, int b, const double *wrow, float *row,
+                          double *gamma, double *acc, int *path, int *back)
+{
+    int T = (int)m->markov_T, K = (int)m->markov_K, S = m->S, E = (int)m->E;
+    memset(acc, 0, sizeof(double) * (size_t)T * K);
+    double best = -1;
+    for (int s = 0; s < S; s++) {
+        double ws = 0;
+        for (int e = 0; e < E; e++)
+            ws += wrow[((size_t)b * S + s) * E + e];
+        bool top = ws > best;
+        vlm_infer_markov_item(m, b * S + s, gamma, map && top ? path : NULL, back);
+        if (top)
+            best = ws;
+        for (int i = 0; i < T * K; i++)
+            acc[i] += ws * gamma[i];
+    }
+    if (map) {
+        for (int t = 0; t < T; t++)
+            row[t] = (float)path[t];
+        return T;
+    }
+    for (int t = 0; t < T; t++) {
+        int arg = 0;
+        for (int k = 0; k < K; k++) {
+            row[(size_t)t * (K + 1) + k] = (float)acc[(size_t)t * K + k];
+            if (acc[(size_t)t * K + k] > acc[(size_t)t * K + arg])
+                arg = k;
+        }
+        row[(size_t)t * (K + 1) + K] = (float)arg;
+    }
+    return (long)T * (K + 1);
+}
+
 int vlm_cmd_posterior(VlmModel *m, const Opts *o)
 {
     VlmErr err;
@@ -130,6 +169,8 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     for (int j = m->n_latent; j < m->n_vars && cls_var < 0; j++)
         if (m->vars[j].treat == VLM_TREAT_ENUMERATE && m->vars[j].numel == 1)
             cls_var = j;
+    if (o->map && m->markov_var < 0)
+        return vlm_cli_fail("--map needs a Markov chain (its most probable path)");
     if (o->labels && cl_var < 0 && cls_var < 0)
         return vlm_cli_fail("--labels needs an enumerated scalar latent (a "
                             "cluster id) or a partly observed discrete "
@@ -158,7 +199,9 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
         const VlmVarInfo *v = &m->vars[j];
         if (!reported(m, j))
             continue;
-        if (v->treat == VLM_TREAT_ENUMERATE)
+        if (v->treat == VLM_TREAT_MARKOV)
+            ncol += o->map ? v->numel : v->numel * (v->support + 1);
+        else if (v->treat == VLM_TREAT_ENUMERATE)
             ncol += v->numel * (v->support + 1);
         else if (m->q_loc[j])
             ncol += 2 * v->numel;
@@ -179,7 +222,10 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                 snprintf(el, sizeof el, "%s", v->name);
             else
                 snprintf(el, sizeof el, "%s[%ld]", v->name, i);
-            if (v->treat == VLM_TREAT_ENUMERATE) {
+            if (v->treat == VLM_TREAT_MARKOV && o->map) {
+                snprintf(buf, sizeof buf, "%s.map", el);
+                names[c++] = strdup(buf);
+            } else if (v->treat == VLM_TREAT_ENUMERATE || v->treat == VLM_TREAT_MARKOV) {
                 for (long k = 0; k < v->support; k++) {
                     snprintf(buf, sizeof buf, "p(%s=%ld)", el, k);
                     names[c++] = strdup(buf);
@@ -206,6 +252,10 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     double *wrow = vlm_xmalloc((size_t)Bp * SE * sizeof *wrow);
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
     VlmItemStats *st = vlm_xmalloc(d.n * sizeof *st);
+    size_t TK = m->markov_var >= 0 ? (size_t)m->markov_T * (size_t)m->markov_K : 1;
+    double *gamma = vlm_xmalloc(2 * TK * sizeof *gamma), *acc = gamma + TK;
+    int *path = vlm_xmalloc((TK + (size_t)(m->markov_var >= 0 ? m->markov_T : 1)) * sizeof *path);
+    int *back = path + (m->markov_var >= 0 ? m->markov_T : 1);
     int rc = 0;
     for (size_t i0 = 0; i0 < d.n && rc == 0; i0 += (size_t)Bp) {
         int nb = d.n - i0 < (size_t)Bp ? (int)(d.n - i0) : Bp;
@@ -222,6 +272,10 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
                 long nu = v->numel;
                 if (!reported(m, j))
                     continue;
+                if (v->treat == VLM_TREAT_MARKOV) {
+                    col += chain_columns(m, o->map, b, wrow, row + col, gamma, acc, path, back);
+                    continue;
+                }
                 const float *lat = m->lat[j];
                 for (long i = 0; i < nu; i++) {
                     if (v->treat == VLM_TREAT_ENUMERATE) {
@@ -313,6 +367,8 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     free(qcls);
     free(cluster);
     free(st);
+    free(gamma);
+    free(path);
     free(wrow);
     free(idx);
     vlm_data_free(&d);

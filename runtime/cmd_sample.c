@@ -21,6 +21,29 @@ static void input_names(const VlmModel *m, char *buf, size_t n)
     }
 }
 
+/* --latents: the latents of each draw, n rows of nlat values (every
+ * latent's elements in declaration order, named `z` or `z[i]`). */
+static int write_latents(const VlmModel *m, const char *path, size_t n, long nlat,
+                         const float *x, VlmErr *err)
+{
+    if (vlm_cli_ends_with(path, ".npy"))
+        return vlm_data_write_npy(path, n, (size_t)nlat, x, err);
+    char **names = vlm_xmalloc((size_t)nlat * sizeof *names);
+    long c = 0;
+    for (int j = 0; j < m->n_latent; j++)
+        for (long i = 0; i < m->vars[j].numel; i++) {
+            char buf[160];
+            if (m->vars[j].numel == 1)
+                snprintf(buf, sizeof buf, "%s", m->vars[j].name);
+            else
+                snprintf(buf, sizeof buf, "%s[%ld]", m->vars[j].name, i);
+            names[c++] = strdup(buf);
+        }
+    int rc = vlm_data_write_csv(path, (const char *const *)names, n, (size_t)nlat, x, err);
+    vlm_cli_free_names(names, nlat);
+    return rc;
+}
+
 /* Ancestral sampling, -n draws; a model with inputs draws once per row of
  * --data, conditioned on that row's inputs. The rows written hold every
  * data column in declaration order (the inputs as given), so a .csv/.npy
@@ -69,6 +92,12 @@ int vlm_cmd_sample(VlmModel *m, const Opts *o)
             sizeof(float));
     m->want_mean = o->mean;
     int ret = 0;
+    long nlat = 0;
+    for (int j = 0; j < m->n_latent; j++)
+        nlat += m->vars[j].numel;
+    if (o->latents && nlat == 0)
+        ret = vlm_cli_fail("--latents: the model has no latent variables");
+    float *lat_all = o->latents && nlat ? vlm_xmalloc(n * (size_t)nlat * sizeof *lat_all) : NULL;
     for (size_t i0 = 0; i0 < n && ret == 0; i0 += (size_t)chunk) {
         int R = n - i0 < (size_t)chunk ? (int)(n - i0) : chunk;
         if (have_data) {
@@ -80,6 +109,13 @@ int vlm_cmd_sample(VlmModel *m, const Opts *o)
             m->S = 1;
         }
         m->desc->sample(m, os);
+        for (int r = 0, c = 0; lat_all && r < R; r++, c = 0)
+            for (int j = 0; j < m->n_latent; j++) {
+                long nu = m->vars[j].numel;
+                memcpy(lat_all + (i0 + r) * nlat + c, m->lat[j] + (size_t)r * nu,
+                       (size_t)nu * sizeof *lat_all);
+                c += nu;
+            }
         long col = 0;
         for (int k = 0; k < m->n_data; k++) {
             int v = m->data_var[k];
@@ -101,6 +137,8 @@ int vlm_cmd_sample(VlmModel *m, const Opts *o)
     if (ret == 0 &&
         vlm_cli_write_rows(m, o->out, n, D, all, o->shape_h, o->shape_w, &err) != 0)
         ret = vlm_cli_fail("%s", err.msg);
+    if (ret == 0 && lat_all && write_latents(m, o->latents, n, nlat, lat_all, &err) != 0)
+        ret = vlm_cli_fail("%s", err.msg);
     if (ret == 0) {
         if (have_data)
             printf("wrote %zu %s to %s, one per row of the data, conditioned on "
@@ -110,6 +148,7 @@ int vlm_cmd_sample(VlmModel *m, const Opts *o)
     }
     for (int j = 0; j < VLM_MAX_VARS; j++)
         free(os[j]);
+    free(lat_all);
     free(all);
     free(idx);
     if (have_data)

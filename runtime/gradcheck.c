@@ -12,11 +12,21 @@ static bool summed(const VlmVarInfo *v)
     return v->kind == VLM_VAR_OBSERVED && v->treat == VLM_TREAT_ENUMERATE;
 }
 
+static bool chain_emission(const VlmModel *m, int v)
+{
+    for (int q = 0; q < m->n_markov_emit; q++)
+        if (m->markov_emit[q] == v)
+            return true;
+    return false;
+}
+
 /* Synthetic data inside each observed variable's support (inputs: in
  * (0.05, 0.95), or integers below K for a category), in the plain layout:
  * every data variable in consecutive columns, declaration order; a
  * variable summed out where missing is missing (NaN) in every other item,
- * so that both its given (clamped) and its summed rows are checked. */
+ * so that both its given (clamped) and its summed rows are checked; the
+ * emissions of a Markov chain miss their last step in every other item
+ * (a mask: the padding of a shorter sequence). */
 static void make_data(const VlmModel *m, VlmRng *rng, size_t n, VlmData *d)
 {
     size_t width = 0;
@@ -28,6 +38,11 @@ static void make_data(const VlmModel *m, VlmRng *rng, size_t n, VlmData *d)
     d->rank = 1;
     d->shape[0] = (int)width;
     d->x = vlm_xcalloc(n * width, sizeof(float));
+    if (m->markov_var >= 0) {
+        d->mask = vlm_xmalloc(n * width * sizeof(float));
+        for (size_t i = 0; i < n * width; i++)
+            d->mask[i] = 1;
+    }
     for (size_t i = 0; i < n; i++) {
         size_t col = 0;
         for (int j = 0; j < m->n_data; j++) {
@@ -38,6 +53,11 @@ static void make_data(const VlmModel *m, VlmRng *rng, size_t n, VlmData *d)
                     x = (float)vlm_rng_below(rng, v->support > 0 ? (uint64_t)v->support : 5);
                 if (summed(v) && i % 2 == 1)
                     x = NAN;
+                if (chain_emission(m, m->data_var[j]) && i % 2 == 1 &&
+                    k >= v->numel - v->numel / m->markov_T) {
+                    x = 0;
+                    d->mask[i * width + col + (size_t)k] = 0;
+                }
                 d->x[i * width + col + (size_t)k] = x;
             }
             col += (size_t)v->numel;
@@ -45,9 +65,37 @@ static void make_data(const VlmModel *m, VlmRng *rng, size_t n, VlmData *d)
     }
 }
 
-/* F = sum_r a_r log p(row r) + sum_j sum_r b_jr log q_j(row r), with the
- * guide's noise fixed by restarting its generator. */
-static double objective(VlmModel *m, const VlmRng *noise, const float *a, float *const *b)
+/* A model with a Markov chain: the coefficients of its emissions' per-step
+ * terms (T x R each) and of the values of its init and trans, whose
+ * gradients the driver hands to the generated backward pass. */
+typedef struct ChainCoef {
+    float *step[VLM_MAX_VARS];
+    float *init;            /* K + K*K: init, then trans */
+} ChainCoef;
+
+/* The chain's part of F: sum_t,r step_tr log p(x_t | row r) + the
+ * coefficients times init and trans. */
+static double chain_objective(const VlmModel *m, const ChainCoef *ch)
+{
+    if (m->markov_var < 0)
+        return 0;
+    double f = 0;
+    size_t n = (size_t)m->markov_T * (size_t)m->R, K = (size_t)m->markov_K;
+    for (int q = 0; q < m->n_markov_emit; q++) {
+        int v = m->markov_emit[q];
+        for (size_t i = 0; i < n; i++)
+            f += ch->step[v][i] * m->logp_step[v][i];
+    }
+    for (size_t i = 0; i < K + K * K; i++)   /* init and trans are adjacent */
+        f += ch->init[i] * (double)m->markov_init[i];
+    return f;
+}
+
+/* F = sum_r a_r log p(row r) + sum_j sum_r b_jr log q_j(row r) (+ the
+ * chain's part), with the guide's noise fixed by restarting its
+ * generator. */
+static double objective(VlmModel *m, const VlmRng *noise, const float *a, float *const *b,
+                        const ChainCoef *ch)
 {
     m->rng = *noise;
     m->desc->guide_fwd(m);
@@ -65,15 +113,24 @@ static double objective(VlmModel *m, const VlmRng *noise, const float *a, float 
                 f += b[j][r] * t[r];
         }
     }
-    return f;
+    return f + chain_objective(m, ch);
 }
 
 /* The backward passes for the coefficients a (every log p row) and b_j
  * (latent j's log q rows, or its KL with use_kl), from zeroed gradients,
  * after the forward passes of objective(). */
-static void backward(VlmModel *m, const float *a, float *const *b)
+static void backward(VlmModel *m, const float *a, float *const *b, const ChainCoef *ch)
 {
     size_t R = (size_t)m->R;
+    if (m->markov_var >= 0) {
+        size_t K = (size_t)m->markov_K;
+        for (int q = 0; q < m->n_markov_emit; q++) {
+            int v = m->markov_emit[q];
+            memcpy(m->dlogp_step[v], ch->step[v], sizeof(float) * R * (size_t)m->markov_T);
+        }
+        memcpy(m->dmarkov_init, ch->init, sizeof(float) * K);
+        memcpy(m->dmarkov_trans, ch->init + K, sizeof(float) * K * K);
+    }
     memcpy(m->dlogp, a, sizeof(float) * R);
     for (int j = 0; j < m->n_latent; j++)
         memcpy(m->dlogp_lat[j], a, sizeof(float) * R);
@@ -216,17 +273,17 @@ static void ready_probe(VlmModel *m, int i)
 }
 
 static int check_ready(VlmModel *m, const VlmRng *noise, const float *a, float *const *b,
-                       const float *gw, const float *gl, FILE *out)
+                       const ChainCoef *ch, const float *gw, const float *gl, FILE *out)
 {
     ReadyCheck c = {vlm_xcalloc((size_t)m->n_params, sizeof(int)),
                     vlm_xcalloc(m->n_w + 1, sizeof(float))};
     float *w0 = vlm_xmalloc((m->n_w + 1) * sizeof(float));
     memcpy(w0, m->w, m->n_w * sizeof(float));
     size_t nl = m->local_rows * m->local_width;
-    objective(m, noise, a, b);   /* the backward passes reuse forward buffers */
+    objective(m, noise, a, b, ch);   /* the backward passes reuse forward buffers */
     m->param_ready = ready_probe;
     m->ready_ctx = &c;
-    backward(m, a, b);
+    backward(m, a, b, ch);
     m->param_ready = NULL;
     m->ready_ctx = NULL;
     memcpy(m->w, w0, m->n_w * sizeof(float));
@@ -301,12 +358,24 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
         for (int r = 0; r < R; r++)
             b[j][r] = (float)vlm_rng_normal(&rng);
     }
+    ChainCoef ch = {0};
+    if (m.markov_var >= 0) {
+        size_t n = (size_t)m.markov_T * (size_t)R, K = (size_t)m.markov_K;
+        for (int q = 0; q < m.n_markov_emit; q++) {
+            float *c = ch.step[m.markov_emit[q]] = vlm_xmalloc(n * sizeof(float));
+            for (size_t i = 0; i < n; i++)
+                c[i] = (float)vlm_rng_normal(&rng);
+        }
+        ch.init = vlm_xmalloc((K + K * K) * sizeof(float));
+        for (size_t i = 0; i < K + K * K; i++)
+            ch.init[i] = (float)vlm_rng_normal(&rng);
+    }
     VlmRng noise;
     vlm_rng_init(&noise, seed, VLM_STREAM_NOISE);
     /* Rows clamped out by a given value of a summed variable (log p =
      * -inf whatever the parameters) weigh 0 in training: here too, and
      * their -inf stays out of F. */
-    objective(&m, &noise, a, b);
+    objective(&m, &noise, a, b, &ch);
     for (int r = 0; r < R; r++)
         for (int v = m.n_latent; v < m.n_vars; v++)
             if (summed(&m.vars[v]) && m.logp_term[v][r] == -INFINITY)
@@ -326,18 +395,18 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
     for (int pass = 0; pass < (any_kl ? 2 : 1); pass++) {
     m.use_kl = pass == 1;
     /* analytic gradient */
-    double f0 = objective(&m, &noise, a, b);
+    double f0 = objective(&m, &noise, a, b, &ch);
     /* score-function latents: the gradient is taken at a fixed sample. The
      * forward is repeated under replay: drawing those samples advanced the
      * noise stream, so a later reparameterized sample of the guide would
      * otherwise see other noise here than in the finite differences. */
     m.replay = true;
-    f0 = objective(&m, &noise, a, b);
-    backward(&m, a, b);
+    f0 = objective(&m, &noise, a, b, &ch);
+    backward(&m, a, b, &ch);
     memcpy(gw, m.dw, sizeof(float) * m.n_w);
     if (nl)
         memcpy(gl, m.dloc, sizeof(float) * nl);
-    bad += check_ready(&m, &noise, a, b, gw, gl, out);
+    bad += check_ready(&m, &noise, a, b, &ch, gw, gl, out);
 
     /* Up to six coordinates of every tensor (of every item's row for a
      * local tensor): (F(theta + h e) - F(theta - h e)) / 2h must equal the
@@ -367,7 +436,7 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
                     for (size_t e = 0; e < n; e++)
                         ptr0[(e / q->count) * stride + e % q->count] =
                             base[e] + (float)((sgn ? -h : h) * v[e]);
-                    f[sgn] = objective(&m, &noise, a, b);
+                    f[sgn] = objective(&m, &noise, a, b, &ch);
                 }
                 est[t] = (f[0] - f[1]) / (2 * h);
             }
@@ -418,8 +487,11 @@ int vlm_gradcheck(const VlmModelDesc *desc, uint64_t seed, FILE *out)
             checks - kinks, m.n_params, kinks, worst, worst_name, bad ? "FAIL" : "ok");
     bad += check_estimator(&m, &data, seed, out);
     free(a);
-    for (int j = 0; j < m.n_vars; j++)
+    for (int j = 0; j < m.n_vars; j++) {
         free(b[j]);
+        free(ch.step[j]);
+    }
+    free(ch.init);
     free(gw);
     free(gl);
     vlm_data_free(&data);

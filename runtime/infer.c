@@ -54,6 +54,20 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
     int E = (int)m->E;
     int b = bs / m->S;
     int item = item_of(m, b);
+    /* a chain's emissions: their per-step terms */
+    for (int q = 0; q < m->n_markov_emit; q++) {
+        int v = m->markov_emit[q];
+        for (long t = 0; t < m->markov_T; t++)
+            for (int e = 0; e < E; e++) {
+                double x = m->logp_step[v][(size_t)t * m->R + (size_t)bs * E + e];
+                if (isnan(x) || x == INFINITY) {
+                    vlm_err_set(err, "log p(%s) term of variable `%s` is %s at item %d, "
+                                "step %ld", m->vars[v].name, m->vars[v].name,
+                                isnan(x) ? "NaN" : "+Inf", item, t);
+                    return;
+                }
+            }
+    }
     /* NaN or +inf anywhere in the (b, s) rows first, then -inf. */
     for (int pass = 0; pass < 2; pass++) {
         for (int v = 0; v < m->n_vars; v++) {
@@ -172,7 +186,10 @@ static int forward(VlmModel *m, Fwd *f, double beta, VlmErr *err)
     m->global_term = once;
     for (int r = 0; r < R; r++)
         f->lp[r] -= f->lq[r];
-    vlm_logsumexp(BS, E, f->lp, f->L, NULL);
+    if (m->markov_var >= 0)   /* a chain: the forward algorithm */
+        vlm_infer_markov_reduce(m, f->lp, f->L);
+    else
+        vlm_logsumexp(BS, E, f->lp, f->L, NULL);
     for (int bs = 0; bs < BS; bs++) {
         f->logw[bs] = f->L[bs];
         if (!isfinite(f->logw[bs])) {
@@ -361,12 +378,16 @@ int vlm_infer_grad(VlmModel *m, VlmInfer *st, double *obj_sum, VlmErr *err)
 
     /* c[bs] becomes c_bs rho_r per row (after the item's c are read) */
     double *cr = c + (size_t)BS;
+    /* with a chain, the rows of a (b, s) hold equal terms (the chain's
+     * are per step, weighed by its marginals): one row carries them */
     for (int bs = 0; bs < BS; bs++)
         for (int e = 0; e < E; e++) {
             size_t r = (size_t)bs * E + e;
-            cr[r] = c[bs] * exp(f.lp[r] - f.L[bs]);
+            cr[r] = m->markov_var >= 0 ? (e == 0 ? c[bs] : 0) : c[bs] * exp(f.lp[r] - f.L[bs]);
             m->dlogp[r] = (float)-cr[r];
         }
+    if (m->markov_var >= 0)
+        vlm_infer_markov_grad(m, c);
     for (int bs = 0; gy >= 0 && bs < BS; bs++) {
         if (!given_at(m, gy, bs)) {
             m2_value(m, gy, f.lp, bs, Lg, lpi);
@@ -585,8 +606,9 @@ int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmItemStats *stats,
                              : NULL;
         for (int b = 0; b < m->B; b++) {
             double *lw = wrow + (size_t)b * SE, l;
-            for (int k = 0; k < SE; k++)
-                lw[k] = f.lp[b * SE + k];   /* log p - log q of the row */
+            for (int k = 0; k < SE; k++)   /* log p - log q of the row */
+                lw[k] = m->markov_var >= 0 ? f.L[b * S + k / (int)m->E] - log((double)m->E)
+                                           : f.lp[b * SE + k];
             memcpy(tmp, lw, (size_t)SE * sizeof *tmp);
             vlm_logsumexp(1, SE, tmp, &l, lw);
             if (stats)

@@ -12,6 +12,7 @@ int vlm_model_init(VlmModel *m, const VlmModelDesc *desc, VlmErr *err)
     memset(m, 0, sizeof *m);
     m->desc = desc;
     m->E = 1;
+    m->markov_var = -1;
     if (desc->configure(m, err) != 0)
         return -1;
     if (m->E < 1)
@@ -52,6 +53,17 @@ static void free_rows(VlmModel *m)
         m->dlogq[j] = NULL;
         m->dlogp_lat[j] = NULL;
     }
+    for (int k = 0; k < m->n_markov_emit; k++) {
+        int v = m->markov_emit[k];
+        free(m->logp_step[v]);
+        free(m->dlogp_step[v]);
+        m->logp_step[v] = NULL;
+        m->dlogp_step[v] = NULL;
+    }
+    free(m->markov_init);
+    free(m->markov_work);
+    m->markov_init = m->markov_trans = m->dmarkov_init = m->dmarkov_trans = NULL;
+    m->markov_work = NULL;
     free(m->row_item);
     free(m->dlogp);
     free(m->dprior);
@@ -83,6 +95,20 @@ void vlm_model_alloc_rows(VlmModel *m, int Rmax)
     m->dlogp = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->dprior = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->scratch = vlm_xcalloc(8 * (size_t)Rmax, sizeof(double));
+    if (m->markov_var >= 0) {
+        size_t T = (size_t)m->markov_T, K = (size_t)m->markov_K;
+        for (int k = 0; k < m->n_markov_emit; k++) {
+            int v = m->markov_emit[k];
+            m->logp_step[v] = vlm_xcalloc((size_t)Rmax * T, sizeof(double));
+            m->dlogp_step[v] = vlm_xcalloc((size_t)Rmax * T, sizeof(float));
+        }
+        /* init | trans | dinit | dtrans in one block */
+        m->markov_init = vlm_xcalloc(2 * (K + K * K), sizeof(float));
+        m->markov_trans = m->markov_init + K;
+        m->dmarkov_init = m->markov_trans + K * K;
+        m->dmarkov_trans = m->dmarkov_init + K;
+        m->markov_work = vlm_xcalloc(vlm_markov_work_size(m), sizeof(double));
+    }
 }
 
 void vlm_model_alloc_local(VlmModel *m, size_t rows)
@@ -195,7 +221,7 @@ void vlm_model_free(VlmModel *m)
 bool vlm_model_exact(const VlmModel *m)
 {
     for (int j = 0; j < m->n_latent; j++)
-        if (m->vars[j].treat != VLM_TREAT_ENUMERATE)
+        if (m->vars[j].treat != VLM_TREAT_ENUMERATE && m->vars[j].treat != VLM_TREAT_MARKOV)
             return false;
     return true;
 }

@@ -329,6 +329,56 @@ VLM_DECLARE_RSAMPLE(lognormal)
 VLM_DECLARE_RSAMPLE(exponential)
 VLM_DECLARE_RSAMPLE(uniform)
 
+/* ---- markov.c: a discrete Markov chain z_0..z_{T-1} over K states,
+ * p(z) = init[z_0] prod_t trans[z_{t-1}, z_t], with emissions em (T,K):
+ * em[t][k] = log p(x_t | z_t = k) (0 for a step whose data are missing).
+ * Double, log space; one item per call (infer_markov.c batches them). */
+/* init (K), trans (K,K) as probs, or logits normalised per row -> li (K),
+ * lA (K,K) log-probabilities. */
+void vlm_markov_log_params(int K, bool logits, const float *init,
+                           const float *trans, double *li, double *lA);
+/* Gradients with respect to the probabilities, dPi (K) and dPA (K,K), into
+ * those of the raw parameters (+=; either may be NULL): probs as they are,
+ * logits through the log-softmax (d/da_k = g_k - p_k sum_j g_j, g = p dP). */
+void vlm_markov_params_bwd(int K, bool logits, const double *li,
+                           const double *lA, const double *dPi,
+                           const double *dPA, float *dinit, float *dtrans);
+/* Forward recursion: alpha (T,K), alpha_t(k) = log p(x_0..t, z_t = k);
+ * returns log Z = log p(x_0..T-1), the sum over all K^T paths. O(T K^2). */
+double vlm_markov_forward(int T, int K, const double *li, const double *lA,
+                          const double *em, double *alpha);
+/* Backward recursion: beta (T,K), beta_t(i) = log p(x_t+1..T-1 | z_t = i);
+ * work: K doubles. */
+void vlm_markov_backward(int T, int K, const double *lA, const double *em,
+                         double *beta, double *work);
+/* From alpha, beta and log Z: gamma (T,K) = p(z_t = k | x) = d log Z /
+ * d em[t][k]; dPi += c d log Z / d init_k = c exp(em_0k + beta_0k - log Z);
+ * dPA += c d log Z / d trans_ij = c sum_t exp(alpha_t-1(i) + em_tj +
+ * beta_tj - log Z) (dPi, dPA may be NULL). Non-finite log Z: gamma 0. */
+void vlm_markov_grad(int T, int K, const double *em, const double *alpha,
+                     const double *beta, double logz, double c,
+                     double *gamma, double *dPi, double *dPA);
+/* The most probable path (T states) and its log joint probability
+ * log p(x, z*); delta (T,K) and back (T,K) are work space. Ties go to the
+ * smaller state. */
+double vlm_markov_viterbi(int T, int K, const double *li, const double *lA,
+                          const double *em, double *delta, int *back,
+                          int *path);
+/* Ancestral sampling (VlmSampleFn): n = T steps per row, th[0] = init (K),
+ * th[1] = trans (K,K), probs or logits. */
+VlmSampleFn vlm_dist_markov_probs_sample;
+VlmSampleFn vlm_dist_markov_logits_sample;
+/* Per-step log densities of an emission x (R rows of T steps of n
+ * elements) under any distribution's logp: out (T,R), out[t*R + r] = the
+ * sum over step t's elements (a view's step t starts t*n elements on;
+ * parameters hold K values per element). n_th <= 4. */
+void vlm_logp_steps(VlmLogpFn *f, int R, int T, int n, int K, VlmIn x,
+                    const VlmIn *th, int n_th, VlmIn mask, double *out);
+/* ... and its backward, dout (T,R) the coefficient of each step's term. */
+void vlm_logp_steps_bwd(VlmLogpBwdFn *f, int R, int T, int n, int K,
+                        VlmIn x, const VlmIn *th, int n_th, VlmIn mask,
+                        const float *dout, VlmOut dx, const VlmOut *dth);
+
 /* Closed forms, per row summed over n elements (double):
  * KL(N(lq, sq) || N(lp, sp)) and its gradients; Normal entropy. */
 void vlm_dist_normal_kl(int R, int n, VlmIn lq, VlmIn sq, VlmIn lp,
@@ -663,7 +713,9 @@ int vlm_png_grid(const char *path, const float *imgs, int n, int h, int w,
 typedef enum { VLM_VAR_LATENT, VLM_VAR_OBSERVED, VLM_VAR_INPUT } VlmVarKind;
 typedef enum {   /* same order as the compiler's VlmcTreatment */
     VLM_TREAT_ENUMERATE, VLM_TREAT_REPARAM, VLM_TREAT_SCORE,
-    VLM_TREAT_AUTO_GUIDE, VLM_TREAT_NONE /* observed */
+    VLM_TREAT_AUTO_GUIDE, VLM_TREAT_NONE /* observed */,
+    VLM_TREAT_MARKOV        /* a Markov chain, summed out by the forward
+                               algorithm (infer_markov.c) */
 } VlmTreat;
 typedef enum { VLM_INIT_NORMAL, VLM_INIT_UNIFORM, VLM_INIT_CONST,
                VLM_INIT_FAN_IN, /* uniform(+-1/sqrt(a)), a = the layer's fan-in */
@@ -818,6 +870,25 @@ struct VlmModel {
                                predictive: w is drawn from q(w)) */
     double global_term;     /* last forward: the sum of those terms (log p
                                - log q of global latents, log priors) */
+    /* A Markov chain `z[T] ~ Markov(init, trans)` (markov_var >= 0; -1:
+     * none). Its K states are the enumeration's rows: row e holds z with
+     * every step in state e (so E = K: the chain is the only enumerated
+     * variable). Its emissions (markov_emit: the observed variables that
+     * read it) write their log densities per step, logp_step[v] (T x R,
+     * step-major: [t*R + r]), instead of logp_term; the driver combines
+     * them with init and trans by the forward algorithm (infer_markov.c)
+     * and hands back per-step coefficients dlogp_step[v] (T x R, the
+     * posterior marginals times the item's weight) and dmarkov_init/trans.
+     * The chain's own logp_term and its emissions' stay 0. */
+    int markov_var;
+    long markov_T, markov_K;
+    bool markov_logits;     /* Markov(init_logits, trans_logits) */
+    int n_markov_emit, markov_emit[VLM_MAX_VARS];
+    double *logp_step[VLM_MAX_VARS];
+    float *dlogp_step[VLM_MAX_VARS];
+    float *markov_init, *markov_trans;   /* K, K*K: written by model_fwd */
+    float *dmarkov_init, *dmarkov_trans; /* K, K*K: set by the driver */
+    double *markov_work;    /* the driver's work space for one item */
 };
 
 /* A mixture of diagonal Gaussians the compiler recognised as conjugate
@@ -1015,7 +1086,8 @@ void vlm_infer_stats(int K, const double *logw, double *work,
 double vlm_infer_term_scale(const VlmModel *m, int v);
 /* Whether the model has a global latent (eval then draws one w per pass). */
 bool vlm_model_has_global(const VlmModel *m);
-/* True when no latent has a guide: log p(x) is computed exactly. */
+/* True when no latent has a guide (each is enumerated or a Markov chain):
+ * log p(x) is computed exactly. */
 bool vlm_model_exact(const VlmModel *m);
 /* Statistics of every item of d (stats: d->n) from K importance samples
  * each (an exact model takes one pass: iwae = elbo = log p(x), se = 0),
@@ -1029,6 +1101,21 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
  * NULL): each item's statistics of its S log weights (k-hat, ESS, ...). */
 int vlm_infer_row_weights(VlmModel *m, double *wrow, VlmItemStats *stats,
                           VlmErr *err);
+
+/* ---- infer_markov.c: a model's Markov chain (VlmModel.markov_var) */
+/* Doubles of VlmModel.markov_work (allocated with the rows). */
+size_t vlm_markov_work_size(const VlmModel *m);
+/* After model_fwd: L[bs] = lp[bs * E] (the terms that do not read the
+ * chain, equal in its K rows) + log Z_bs by the forward algorithm. */
+void vlm_infer_markov_reduce(VlmModel *m, const double *lp, double *L);
+/* Gradient of loss = -sum_bs c[bs] log Z_bs (c: B*S weights): sets
+ * dlogp_step (-c_bs times the posterior marginals) and dmarkov_init /
+ * dmarkov_trans (expected counts, through the logits for that form). */
+void vlm_infer_markov_grad(VlmModel *m, const double *c);
+/* One (b, s) after model_fwd: gamma (T,K) = p(z_t = k | x) and, with
+ * path, the Viterbi path (T; back: T*K ints of work). Returns log Z. */
+double vlm_infer_markov_item(VlmModel *m, int bs, double *gamma, int *path,
+                             int *back);
 
 /* ---- psis.c: the Pareto k-hat diagnostic of importance weights */
 /* Tail length: ceil(min(0.2 S, 3 sqrt(S))) (loo's, r_eff = 1). */

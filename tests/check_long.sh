@@ -6,7 +6,7 @@
 # minutes on 2 cores). Runs are sequential; outputs under $OUT (out/long).
 #
 #   sh tests/check_long.sh [EXAMPLE...]     # default: all, in this order:
-#   vae vae_local vae_missing sbn vae_lecture mog m2 cvae vade
+#   vae vae_local vae_missing sbn vae_lecture mog m2 cvae vade hmm
 set -u
 OUT=${OUT:-out/long}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
@@ -235,6 +235,44 @@ ex_cvae() {
     fi
 }
 
+# ---------------------------------------------------------------- hmm
+# Sequences sampled from the parameters of --seed 8 (the example's
+# initializers), fitted from --seed 2; test log-likelihoods under both,
+# Viterbi accuracy against the true paths (up to relabelling), then the
+# same on test sequences cut to random lengths (NaN padding).
+ex_hmm() {
+    echo "== hmm: K=3 states, T=50 steps, 5,000 training sequences"
+    L=$OUT/hmm.log; : > "$L"; compile hmm || return
+    H=$OUT/hmm
+    run "$L" "$H" sample --seed 8 -n 6000 --out "$OUT/hmm_all.csv" --latents "$OUT/hmm_lat.csv" || return
+    head -5001 "$OUT/hmm_all.csv" > "$OUT/hmm_train.csv"
+    { head -1 "$OUT/hmm_all.csv"; tail -1000 "$OUT/hmm_all.csv"; } > "$OUT/hmm_test.csv"
+    { head -1 "$OUT/hmm_lat.csv"; tail -1000 "$OUT/hmm_lat.csv"; } > "$OUT/hmm_test_lat.csv"
+    run "$L" "$H" train --data "$OUT/hmm_train.csv" --epochs 0 --seed 8 --save "$OUT/hmm_true.ckpt" || return
+    run "$L" "$H" train --data "$OUT/hmm_train.csv" --epochs 20 --lr 0.05 --schedule cosine --seed 2 $T --save "$OUT/hmm.ckpt" || return
+    run "$L" "$H" eval --data "$OUT/hmm_test.csv" --load "$OUT/hmm_true.ckpt" $T || return
+    lt=$(grep 'log p(x)' "$L" | tail -1 | awk '{ print $3 }')
+    run "$L" "$H" eval --data "$OUT/hmm_test.csv" --load "$OUT/hmm.ckpt" $T || return
+    lf=$(grep 'log p(x)' "$L" | tail -1 | awk '{ print $3 }')
+    report "test log p(x) per sequence, true parameters" "$lt"
+    report "test log p(x) per sequence, fitted parameters" "$lf"
+    figure "fitted - true test log-likelihood (nats/sequence)" "$(calc "$lf - ($lt)")" ge -0.05
+    run "$L" "$H" posterior --data "$OUT/hmm_test.csv" --load "$OUT/hmm_true.ckpt" --map --out "$OUT/hmm_map_true.csv" $T || return
+    run "$L" "$H" posterior --data "$OUT/hmm_test.csv" --load "$OUT/hmm.ckpt" --map --out "$OUT/hmm_map.csv" $T || return
+    report "Viterbi accuracy, true parameters" "$(awk -f tests/path_accuracy.awk -v K=3 "$OUT/hmm_test_lat.csv" "$OUT/hmm_map_true.csv")"
+    figure "Viterbi accuracy, fitted parameters (up to relabelling)" \
+        "$(awk -f tests/path_accuracy.awk -v K=3 "$OUT/hmm_test_lat.csv" "$OUT/hmm_map.csv")" ge 0.95
+    # variable lengths: each test sequence keeps its first 10..50 steps
+    awk -F, 'BEGIN { OFS = ","; srand(3) } NR == 1 { print; next }
+        { n = 10 + int(rand() * 41); for (i = n + 1; i <= NF; i++) $i = "NaN"; print }' \
+        "$OUT/hmm_test.csv" > "$OUT/hmm_test_var.csv"
+    run "$L" "$H" eval --data "$OUT/hmm_test_var.csv" --load "$OUT/hmm.ckpt" $T || return
+    report "variable lengths 10..50: test log p(x) per sequence" "$(grep 'log p(x)' "$L" | tail -1 | awk '{ print $3 }')"
+    run "$L" "$H" posterior --data "$OUT/hmm_test_var.csv" --load "$OUT/hmm.ckpt" --map --out "$OUT/hmm_map_var.csv" $T || return
+    figure "variable lengths: Viterbi accuracy on the given steps" \
+        "$(awk -f tests/path_accuracy.awk -v K=3 "$OUT/hmm_test_lat.csv" "$OUT/hmm_map_var.csv" "$OUT/hmm_test_var.csv")" ge 0.95
+}
+
 # ---------------------------------------------------------------- vade
 ex_vade() {
     echo "== vade: the VAE's nets with a 10-cluster prior summed out (VaDE), batch 128, Adam 1e-3"
@@ -254,7 +292,7 @@ ex_vade() {
         "$(grep 'purity' "$L" | tail -1 | sed -E 's/.*purity ([0-9.]+)  NMI ([0-9.]+).*/\1 \/ \2/')"
 }
 
-all="vae vae_local vae_missing sbn vae_lecture mog m2 cvae vade"
+all="vae vae_local vae_missing sbn vae_lecture mog m2 cvae vade hmm"
 for e in ${*:-$all}; do
     case " $all " in *" $e "*) "ex_$e" ;; *) echo "unknown example $e"; errors=$((errors + 1)) ;; esac
 done

@@ -225,14 +225,18 @@ check "every PNG the tutorial names has its command in the text" [ ! -s "$T/why"
 
 # ------------------------------------------------------------ 4b. facts the docs state
 # docs/language.md's distribution table: every runtime stem it names is a
-# density of the runtime (VLM_DECLARE_DIST in vlm.h) and of the compiler's
-# table (compiler/dists.c), and every density is in the table
+# density of the runtime (VLM_DECLARE_DIST in vlm.h; a Markov chain's
+# stems declare only a sampler, `VlmSampleFn vlm_dist_<stem>_sample`: the
+# forward algorithm is its density) and of the compiler's table
+# (compiler/dists.c), and every density is in the table
 awk '/^## Distributions/ { f = 1; next } f && /^## / { exit }
      f && /^\|/ { gsub(/\\\|/, " or "); split($0, c, "|"); print c[3] }' docs/language.md |
     grep -oE '\(([a-z_]+)\)' | tr -d '()' | sort -u > "$T/stems.doc"
-grep -oE '^VLM_DECLARE_DIST\([a-z_]+\)' runtime/vlm.h | sed 's/.*(\(.*\))/\1/' | sort -u > "$T/stems.rt"
+{ grep -oE '^VLM_DECLARE_DIST\([a-z_]+\)' runtime/vlm.h | sed 's/.*(\(.*\))/\1/'
+  grep -oE '^VlmSampleFn vlm_dist_[a-z_]+_sample;' runtime/vlm.h | sed 's/VlmSampleFn vlm_dist_\(.*\)_sample;/\1/'
+} | sort -u > "$T/stems.rt"
 for x in $(cat "$T/stems.doc"); do
-    grep -qxF "$x" "$T/stems.rt" || why "language.md names the stem $x: no VLM_DECLARE_DIST($x) in runtime/vlm.h"
+    grep -qxF "$x" "$T/stems.rt" || why "language.md names the stem $x: no VLM_DECLARE_DIST($x) (or sampler) in runtime/vlm.h"
     grep -qF "\"$x\"" compiler/dists.c || why "language.md names the stem $x: not in compiler/dists.c"
 done
 for x in $(cat "$T/stems.rt"); do
