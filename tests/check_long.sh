@@ -6,7 +6,7 @@
 # minutes on 2 cores). Runs are sequential; outputs under $OUT (out/long).
 #
 #   sh tests/check_long.sh [EXAMPLE...]     # default: all, in this order:
-#   vae vae_local vae_missing sbn vae_lecture mog m2 cvae vade hmm
+#   vae vae_local vae_missing sbn vae_lecture mog m2 cvae vade hmm bayes_pca
 set -u
 OUT=${OUT:-out/long}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
@@ -292,7 +292,34 @@ ex_vade() {
         "$(grep 'purity' "$L" | tail -1 | sed -E 's/.*purity ([0-9.]+)  NMI ([0-9.]+).*/\1 \/ \2/')"
 }
 
-all="vae vae_local vae_missing sbn vae_lecture mog m2 cvae vade hmm"
+# ---------------------------------------------------------------- bayes_pca
+# fit_pca NAME LOG: train, eval; sets FIT_ELBO (test ELBO) and FIT_LP
+# (log p(x) by IS with 100 samples on 1,000 test images)
+fit_pca() {
+    run "$2" "$OUT/$1" train --data "$TRAIN" --epochs 10 --batch 128 --lr 3e-3 $T --save "$OUT/$1.ckpt" || return 1
+    run "$2" "$OUT/$1" eval --data "$TEST" --load "$OUT/$1.ckpt" --iw 1 --batch 256 $T || return 1
+    FIT_ELBO=$(field "$2" ELBO)
+    run "$2" "$OUT/$1" eval --data "$TEST" --limit 1000 --load "$OUT/$1.ckpt" --iw 100 --batch 256 $T || return 1
+    FIT_LP=$(grep '^  log p(x) (IS)' "$2" | tail -1 | sed -E 's/^ *log p[(]x[)] [(]IS[)] +([-+0-9.eE]+).*/\1/')
+    "$OUT/$1" params --load "$OUT/$1.ckpt" > "$OUT/$1.params.csv"
+}
+ex_bayes_pca() {
+    echo "== bayes_pca: pPCA with K = 16 and a global W (q(W)) against its MAP fit, batch 128, Adam 3e-3, 10 epochs"
+    L=$OUT/bayes_pca.log; : > "$L"; compile bayes_pca || return; compile pca_map || return
+    fit_pca bayes_pca "$L" || return
+    figure "global W: test ELBO (1/N share of KL(q(W) || p(W)))" "$FIT_ELBO" ge 340
+    figure "global W: test log p(x | data), posterior predictive" "$FIT_LP" ge 350
+    fit_pca pca_map "$L" || return
+    report "MAP W: test ELBO" "$FIT_ELBO"
+    report "MAP W: test log p(x) (IS, 1000 images)" "$FIT_LP"
+    set -- $(awk -F, -f examples/bayes_pca_compare.awk "$OUT/bayes_pca.params.csv" "$OUT/pca_map.params.csv")
+    report "q(W): mean sd of a loading" "$1"
+    report "q(W): mean |mean| of a loading (MAP: mean |W|)" "$2 ($4)"
+    report "q(W): loadings with |mean| > 2 sd" "$3"
+    figure "subspace of q(W)'s mean vs MAP W (rel. Frobenius)" "$5" le 0.5
+}
+
+all="vae vae_local vae_missing sbn vae_lecture mog m2 cvae vade hmm bayes_pca"
 for e in ${*:-$all}; do
     case " $all " in *" $e "*) "ex_$e" ;; *) echo "unknown example $e"; errors=$((errors + 1)) ;; esac
 done

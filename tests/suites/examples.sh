@@ -28,7 +28,7 @@ if [ ! -f "$TRAIN" ]; then
     echo "examples: Fashion-MNIST not found under $DATA (make deps)"
     echo "COUNTS passed=0 failed=1"; exit 1
 fi
-for e in vae vae_local vae_missing sbn vae_lecture mog cvae; do
+for e in vae vae_local vae_missing sbn vae_lecture mog cvae bayes_pca pca_map; do
     check "vlmc examples/$e.vlm" run "$T/build.log" "$VLMC" "examples/$e.vlm" -o "$T/$e"
 done
 S="--limit 2000"        # training slice
@@ -141,6 +141,21 @@ check "cvae: test ELBO improves on the untrained model" gt "$(field "$T/c1" ELBO
 check "cvae: ELBO <= IWAE_10" ge "$(field "$T/c1" IWAE_10)" "$(field "$T/c1" ELBO)"
 check "cvae: sample given the test labels (PNG)" \
     run "$T/o" "$M" sample --load "$T/cvae.ckpt" --data y="$LABELS" --limit 16 --mean --out "$T/cvae.png"
+
+# ---------------------------------------------------------------- bayes_pca
+# a global W (q(W) once per data set) and its MAP twin (a prior on a param)
+for e in bayes_pca pca_map; do
+    M=$T/$e
+    run "$T/o" "$M" train --data "$TRAIN" $S --epochs 0 --save "$T/${e}0.ckpt"
+    run "$T/b0" "$M" eval --data "$TEST" $E --load "$T/${e}0.ckpt" --iw 10
+    check "$e: train 2 epochs on 2000 images" \
+        run "$T/o" "$M" train --data "$TRAIN" $S --epochs 2 --batch 32 --lr 3e-3 --save "$T/$e.ckpt"
+    check "$e: eval" run "$T/b1" "$M" eval --data "$TEST" $E --load "$T/$e.ckpt" --iw 10
+    check "$e: test ELBO improves on the untrained model" gt "$(field "$T/b1" ELBO)" "$(field "$T/b0" ELBO)"
+    check "$e: ELBO <= IWAE_10" ge "$(field "$T/b1" IWAE_10)" "$(field "$T/b1" ELBO)"
+done
+check "bayes_pca: params prints q(W) (W_loc, W_log_sd: 784 rows each)" sh -c \
+    "'$T/bayes_pca' params --load '$T/bayes_pca.ckpt' > '$T/bp.csv' && [ \$(grep -c '^W_log_sd,' '$T/bp.csv') -eq 784 ]"
 
 echo "COUNTS passed=$pass failed=$fail"
 [ $fail -eq 0 ]
