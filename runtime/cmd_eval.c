@@ -37,6 +37,7 @@ int vlm_cmd_eval(VlmModel *m, const Opts *o)
     vlm_evidence_summarize(d.n, st, K, vlm_model_exact(m), m->local_width > 0,
                            &ev);
     ev.global = vlm_model_has_global(m);
+    ev.priors = m->n_priors > 0;
     char files[512];
     vlm_evidence_print(stdout, &ev, vlm_cli_data_name(o, false, files, sizeof files));
     free(st);

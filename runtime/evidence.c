@@ -91,6 +91,9 @@ void vlm_evidence_print(FILE *out, const VlmEvidence *ev,
         fprintf(out, "  (global latents: the ELBO counts their log p - log q once per data set, 1/N per\n"
                 "   item; IWAE and log p(x) are the posterior predictive log p(x | training data),\n"
                 "   each sample a draw of w from q(w) and of the local latents from their guide)\n");
+    if (ev->priors)
+        fprintf(out, "  (priors on params: the ELBO counts their log density once per data set, 1/N per\n"
+                "   item; IWAE and log p(x) are log p(x | params), without it)\n");
     if (ev->K > 1)
         fprintf(out, "  log p(x) (IS)   %.6f +- %.6f  (Monte Carlo standard "
                 "error of the mean, delta method; sd over items %.4f)\n",

@@ -559,7 +559,10 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
      * adds its 1/N share to the ELBO below */
     double once_sum = 0;
     long once_n = 0;
-    m->predictive = global;
+    /* a param's prior is left out of log p(x | w) too (its share goes to
+     * the ELBO like the global latents') */
+    bool once_terms = global || m->n_priors > 0;
+    m->predictive = once_terms;
     for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)Bp) {
         int nb = d->n - i0 < (size_t)Bp ? (int)(d->n - i0) : Bp;
         for (int b = 0; b < nb; b++)
@@ -582,7 +585,7 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
         }
     }
     m->predictive = false;
-    for (size_t i = 0; i < d->n && rc == 0 && global; i++)
+    for (size_t i = 0; i < d->n && rc == 0 && once_terms; i++)
         stats[i].elbo += once_sum / (double)once_n / (double)d->n;
     free(work);
     free(logw);

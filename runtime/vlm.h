@@ -1156,6 +1156,8 @@ typedef struct VlmEvidence {
                                log p(x | training data) under q(w), and the
                                ELBO holds the global terms' 1/N share (set
                                by the caller after summarize) */
+    bool priors;            /* params have priors: the ELBO holds 1/N of
+                               their log density, log p(x) is given them */
 } VlmEvidence;
 void vlm_evidence_summarize(size_t n, const VlmItemStats *st, int K,
                             bool exact, bool local, VlmEvidence *ev);
