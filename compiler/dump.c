@@ -158,6 +158,10 @@ static void dump_sym(const VlmcModel *m, const VlmcSym *s, FILE *out)
         print_shape_m(m, &s->shape, out);
         fprintf(out, "%s%s", con_name(s->constraint), s->local ? " local" : "");
         print_init(s, out);
+        if (s->dist) {
+            fputs(" prior ", out);
+            print_dist(s->dist, s->param_form, s->dist_args, out);
+        }
         fputc('\n', out);
         break;
     case VLMC_SYM_NET:
@@ -179,7 +183,7 @@ static void dump_sym(const VlmcModel *m, const VlmcSym *s, FILE *out)
         fputc('\n', out);
         break;
     case VLMC_SYM_LATENT: case VLMC_SYM_OBSERVED:
-        fprintf(out, "%s %s ", vlmc_sym_kind_name(s->kind), s->name);
+        fprintf(out, "%s%s %s ", s->global ? "global " : "", vlmc_sym_kind_name(s->kind), s->name);
         print_shape_m(m, &s->shape, out);
         fprintf(out, " %s ~ ", s->type == VLMC_T_INT ? "int" : "real");
         print_dist(s->dist, s->param_form, s->dist_args, out);

@@ -23,10 +23,10 @@ static void make_model(VlmModel *m)
     m->n_observed = 1;
     m->n_vars = 2;
     m->n_inputs = 2;
-    m->vars[0] = (VlmVarInfo){"z", VLM_VAR_LATENT, VLM_TREAT_AUTO_GUIDE, "Normal", false, 1, 0, 0, {1}, false};
-    m->vars[1] = (VlmVarInfo){"x", VLM_VAR_OBSERVED, VLM_TREAT_NONE, "Normal", false, 2, 0, 1, {2}, false};
-    m->vars[2] = (VlmVarInfo){"u", VLM_VAR_INPUT, VLM_TREAT_NONE, NULL, false, 3, 0, 1, {3}, false};
-    m->vars[3] = (VlmVarInfo){"c", VLM_VAR_INPUT, VLM_TREAT_NONE, NULL, true, 1, 3, 0, {1}, false};
+    m->vars[0] = (VlmVarInfo){"z", VLM_VAR_LATENT, VLM_TREAT_AUTO_GUIDE, "Normal", false, 1, 0, 0, {1}, false, false};
+    m->vars[1] = (VlmVarInfo){"x", VLM_VAR_OBSERVED, VLM_TREAT_NONE, "Normal", false, 2, 0, 1, {2}, false, false};
+    m->vars[2] = (VlmVarInfo){"u", VLM_VAR_INPUT, VLM_TREAT_NONE, NULL, false, 3, 0, 1, {3}, false, false};
+    m->vars[3] = (VlmVarInfo){"c", VLM_VAR_INPUT, VLM_TREAT_NONE, NULL, true, 1, 3, 0, {1}, false, false};
     m->n_data = 3;
     m->data_var[0] = 2;
     m->data_var[1] = 1;
