@@ -6,6 +6,7 @@
 # against the mean-field optimum of the exact Gaussian posterior), the
 # minibatch objective's unbiasedness (batch 10 and batch N against the
 # exact expected ELBO / N), eval's ELBO share and posterior predictive,
+# a positive global latent (LogNormal guide against the Gamma posterior),
 # and a param's prior (MAP equals the closed-form posterior mode).
 # Gradients are checked by finite differences in codegen.sh
 # (tests/codegen/global_*.vlm, prior_params.vlm).
@@ -140,6 +141,25 @@ for i in 0 1 2; do
     check "beta[$i]: q mean $qm, sd $qs against the closed form $xm, $xs" \
         eval "near '$qm' '$xm' 0.01 1e-3 && near '$qs' '$xs' 0.01 0"
 done
+
+# --- a positive global latent gets the automatic LogNormal guide: with a
+# Gamma(a, b) posterior (x_i ~ Poisson(rate), rate ~ Gamma(2, 1): a = 2 +
+# sum x, b = 1 + N), the LogNormal(m, s) that maximises the ELBO has
+# E_q[rate] = exp(m + s^2 / 2) = a / b and s^2 = 1 / a exactly
+awk 'BEGIN { srand(9); print "x"; for (i = 0; i < 200; i++) { L = exp(-3); k = 0; p = 1;
+    do { k++; p *= rand() } while (p > L); print k - 1 } }' > "$T/counts.csv"
+ab=$(awk -F, 'NR > 1 { s += $1; n++ } END { printf "%.9g %.9g", (2 + s) / (1 + n), 1 / sqrt(2 + s) }' "$T/counts.csv")
+am=${ab% *}; as=${ab#* }
+Q=$T/positive
+"$VLMC" tests/codegen/global_positive.vlm -o "$Q" 2>"$T/err"
+check "a positive global latent (automatic LogNormal guide) compiles" [ $? -eq 0 ]
+"$Q" train --data "$T/counts.csv" --epochs 10000 --batch 10 --lr 3e-4 --schedule cosine --seed 1 --threads 1 \
+    --save "$T/q.ckpt" >"$T/out" 2>"$T/err"
+"$Q" params --load "$T/q.ckpt" > "$T/p.csv"
+lm=$(param "$T/p.csv" auto.rate.loc 0); ls=$(param "$T/p.csv" auto.rate.log_scale 0)
+qm=$(awk "BEGIN { s = exp($ls); print exp($lm + s * s / 2) }"); qs=$(awk "BEGIN { print exp($ls) }")
+check "LogNormal q(rate): mean $qm within 1% of a/b = $am, s $qs within 1% of 1/sqrt(a) = $as" \
+    eval "near '$qm' '$am' 0.01 0 && near '$qs' '$as' 0.01 0"
 
 # --- a prior on a param (MAP): mu's mode is sum(x) / (N + 1/4), exactly
 # the posterior mean above; no latent, so the objective is deterministic
