@@ -88,6 +88,14 @@ for B in 10 200; do
         holds "($mb - $init) < 4 * $se + 1e-6 && ($init - $mb) < 4 * $se + 1e-6"
 done
 
+# --- resume: 2 + 2 epochs from a checkpoint equal 4 in one run, bit for
+# bit (the draw of mu comes from the checkpointed noise stream)
+"$M" train --data "$T/x.csv" --epochs 4 --batch 10 --lr 0.01 --seed 1 --threads 1 --save "$T/r4.ckpt" >/dev/null 2>&1
+"$M" train --data "$T/x.csv" --epochs 2 --batch 10 --lr 0.01 --seed 1 --threads 1 --save "$T/r2.ckpt" >/dev/null 2>&1
+"$M" train --data "$T/x.csv" --epochs 4 --load "$T/r2.ckpt" --threads 1 --save "$T/r22.ckpt" >/dev/null 2>&1
+"$M" params --load "$T/r4.ckpt" > "$T/r4.csv"; "$M" params --load "$T/r22.ckpt" > "$T/r22.csv"
+check "resume with a global latent is bit-exact" sh -c "[ -s '$T/r4.csv' ] && cmp -s '$T/r4.csv' '$T/r22.csv'"
+
 # --- the same model with a written guide in `guide local`: its params
 # are global (one q(mu)), and it reaches the same posterior
 cat > "$T/mean_g.vlm" <<'EOF'
