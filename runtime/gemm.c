@@ -94,6 +94,19 @@ int vlm_gemm_select(VlmGemmBackend b, VlmPrecision p, VlmErr *err)
 
 void vlm_gemm_release(void) { vlm_dnn_release(); }
 
+/* VLM_ONEDNN_THREADS=omp: oneDNN's OpenMP team does each product whole
+ * while vlm's pool waits (the alternative to single-threaded primitives
+ * in the pool's slices; measured slower, docs/performance.md) */
+static bool omp_team(void)
+{
+    static int mode = -1;
+    if (mode < 0) {
+        const char *s = getenv("VLM_ONEDNN_THREADS");
+        mode = s && !strcmp(s, "omp");
+    }
+    return mode;
+}
+
 /* ------------------------------------------------------------ bf16 */
 
 /* round to nearest even on the 16 bits dropped; a NaN stays a quiet NaN
@@ -236,7 +249,9 @@ void vlm_gemm_run(const VlmGemm *g)
     bool dnn = vlm_gemm_backend() == VLM_GEMM_ONEDNN || g->bf16;
     Job j = {.g = {g, NULL}, .by_rows = true, .n = g->M, .chunk = g->M};
     int T = vlm_parallel_threads(), slices = 1;
-    if (T > 1 && (long)g->M * g->N * g->K >= (1L << 18)) {
+    if (dnn)
+        vlm_dnn_set_team(omp_team() ? T : 1);
+    if (T > 1 && (long)g->M * g->N * g->K >= (1L << 18) && !(dnn && omp_team())) {
         /* Each slice packs its part of the split operand and all of the
          * other: splitting the longer of M and N packs the least (a batch
          * of 128 rows times a 784x400 weight splits the weight's columns). */
@@ -266,15 +281,16 @@ void vlm_gemm_run(const VlmGemm *g)
 
 void vlm_gemm_run_pair(const VlmGemm *a, const VlmGemm *b)
 {
+    bool dnn = vlm_gemm_backend() == VLM_GEMM_ONEDNN || a->bf16;
     if (vlm_parallel_threads() != 2 || a->K <= 0 || b->K <= 0 || a->M <= 0 || a->N <= 0 ||
-        b->M <= 0 || b->N <= 0) {
+        b->M <= 0 || b->N <= 0 || (dnn && omp_team())) {
         vlm_gemm_run(a);
         vlm_gemm_run(b);
         return;
     }
-    bool dnn = vlm_gemm_backend() == VLM_GEMM_ONEDNN || a->bf16;
     Job j = {.g = {a, b}, .pair = true};
     if (dnn) {
+        vlm_dnn_set_team(1);
         j.prim[0] = vlm_dnn_prepare(a, 0, &j.fused[0]);
         j.prim[1] = vlm_dnn_prepare(b, 1, &j.fused[1]);
     }

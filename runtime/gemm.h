@@ -44,5 +44,7 @@ void vlm_dnn_exec(VlmDnnPrim *p, int slot, const VlmGemm *g);
 void vlm_dnn_info(VlmGemmInfo *info);
 bool vlm_dnn_bf16_ok(char *isa, size_t n);
 void vlm_dnn_release(void);
+/* OpenMP threads per primitive (1 unless VLM_ONEDNN_THREADS=omp) */
+void vlm_dnn_set_team(int n);
 
 #endif

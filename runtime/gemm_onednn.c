@@ -5,7 +5,8 @@
  * memory (memory objects get the pointers at each call, no copies).
  * Primitives are single-threaded: gemm.c runs them in vlm's pool slices,
  * so oneDNN's OpenMP team never starts (each thread that creates or runs
- * one first sets its OpenMP thread count to 1). Scratchpads are the
+ * one first sets its OpenMP thread count to 1; VLM_ONEDNN_THREADS=omp, an
+ * experiment, gives them the pool's size instead). Scratchpads are the
  * caller's, one per slot, so slices may run one primitive concurrently. */
 #include "gemm.h"
 
@@ -21,7 +22,7 @@ void omp_set_num_threads(int n);
 #define SLOTS 64          /* = the pool's maximum of threads */
 
 typedef struct Key {
-    int M, N, K, lda, ldb, ldc;
+    int M, N, K, lda, ldb, ldc, team;
     float alpha, beta;
     unsigned char ta, tb, bf16, bias, act;
 } Key;
@@ -46,16 +47,21 @@ static struct {
     size_t scratch_n[SLOTS];
 } dnn;
 
-static _Thread_local bool omp_single;
+/* OpenMP threads of the primitives created and run from now on: 1 (the
+ * pool's slices), or the pool's size under VLM_ONEDNN_THREADS=omp (the
+ * measured alternative, docs/performance.md) */
+static int team = 1;
+static _Thread_local int omp_team;   /* this thread's setting; 0: not set yet */
 
-/* oneDNN runs single-threaded on this thread from now on */
-static void single_threaded(void)
+static void set_team(void)
 {
-    if (!omp_single) {
-        omp_set_num_threads(1);
-        omp_single = true;
+    if (omp_team != team) {
+        omp_set_num_threads(team);
+        omp_team = team;
     }
 }
+
+void vlm_dnn_set_team(int n) { team = n < 1 ? 1 : n; }
 
 static void fatal(const char *what, dnnl_status_t s)
 {
@@ -74,7 +80,7 @@ static void init(void)
 {
     if (dnn.ready)
         return;
-    single_threaded();
+    set_team();
     DNN(dnnl_engine_create(&dnn.eng, dnnl_cpu, 0), "creating the CPU engine");
     dnn.ready = true;
 }
@@ -173,8 +179,10 @@ static VlmDnnPrim *find(const Key *k)
 VlmDnnPrim *vlm_dnn_prepare(const VlmGemm *g, int slot, bool *fused_act)
 {
     init();
+    set_team();
     Key k;
     memset(&k, 0, sizeof k);   /* padding compared by memcmp */
+    k.team = team;
     k.M = g->M; k.N = g->N; k.K = g->K;
     k.lda = g->lda; k.ldb = g->ldb; k.ldc = g->ldc;
     k.alpha = g->alpha; k.beta = g->beta;
@@ -208,7 +216,7 @@ VlmDnnPrim *vlm_dnn_prepare(const VlmGemm *g, int slot, bool *fused_act)
 
 void vlm_dnn_exec(VlmDnnPrim *e, int slot, const VlmGemm *g)
 {
-    single_threaded();
+    set_team();
     dnnl_memory_t *m = e->mem[slot];
     void *ptr[5] = {(void *)g->A, (void *)g->B, g->C, (void *)g->bias, dnn.scratch[slot]};
     static const int arg[5] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS,
