@@ -7,7 +7,7 @@ LIBDIR  ?= lib
 SAN     ?=
 CC      ?= cc
 
-DEPS_PKGS := flex bison libopenblas-dev libcunit1-dev zlib1g-dev libpng-dev pkg-config
+DEPS_PKGS := flex bison libopenblas-dev libdnnl-dev libcunit1-dev zlib1g-dev libpng-dev pkg-config
 DATA_PKGS := dataset-fashion-mnist
 
 # Flags of the Debian libraries, read when this Makefile is read. `make demo`
@@ -20,6 +20,12 @@ PKG_CONFIG ?= pkg-config
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags openblas libpng zlib 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs openblas libpng zlib 2>/dev/null || echo -lopenblas -lpng16 -lz)
 PKG_LIBS   := $(if $(strip $(PKG_LIBS)),$(PKG_LIBS),-lopenblas -lpng16 -lz)
+# oneDNN (the nets' GEMMs): Debian's libdnnl-dev ships no .pc file, so the
+# fallback is the usual case; it runs on libgomp (DNNL_RUNTIME_OMP), whose
+# thread count the runtime sets, so that is linked too.
+DNNL_LIBS  := $(shell $(PKG_CONFIG) --libs dnnl 2>/dev/null || echo -ldnnl)
+DNNL_LIBS  := $(if $(strip $(DNNL_LIBS)),$(DNNL_LIBS),-ldnnl)
+PKG_LIBS   := $(PKG_LIBS) $(DNNL_LIBS) -lgomp
 CUNIT_LIBS := $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null || echo -lcunit)
 CUNIT_LIBS := $(if $(strip $(CUNIT_LIBS)),$(CUNIT_LIBS),-lcunit)
 

@@ -4,7 +4,7 @@
 # the machine and the commands, between the bench markers of
 # docs/performance.md (the rest of that file, e.g. the profile, is kept).
 # Judges nothing against absolute thresholds: it reports times, ratios and
-# "met"/"missed" against the targets of issue 7. A peer that is not
+# "met"/"missed" against the targets of issues 7 and 15. A peer that is not
 # installed is reported as "skipped", never as a win.
 #
 #   make bench                  # full (~10 min on 2 cores)
@@ -25,7 +25,7 @@ OUT=${BENCH_OUT:-docs/performance.md}
 W=${BENCH_WORK:-$BUILD/bench/run}
 rm -rf "$W"; mkdir -p "$W"
 
-MODE=full; TORCH_CONFIGS=
+MODE=full; TORCH_CONFIGS=; VLM_CONFIGS=
 ROUNDS=3; VAE_E=3; MOG_E=6; MOG_N=0; N=0; TEST_N=0; COMPILE_REPS=3
 KQUICK=; EXAMPLES=$(ls examples/*.vlm)
 if [ "${BENCH_QUICK:-0}" != 0 ]; then
@@ -33,7 +33,8 @@ if [ "${BENCH_QUICK:-0}" != 0 ]; then
 fi
 if [ "${BENCH_TINY:-0}" != 0 ]; then
     MODE=tiny; ROUNDS=1; VAE_E=1; MOG_E=2; N=512; TEST_N=256; MOG_N=512
-    COMPILE_REPS=1; KQUICK=--quick; EXAMPLES=examples/vae.vlm; TORCH_CONFIGS="1:default"
+    COMPILE_REPS=1; KQUICK=--quick; EXAMPLES=examples/vae.vlm; TORCH_CONFIGS="1:default 1:bf16"
+    VLM_CONFIGS="2:onednn:fp32 2:openblas:fp32 2:onednn:bf16"
 fi
 ROUNDS=${BENCH_ROUNDS:-$ROUNDS}; VAE_E=${BENCH_VAE_EPOCHS:-$VAE_E}
 MOG_E=${BENCH_MOG_EPOCHS:-$MOG_E}; N=${BENCH_N:-$N}; TEST_N=${BENCH_TEST_N:-$TEST_N}
@@ -81,11 +82,23 @@ fi
 # ------------------------------------------------------------------ machine
 sh bench/kernel_bench.sh --info > "$W/blas" 2>&1 || echo "openblas: unknown" > "$W/blas"
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+ISA=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ' ')
+# the measured matmul peak (GFLOP/s): one large product through the GEMM
+# boundary, fp32 on both backends and bf16 on oneDNN, at 1 and 2 threads
+log "matmul peak"
+sh bench/kernel_bench.sh --peak $KQUICK > "$W/peak" 2>&1 || echo "peak: failed" > "$W/peak"
+peak_of() {  # threads, "fp32 onednn" | "fp32 openblas" | "bf16 onednn"
+    awk -v t="threads=$1" -v k="$2" '$3 == t { i = index($0, k " "); if (i) { split(substr($0, i + length(k) + 1), a, " "); print a[1] } }' "$W/peak"
+}
+BF16_OK=0; grep -q 'bf16 onednn' "$W/peak" && BF16_OK=1
 PYV=skipped; [ $have_torch = 1 ] && PYV=$("$PY" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)')
 SKV=skipped; [ $have_sk = 1 ] && SKV=$("$PY" -c 'import sklearn; print("scikit-learn", sklearn.__version__)')
 {
     echo "- CPU: ${CPU:-unknown}; $(nproc) logical CPUs; $(lscpu 2>/dev/null | sed -n 's/^Thread(s) per core: *//p') thread(s) per core"
-    echo "- BLAS: $(cat "$W/blas")"
+    echo "- CPU features: ${ISA:-none of avx2/fma/avx512f/avx512_bf16/amx_bf16}"
+    echo "- BLAS: $(sed -n 1p "$W/blas")"
+    echo "- oneDNN: $(sed -n 2p "$W/blas")"
+    echo "- measured matmul peak (one $(sed -n 's/^peak n=\([0-9]*\).*/\1/p' "$W/peak" | head -1)^3 product): $(sed 's/^peak n=[0-9]* //; s/  */ /g' "$W/peak" | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
     echo "- peers: $PYV; $SKV (via $PY)"
     echo "- cc: $(cc --version | head -1); kernel $(uname -r)"
     dirty=$(git status --porcelain -- runtime compiler grammar 2>/dev/null | wc -l)
@@ -101,12 +114,17 @@ row() { echo "| $* |" >> "$T"; }
 # time is its fastest epoch (the training pass only) over all rounds;
 # configurations are interleaved so the machine's drift hits all alike.
 log "VAE ($MODE: $VAE_E epochs x $ROUNDS rounds)"
-VLM_CONFIGS="1 2"
+# vlm: threads:backend:precision (bf16 where the CPU has it); torch:
+# threads:variant, variant default | openblas1 | bf16 (autocast) | bf16openblas1
+if [ -z "$VLM_CONFIGS" ]; then
+    VLM_CONFIGS="1:onednn:fp32 2:onednn:fp32 1:openblas:fp32 2:openblas:fp32 1:onednn:bf16 2:onednn:bf16"
+fi
+[ $BF16_OK = 1 ] || VLM_CONFIGS=$(echo "$VLM_CONFIGS" | tr ' ' '\n' | grep -v bf16 | tr '\n' ' ')
 # torch at 2 threads runs its OpenMP pool and OpenBLAS's own pool side by
 # side; on 2 cores they oversubscribe (measured: 206 s/epoch against 5 s at
 # 1 thread), so the peer's 2-thread run gets OPENBLAS_NUM_THREADS=1, its
 # best setting. TORCH_CONFIGS="1:default 2:default 2:openblas1" measures all.
-TORCH_CONFIGS=${TORCH_CONFIGS:-"1:default 2:openblas1"}
+TORCH_CONFIGS=${TORCH_CONFIGS:-"1:default 2:openblas1 1:bf16 2:bf16openblas1"}
 : > "$W/vae.res"   # peer config round secs test_elbo rss_mb
 vae_ok=0
 if [ $have_data = 1 ] && "$VLMC" examples/vae.vlm -o "$W/vae" 2>"$W/vae.cc"; then vae_ok=1; fi
@@ -117,19 +135,20 @@ vade_ok=0
 if [ $vae_ok = 1 ] && "$VLMC" examples/vade.vlm -o "$W/vade" 2>"$W/vade.cc"; then vade_ok=1; fi
 r=1
 while [ $vae_ok = 1 ] && [ $r -le "$ROUNDS" ]; do
-    for t in $VLM_CONFIGS; do
-        RSSF=$W/rss.vlm.$t.$r
+    for c in $VLM_CONFIGS; do
+        t=${c%%:*}; be=$(echo "$c" | cut -d: -f2); pr=${c##*:}
+        RSSF=$W/rss.vlm.$c.$r
         timed "$W/vae" train --data "$TRAIN" --epochs "$VAE_E" --batch 128 --lr 1e-3 \
-            --threads "$t" --seed "$r" --log "$W/vlm.$t.$r.csv" --save "$W/vlm.$t.$r.ckpt" \
-            > "$W/vlm.$t.$r.out" 2>&1 || { log "vlm VAE failed"; cat "$W/vlm.$t.$r.out" >&2; }
-        s=$(awk -F, 'NR > 1 { d = $5 - p; p = $5; print d }' "$W/vlm.$t.$r.csv" 2>/dev/null | minof)
+            --threads "$t" --gemm "$be" --precision "$pr" --seed "$r" --log "$W/vlm.$c.$r.csv" \
+            --save "$W/vlm.$c.$r.ckpt" > "$W/vlm.$c.$r.out" 2>&1 || { log "vlm VAE failed"; cat "$W/vlm.$c.$r.out" >&2; }
+        s=$(awk -F, 'NR > 1 { d = $5 - p; p = $5; print d }' "$W/vlm.$c.$r.csv" 2>/dev/null | minof)
         # line-buffered, so a crash after the figures are printed (at exit)
-        # still leaves them; the crash itself is reported
-        stdbuf -oL "$W/vae" eval --data "$TEST" --load "$W/vlm.$t.$r.ckpt" --iw 1 --batch 1000 \
-              --threads "$t" > "$W/eval.$t.$r.out" 2>&1 ||
-            echo "vae eval exit status $? ($(tail -1 "$W/eval.$t.$r.out"))" >> "$W/crashes"
-        e=$(awk '$1 == "ELBO" { print $2 }' "$W/eval.$t.$r.out")
-        echo "vlm $t $r $s ${e:--} $(rss_mb "$RSSF")" >> "$W/vae.res"
+        # still leaves them; the crash itself is reported. Eval in fp32.
+        stdbuf -oL "$W/vae" eval --data "$TEST" --load "$W/vlm.$c.$r.ckpt" --iw 1 --batch 1000 \
+              --threads "$t" > "$W/eval.$c.$r.out" 2>&1 ||
+            echo "vae eval exit status $? ($(tail -1 "$W/eval.$c.$r.out"))" >> "$W/crashes"
+        e=$(awk '$1 == "ELBO" { print $2 }' "$W/eval.$c.$r.out")
+        echo "vlm $c $r $s ${e:--} $(rss_mb "$RSSF")" >> "$W/vae.res"
         [ $vade_ok = 1 ] || continue
         "$W/vade" train --data "$TRAIN" --epochs "$VAE_E" --batch 128 --lr 1e-3 --threads "$t" \
             --seed "$r" --log "$W/vade.$t.$r.csv" > "$W/vade.$t.$r.out" 2>&1 ||
@@ -139,10 +158,12 @@ while [ $vae_ok = 1 ] && [ $r -le "$ROUNDS" ]; do
     done
     for c in $TORCH_CONFIGS; do
         [ $have_torch = 1 ] || break
+        case $c in *bf16*) [ $BF16_OK = 1 ] || continue ;; esac
         t=${c%%:*}; v=${c#*:}
         RSSF=$W/rss.torch.$c.$r
-        if [ "$v" = openblas1 ]; then set -- env OPENBLAS_NUM_THREADS=1; else set -- env; fi
-        timed "$@" "$PY" bench/vae_torch.py --dir "$DIR" --threads "$t" --epochs "$VAE_E" \
+        case $v in *openblas1) set -- env OPENBLAS_NUM_THREADS=1 ;; *) set -- env ;; esac
+        case $v in bf16*) set -- "$@" "$PY" bench/vae_torch.py --bf16 ;; *) set -- "$@" "$PY" bench/vae_torch.py ;; esac
+        timed "$@" --dir "$DIR" --threads "$t" --epochs "$VAE_E" \
             --n "$N" --test-n "$TEST_N" --seed "$r" > "$W/torch.$c.$r.out" 2>&1 ||
             { log "torch VAE failed"; tail -5 "$W/torch.$c.$r.out" >&2; }
         s=$(awk '$1 == "epoch" { print $4 }' "$W/torch.$c.$r.out" | minof)
@@ -160,31 +181,90 @@ awk '{ k = $1 " " $2; if (!(k in s)) o[++n] = k
        if ($6 > m[k]) m[k] = $6 }
      END { for (i = 1; i <= n; i++) { k = o[i]
              print k, s[k], (c[k] ? sprintf("%.4f", e[k] / c[k]) : "-"), m[k] } }' "$W/vae.res" > "$W/vae.best"
-best() { awk -v p="$1" '$1 == p && $3 != "-" && (b == "" || $3 < b) { b = $3; l = $0 } END { print l }' "$W/vae.best"; }
-VB=$(best vlm); TB=$(best torch)
+# best PEER PATTERN: the fastest configuration of PEER whose name matches
+# PATTERN (awk regex), as "peer config secs elbo rss"
+best() { awk -v p="$1" -v k="$2" '$1 == p && $2 ~ k && $3 != "-" && (b == "" || $3 < b) { b = $3; l = $0 } END { print l }' "$W/vae.best"; }
+VB=$(best vlm fp32); TB=$(best torch '^[0-9]+:(default|openblas1)$')
+VB16=$(best vlm bf16); TB16=$(best torch bf16)
+cname() {  # a configuration as the table says it
+    case $1 in
+        vlm) echo "$2" | awk -F: '{ printf "vlm %s %s, %s thread(s)", $2, $3, $1 }' ;;
+        *) echo "$2" | awk -F: '{ v = $2; n = (v ~ /bf16/) ? "bf16 autocast" : "fp32"
+               o = (v ~ /openblas1/) ? ", OPENBLAS_NUM_THREADS=1" : ""
+               printf "torch %s, %s thread(s)%s", n, $1, o }' ;;
+    esac
+}
+# the epoch's matrix-product work (examples/vae.vlm, 784-400-20): per item
+# forward 2(DH + 2HZ + ZH + HD) flops, backward twice that less the input
+# layer's dx (the data need no gradient)
+EPOCH_GF=$(calc "(3 * 2 * (784*400 + 2*400*20 + 20*400 + 400*784) - 2 * 784*400) * ${N:-0} / 1e9")
+[ "$N" = 0 ] && EPOCH_GF=$(calc "(3 * 2 * (784*400 + 2*400*20 + 20*400 + 400*784) - 2 * 784*400) * 60000 / 1e9")
 row "**VAE 784-400-20, Fashion-MNIST, batch 128, Adam 1e-3** | | |"
 while read -r p c s e m; do
-    th=${c%%:*}; note=""; [ "${c#*:}" = openblas1 ] && note=", OPENBLAS_NUM_THREADS=1"
-    row "$p, $th thread(s)$note: s/epoch; test ELBO after $VAE_E ep. (mean of $ROUNDS seeds); peak RSS | $(fmt %.2f "$s") s | $(fmt %.2f "$e") | $(fmt %s "$m") MB"
+    row "$(cname "$p" "$c"): s/epoch; test ELBO after $VAE_E ep. (mean of $ROUNDS seeds); peak RSS | $(fmt %.2f "$s") s | $(fmt %.2f "$e") | $(fmt %s "$m") MB"
 done < "$W/vae.best"
 if [ $vae_ok = 0 ]; then
     row "VAE | skipped ($([ $have_data = 1 ] && echo 'vae.vlm did not compile' || echo "no data in $DIR")) | |"
-elif [ -z "$TB" ]; then
-    row "PyTorch VAE | skipped (torch not importable by $PY) | |"
-    row "vlm VAE peak RSS <= 150 MB | $(echo "$VB" | awk '{print $5}') MB | target 150 MB | $(verdict "$(echo "$VB" | awk '{print $5}') <= 150")"
 else
-    set -- $VB; vs=$3; ve=$4; vm=$5; vt=$2
-    set -- $TB; ts=$3; te=$4; tm=$5; tt=$2
-    ratio=$(calc "$vs / $ts")
-    tl=$(echo "$tt" | sed 's/:default/T/; s/:openblas1/T + OPENBLAS_NUM_THREADS=1/')
-    row "VAE epoch time vlm/PyTorch (best configs: vlm ${vt}T, torch $tl) | $(fmt %.2fx "$ratio") | target <= 0.5x | $(verdict "$ratio <= 0.5")"
-    if [ "$ve" = - ] || [ "$te" = - ]; then
-        row "VAE test ELBO vlm - PyTorch (same epochs) | - | target >= -0.5 | missed (no test ELBO from $([ "$ve" = - ] && echo vlm || echo torch))"
-    else
-        d=$(calc "$ve - ($te)")
-        row "VAE test ELBO vlm - PyTorch (same epochs) | $(fmt %+.2f "$d") nats | target >= -0.5 | $(verdict "$d >= -0.5")"
+    set -- $VB; vs=$3; ve=$4; vc=$2
+    vm=$(awk '$1 == "vlm" && $5 > m { m = $5 } END { print m + 0 }' "$W/vae.best")
+    P32=$(peak_of 2 "fp32 onednn"); P16=$(peak_of 2 "bf16 onednn")
+    if [ -n "$P32" ]; then
+        ideal=$(calc "$EPOCH_GF / $P32")
+        row "VAE epoch: $(fmt %.1f "$EPOCH_GF") GFLOP of matrix products; at the measured fp32 peak ($P32 GFLOP/s, 2 threads) $(fmt %.2f "$ideal") s; vlm fp32 best ($(cname vlm "$vc")) reaches | $(fmt %.0f%% "$(calc "100 * $ideal / $vs")") of that peak | vlm epoch / matmul time at peak: $(fmt %.2fx "$(calc "$vs / $ideal")") | $(verdict "$vs <= 1.25 * $ideal")"
     fi
-    row "VAE peak RSS vlm / PyTorch | $vm MB / $tm MB | target vlm <= 150 MB | $(verdict "$vm <= 150")"
+    if [ -n "$VB16" ] && [ -n "$P16" ]; then
+        set -- $VB16
+        row "VAE bf16: at the measured bf16 peak ($P16 GFLOP/s, 2 threads) $(fmt %.2f "$(calc "$EPOCH_GF / $P16")") s; vlm bf16 best ($(cname vlm "$2")) reaches | $(fmt %.0f%% "$(calc "100 * $EPOCH_GF / $P16 / $3")") of that peak | - | -"
+    fi
+    if [ -z "$TB" ]; then
+        row "PyTorch VAE | skipped (torch not importable by $PY) | |"
+    else
+        set -- $TB; ts=$3; te=$4; tc=$2
+        ratio=$(calc "$vs / $ts")
+        row "VAE fp32 epoch time vlm/PyTorch (best configs: $(cname vlm "$vc"); $(cname torch "$tc")) | $(fmt %.2fx "$ratio") | target <= 0.35x (or within 1.25x of the matmul time at peak, above) | $(verdict "$ratio <= 0.35")"
+        if [ "$ve" = - ] || [ "$te" = - ]; then
+            row "VAE test ELBO vlm - PyTorch, fp32 (same epochs) | - | target >= -0.5 | missed (no test ELBO from $([ "$ve" = - ] && echo vlm || echo torch))"
+        else
+            d=$(calc "$ve - ($te)")
+            row "VAE test ELBO vlm - PyTorch, fp32 (same epochs) | $(fmt %+.2f "$d") nats | target >= -0.5 | $(verdict "$d >= -0.5")"
+        fi
+    fi
+    if [ -z "$VB16" ]; then
+        row "VAE bf16 | skipped: $(sed -n 's/.*matmul fp32 [^,]*, bf16 \(.*\)/bf16 \1/p' "$W/blas") (no bf16 units, or not in this mode) | |"
+    else
+        set -- $VB16; v16s=$3; v16e=$4; v16c=$2
+        t=${v16c%%:*}
+        f32e=$(awk -v c="$t:onednn:fp32" '$1 == "vlm" && $2 == c { print $4 }' "$W/vae.best")
+        if [ -n "$f32e" ] && [ "$f32e" != - ] && [ "$v16e" != - ]; then
+            d=$(calc "$v16e - ($f32e)")
+            row "VAE test ELBO vlm bf16 - vlm fp32 ($t threads, mean of $ROUNDS seeds) | $(fmt %+.2f "$d") nats | target within 0.5 | $(verdict "$d >= -0.5 && $d <= 0.5")"
+        fi
+        if [ -n "$TB16" ]; then
+            set -- $TB16
+            row "VAE bf16 epoch time vlm/PyTorch autocast (best configs: $(cname vlm "$v16c"); $(cname torch "$2")) | $(fmt %.2fx "$(calc "$v16s / $3")") | target <= 0.5x | $(verdict "$v16s <= 0.5 * $3")"
+        fi
+    fi
+    row "VAE peak RSS vlm (largest over its configurations)$([ -n "$TB" ] && echo " / PyTorch") | $vm MB$([ -n "$TB" ] && echo " / $(echo "$TB" | awk '{print $5}') MB") | target vlm <= 150 MB | $(verdict "$vm <= 150")"
+fi
+
+# ------------------------------------------------------------------ 1b. sbn
+# examples/sbn.vlm (30 binary latents, score-function gradients) on the
+# binarized images: one epoch per backend at 2 threads, test ELBO (iw 1).
+log "sbn"
+row "**Sigmoid belief net (examples/sbn.vlm), binarized Fashion-MNIST, batch 128, 2 threads** | | |"
+if [ $have_data = 1 ] && "$VLMC" examples/sbn.vlm -o "$W/sbn" 2>"$W/sbn.cc"; then
+    for be in onednn openblas; do
+        RSSF=$W/rss.sbn.$be
+        timed "$W/sbn" train --data "$TRAIN" --binarize --epochs "$VAE_E" --batch 128 --threads 2 \
+            --gemm "$be" --seed 1 --log "$W/sbn.$be.csv" --save "$W/sbn.$be.ckpt" > "$W/sbn.$be.out" 2>&1
+        s=$(awk -F, 'NR > 1 { d = $5 - p; p = $5; print d }' "$W/sbn.$be.csv" 2>/dev/null | minof)
+        e=$(stdbuf -oL "$W/sbn" eval --data "$TEST" --binarize --load "$W/sbn.$be.ckpt" --iw 1 --batch 1000 \
+            --threads 2 2>/dev/null | awk '$1 == "ELBO" { print $2 }')
+        row "sbn, $be: s/epoch (best of $VAE_E); test ELBO; peak RSS | $(fmt %.2f "$s") s | $(fmt %.2f "$e") | $(rss_mb "$RSSF") MB"
+    done
+else
+    row "sbn | skipped ($([ $have_data = 1 ] && echo 'sbn.vlm did not compile' || echo "no data in $DIR")) | |"
 fi
 
 for t in $VLM_CONFIGS; do
@@ -305,14 +385,16 @@ done
 
 # ------------------------------------------------------------------ 4. kernel
 log "linear kernel vs sgemm"
-row "**linear layer fwd+bwd (relu, bias) vs cblas_sgemm, batch 128, 784x400** | | |"
+row "**linear layer fwd+bwd (relu, bias), batch 128, 784x400: each backend vs cblas_sgemm on OpenBLAS's threads** | | |"
 if sh bench/kernel_bench.sh $KQUICK > "$W/kernel.out" 2>&1; then
-    awk -F'  +' '/^threads=/ { print }' "$W/kernel.out" | while read -r line; do
+    grep '^threads=' "$W/kernel.out" | while read -r line; do
         th=$(echo "$line" | sed -n 's/threads=\([0-9]*\).*/\1/p')
         sg=$(echo "$line" | sed -n 's/.*sgemm *\([0-9.]*\) GFLOP.*/\1/p')
-        li=$(echo "$line" | sed -n 's/.*linear *\([0-9.]*\) GFLOP.*/\1/p')
+        li=$(echo "$line" | sed -n 's/.*linear openblas *\([0-9.]*\) GFLOP.*/\1/p')
         ef=$(echo "$line" | sed -n 's/.*efficiency *\([0-9.]*\)%.*/\1/p')
-        row "linear kernel, $th thread(s): $li GFLOP/s vs sgemm $sg GFLOP/s | $ef % | target >= 70 % | $(verdict "$ef >= 70")"
+        dn=$(echo "$line" | sed -n 's/.*linear onednn *\([0-9.]*\) GFLOP.*/\1/p')
+        bf=$(echo "$line" | sed -n 's/.*linear onednn bf16 *\([0-9.]*\) GFLOP.*/\1/p')
+        row "linear kernel, $th thread(s): openblas $li GFLOP/s vs sgemm $sg GFLOP/s (onednn $dn$([ -n "$bf" ] && echo ", onednn bf16 $bf") GFLOP/s) | $ef % | target >= 70 % | $(verdict "$ef >= 70")"
     done
 else
     row "linear kernel | failed to build or run (see $W/kernel.out) | |"
@@ -342,12 +424,15 @@ GEN=$W/generated.md
     echo "bin/vlmc examples/vae.vlm -o vae"
     echo "./vae train --data $DIR/train-images-idx3-ubyte.gz --epochs $VAE_E --batch 128 --lr 1e-3 --threads 2 --log vae.csv --save vae.ckpt"
     echo "./vae eval --data $DIR/t10k-images-idx3-ubyte.gz --load vae.ckpt --iw 1 --batch 1000"
+    echo "./vae train --data $DIR/train-images-idx3-ubyte.gz --epochs $VAE_E --batch 128 --threads 2 --gemm openblas --log vae_ob.csv"
+    echo "./vae train --data $DIR/train-images-idx3-ubyte.gz --epochs $VAE_E --batch 128 --threads 2 --precision bf16 --log vae_bf16.csv --save vae_bf16.ckpt"
     echo "/usr/bin/time -v $PY bench/vae_torch.py --threads 1 --epochs $VAE_E"
+    echo "$PY bench/vae_torch.py --threads 1 --epochs $VAE_E --bf16"
     echo "OPENBLAS_NUM_THREADS=1 $PY bench/vae_torch.py --threads 2 --epochs $VAE_E"
     echo "$PY bench/gmm_sklearn.py"
     echo "bin/vlmc examples/mog.vlm -o mog && ./mog train --data $DIR/train-images-idx3-ubyte.gz --threads 2 --seed 1 --save mog.ckpt && ./mog eval --data $DIR/t10k-images-idx3-ubyte.gz --load mog.ckpt"
     echo "./mog train --data $DIR/train-images-idx3-ubyte.gz --threads 2 --seed 1 --epochs 0 --save mog0.ckpt && ./mog params --load mog0.ckpt > mog0.csv && $PY bench/gmm_sklearn.py --init-params mog0.csv"
-    echo "sh bench/kernel_bench.sh"
+    echo "sh bench/kernel_bench.sh; sh bench/kernel_bench.sh --peak"
     echo '```'
     echo "<!-- bench:end -->"
 } > "$GEN"

@@ -12,7 +12,12 @@ test ELBO is one reparameterized sample per image, like vlm's.
 
     /usr/bin/python3 bench/vae_torch.py [--threads T] [--epochs E]
         [--batch B] [--lr LR] [--n N] [--test-n N] [--seed S] [--dir DIR]
-        [--init torch|glorot]
+        [--init torch|glorot] [--bf16]
+
+--bf16: the forward and backward passes under
+torch.autocast("cpu", dtype=torch.bfloat16) (the linear layers in bf16,
+fp32 master weights and Adam, the loss in fp32), the usual mixed-precision
+recipe on CPU; the test pass stays fp32.
 
 Prints one line per epoch:
     epoch E seconds S train_elbo X test_elbo Y
@@ -51,6 +56,8 @@ def main():
                     help="torch: nn.Linear's default, uniform +-1/sqrt(fan_in) "
                          "(vlm's too); glorot: uniform +-sqrt(6/(fan_in+fan_out)) "
                          "weights, zero biases")
+    ap.add_argument("--bf16", action="store_true",
+                    help="train under torch.autocast('cpu', dtype=torch.bfloat16)")
     args = ap.parse_args()
 
     import torch
@@ -78,6 +85,8 @@ def main():
             mu, logvar = self.mean(h), self.logvar(h)
             z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
             logits = self.dec2(F.relu(self.dec1(z)))
+            # the loss in fp32 (under autocast the layers' outputs are bf16)
+            logits, mu, logvar = logits.float(), mu.float(), logvar.float()
             rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
             kl = 0.5 * (mu * mu + logvar.exp() - 1.0 - logvar).sum(1)
             return rec + kl
@@ -90,8 +99,9 @@ def main():
                 nn.init.zeros_(mod.bias)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     n = xtr.shape[0]
-    print("torch %s threads %d n %d test_n %d batch %d"
-          % (torch.__version__, torch.get_num_threads(), n, xte.shape[0], args.batch))
+    print("torch %s threads %d n %d test_n %d batch %d precision %s"
+          % (torch.__version__, torch.get_num_threads(), n, xte.shape[0], args.batch,
+             "bf16-autocast" if args.bf16 else "fp32"))
     sys.stdout.flush()
     for epoch in range(1, args.epochs + 1):
         model.train()
@@ -100,7 +110,8 @@ def main():
         total = 0.0
         for i in range(0, n, args.batch):
             x = xtr[perm[i:i + args.batch]]
-            loss = model.neg_elbo(x).mean()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                loss = model.neg_elbo(x).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

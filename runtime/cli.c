@@ -77,6 +77,12 @@ static const Cmd cmds[] = {
      "  --threads T          threads for GEMMs and the runtime's loops (default:\n"
      "                       the machine's cores, at most 8; a run is\n"
      "                       reproducible for a given T)\n"
+     "  --gemm B             openblas | onednn: the backend of the nets' matrix\n"
+     "                       products (default onednn, or $VLM_GEMM)\n"
+     "  --precision P        fp32 | bf16 (default fp32): bf16 multiplies the\n"
+     "                       nets' layers in bf16 (fp32 accumulation; oneDNN on\n"
+     "                       a CPU with AVX512-BF16 or AMX); weights, optimizer\n"
+     "                       state and densities stay fp32/double\n"
      "  --set NAME=VALUE     change a const of the model (repeatable)\n"
      "  --objective O        elbo | iwae (default elbo)\n"
      "  --samples K          samples per item for the objective (default 1)\n"
@@ -113,7 +119,7 @@ static const Cmd cmds[] = {
      "                       (default 300, scikit-learn's; it stops earlier\n"
      "                       when stable)\n",
      " data format test epochs batch lr optimizer schedule clip "
-     "seed threads set objective samples save every load log "
+     "seed threads gemm precision set objective samples save every load log "
      "limit binarize mask mask-frac tol reg-covar kmeans-iters aux-weight kl-weight kl-warmup hide keep-labels labelled-only ",
      vlm_cmd_train},
     {"eval", "bounds and log-likelihood estimates on data",
@@ -143,8 +149,9 @@ static const Cmd cmds[] = {
      "                       (default 5e-2)\n"
      "  --hide NAME          treat observed variable NAME as missing in every\n"
      "                       item (e.g. a class, to test its prediction)\n"
-     "  --seed S, --threads T, --set NAME=VALUE\n",
-     " data format load iw batch refine refine-lr refine-tol seed threads set "
+     "  --seed S, --threads T, --set NAME=VALUE\n"
+     "  --gemm B, --precision P  as for train (default onednn, fp32)\n",
+     " data format load iw batch refine refine-lr refine-tol seed threads gemm precision set "
      "limit binarize mask init-from hide ",
      vlm_cmd_eval},
     {"sample", "draw from the model",
@@ -167,8 +174,9 @@ static const Cmd cmds[] = {
      "  --latents FILE       also write the latents of each draw (.csv/.npy,\n"
      "                       one row per sample, every latent's elements in\n"
      "                       declaration order): e.g. a chain's true paths\n"
-     "  --seed S, --threads T, --set NAME=VALUE\n",
-     " load n out shape mean seed threads set data format limit latents ",
+     "  --seed S, --threads T, --set NAME=VALUE\n"
+     "  --gemm B, --precision P  as for train (default onednn, fp32)\n",
+     " load n out shape mean seed threads gemm precision set data format limit latents ",
      vlm_cmd_sample},
     {"posterior", "per-item posterior over the latents",
      "posterior --data FILE --load CKPT --out FILE.csv [options]",
@@ -194,9 +202,10 @@ static const Cmd cmds[] = {
      "                       item (e.g. a class, to test its prediction)\n"
      "  --init-from CKPT     as for eval\n"
      "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
-     "  --seed S, --threads T, --set\n",
+     "  --seed S, --threads T, --set\n"
+     "  --gemm B, --precision P  as for train (default onednn, fp32)\n",
      " data format load out samples map labels refine refine-lr refine-tol "
-     "batch seed threads set limit binarize mask init-from hide ",
+     "batch seed threads gemm precision set limit binarize mask init-from hide ",
      vlm_cmd_posterior},
     {"impute", "fill missing entries",
      "impute --data FILE --load CKPT --out FILE [options]",
@@ -223,13 +232,17 @@ static const Cmd cmds[] = {
      "  --refine N, --refine-tol T, --refine-lr LR (as for eval), --batch B,\n"
      "  --hide NAME          treat observed variable NAME as missing in every\n"
      "                       item (e.g. a class, to test its prediction)\n"
-     "  --seed S, --threads T, --set\n",
+     "  --seed S, --threads T, --set\n"
+     "  --gemm B, --precision P  as for train (default onednn, fp32)\n",
      " data format load out mask samples png refine refine-lr refine-tol "
-     "batch seed threads set limit binarize init-from reconstruct shape probs hide ",
+     "batch seed threads gemm precision set limit binarize init-from reconstruct shape probs hide ",
      vlm_cmd_impute},
     {"info", "the model, its plan, parameters and memory",
-     "info [--set NAME=VALUE]", "  --set NAME=VALUE     change a const\n",
-     " set ",
+     "info [--set NAME=VALUE] [--gemm B]",
+     "  --set NAME=VALUE     change a const\n"
+     "  --gemm B             openblas | onednn: the backend to report (default\n"
+     "                       onednn, or $VLM_GEMM)\n",
+     " set gemm ",
      vlm_cmd_info},
     {"gradvar", "variance of the score-function gradient, with and without "
      "baseline",
@@ -243,12 +256,13 @@ static const Cmd cmds[] = {
      "  --samples K          also measure the leave-one-out baseline with K\n"
      "                       samples per item (K > 1)\n"
      "  --seed S, --threads T, --set NAME=VALUE\n"
+     "  --gemm B, --precision P  as for train (default onednn, fp32)\n"
      "\nRepeats the training gradient of one fixed minibatch with fresh guide\n"
      "noise and prints the variance of the guide's (phi) gradient, summed\n"
      "over coordinates, for: no baseline (b = 0), the moving-average baseline\n"
      "of training (S = 1, warmed up for 20 draws first), and with --samples\n"
      "K > 1 the leave-one-out baseline; the ratios tell the reduction.\n",
-     " data format load batch n samples seed threads set limit "
+     " data format load batch n samples seed threads gemm precision set limit "
      "binarize mask ",
      vlm_cmd_gradvar},
     {"params", "print the parameters as CSV",
@@ -267,10 +281,12 @@ static const Cmd cmds[] = {
      "                       (default 1)\n"
      "  --set NAME=VALUE     change a const of the model (repeatable)\n"
      "  --threads T          threads of the runtime's loops\n"
+     "  --gemm B             openblas | onednn: the products' backend (default\n"
+     "                       onednn, or $VLM_GEMM); gradcheck is fp32\n"
      "\nRuns the generated backward passes on a small batch of synthetic data\n"
      "and compares every gradient with central finite differences in double\n"
      "precision; also checks the param_ready reports. Exit 0 when all pass.\n",
-     " seed set threads ",
+     " seed set threads gemm ",
      vlm_cmd_gradcheck},
 };
 #define N_CMDS ((int)(sizeof cmds / sizeof cmds[0]))
@@ -515,6 +531,13 @@ static int parse_opts(const Cmd *c, const VlmModelDesc *d, int argc,
         } else if (!strcmp(name, "threads")) {
             NEED_INT(1, 1024);
             o->threads = (int)L;
+        } else if (!strcmp(name, "gemm")) {
+            NEED(vlm_gemm_parse_backend(val, &o->gemm), "openblas or onednn");
+            o->has_gemm = true;
+        } else if (!strcmp(name, "precision")) {
+            if (!strcmp(val, "fp32")) o->precision = VLM_PREC_F32;
+            else if (!strcmp(val, "bf16")) o->precision = VLM_PREC_BF16;
+            else NEED(false, "fp32 or bf16");
         } else if (!strcmp(name, "seed")) {
             NEED_INT(0, LONG_MAX);
             o->seed = (uint64_t)L;
@@ -619,6 +642,8 @@ static int finish_stdout(int rc)
 
 int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
 {
+    if (argc > 0 && argv[0])
+        vlm_blas_core_check(argv);   /* may re-execute with OPENBLAS_CORETYPE */
     if (argc > 0 && argv[0]) {
         const char *s = strrchr(argv[0], '/');
         vlm_cli_prog = s ? s + 1 : argv[0];
@@ -660,13 +685,18 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         return rc;
     openblas_set_num_threads(1);   /* GEMMs are split by vlm's own pool */
     vlm_parallel_set_threads(o.threads);
+    VlmErr err;
+    if (!o.has_gemm && vlm_gemm_env_backend(&o.gemm, &err) != 0)
+        return vlm_cli_fail("%s", err.msg);
+    if (vlm_gemm_select(o.gemm, o.precision, &err) != 0)
+        return vlm_cli_fail("--precision bf16: %s", err.msg);
     if (o.load && !o.set_given)
         consts_from_checkpoint(desc, o.load);
     VlmModel m;
-    VlmErr err;
     if (vlm_model_init(&m, desc, &err) != 0)
         return vlm_cli_fail("%s", err.msg);
     rc = cmds[ci].run(&m, &o);
     vlm_model_free(&m);
+    vlm_gemm_release();
     return finish_stdout(rc);
 }

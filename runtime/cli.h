@@ -43,6 +43,9 @@ typedef struct Opts {
     bool has_aux_weight;
     long kmeans_iters;
     bool has_epochs;
+    VlmGemmBackend gemm;     /* --gemm, else $VLM_GEMM, else the default */
+    bool has_gemm;
+    VlmPrecision precision;  /* --precision */
 } Opts;
 
 /* The program's name as invoked (argv[0] without its directory). */

@@ -10,6 +10,28 @@
 
 /* ------------------------------------------------------------ info */
 
+/* What the products run on: the GEMM backend, oneDNN's ISA and the
+ * implementation it picks (fp32, bf16), OpenBLAS's core and where it
+ * came from. */
+static void print_compute(void)
+{
+    VlmGemmInfo gi;
+    char origin[160];
+    vlm_gemm_info(&gi);
+    printf("\n-- compute\n");
+    printf("  gemm backend: %s (--gemm or $VLM_GEMM; default %s)\n",
+           vlm_gemm_backend_name(vlm_gemm_backend()), vlm_gemm_backend_name(VLM_GEMM_DEFAULT));
+    printf("  onednn: %s, ISA %s, matmul fp32 %s, bf16 %s\n", gi.onednn_version, gi.onednn_isa,
+           gi.impl_f32, gi.impl_bf16);
+    printf("  bf16 training: %s\n", gi.bf16_ok ? "available (--precision bf16)"
+           : "unavailable (needs AVX512-BF16 or AMX-BF16)");
+    printf("  openblas core: %s (%s)\n", gi.openblas_core,
+           vlm_blas_core_origin(origin, sizeof origin));
+    printf("  openblas config: %s\n", gi.openblas_config);
+    printf("  threads: %d (vlm's pool; every product single-threaded in its slices)\n",
+           vlm_parallel_threads());
+}
+
 int vlm_cmd_info(VlmModel *m, const Opts *o)
 {
     (void)o;
@@ -84,5 +106,6 @@ int vlm_cmd_info(VlmModel *m, const Opts *o)
     if (m->local_width)
         printf("  local parameters: %zu floats x 4 per item\n",
                m->local_width);
+    print_compute();
     return 0;
 }

@@ -230,8 +230,16 @@ static int check_estimator(VlmModel *m, const VlmData *d, uint64_t seed, FILE *o
                     kinks++;   /* a relu kink between or at the steps */
                     continue;
                 }
+                /* the two steps' estimates differ by their rounding noise
+                 * (up to the kink test's 3%): a driver's gradient between
+                 * them is as close as the differences can tell; else its
+                 * distance to the nearer one counts. (The GEMM backends
+                 * round differently: a gradient of 1e-3 has central
+                 * differences 0.00088 and 0.00113 around it on one and
+                 * 0.00098, 0.00101 on the other.) */
                 double fd = fabs(est[0] - an) < fabs(est[1] - an) ? est[0] : est[1];
-                double e = fabs(fd - an) / (fabs(an) + fabs(fd) + scale);
+                bool between = (an - est[0]) * (an - est[1]) <= 0;
+                double e = between ? 0 : fabs(fd - an) / (fabs(an) + fabs(fd) + scale);
                 worst = fmax(worst, e);
                 if (e > 2.5e-2) {
                     bad++;

@@ -1,7 +1,9 @@
-/* nn.c — network layers on OpenBLAS: a linear layer with its bias and
- * activation fused into one pass after the GEMM, and a per-row
- * matrix-vector product. Transposes are GEMM flags, never copies.
- * Everything is row major; no allocation. */
+/* nn.c — network layers on the GEMM boundary (gemm.c): a linear layer
+ * with its bias and activation fused into the product, its backward pass
+ * (activation derivative and bias gradient on the pool, then the two
+ * products), the bf16 copies its products read under --precision bf16,
+ * and a per-row matrix-vector product (always fp32). Transposes are GEMM
+ * flags, never copies. Everything is row major; no allocation per batch. */
 /* The Makefile builds at -O2, where GCC's "very cheap" vectorizer skips
  * any loop that needs a runtime alias check or a remainder loop, i.e.
  * every loop here; O3 for this file turns them into SIMD loops. No
@@ -11,57 +13,83 @@
 #pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
 #endif
 
-#include "vlm.h"
+#include "gemm.h"
 
-#include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 
-/* Bias and activation on the block rows r0..r1, columns c0..c1 of y
- * (R, out): y = act(y + b). The activations are tensor.c's elementwise
- * functions, so the forms (stable, vectorizable) live in one place. */
-typedef struct BiasAct {
-    int out;
-    const float *b;
-    VlmAct act;
-    float *y;
-} BiasAct;
+/* bf16 copies (--precision bf16): one per weight tensor, keyed by its
+ * address and refreshed by every forward pass (a weight changes only in
+ * the optimizer's step, which comes after its backward pass and before the
+ * next forward), and two staging buffers for the activations and output
+ * gradients of one layer, grown to the largest layer on the first batch
+ * and reused after. Called from the thread that runs the generated code. */
+typedef struct WeightCopy {
+    const float *W;
+    size_t n;
+    uint16_t *h;
+} WeightCopy;
 
-static void bias_act_block(void *ctx, int r0, int r1, int c0, int c1)
+static struct {
+    WeightCopy *w;
+    int n, cap;
+    uint16_t *stage[2];
+    size_t stage_n[2];
+} bf16;
+
+static const uint16_t *weight_bf16(const float *W, size_t n, bool refresh)
 {
-    static const VlmFn fn[] = {
-        [VLM_ACT_IDENTITY] = VLM_FN_IDENTITY, [VLM_ACT_RELU] = VLM_FN_RELU,
-        [VLM_ACT_TANH] = VLM_FN_TANH, [VLM_ACT_SIGMOID] = VLM_FN_SIGMOID,
-        [VLM_ACT_SOFTPLUS] = VLM_FN_SOFTPLUS, [VLM_ACT_ELU] = VLM_FN_ELU,
-    };
-    const BiasAct *j = ctx;
-    for (int r = r0; r < r1; r++) {
-        float *yr = j->y + (size_t)r * j->out + c0;
-        if (j->b)
-            for (int c = 0; c < c1 - c0; c++) yr[c] += j->b[c0 + c];
-        if (j->act != VLM_ACT_IDENTITY)
-            vlm_ew_fn_fwd(fn[j->act], (size_t)(c1 - c0), yr, yr);
+    WeightCopy *c = NULL;
+    for (int i = 0; i < bf16.n && !c; i++)
+        if (bf16.w[i].W == W)
+            c = &bf16.w[i];
+    if (!c) {
+        if (bf16.n == bf16.cap) {
+            bf16.cap = bf16.cap ? 2 * bf16.cap : 16;
+            bf16.w = vlm_xrealloc(bf16.w, (size_t)bf16.cap * sizeof *bf16.w);
+        }
+        c = &bf16.w[bf16.n++];
+        *c = (WeightCopy){W, 0, NULL};
+        refresh = true;
     }
+    if (c->n != n) {
+        free(c->h);
+        c->h = vlm_xmalloc(n * sizeof *c->h);
+        c->n = n;
+        refresh = true;
+    }
+    if (refresh)
+        vlm_bf16_from_f32(n, W, c->h);
+    return c->h;
 }
 
-/* y = act(x @ W + b): the GEMM writes the pre-activation into y (beta 0);
- * each GEMM slice then adds the bias and applies act to its own block
- * while it is in cache. */
+static const uint16_t *stage_bf16(int k, const float *x, size_t n)
+{
+    if (bf16.stage_n[k] < n) {
+        free(bf16.stage[k]);
+        bf16.stage[k] = vlm_xmalloc(n * sizeof *bf16.stage[k]);
+        bf16.stage_n[k] = n;
+    }
+    vlm_bf16_from_f32(n, x, bf16.stage[k]);
+    return bf16.stage[k];
+}
+
+/* y = act(x @ W + b), one product through the GEMM boundary with the bias
+ * and activation fused (gemm.c); in bf16, x and W as bf16 copies. */
 // x (R,in) @ W (in,out) + b (out) -> act -> y (R,out)
 void vlm_nn_linear_fwd(int R, int in, int out, const float *x,
                        const float *W, const float *b, VlmAct act, float *y)
 {
     if (R <= 0 || out <= 0)
         return;
-    BiasAct j = {out, b, act, y};
-    bool ep = b || act != VLM_ACT_IDENTITY;
-    if (in > 0) {
-        vlm_sgemm_ep(false, false, R, out, in, 1.0f, x, in, W, out, 0.0f, y, out,
-                     ep ? bias_act_block : NULL, &j);
-        return;
+    VlmGemm g = {.M = R, .N = out, .K = in, .lda = in, .ldb = out, .ldc = out,
+                 .alpha = 1.0f, .A = x, .B = W, .C = y, .bias = b, .act = act};
+    if (in > 0 && vlm_gemm_precision() == VLM_PREC_BF16) {
+        g.bf16 = true;
+        g.A = stage_bf16(0, x, (size_t)R * in);
+        g.B = weight_bf16(W, (size_t)in * out, true);
     }
-    for (size_t k = 0; k < (size_t)R * out; k++) y[k] = 0.0f;
-    if (ep)
-        bias_act_block(&j, 0, R, 0, out);
+    vlm_gemm_run(&g);
 }
 
 /* act'(pre) written through y = act(pre):
@@ -124,27 +152,6 @@ static void act_bwd_cols(void *ctx, size_t c0, size_t c1)
     }
 }
 
-/* The two GEMMs of the backward pass as two tasks (single-threaded BLAS
- * calls: a task of the pool does not start another pool job). */
-typedef struct BwdPair {
-    int R, in, out;
-    const float *x, *W, *dpre;
-    float *dx, *dW;
-} BwdPair;
-
-static void bwd_pair(void *ctx, size_t lo, size_t hi)
-{
-    const BwdPair *j = ctx;
-    for (size_t t = lo; t < hi; t++) {
-        if (t == 0)   // dW (in,out) += x^T (in,R) @ dpre (R,out)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, j->in, j->out, j->R, 1.0f, j->x,
-                        j->in, j->dpre, j->out, 1.0f, j->dW, j->out);
-        else          // dx (R,in) += dpre (R,out) @ W^T (out,in)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->R, j->in, j->out, 1.0f, j->dpre,
-                        j->out, j->W, j->out, 1.0f, j->dx, j->in);
-    }
-}
-
 /* With dpre = act'(y) * dy:
  *   dx (R,in)   += dpre (R,out) @ W^T (out,in)
  *   dW (in,out) += x^T (in,R)   @ dpre (R,out)
@@ -168,20 +175,33 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
         if (!sum_only)
             dpre = scratch;
     }
-    if (in <= 0)
+    if (in <= 0 || (!dW && !dx))
         return;
-    if (dW && dx && vlm_parallel_threads() == 2 && (long)R * in * out >= (1L << 22)) {
+    // dW (in,out) += x^T (in,R) @ dpre (R,out)
+    VlmGemm gw = {.ta = true, .M = in, .N = out, .K = R, .lda = in, .ldb = out, .ldc = out,
+                  .alpha = 1.0f, .beta = 1.0f, .A = x, .B = dpre, .C = dW};
+    // dx (R,in) += dpre (R,out) @ W^T (out,in)
+    VlmGemm gx = {.tb = true, .M = R, .N = in, .K = out, .lda = out, .ldb = out, .ldc = in,
+                  .alpha = 1.0f, .beta = 1.0f, .A = dpre, .B = W, .C = dx};
+    if (vlm_gemm_precision() == VLM_PREC_BF16) {
+        gw.bf16 = gx.bf16 = true;
+        gw.B = gx.A = stage_bf16(1, dpre, (size_t)R * out);
+        if (dW)
+            gw.A = stage_bf16(0, x, (size_t)R * in);
+        if (dx)  /* the copy the forward pass made */
+            gx.B = weight_bf16(W, (size_t)in * out, false);
+    }
+    if (dW && dx && (long)R * in * out >= (1L << 22)) {
         /* a pool of two and two GEMMs of equal size: one each, whole,
          * instead of splitting both (each half packs all of the shared
          * operand); 10% faster for the VAE's 400x784 output layer */
-        BwdPair j = {R, in, out, x, W, dpre, dx, dW};
-        vlm_parallel_for(2, 1, bwd_pair, &j);
+        vlm_gemm_run_pair(&gw, &gx);
         return;
     }
     if (dW)
-        vlm_sgemm(true, false, in, out, R, 1.0f, x, in, dpre, out, 1.0f, dW, out);
+        vlm_gemm_run(&gw);
     if (dx)
-        vlm_sgemm(false, true, R, in, out, 1.0f, dpre, out, W, out, 1.0f, dx, in);
+        vlm_gemm_run(&gx);
 }
 
 /* y[r] = A x[r] for every row: the batch is x @ A^T. */

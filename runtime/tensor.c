@@ -1,6 +1,5 @@
 /* tensor.c — elementwise kernels with broadcasting views, row sums,
- * log-sum-exp, gathers and the GEMM wrapper. Single-threaded loops; the
- * only parallelism is inside OpenBLAS. No allocation: broadcast paths work
+ * log-sum-exp, gathers. Single-threaded loops (products: gemm.c). No allocation: broadcast paths work
  * in fixed-size stack chunks. */
 /* The Makefile builds at -O2, where GCC's "very cheap" vectorizer skips
  * any loop that needs a runtime alias check or a remainder loop, i.e.
@@ -14,7 +13,6 @@
 #include "vlm.h"
 #include "fastmath.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -528,87 +526,6 @@ void vlm_gather_bwd(int R, int n, const float *idx, const float *dout,
         const float *src = dout + (size_t)r * n;
         for (int i = 0; i < n; i++)
             dst[i] += src[i];
-    }
-}
-
-/* ------------------------------------------------------------ GEMM */
-
-// op(A) (M,K) @ op(B) (K,N) -> C (M,N) = alpha * op(A) op(B) + beta * C
-void vlm_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
-              const float *A, const float *B, float beta, float *C)
-{
-    if (M <= 0 || N <= 0)
-        return;
-    if (K <= 0) { /* BLAS rejects ld = 0; the product is empty */
-        size_t MN = (size_t)M * N;
-        for (size_t k = 0; k < MN; k++)
-            C[k] = beta == 0 ? 0.0f : beta * C[k];
-        return;
-    }
-    vlm_sgemm(ta, tb, M, N, K, alpha, A, ta ? M : K, B, tb ? K : N, beta, C, N);
-}
-
-/* One GEMM split over the pool: slices of C's rows (or, for a short C,
- * of its columns), each a single-threaded cblas_sgemm over the full K.
- * For a given thread count the result is reproducible; another count may
- * round differently (BLAS edge kernels order some sums differently). */
-typedef struct GemmJob {
-    bool ta, tb, by_rows;
-    int M, N, K, lda, ldb, ldc;
-    float alpha, beta;
-    const float *A, *B;
-    float *C;
-    VlmGemmEpilogue *ep;
-    void *ep_ctx;
-} GemmJob;
-
-static void gemm_slice(void *ctx, size_t lo, size_t hi)
-{
-    const GemmJob *j = ctx;
-    int n = (int)(hi - lo);
-    if (j->by_rows) {
-        const float *A = j->ta ? j->A + lo : j->A + lo * (size_t)j->lda;
-        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-                    n, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
-                    j->C + lo * (size_t)j->ldc, j->ldc);
-        if (j->ep)
-            j->ep(j->ep_ctx, (int)lo, (int)hi, 0, j->N);
-    } else {
-        const float *B = j->tb ? j->B + lo * (size_t)j->ldb : j->B + lo;
-        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-                    j->M, n, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta, j->C + lo, j->ldc);
-        if (j->ep)
-            j->ep(j->ep_ctx, 0, j->M, (int)lo, (int)hi);
-    }
-}
-
-// op(A) (M,K) @ op(B) (K,N) -> C (M,N), row major with leading dimensions
-void vlm_sgemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
-               const float *B, int ldb, float beta, float *C, int ldc)
-{
-    vlm_sgemm_ep(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, NULL);
-}
-
-void vlm_sgemm_ep(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
-                  const float *B, int ldb, float beta, float *C, int ldc, VlmGemmEpilogue *ep,
-                  void *ep_ctx)
-{
-    if (M <= 0 || N <= 0 || K <= 0)
-        return;
-    GemmJob j = {ta, tb, true, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, ep, ep_ctx};
-    int T = vlm_parallel_threads();
-    if (T <= 1 || (long)M * N * K < (1L << 18)) {
-        gemm_slice(&j, 0, (size_t)M);
-        return;
-    }
-    /* Each slice packs its part of the split operand and all of the
-     * other: splitting the longer of M and N packs the least (a batch of
-     * 128 rows times a 784x400 weight splits the weight's columns). */
-    if (M >= 32 * T && M >= N)
-        vlm_parallel_for((size_t)M, 16, gemm_slice, &j);
-    else {
-        j.by_rows = false;
-        vlm_parallel_for((size_t)N, 32, gemm_slice, &j);
     }
 }
 

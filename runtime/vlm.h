@@ -216,20 +216,70 @@ void vlm_rows_pick(int G, int F, size_t n, const float *src, float *dst);
 void vlm_rows_clamp_given(int R, int n, const float *value, const float *obs,
                           const float *mask, double *logp);
 
-/* The same with leading dimensions, split over the thread pool (slices of
- * C's rows or columns, each a single-threaded BLAS call; OpenBLAS itself
- * runs single-threaded under vlm_main, so the pool is the only one). */
+/* ============================================================ GEMM */
+
+/* The GEMM boundary (runtime/gemm.c): every single-precision matrix product
+ * of the runtime goes through it. It splits a product over vlm's pool into
+ * static slices of C, and each slice runs single-threaded on the selected
+ * backend: oneDNN's matmul primitive (one per shape, created on first use
+ * and kept; runtime/gemm_onednn.c) or OpenBLAS's cblas_sgemm. OpenBLAS's own
+ * threads and oneDNN's OpenMP threads never run: the pool is the only one.
+ * EM's double-precision products stay on OpenBLAS (infer_em.c). */
+typedef enum { VLM_GEMM_ONEDNN = 0, VLM_GEMM_OPENBLAS } VlmGemmBackend;
+/* bf16: the nets' linear layers multiply bf16 copies of their inputs and
+ * weights, accumulating in fp32 (oneDNN only, on a CPU with bf16 units);
+ * everything else stays fp32/double. */
+typedef enum { VLM_PREC_F32 = 0, VLM_PREC_BF16 } VlmPrecision;
+/* The default: oneDNN (measured faster, docs/performance.md), or $VLM_GEMM. */
+#define VLM_GEMM_DEFAULT VLM_GEMM_ONEDNN
+/* Select backend and precision for the whole process (from the calling
+ * thread, between parallel jobs). Fails with a message naming the missing
+ * CPU feature when bf16 is asked where oneDNN reports no bf16 ISA, or when
+ * bf16 is asked of OpenBLAS. */
+int vlm_gemm_select(VlmGemmBackend b, VlmPrecision p, VlmErr *err);
+VlmGemmBackend vlm_gemm_backend(void);
+VlmPrecision vlm_gemm_precision(void);
+const char *vlm_gemm_backend_name(VlmGemmBackend b);
+/* "openblas" / "onednn" -> *b; false for anything else. */
+bool vlm_gemm_parse_backend(const char *s, VlmGemmBackend *b);
+/* The backend named by $VLM_GEMM, else VLM_GEMM_DEFAULT; -1 with a message
+ * when $VLM_GEMM names none. */
+int vlm_gemm_env_backend(VlmGemmBackend *b, VlmErr *err);
+/* What the machine's GEMMs run on, for `info` and the bench: oneDNN's
+ * version, the CPU ISA it dispatches to, the implementation it picks for a
+ * 128x784 @ 784x400 product in fp32 and in bf16 ("unavailable" where it has
+ * none), whether bf16 is available, and OpenBLAS's core and config. */
+typedef struct VlmGemmInfo {
+    char onednn_version[32], onednn_isa[48];
+    char impl_f32[64], impl_bf16[64];
+    bool bf16_ok;
+    char openblas_core[32], openblas_config[160];
+} VlmGemmInfo;
+void vlm_gemm_info(VlmGemmInfo *info);
+/* Release the backend's primitives and buffers (at exit; a later product
+ * creates them again). */
+void vlm_gemm_release(void);
+
+/* No silent slow OpenBLAS (runtime/blas_core.c): the core to set in
+ * OPENBLAS_CORETYPE when OpenBLAS chose the generic `core` on a CPU with
+ * AVX2+FMA (avx512: AVX512F/BW/VL/DQ): "Haswell" or "SkylakeX"; else NULL.
+ * vlm_blas_core_check re-executes the program (execv, /proc/self/exe) with
+ * it when OPENBLAS_CORETYPE is unset and VLM_OPENBLAS_REEXEC is not 0;
+ * vlm_blas_core_origin says where the core in use came from. */
+const char *vlm_blas_core_remedy(const char *core, bool avx2_fma, bool avx512);
+void vlm_blas_core_check(char **argv);
+const char *vlm_blas_core_origin(char *buf, size_t n);
+
+/* bf16 (the top 16 bits of a float, rounded to nearest even; NaN kept a
+ * quiet NaN) and back. */
+void vlm_bf16_from_f32(size_t n, const float *x, uint16_t *y);
+float vlm_bf16_to_f32(uint16_t h);
+
+/* C (M,N) = alpha * op(A) op(B) + beta * C, row major with leading
+ * dimensions, through the boundary above. */
 void vlm_sgemm(bool ta, bool tb, int M, int N, int K, float alpha,
                const float *A, int lda, const float *B, int ldb, float beta,
                float *C, int ldc);
-/* ... and then ep(ctx, r0, r1, c0, c1) on each slice's block of C (rows
- * r0..r1, columns c0..c1) by the thread that wrote it, while it is in
- * cache: a fused bias and activation. */
-typedef void VlmGemmEpilogue(void *ctx, int r0, int r1, int c0, int c1);
-void vlm_sgemm_ep(bool ta, bool tb, int M, int N, int K, float alpha,
-                  const float *A, int lda, const float *B, int ldb,
-                  float beta, float *C, int ldc, VlmGemmEpilogue *ep,
-                  void *ep_ctx);
 /* Plain GEMM wrapper: C (M,N) = alpha * op(A) op(B) + beta * C, row major. */
 void vlm_gemm(bool ta, bool tb, int M, int N, int K, float alpha,
               const float *A, const float *B, float beta, float *C);

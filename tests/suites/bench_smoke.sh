@@ -28,7 +28,10 @@ have_torch=0; have_sk=0
 check "kernel_bench --quick" sh -c "sh bench/kernel_bench.sh --quick > '$T/kernel.out'"
 check "kernel_bench prints efficiency at 1 and 2 threads" \
     sh -c "grep -c '^threads=.*efficiency *[0-9.]*%' '$T/kernel.out' | grep -qx 2"
-check "kernel_bench --info names OpenBLAS" sh -c "sh bench/kernel_bench.sh --info | grep -qi openblas"
+check "kernel_bench --info names OpenBLAS and oneDNN's implementation" sh -c \
+    "sh bench/kernel_bench.sh --info > '$T/info.out' && grep -qi openblas '$T/info.out' && grep -q 'matmul fp32 [a-z]' '$T/info.out'"
+check "kernel_bench --peak --quick prints the peak at 1 and 2 threads" sh -c \
+    "sh bench/kernel_bench.sh --peak --quick | grep -c '^peak n=.*fp32 onednn *[0-9.]* GFLOP/s  fp32 openblas *[0-9.]* GFLOP/s' | grep -qx 2"
 
 # --- vlmc compile-time loop on one example
 check "vlmc compiles examples/vae.vlm (timed loop)" sh -c "
@@ -43,6 +46,10 @@ else
         check "vae_torch.py: 512 images, 1 epoch, prints epoch line" sh -c "
             '$PY' bench/vae_torch.py --dir '$DIR' --n 512 --test-n 256 --epochs 1 --threads 1 > '$T/torch.out' &&
             awk '\$1 == \"epoch\" && \$3 == \"seconds\" && \$8 < 0 && \$8 > -1000 { n++ } END { exit n != 1 }' '$T/torch.out'"
+        check "vae_torch.py --bf16 (autocast): 512 images, 1 epoch" sh -c "
+            '$PY' bench/vae_torch.py --dir '$DIR' --n 512 --test-n 256 --epochs 1 --threads 1 --bf16 > '$T/torch16.out' &&
+            grep -q 'precision bf16-autocast' '$T/torch16.out' &&
+            awk '\$1 == \"epoch\" && \$8 < 0 && \$8 > -1000 { n++ } END { exit n != 1 }' '$T/torch16.out'"
     else
         skip "vae_torch.py (torch not importable by $PY)"
     fi
@@ -59,17 +66,22 @@ fi
 if [ $have_data = 1 ]; then
     printf '# Performance\n\nkept text above\n\n<!-- bench:begin -->\nold\n<!-- bench:end -->\n\nkept text below\n' > "$T/perf.md"
     check "bench/run.sh (BENCH_TINY) runs" env BENCH_TINY=1 BENCH_WORK="$T/run" BENCH_OUT="$T/perf.md" sh bench/run.sh
-    check "run.sh table has the VAE, mixture, vlmc and kernel rows" sh -c "
-        grep -q '^| vlm, 2 thread' '$T/perf.md' && grep -q 'vlm examples/mog.vlm' '$T/perf.md' &&
+    check "run.sh table has the VAE (both backends, bf16 or its skip), sbn, mixture, vlmc and kernel rows" sh -c "
+        grep -q '^| vlm onednn fp32, 2 thread' '$T/perf.md' && grep -q '^| vlm openblas fp32, 2 thread' '$T/perf.md' &&
+        grep -q '^| vlm onednn bf16, 2 thread\|^| VAE bf16 | skipped' '$T/perf.md' &&
+        grep -q '^| sbn, onednn: s/epoch.* | [0-9.]* s |' '$T/perf.md' && grep -q 'vlm examples/mog.vlm' '$T/perf.md' &&
         grep -q '^| vlmc examples/vae.vlm | [0-9.]* s' '$T/perf.md' && grep -q '^| linear kernel, 1 thread' '$T/perf.md'"
     check "run.sh table has the VaDE / VAE epoch ratio at 1 and 2 threads" sh -c "
         [ \$(grep -c '^| VaDE (examples/vade.vlm.* | [0-9.]* s | [0-9.]*x | target <= 1.5x: m' '$T/perf.md') -eq 2 ]"
+    check "run.sh reports the CPU, its features, oneDNN and the matmul peak" sh -c "
+        grep -q '^- CPU features:' '$T/perf.md' && grep -q '^- oneDNN: onednn' '$T/perf.md' &&
+        grep -q '^- measured matmul peak' '$T/perf.md' && grep -q 'GFLOP of matrix products' '$T/perf.md'"
     check "run.sh keeps the text outside the markers, replaces inside" sh -c "
         grep -q 'kept text above' '$T/perf.md' && grep -q 'kept text below' '$T/perf.md' &&
         ! grep -qx old '$T/perf.md' && [ \$(grep -c 'bench:begin' '$T/perf.md') -eq 1 ]"
     if [ $have_torch = 1 ]; then
         check "run.sh reports torch rows and the VAE ratio" sh -c "
-            grep -q '^| torch, 1 thread' '$T/perf.md' && grep -q 'VAE epoch time vlm/PyTorch .* | [0-9.]*x |' '$T/perf.md'"
+            grep -q '^| torch fp32, 1 thread' '$T/perf.md' && grep -q 'VAE fp32 epoch time vlm/PyTorch .* | [0-9.]*x |' '$T/perf.md'"
     else
         check "run.sh reports the missing torch as skipped" grep -q 'PyTorch VAE | skipped' "$T/perf.md"
     fi

@@ -131,7 +131,8 @@ check "every option on the docs' $n_lines command lines is in that command's --h
 foreign() {
     case $1 in
     --init-params) echo bench/gmm_sklearn.py ;;
-    --quick) echo bench/kernel_bench.c ;;
+    --quick|--peak) echo bench/kernel_bench.c ;;
+    --bf16) echo bench/vae_torch.py ;;
     esac
 }
 grep -ohE -- '--[a-z][a-z0-9-]*' $DOCS | sort -u > "$T/doc_opts"

@@ -294,13 +294,39 @@ static void test_linear_extremes(void)
     }
 }
 
+/* The same checks on each GEMM backend, on 1 and 2 threads (2: the
+ * realistic size is split into slices). */
+static void on_backend(VlmGemmBackend b, void (*test)(void))
+{
+    VlmErr err;
+    for (int th = 1; th <= 2; th++) {
+        CU_ASSERT_FATAL(vlm_gemm_select(b, VLM_PREC_F32, &err) == 0);
+        vlm_parallel_set_threads(th);
+        test();
+    }
+    vlm_parallel_set_threads(1);
+    vlm_gemm_select(VLM_GEMM_DEFAULT, VLM_PREC_F32, &err);
+}
+static void test_linear_onednn(void) { on_backend(VLM_GEMM_ONEDNN, test_linear); }
+static void test_linear_openblas(void) { on_backend(VLM_GEMM_OPENBLAS, test_linear); }
+static void test_linear_big_onednn(void) { on_backend(VLM_GEMM_ONEDNN, test_linear_big); }
+static void test_linear_big_openblas(void) { on_backend(VLM_GEMM_OPENBLAS, test_linear_big); }
+static void test_extremes_onednn(void) { on_backend(VLM_GEMM_ONEDNN, test_linear_extremes); }
+static void test_extremes_openblas(void) { on_backend(VLM_GEMM_OPENBLAS, test_linear_extremes); }
+static void test_matvec_onednn(void) { on_backend(VLM_GEMM_ONEDNN, test_matvec); }
+static void test_matvec_openblas(void) { on_backend(VLM_GEMM_OPENBLAS, test_matvec); }
+
 void vlm_test_nn(void)
 {
     CU_pSuite s = CU_add_suite("nn", NULL, NULL);
-    CU_add_test(s, "linear fwd/bwd, every activation, vs double ref + FD",
-                test_linear);
-    CU_add_test(s, "linear fwd at a realistic size", test_linear_big);
-    CU_add_test(s, "linear finite at saturated activations",
-                test_linear_extremes);
-    CU_add_test(s, "matvec fwd/bwd vs double ref + FD", test_matvec);
+    CU_add_test(s, "linear fwd/bwd, every activation, vs double ref + FD (onednn)",
+                test_linear_onednn);
+    CU_add_test(s, "linear fwd/bwd, every activation, vs double ref + FD (openblas)",
+                test_linear_openblas);
+    CU_add_test(s, "linear fwd at a realistic size (onednn)", test_linear_big_onednn);
+    CU_add_test(s, "linear fwd at a realistic size (openblas)", test_linear_big_openblas);
+    CU_add_test(s, "linear finite at saturated activations (onednn)", test_extremes_onednn);
+    CU_add_test(s, "linear finite at saturated activations (openblas)", test_extremes_openblas);
+    CU_add_test(s, "matvec fwd/bwd vs double ref + FD (onednn)", test_matvec_onednn);
+    CU_add_test(s, "matvec fwd/bwd vs double ref + FD (openblas)", test_matvec_openblas);
 }
