@@ -71,8 +71,8 @@ if [ $have_data = 1 ]; then
         grep -q '^| vlm onednn bf16, 2 thread\|^| VAE bf16 | skipped' '$T/perf.md' &&
         grep -q '^| sbn, onednn: s/epoch.* | [0-9.]* s |' '$T/perf.md' && grep -q 'vlm examples/mog.vlm' '$T/perf.md' &&
         grep -q '^| vlmc examples/vae.vlm | [0-9.]* s' '$T/perf.md' && grep -q '^| linear kernel, 1 thread' '$T/perf.md'"
-    check "run.sh table has the VaDE / VAE epoch ratio at 1 and 2 threads" sh -c "
-        [ \$(grep -c '^| VaDE (examples/vade.vlm.* | [0-9.]* s | [0-9.]*x | target <= 1.5x: m' '$T/perf.md') -eq 2 ]"
+    check "run.sh table has the VaDE / VAE epoch ratio (oneDNN fp32)" sh -c "
+        [ \$(grep -c '^| VaDE (examples/vade.vlm.* | [0-9.]* s | [0-9.]*x | target <= 1.5x: m' '$T/perf.md') -ge 1 ]"
     check "run.sh reports the CPU, its features, oneDNN and the matmul peak" sh -c "
         grep -q '^- CPU features:' '$T/perf.md' && grep -q '^- oneDNN: onednn' '$T/perf.md' &&
         grep -q '^- measured matmul peak' '$T/perf.md' && grep -q 'GFLOP of matrix products' '$T/perf.md'"
