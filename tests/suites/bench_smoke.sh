@@ -6,16 +6,13 @@
 # runs and prints what run.sh parses — never a speed. A peer or data set
 # that is not installed gives a `skip` line, counted as neither passed nor
 # failed. Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; LIBDIR=${LIBDIR:-lib}
+. "$(dirname "$0")/../suite_lib.sh"
 export BUILD BINDIR LIBDIR
 PY=${PYTHON:-/usr/bin/python3}
 DIR=${BENCH_DIR:-/usr/share/datasets/fashion-mnist}
-T=$BUILD/tests/bench_smoke
-rm -rf "$T"; mkdir -p "$T"
-pass=0; fail=0; skip=0
-ok()   { pass=$((pass + 1)); echo "ok   $1"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | tail -8; }
-skip() { skip=$((skip + 1)); echo "skip $1"; }
+suite_dir
+suite_show() { tail -8; }
+# check NAME CMD...: CMD's output is kept in $T/out and $T/err, both shown on failure
 check() { name=$1; shift; if "$@" >"$T/out" 2>"$T/err"; then ok "$name"; else cat "$T/out" >> "$T/err"; bad "$name"; fi; }
 
 have_data=0
@@ -90,5 +87,4 @@ else
 fi
 
 echo "SKIPPED $skip"
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

@@ -5,17 +5,13 @@
 # into vlmc; the next build with a working pkg-config must rebuild vlmc and
 # the runtime so that vlmc links a trainer. Builds into its own directory.
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}
-T=$(cd "$(dirname "$BUILD")" && pwd)/$(basename "$BUILD")/tests/build_flags
-rm -rf "$T"; mkdir -p "$T/bin"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | tail -8; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+. "$(dirname "$0")/../suite_lib.sh"
+suite_dir "$(cd "$(dirname "$BUILD")" && pwd)/$(basename "$BUILD")/tests/build_flags"; mkdir -p "$T/bin"
+suite_show() { tail -8; }
 
 if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openblas libpng zlib; then
     echo "SKIP build_flags: pkg-config cannot find openblas libpng zlib (run 'make deps')"
-    echo "COUNTS passed=0 failed=0"; exit 0
+    suite_end
 fi
 
 # Two fake pkg-configs: one that fails like a missing package, one that
@@ -64,5 +60,4 @@ mk; check "rebuild once pkg-config works" sh -c "grep -q 'compiler/cc.c' '$T/err
 check "vlmc links a trainer after the rebuild" trainer_runs
 
 rm -rf "$B"
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

@@ -6,20 +6,13 @@
 # compiled models are trained, evaluated, sampled, clustered and imputed,
 # a resumed run is bit-identical, and the estimators are ordered.
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
+. "$(dirname "$0")/../suite_lib.sh"
 VLMC=$BINDIR/vlmc
-T=$BUILD/tests/codegen
-rm -rf "$T"; mkdir -p "$T"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -8; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-# awk comparisons of numbers printed by the programs
-holds() { awk "BEGIN { exit !($1) }"; }
+suite_dir
 
 # --- every model compiles, and its gradients are right
 # vlmc's temporary directories go to $TMPDIR: a private one, checked below
-mkdir -p "$T/tmp"; TMPDIR=$(cd "$T/tmp" && pwd); export TMPDIR
+suite_tmpdir
 for f in tests/good/*.vlm examples/*.vlm tests/codegen/*.vlm; do
     n=$(echo "$f" | tr '/.' '__')
     if "$VLMC" "$f" -o "$T/$n" 2>"$T/err"; then
@@ -46,8 +39,7 @@ check "no temporary files left behind" [ -z "$(ls -A "$TMPDIR")" ]
 "$VLMC" -O0 --keep-temps examples/mog.vlm -o "$T/mog_O0" 2>"$T/err"
 check "vlmc -O0 --keep-temps keeps the generated C" sh -c "[ -x '$T/mog_O0' ] && ls \"\$TMPDIR\"/vlmc-*/mog.c >/dev/null 2>&1"
 rm -rf "$TMPDIR"/vlmc-*
-top=$(pwd); mkdir -p "$T/cwd"
-abs() { case $1 in /*) echo "$1" ;; *) echo "$top/$1" ;; esac; }   # BUILD may be absolute
+mkdir -p "$T/cwd"
 (cd "$T/cwd" && "$(abs "$VLMC")" "$top/tests/codegen/mix2d.vlm" 2>"$(abs "$T")/err")
 check "vlmc FILE writes ./STEM by default" [ -x "$T/cwd/mix2d" ]
 "$VLMC" --no-line examples/mog.vlm --emit-c "$T/nl.c" 2>"$T/err"
@@ -159,5 +151,4 @@ check "wrong data width is refused" sh -c "[ $? -eq 1 ] && grep -q 'error' '$T/e
 "$M" eval --data "$T/m_test.csv" --load "$T/v.ckpt" >"$T/out" 2>"$T/err"
 check "another model's checkpoint is refused" sh -c "[ $? -eq 1 ] && grep -qi 'model' '$T/err'"
 
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

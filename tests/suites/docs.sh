@@ -18,25 +18,21 @@
 #      `--limit` appended to the commands that read data and `--epochs 1`
 #      for training (replacing the README's, or appended).
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
+. "$(dirname "$0")/../suite_lib.sh"
+VLMC=${VLMC:-$BINDIR/vlmc}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
-T=$BUILD/tests/docs
-rm -rf "$T"; mkdir -p "$T"
-mkdir -p "$T/tmp"; TMPDIR=$(cd "$T/tmp" && pwd); export TMPDIR
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -s "$T/why" ] && sed 's/^/     | /' "$T/why" | head -12; }
+suite_dir; suite_tmpdir
 # check NAME CMD...: $T/why collects the reasons, shown on failure
+SUITE_ERR=$T/why
+suite_show() { head -12; }
 check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; : > "$T/why"; }
 why() { echo "$*" >> "$T/why"; }
 DOCS="README.md $(ls docs/*.md)"
-top=$(pwd)
-abs() { case $1 in /*) echo "$1" ;; *) echo "$top/$1" ;; esac; }
 
 # ------------------------------------------------------------ help texts
 M=$T/vae
 if ! "$VLMC" examples/vae.vlm -o "$M" 2>"$T/why"; then
-    bad "vlmc examples/vae.vlm"; echo "COUNTS passed=$pass failed=$fail"; exit 1
+    bad "vlmc examples/vae.vlm"; suite_end
 fi
 "$M" --help > "$T/help.main"
 # the commands: the lines under "commands:" up to the blank line
@@ -317,5 +313,4 @@ else
     check "README's commands wrote the trainer, checkpoint, PNGs, CSV and NPY files" [ ! -s "$T/why" ]
 fi
 
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

@@ -8,18 +8,14 @@
 # temporaries of killed writers, --labels counts and CSV labels, another
 # model's checkpoint, divergence before any save. Last line: COUNTS
 # passed=N failed=M.
-BUILD=${BUILD:-build}; LIBDIR=${LIBDIR:-lib}
-T=$BUILD/tests/driver_cli
-rm -rf "$T"; mkdir -p "$T"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -5; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+. "$(dirname "$0")/../suite_lib.sh"
+suite_dir
+suite_show() { head -5; }
 
 M=$T/mog
 if ! cc -std=c11 -O2 $SANFLAGS -Iruntime tests/fixtures/mog_fixture.c "$LIBDIR/libvlm.a" \
         $(pkg-config --cflags --libs openblas libpng zlib) -ldnnl -lgomp -lm -lpthread -o "$M" 2>"$T/err"; then
-    bad "compile fixture"; echo "COUNTS passed=$pass failed=$fail"; exit 1
+    bad "compile fixture"; suite_end
 fi
 ok "compile fixture"
 
@@ -243,5 +239,4 @@ else
     bad "compile nangrad.vlm"
 fi
 
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

@@ -5,16 +5,9 @@
 # after matching components), its log-likelihood is at least gradient
 # training's on the same data, and checkpoints and `params` work.
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
+. "$(dirname "$0")/../suite_lib.sh"
 VLMC=$BINDIR/vlmc
-T=$BUILD/tests/em
-rm -rf "$T"; mkdir -p "$T"
-TMPDIR=$T/tmp; export TMPDIR; mkdir -p "$TMPDIR"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -8; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-holds() { awk "BEGIN { exit !($1) }"; }
+suite_dir; suite_tmpdir
 # log p(x) printed by eval
 eval_ll() { awk '/log p\(x\)/ { print $3; exit }' "$1"; }
 # max over true components of |mu_true - mu_fit| after matching each true
@@ -120,5 +113,4 @@ awk 'BEGIN { srand(3); print "a,b"; for (i = 0; i < 300; i++) printf "%f,0\n", (
 check "--reg-covar 0, a constant column: exit 1, names the collapse" \
     sh -c "[ $rc -eq 1 ] && grep -q 'collapsed.*variance in dimension 1 is 0 ' '$T/err'"
 
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

@@ -11,16 +11,9 @@
 # refinement are poor guides that must draw the k-hat warning, the
 # converged default must not; --iw 1 prints n/a; posterior and impute
 # print their k-hat line. Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
+. "$(dirname "$0")/../suite_lib.sh"
 VLMC=$BINDIR/vlmc
-T=$BUILD/tests/evidence
-rm -rf "$T"; mkdir -p "$T"
-TMPDIR=$T/tmp; export TMPDIR; mkdir -p "$TMPDIR"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -8; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-holds() { awk "BEGIN { exit !($1) }"; }
+suite_dir; suite_tmpdir
 # the estimate and SE eval printed, the exact log p(x) of an exact model
 est() { awk '/log p\(x\) \(IS\)/ { print $4 }' "$1"; }
 se()  { awk '/log p\(x\) \(IS\)/ { print $6 }' "$1"; }
@@ -108,5 +101,4 @@ vx=$("$T/exact" vae2d "$T/v.params" "$T/v_test.csv")
 "$V" eval --data "$T/v_test.csv" --load "$T/v.ckpt" >"$T/v_def" 2>"$T/err"
 within "lecture VAE (2-D), defaults, vs quadrature" "$T/v_def" "$vx"
 
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

@@ -5,14 +5,11 @@
 # ELBO <= IWAE_K, and that posterior / impute / sample / gradvar run and
 # write their outputs. The full-size runs are tests/check_long.sh.
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
+. "$(dirname "$0")/../suite_lib.sh"
+VLMC=${VLMC:-$BINDIR/vlmc}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
-T=$BUILD/tests/examples
-rm -rf "$T"; mkdir -p "$T"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | tail -5; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+suite_dir
+suite_show() { tail -5; }
 # run LOG CMD...: stdout to LOG, stderr to $T/err; status of the command
 run() { log=$1; shift; "$@" >"$log" 2>"$T/err"; }
 # field LOG LABEL: the number after LABEL on the last matching line
@@ -25,8 +22,7 @@ TRAIN=$DATA/train-images-idx3-ubyte.gz
 TEST=$DATA/t10k-images-idx3-ubyte.gz
 LABELS=$DATA/t10k-labels-idx1-ubyte.gz
 if [ ! -f "$TRAIN" ]; then
-    echo "examples: Fashion-MNIST not found under $DATA (make deps)"
-    echo "COUNTS passed=0 failed=1"; exit 1
+    suite_abort "examples: Fashion-MNIST not found under $DATA (make deps)"
 fi
 for e in vae vae_local vae_missing sbn vae_lecture mog cvae bayes_pca pca_map; do
     check "vlmc examples/$e.vlm" run "$T/build.log" "$VLMC" "examples/$e.vlm" -o "$T/$e"
@@ -157,5 +153,4 @@ done
 check "bayes_pca: params prints q(W) (W_loc, W_log_sd: 784 rows each)" sh -c \
     "'$T/bayes_pca' params --load '$T/bayes_pca.ckpt' > '$T/bp.csv' && [ \$(grep -c '^W_log_sd,' '$T/bp.csv') -eq 784 ]"
 
-echo "COUNTS passed=$pass failed=$fail"
-[ $fail -eq 0 ]
+suite_end

@@ -16,19 +16,17 @@
 # and FUZZ_COMPILE override the defaults for longer hunts. A model that once
 # broke vlmc is kept in tests/good or tests/bad, so it is checked for good.
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
+. "$(dirname "$0")/../suite_lib.sh"
+VLMC=${VLMC:-$BINDIR/vlmc}
 SEED=${FUZZ_SEED:-20250101}
 ROUNDS=${FUZZ_ROUNDS:-25}
 GEN=${FUZZ_GEN:-150}
 MAXC=${FUZZ_COMPILE:-60}
 dir=$BUILD/fuzz
 export LC_ALL=C
-pass=0; fail=0
 
 if [ ! -x "$VLMC" ]; then
-    echo "fuzz_compile: $VLMC not built"
-    echo "COUNTS passed=0 failed=1"
-    exit 1
+    suite_abort "fuzz_compile: $VLMC not built"
 fi
 limit=10; climit=120
 if grep -q __asan_init "$VLMC" 2>/dev/null; then limit=60; climit=600; fi
@@ -41,7 +39,9 @@ awk -v seed="$SEED" -v count="$GEN" -v out="$dir" -f tests/fuzz/generate.awk
 # in turns: a mutant, a generated model, ...
 paste -d '\n' "$dir/index.mut" "$dir/index.gen" | grep -v '^$' >"$dir/index"
 
-bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; sed 's/^/     | /' "$dir/err" | head -12; }
+# a failure shows vlmc's stderr; a model that passes is only counted
+SUITE_ERR=$dir/err
+suite_show() { head -12; }
 # a diagnostic with a position in the mutant
 located() { grep -qE "^$1:[0-9]+:[0-9]+: error: " "$dir/err"; }
 
@@ -51,23 +51,23 @@ while read -r m src ops; do
     n_checked=$((n_checked + 1))
     timeout $limit "$VLMC" --check "$f" >"$dir/out" 2>"$dir/err"; rc=$?
     what="$m (from $src:$ops)"
-    if [ $rc -eq 124 ]; then bad "$what" "vlmc --check hangs"; continue; fi
-    if [ $rc -ge 128 ]; then bad "$what" "vlmc --check crashes (exit $rc)"; continue; fi
+    if [ $rc -eq 124 ]; then bad "$what: vlmc --check hangs"; continue; fi
+    if [ $rc -ge 128 ]; then bad "$what: vlmc --check crashes (exit $rc)"; continue; fi
     if [ $rc -eq 1 ]; then
-        if located "$f"; then pass=$((pass + 1)); else bad "$what" "rejected without a FILE:LINE:COL error"; fi
+        if located "$f"; then pass=$((pass + 1)); else bad "$what: rejected without a FILE:LINE:COL error"; fi
         continue
     fi
-    if [ $rc -ne 0 ]; then bad "$what" "vlmc --check exit $rc"; continue; fi
+    if [ $rc -ne 0 ]; then bad "$what: vlmc --check exit $rc"; continue; fi
     n_accepted=$((n_accepted + 1))
     if [ $n_compiled -ge "$MAXC" ]; then pass=$((pass + 1)); continue; fi
     n_compiled=$((n_compiled + 1))
     timeout $climit "$VLMC" "$f" -o "$dir/trainer" >"$dir/out" 2>"$dir/err"; rc=$?
-    if [ $rc -eq 124 ]; then bad "$what" "vlmc -o hangs"
-    elif [ $rc -ge 128 ]; then bad "$what" "vlmc -o crashes (exit $rc)"
-    elif grep -q "internal error" "$dir/err"; then bad "$what" "vlmc -o: internal error"
+    if [ $rc -eq 124 ]; then bad "$what: vlmc -o hangs"
+    elif [ $rc -ge 128 ]; then bad "$what: vlmc -o crashes (exit $rc)"
+    elif grep -q "internal error" "$dir/err"; then bad "$what: vlmc -o: internal error"
     elif [ $rc -eq 0 ] && [ -x "$dir/trainer" ]; then pass=$((pass + 1))
     elif [ $rc -eq 1 ] && located "$f"; then pass=$((pass + 1)); n_refused=$((n_refused + 1))
-    else bad "$what" "vlmc -o exit $rc without a FILE:LINE:COL error"
+    else bad "$what: vlmc -o exit $rc without a FILE:LINE:COL error"
     fi
     rm -f "$dir/trainer"
 done <"$dir/index"
@@ -76,5 +76,4 @@ echo "fuzz_compile: $n_checked models (seed $SEED), $n_accepted accepted by --ch
      "$n_compiled compiled with -o ($n_refused refused with a located error)"
 if [ -n "$(ls -A "$TMPDIR")" ]; then fail=$((fail + 1)); echo "FAIL vlmc left temporary files"; fi
 [ $fail -eq 0 ] && rm -rf "$dir"
-echo "COUNTS passed=$pass failed=$fail"
-[ $fail -eq 0 ]
+suite_end

@@ -3,13 +3,10 @@
 # (tests/suites/fuzz_compile.sh) and that compiling alone does not show;
 # their models live in tests/good/ (compiled and gradchecked by the
 # codegen suite too). Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
-T=$BUILD/tests/fuzz_regress
-rm -rf "$T"; mkdir -p "$T"
+. "$(dirname "$0")/../suite_lib.sh"
+VLMC=${VLMC:-$BINDIR/vlmc}
+suite_dir
 export LC_ALL=C
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -8; }
 
 # A [K] row of Categorical logits/probs shared by the D elements of a
 # vector variable: every element draws from that one row, so every
@@ -41,5 +38,4 @@ else
     bad "tests/good/categorical_shared.vlm: compile or sample"
 fi
 
-echo "COUNTS passed=$pass failed=$fail"
-[ $fail -eq 0 ]
+suite_end

@@ -8,16 +8,9 @@
 # checked on every CPU by hiding the units with DNNL_MAX_CPU_ISA); the
 # threads that use CPU time are exactly --threads (no second pool).
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
+. "$(dirname "$0")/../suite_lib.sh"
 VLMC=$BINDIR/vlmc
-T=$BUILD/tests/gemm
-rm -rf "$T"; mkdir -p "$T"
-TMPDIR=$T/tmp; export TMPDIR; mkdir -p "$TMPDIR"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -8; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-holds() { awk "BEGIN { exit !($1) }"; }
+suite_dir; suite_tmpdir
 unset OPENBLAS_CORETYPE VLM_GEMM VLM_OPENBLAS_REEXEC VLM_TEST_OPENBLAS_CORE
 DATA=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 
@@ -122,4 +115,4 @@ if [ -f "$DATA" ]; then
     check "--threads 1: user+sys $user+$sys s <= 1.1 x wall $wall s" holds "$user + $sys <= 1.1 * $wall + 0.1"
 fi
 
-echo "COUNTS passed=$pass failed=$fail"
+suite_end

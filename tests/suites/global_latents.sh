@@ -11,16 +11,9 @@
 # Gradients are checked by finite differences in codegen.sh
 # (tests/codegen/global_*.vlm, prior_params.vlm).
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
+. "$(dirname "$0")/../suite_lib.sh"
 VLMC=$BINDIR/vlmc
-T=$BUILD/tests/global_latents
-rm -rf "$T"; mkdir -p "$T/tmp"
-TMPDIR=$(cd "$T/tmp" && pwd); export TMPDIR
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -8; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-holds() { awk "BEGIN { exit !($1) }"; }
+suite_dir; suite_tmpdir
 # near(got, want, rel, abs): |got - want| <= rel |want| + abs
 near() { awk -v g="$1" -v w="$2" -v r="$3" -v a="$4" 'BEGIN { d = g - w; if (d < 0) d = -d;
     m = w < 0 ? -w : w; exit !(g != "" && d <= r * m + a) }'; }
@@ -194,5 +187,4 @@ got=$(awk '/^epoch .* train/ { print $NF }' "$T/out" | tail -1)
 check "the objective with the prior: $got = (sum log p(x_i | mu) + log p(mu)) / N = $want" \
     holds "($got - $want) < 1e-4 && ($want - $got) < 1e-4"
 
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

@@ -5,13 +5,14 @@
 #                    (stderr must equal NAME.warn if present, else be empty);
 #   tests/bad/*.vlm  must fail with exit 1 and stderr equal to NAME.err.
 # `sh tests/suites/golden.sh --update` rewrites the goldens: review the diff.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
+. "$(dirname "$0")/../suite_lib.sh"
+VLMC=${VLMC:-$BINDIR/vlmc}
 update=0
 [ "$1" = "--update" ] && update=1
 tmp=$BUILD/golden
 mkdir -p "$tmp"
-pass=0; fail=0
 
+# only failures are printed: there are hundreds of goldens
 ok()  { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
 
@@ -23,9 +24,7 @@ same() {
 }
 
 if [ ! -x "$VLMC" ]; then
-    echo "golden: $VLMC not built"
-    echo "COUNTS passed=0 failed=1"
-    exit 1
+    suite_abort "golden: $VLMC not built"
 fi
 
 for f in examples/*.vlm; do
@@ -63,5 +62,4 @@ for f in tests/bad/*.vlm; do
     ok
 done
 
-echo "COUNTS passed=$pass failed=$fail"
-[ $fail -eq 0 ]
+suite_end

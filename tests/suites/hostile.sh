@@ -3,7 +3,8 @@
 # `timeout 5` (20 under ASan), must exit with the expected status (1 with a diagnostic, or
 # 0 when valid) and must not trip a sanitizer. Big inputs are generated
 # here under $BUILD/hostile, never committed.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
+. "$(dirname "$0")/../suite_lib.sh"
+VLMC=${VLMC:-$BINDIR/vlmc}
 dir=$BUILD/hostile
 # The 5 s budget (--check lowers the model too: about 1.1 s for the 10 MB one
 # on an idle machine) is for optimised builds; sanitizer builds check memory
@@ -12,12 +13,9 @@ limit=5
 if grep -q __asan_init "$VLMC" 2>/dev/null; then limit=20; fi
 mkdir -p "$dir"
 export LC_ALL=C
-pass=0; fail=0
 
 if [ ! -x "$VLMC" ]; then
-    echo "hostile: $VLMC not built"
-    echo "COUNTS passed=0 failed=1"
-    exit 1
+    suite_abort "hostile: $VLMC not built"
 fi
 
 # run NAME EXPECTED-EXIT FILE [PATTERN]: stderr must match PATTERN if given
@@ -38,7 +36,7 @@ run() {
     if [ -n "$why" ]; then
         fail=$((fail + 1)); echo "FAIL $name: $why (${secs}s)"; head -5 "$dir/err"
     else
-        pass=$((pass + 1)); echo "ok   $name (${secs}s)"
+        ok "$name (${secs}s)"
     fi
 }
 
@@ -105,5 +103,4 @@ chmod 644 "$dir/unreadable.vlm"
 mkdir -p "$dir/a_directory.vlm"
 run directory 1 "$dir/a_directory.vlm" "is a directory"
 
-echo "COUNTS passed=$pass failed=$fail"
-[ $fail -eq 0 ]
+suite_end

@@ -8,16 +8,13 @@
 # tolerances of 5 standard errors); `guide local` params per data point
 # too (tests/codegen/init_local.vlm). The rejected pairs are the golden
 # tests/bad/init_constraint_pairs. Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
-T=$BUILD/tests/init_values
-rm -rf "$T"; mkdir -p "$T"
+. "$(dirname "$0")/../suite_lib.sh"
+VLMC=${VLMC:-$BINDIR/vlmc}
+suite_dir
 export LC_ALL=C
-pass=0; fail=0
 
 if ! "$VLMC" tests/codegen/init_pairs.vlm -o "$T/trainer" 2>"$T/err"; then
-    cat "$T/err"
-    echo "COUNTS passed=0 failed=1"
-    exit 1
+    cat "$T/err"; suite_abort
 fi
 
 for seed in 1 2; do
@@ -109,5 +106,4 @@ else
     cat "$T/err"; fail=$((fail + 1)); echo "FAIL local params: compile, sample, train or posterior"
 fi
 
-echo "COUNTS passed=$pass failed=$fail"
-[ $fail -eq 0 ]
+suite_end

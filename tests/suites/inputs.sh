@@ -6,16 +6,9 @@
 # errors: NaN in an input, a category out of range, files whose row counts
 # differ, unknown, unbound and twice-bound names, wrong widths.
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
+. "$(dirname "$0")/../suite_lib.sh"
 VLMC=$BINDIR/vlmc
-T=$BUILD/tests/inputs
-rm -rf "$T"; mkdir -p "$T/tmp"
-TMPDIR=$(cd "$T/tmp" && pwd); export TMPDIR
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -8; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-holds() { awk "BEGIN { exit !($1) }"; }
+suite_dir; suite_tmpdir
 # fails(): the last command exited 1 and its stderr has the pattern
 fails() { [ "$rc" -eq 1 ] && grep -q -- "$1" "$T/err"; }
 
@@ -221,5 +214,4 @@ else
     echo "skip Fashion-MNIST (not installed)"
 fi
 
-echo "COUNTS passed=$pass failed=$fail"
-[ $fail -eq 0 ]
+suite_end

@@ -6,16 +6,9 @@
 # all K^T paths), NaN steps marginalised, training from another seed on
 # data sampled from known parameters, the Viterbi path against the true
 # one, and the commands' errors. Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
+. "$(dirname "$0")/../suite_lib.sh"
 VLMC=$BINDIR/vlmc
-T=$BUILD/tests/markov
-rm -rf "$T"; mkdir -p "$T"
-TMPDIR=$T/tmp; export TMPDIR; mkdir -p "$TMPDIR"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -8; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-holds() { awk "BEGIN { exit !($1) }"; }
+suite_dir; suite_tmpdir
 # log p(x) printed by eval
 eval_ll() { awk '/log p\(x\)/ { for (i = 3; i <= NF; i++) if ($i ~ /^-?[0-9]/) { print $i; exit } }' "$1"; }
 compile() { "$VLMC" "$1" -o "$2" 2>"$T/err"; }
@@ -134,5 +127,4 @@ compile "$T/nolat.vlm" "$T/nolat"
 "$T/nolat" sample -n 3 --out "$T/n.csv" --latents "$T/nl.csv" >/dev/null 2>"$T/err"
 check "sample --latents without latents: a clear error" sh -c "[ $? -ne 0 ] && grep -q 'no latent variables' '$T/err'"
 
-echo "COUNTS passed=$pass failed=$fail"
-[ $fail -eq 0 ]
+suite_end

@@ -8,17 +8,13 @@
 # where it is missing), the gradient (one full-batch SGD step), the
 # posterior p(y | x) and the accuracy against labels.
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
-T=$BUILD/tests/partial_obs
-rm -rf "$T"; mkdir -p "$T"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -5; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+. "$(dirname "$0")/../suite_lib.sh"
+suite_dir
+suite_show() { head -5; }
 
 M=$T/semisup
 if ! "$BINDIR/vlmc" tests/codegen/semisup.vlm -o "$M" 2>"$T/err"; then
-    bad "compile semisup.vlm"; echo "COUNTS passed=$pass failed=$fail"; exit 1
+    bad "compile semisup.vlm"; suite_end
 fi
 ok "compile semisup.vlm"
 check "plan says the variable is summed where missing" \
@@ -287,5 +283,4 @@ check "eval --hide y = the data without labels" sh -c "grep 'log p' '$T/e1' > '$
 check "posterior --hide y: accuracy on all 300, by the posterior and by q(y | x)" \
     sh -c "grep -q \"by the model's posterior .*on the 300 items\" '$T/out' && grep -q 'by the guide.s q(y | x) .*on the 300 items' '$T/out'"
 
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

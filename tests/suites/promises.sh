@@ -13,16 +13,10 @@
 #   - `impute --shape HxW` sets the image shape of `--png`, also over the
 #     data's own 28x28.
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}; VLMC=${VLMC:-$BINDIR/vlmc}
+. "$(dirname "$0")/../suite_lib.sh"
+VLMC=${VLMC:-$BINDIR/vlmc}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
-T=$BUILD/tests/promises
-rm -rf "$T"; mkdir -p "$T"
-mkdir -p "$T/tmp"; TMPDIR=$(cd "$T/tmp" && pwd); export TMPDIR
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -8; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-holds() { awk "BEGIN { exit !($1) }"; }
+suite_dir; suite_tmpdir
 # run CMD...: stdout to $T/out, stderr to $T/err
 run() { "$@" >"$T/out" 2>"$T/err"; }
 # the last row's train_objective of a --log file
@@ -140,5 +134,4 @@ else
     echo "FAIL impute --shape: Fashion-MNIST not under $DATA (make deps)"; fail=$((fail + 1))
 fi
 
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

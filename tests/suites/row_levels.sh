@@ -15,15 +15,9 @@
 # checked against finite differences by codegen.sh (tests/codegen/
 # vade_tiny.vlm, examples/vade.vlm).
 # Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
+. "$(dirname "$0")/../suite_lib.sh"
 VLMC=$BINDIR/vlmc
-T=$BUILD/tests/row_levels
-rm -rf "$T"; mkdir -p "$T"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -8; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
-holds() { awk "BEGIN { exit !($1) }"; }
+suite_dir
 # the value after `label` on the first line of a file that starts with it
 value() { awk -v k="$2" 'index($0, k) == 1 { $0 = substr($0, length(k) + 1); print $1; exit }' "$1"; }
 
@@ -90,5 +84,4 @@ done
 check "... and its parameters after 20 SGD steps of 2 samples" \
     sh -c "paste -d, '$T/p1' '$T/p2' | awk -F, '{ n = NF / 2; for (i = 3; i <= n; i++) if ((\$i - \$(i + n))^2 > 1e-8) bad = 1 } END { exit bad }'"
 
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end

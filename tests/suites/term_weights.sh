@@ -6,17 +6,13 @@
 # a model without guided latents refuses the options. The weighted
 # gradient itself is checked against finite differences by `gradcheck`
 # (its estimator check at KL weight 0.3). Last line: COUNTS passed=N failed=M.
-BUILD=${BUILD:-build}; BINDIR=${BINDIR:-bin}
-T=$BUILD/tests/term_weights
-rm -rf "$T"; mkdir -p "$T"
-pass=0; fail=0
-ok()  { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -f "$T/err" ] && sed 's/^/     | /' "$T/err" | head -5; }
-check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+. "$(dirname "$0")/../suite_lib.sh"
+suite_dir
+suite_show() { head -5; }
 
 M=$T/vae
 if ! "$BINDIR/vlmc" tests/codegen/small_vae.vlm -o "$M" 2>"$T/err"; then
-    bad "compile small_vae.vlm"; echo "COUNTS passed=$pass failed=$fail"; exit 1
+    bad "compile small_vae.vlm"; suite_end
 fi
 ok "compile small_vae.vlm"
 "$M" sample --seed 4 -n 600 --out "$T/data.csv" >/dev/null 2>"$T/err"
@@ -53,5 +49,4 @@ check "warm-up differs from no warm-up" sh -c "! cmp -s '$T/w2.ckpt' '$T/plain.c
 "$T/mog" train --data "$T/mog.csv" --set D=2 --optimizer adam --epochs 1 --kl-weight 0.5 >"$T/out" 2>"$T/err"; rc=$?
 check "--kl-weight without guided latents: error" sh -c "[ $rc -ne 0 ] && grep -q 'has none' '$T/err'"
 
-echo "COUNTS passed=$pass failed=$fail"
-[ "$fail" -eq 0 ]
+suite_end
