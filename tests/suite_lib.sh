@@ -32,6 +32,8 @@
 # Functions
 #   ok NAME / bad NAME / skip NAME   count and print one check
 #   check NAME CMD...    run CMD: ok NAME if it succeeds, else bad NAME
+#   require NAME CMD...  check NAME CMD, and if it failed, suite_end: for
+#                        what every later check needs (compile the model)
 #   holds EXPR           an awk condition on numbers: holds "$a < 2 * $b"
 #   suite_show           the filter of the lines `bad` shows: head -8;
 #                        redefine for others (suite_show() { tail -5; })
@@ -56,6 +58,7 @@ bad()  { fail=$((fail + 1)); echo "FAIL $1"; [ -f "${SUITE_ERR:-$T/err}" ] && se
 suite_show() { head -8; }
 skip() { skip=$((skip + 1)); echo "skip $1"; }
 check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+require() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; suite_end; fi; }
 holds() { awk "BEGIN { exit !($1) }"; }
 abs() { case $1 in /*) echo "$1" ;; *) echo "$top/$1" ;; esac; }
 

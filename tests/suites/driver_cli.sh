@@ -13,11 +13,8 @@ suite_dir
 suite_show() { head -5; }
 
 M=$T/mog
-if ! cc -std=c11 -O2 $SANFLAGS -Iruntime tests/fixtures/mog_fixture.c "$LIBDIR/libvlm.a" \
-        $(pkg-config --cflags --libs openblas libpng zlib) -ldnnl -lgomp -lm -lpthread -o "$M" 2>"$T/err"; then
-    bad "compile fixture"; suite_end
-fi
-ok "compile fixture"
+require "compile fixture" cc -std=c11 -O2 $SANFLAGS -Iruntime tests/fixtures/mog_fixture.c "$LIBDIR/libvlm.a" \
+    $(pkg-config --cflags --libs openblas libpng zlib) -ldnnl -lgomp -lm -lpthread -o "$M" 2>"$T/err"
 
 run() { "$M" "$@" >"$T/out" 2>"$T/err"; }
 

@@ -13,10 +13,7 @@ suite_dir
 suite_show() { head -5; }
 
 M=$T/semisup
-if ! "$BINDIR/vlmc" tests/codegen/semisup.vlm -o "$M" 2>"$T/err"; then
-    bad "compile semisup.vlm"; suite_end
-fi
-ok "compile semisup.vlm"
+require "compile semisup.vlm" "$BINDIR/vlmc" tests/codegen/semisup.vlm -o "$M" 2>"$T/err"
 check "plan says the variable is summed where missing" \
     sh -c "'$BINDIR/vlmc' --plan tests/codegen/semisup.vlm | grep -q 'summed out exactly'"
 

@@ -11,10 +11,7 @@ suite_dir
 suite_show() { head -5; }
 
 M=$T/vae
-if ! "$BINDIR/vlmc" tests/codegen/small_vae.vlm -o "$M" 2>"$T/err"; then
-    bad "compile small_vae.vlm"; suite_end
-fi
-ok "compile small_vae.vlm"
+require "compile small_vae.vlm" "$BINDIR/vlmc" tests/codegen/small_vae.vlm -o "$M" 2>"$T/err"
 "$M" sample --seed 4 -n 600 --out "$T/data.csv" >/dev/null 2>"$T/err"
 tr() { "$M" train --data "$T/data.csv" --batch 50 --lr 0.01 --seed 2 --threads 1 "$@" >"$T/out" 2>"$T/err"; }
 
