@@ -10,12 +10,14 @@
 #include <math.h>
 #include <string.h>
 
-/* log sum_k exp(x[k * stride]); -inf when every term is -inf, NaN if any is */
-static double lse_strided(int K, const double *x, ptrdiff_t stride)
+/* log sum_i exp(a[i] + b[i * stride]): one column of a transition, or
+ * with a NULL (zeros) a plain log-sum-exp; -inf when every term is -inf,
+ * NaN if any is. libm's exp, unlike vlm_logsumexp's approximation. */
+static double lse_sum(int K, const double *a, const double *b, ptrdiff_t stride)
 {
     double m = -INFINITY;
-    for (int k = 0; k < K; k++) {
-        double v = x[k * stride];
+    for (int i = 0; i < K; i++) {
+        double v = (a ? a[i] : 0.0) + b[i * stride];
         if (isnan(v))
             return NAN;
         if (v > m)
@@ -24,10 +26,13 @@ static double lse_strided(int K, const double *x, ptrdiff_t stride)
     if (m == -INFINITY || m == INFINITY)
         return m;
     double s = 0;
-    for (int k = 0; k < K; k++)
-        s += exp(x[k * stride] - m);
+    for (int i = 0; i < K; i++)
+        s += exp((a ? a[i] : 0.0) + b[i * stride] - m);
     return m + log(s);
 }
+
+/* log sum_k exp(x[k]) */
+static double lse(int K, const double *x) { return lse_sum(K, NULL, x, 1); }
 
 // init (K), trans (K,K) probs or logits -> li (K), lA (K,K) log-probs
 void vlm_markov_log_params(int K, bool logits, const float *init,
@@ -39,7 +44,7 @@ void vlm_markov_log_params(int K, bool logits, const float *init,
         for (int k = 0; k < K; k++)
             dst[k] = logits ? (double)src[k] : log((double)src[k]);
         if (logits) {
-            double z = lse_strided(K, dst, 1);
+            double z = lse(K, dst);
             for (int k = 0; k < K; k++)
                 dst[k] -= z;
         }
@@ -76,25 +81,6 @@ void vlm_markov_params_bwd(int K, bool logits, const double *li,
     }
 }
 
-/* log sum_i exp(a[i] + b[i * stride]) (one column of a transition) */
-static double lse_sum(int K, const double *a, const double *b, ptrdiff_t stride)
-{
-    double m = -INFINITY;
-    for (int i = 0; i < K; i++) {
-        double v = a[i] + b[i * stride];
-        if (isnan(v))
-            return NAN;
-        if (v > m)
-            m = v;
-    }
-    if (m == -INFINITY || m == INFINITY)
-        return m;
-    double s = 0;
-    for (int i = 0; i < K; i++)
-        s += exp(a[i] + b[i * stride] - m);
-    return m + log(s);
-}
-
 // alpha (T,K): alpha_t(k) = log p(x_0..x_t, z_t = k); returns log Z
 double vlm_markov_forward(int T, int K, const double *li, const double *lA,
                           const double *em, double *alpha)
@@ -106,7 +92,7 @@ double vlm_markov_forward(int T, int K, const double *li, const double *lA,
         for (int j = 0; j < K; j++)
             alpha[(size_t)t * K + j] = em[(size_t)t * K + j] + lse_sum(K, prev, lA + j, K);
     }
-    return lse_strided(K, alpha + (size_t)(T - 1) * K, 1);
+    return lse(K, alpha + (size_t)(T - 1) * K);
 }
 
 // beta (T,K): beta_t(i) = log p(x_{t+1}..x_{T-1} | z_t = i)
@@ -228,7 +214,7 @@ static void markov_sample(VlmRng *rng, int R, int n, int K, const VlmIn *th,
             for (int k = 0; k < K; k++)
                 lg[k] = p[(off + k) * es];
             if (logits) {
-                double z0 = lse_strided(K, lg, 1);
+                double z0 = lse(K, lg);
                 for (int k = 0; k < K; k++)
                     w[k] = exp(lg[k] - z0);
             } else {

@@ -325,6 +325,14 @@ static void test_csv_long_numbers(void)
     vlm_data_free(&d);
 }
 
+/* A label file of this text, read for the data d, must fail (expect_fail). */
+static void labels_fail(VlmData *d, const char *name, const char *text, const char *want)
+{
+    VlmErr e = {{0}};
+    put_text(tpath(name), text);
+    expect_fail(vlm_data_read_labels(tpath(name), d, &e), &e, tpath(name), want);
+}
+
 /* Labels from a one-column CSV of integer class ids, a header allowed. */
 static void test_labels_csv(void)
 {
@@ -342,21 +350,13 @@ static void test_labels_csv(void)
     expect_fail(vlm_data_read_labels(tpath("lab.csv"), &d, &e), &e,
                 tpath("lab.csv"), "3 labels for 5 data items");
     d.n = 0;
-    put_text(tpath("neg.csv"), "1\n-1\n");
-    expect_fail(vlm_data_read_labels(tpath("neg.csv"), &d, &e), &e,
-                tpath("neg.csv"), "neg.csv:2:1: '-1' is not a class id (an integer from 0 to 65535)");
-    put_text(tpath("frac.csv"), "y\n2.5\n");
-    expect_fail(vlm_data_read_labels(tpath("frac.csv"), &d, &e), &e,
-                tpath("frac.csv"), "frac.csv:2:1: '2.5' is not a class id");
-    put_text(tpath("huge.csv"), "70000\n");
-    expect_fail(vlm_data_read_labels(tpath("huge.csv"), &d, &e), &e,
-                tpath("huge.csv"), "is not a class id");
-    put_text(tpath("two.csv"), "a,b\n1,2\n");
-    expect_fail(vlm_data_read_labels(tpath("two.csv"), &d, &e), &e,
-                tpath("two.csv"), "two.csv:1:1: the header has 2 fields; a label file has one column");
-    put_text(tpath("nolab.csv"), "label\n");
-    expect_fail(vlm_data_read_labels(tpath("nolab.csv"), &d, &e), &e,
-                tpath("nolab.csv"), "no labels");
+    labels_fail(&d, "neg.csv", "1\n-1\n",
+                "neg.csv:2:1: '-1' is not a class id (an integer from 0 to 65535)");
+    labels_fail(&d, "frac.csv", "y\n2.5\n", "frac.csv:2:1: '2.5' is not a class id");
+    labels_fail(&d, "huge.csv", "70000\n", "is not a class id");
+    labels_fail(&d, "two.csv", "a,b\n1,2\n",
+                "two.csv:1:1: the header has 2 fields; a label file has one column");
+    labels_fail(&d, "nolab.csv", "label\n", "no labels");
     CU_ASSERT(d.labels == NULL);
 }
 
