@@ -10,8 +10,10 @@
 #     # NAME.sh — what it checks. Last line: COUNTS passed=N failed=M.
 #     . "$(dirname "$0")/../suite_lib.sh"
 #     suite_dir                      # T=$BUILD/tests/NAME, empty
-#     "$BINDIR/vlmc" m.vlm -o "$T/m" 2>"$T/err"
-#     check "m.vlm compiles" [ $? -eq 0 ]
+#     require "m.vlm compiles" "$BINDIR/vlmc" m.vlm -o "$T/m" 2>"$T/err"
+#     "$T/m" train ... >"$T/out" 2>"$T/err"
+#     check "it trains" [ $? -eq 0 ]
+#     check "ELBO $elbo above -100" holds "$elbo > -100"
 #     ...
 #     suite_end
 #
@@ -30,8 +32,11 @@
 #   SUITE_ERR            the file `bad` shows under a failure; default
 #                        $T/err, so send the checked command's stderr there
 # Functions
-#   ok NAME / bad NAME / skip NAME   count and print one check
+#   ok NAME / bad NAME / skip NAME   count and print one check (a skip
+#                        is only counted in $skip; bench_smoke.sh prints it)
 #   check NAME CMD...    run CMD: ok NAME if it succeeds, else bad NAME
+#                        (these print to stdout: `check ... 2>"$T/err"`
+#                        sends just CMD's stderr there)
 #   require NAME CMD...  check NAME CMD, and if it failed, suite_end: for
 #                        what every later check needs (compile the model)
 #   holds EXPR           an awk condition on numbers: holds "$a < 2 * $b"
