@@ -91,7 +91,7 @@ cut -d, -f1,2 "$T/po.csv" > "$T/po_u.csv"; cut -d, -f3 "$T/po.csv" > "$T/po_y.cs
 "$PO" eval --data "$T/po.csv" --load "$T/po.ckpt" >"$T/e0" 2>"$T/err"
 "$PO" eval --data u="$T/po_u.csv" --data y="$T/po_y.csv" --data x="$T/po_x.csv" --load "$T/po.ckpt" >"$T/e1" 2>"$T/err"
 l0=$(awk '/log p/ { print $3 }' "$T/e0"); l1=$(awk '/log p/ { print $3 }' "$T/e1")
-check "one file or one per variable: the same exact log-likelihood ($l0, $l1)" [ -n "$l0" ] && [ "$l0" = "$l1" ]
+check "one file or one per variable: the same exact log-likelihood ($l0, $l1)" sh -c "[ -n '$l0' ] && [ '$l0' = '$l1' ]"
 "$PO" posterior --data "$T/po.csv" --load "$T/po.ckpt" --out "$T/pp0.csv" >"$T/out" 2>"$T/err"
 "$PO" posterior --data "$T/po_u.csv" --data y="$T/po_y.csv" --data x="$T/po_x.csv" --load "$T/po.ckpt" \
     --out "$T/pp1.csv" >"$T/out" 2>"$T/err"

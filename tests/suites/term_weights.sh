@@ -33,6 +33,20 @@ tr --epochs 1 --kl-weight 0 --save "$T/zero.ckpt"
 obj0=$(sed -n 's/.*train KL-weighted objective (not a bound) \(-*[0-9.e+-]*\).*/\1/p' "$T/out")
 check "--kl-weight 0 trains (objective $obj0)" [ -n "$obj0" ]
 
+# at fixed parameters (lr 1e-30: Adam's steps vanish in float) and the
+# same batches and noise, the weighted objective E log p(x | z) - B KL is
+# linear in B: the weight-0 objective exceeds the ELBO by the KL (> 0)
+# and B = 0.5 lies halfway
+fixed_obj() {
+    tr --epochs 1 --lr 1e-30 --kl-weight "$1"
+    sed -n 's/.*train \(KL-weighted objective (not a bound)\|elbo\) \(-*[0-9.e+-]*\).*/\2/p' "$T/out" | tail -1
+}
+f0=$(fixed_obj 0); fh=$(fixed_obj 0.5); f1=$(fixed_obj 1)
+check "fixed parameters: objective at B = 0 ($f0) > at B = 1 ($f1)" \
+    holds "\"$f0\" != \"\" && \"$f1\" != \"\" && $f0 > $f1 + 1e-3"
+check "... and B = 0.5 ($fh) halfway (within 1e-4 of $f0 - $f1)" \
+    holds "\"$fh\" != \"\" && ($fh - ($f0 + $f1) / 2) < 1e-4 * ($f0 - $f1) + 1e-6 && (($f0 + $f1) / 2 - $fh) < 1e-4 * ($f0 - $f1) + 1e-6"
+
 # warm-up: 2 epochs straight = 1 epoch, then resumed for the second
 tr --epochs 2 --kl-warmup 3 --save "$T/w2.ckpt";        check "train --kl-warmup 3" [ $? -eq 0 ]
 tr --epochs 1 --kl-warmup 3 --save "$T/w1.ckpt"
