@@ -7,7 +7,7 @@ LIBDIR  ?= lib
 SAN     ?=
 CC      ?= cc
 
-DEPS_PKGS := flex bison libopenblas-dev libdnnl-dev libcunit1-dev zlib1g-dev libpng-dev pkg-config
+DEPS_PKGS := flex bison libopenblas-dev libdnnl-dev libcunit1-dev zlib1g-dev libpng-dev pkg-config libopenmpi-dev openmpi-bin
 DATA_PKGS := dataset-fashion-mnist
 
 # Flags of the Debian libraries, read when this Makefile is read. `make demo`
@@ -26,6 +26,13 @@ PKG_LIBS   := $(if $(strip $(PKG_LIBS)),$(PKG_LIBS),-lopenblas -lpng16 -lz)
 DNNL_LIBS  := $(shell $(PKG_CONFIG) --libs dnnl 2>/dev/null || echo -ldnnl)
 DNNL_LIBS  := $(if $(strip $(DNNL_LIBS)),$(DNNL_LIBS),-ldnnl)
 PKG_LIBS   := $(PKG_LIBS) $(DNNL_LIBS) -lgomp
+# OpenMPI (runtime/mpi.c: data-parallel train, EM and eval under mpirun):
+# every trainer links it; run alone it never calls MPI_Init.
+MPI_CFLAGS := $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
+MPI_LIBS   := $(shell $(PKG_CONFIG) --libs ompi-c 2>/dev/null || echo -lmpi)
+MPI_LIBS   := $(if $(strip $(MPI_LIBS)),$(MPI_LIBS),-lmpi)
+PKG_CFLAGS := $(PKG_CFLAGS) $(MPI_CFLAGS)
+PKG_LIBS   := $(PKG_LIBS) $(MPI_LIBS)
 CUNIT_LIBS := $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null || echo -lcunit)
 CUNIT_LIBS := $(if $(strip $(CUNIT_LIBS)),$(CUNIT_LIBS),-lcunit)
 
