@@ -675,9 +675,11 @@ static int start_mpi(const VlmModelDesc *desc, const Opts *o)
             vlm_mpi_finalize(0);
             return -1;
         }
-    } else if (!parallel)
+    } else if (!parallel) {
         fprintf(stderr, "%s: note: `%s` runs on rank 0 alone (%d ranks)\n",
                 vlm_cli_prog, o->cmd, c->size);
+        vlm_mpi_go_alone();
+    }
     return 0;
 }
 

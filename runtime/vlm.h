@@ -682,6 +682,9 @@ int vlm_mpi_init(VlmErr *err);
  * rank is left waiting in a collective. Returns rc. */
 int vlm_mpi_finalize(int rc);
 const VlmComm *vlm_comm_world(void);
+/* Rank 0 running a command alone (the others left): size 1 from now on,
+ * so no helper waits for ranks that are gone. */
+void vlm_mpi_go_alone(void);
 static inline bool vlm_mpi_parallel(void) { return vlm_comm_world()->size > 1; }
 /* Blocking sums, in place, over every rank (double for statistics). */
 void vlm_mpi_sum_d(double *x, size_t n);
