@@ -339,6 +339,8 @@ int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
         return 1;
     vlm_model_alloc_rows(m, rows);
     vlm_rng_init(&m->rng, o->seed, VLM_STREAM_SAMPLE);
+    /* under MPI rank 0 draws as one process would, the others their own */
+    m->rng.stream += (uint64_t)vlm_comm_world()->rank << 32;
     if (d && m->local_width && o->refine > 0) {
         VlmRefineOpts r;
         vlm_refine_defaults(&r);

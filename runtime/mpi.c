@@ -133,24 +133,54 @@ void vlm_mpi_bcast(void *p, size_t bytes, int root)
 
 /* Point to point (rank r sends its block to 0), so no count is limited to
  * an int's displacement. */
-void vlm_mpi_gather_blocks_f(float *x, const size_t *off, const size_t *cnt)
+void vlm_mpi_gather_blocks(void *x, size_t elem, const size_t *off,
+                           const size_t *cnt)
 {
     if (world.size < 2)
         return;
+    char *b = x;
     if (world.rank == 0) {
-        for (int r = 1; r < world.size; r++)
-            for (size_t i = 0; i < cnt[r]; i += CHUNK) {
-                size_t k = cnt[r] - i < CHUNK ? cnt[r] - i : CHUNK;
-                MPI_Recv(x + off[r] + i, (int)k, MPI_FLOAT, r, 7,
+        for (int r = 1; r < world.size; r++) {
+            size_t n = cnt[r] * elem;
+            for (size_t i = 0; i < n; i += CHUNK) {
+                size_t k = n - i < CHUNK ? n - i : CHUNK;
+                MPI_Recv(b + off[r] * elem + i, (int)k, MPI_BYTE, r, 7,
                          MPI_COMM_WORLD, MPI_STATUS_IGNORE);
             }
+        }
     } else {
         int r = world.rank;
-        for (size_t i = 0; i < cnt[r]; i += CHUNK) {
-            size_t k = cnt[r] - i < CHUNK ? cnt[r] - i : CHUNK;
-            MPI_Send(x + off[r] + i, (int)k, MPI_FLOAT, 0, 7, MPI_COMM_WORLD);
+        size_t n = cnt[r] * elem;
+        for (size_t i = 0; i < n; i += CHUNK) {
+            size_t k = n - i < CHUNK ? n - i : CHUNK;
+            MPI_Send(b + off[r] * elem + i, (int)k, MPI_BYTE, 0, 7, MPI_COMM_WORLD);
         }
     }
+}
+
+void vlm_mpi_gather_items(void *x, size_t item_bytes, size_t n)
+{
+    if (world.size < 2)
+        return;
+    size_t *off = vlm_xcalloc(2 * (size_t)world.size, sizeof *off);
+    size_t *cnt = off + world.size;
+    for (int r = 0; r < world.size; r++) {
+        size_t lo, hi;
+        vlm_shard_range(n, r, world.size, &lo, &hi);
+        off[r] = lo;
+        cnt[r] = hi - lo;
+    }
+    vlm_mpi_gather_blocks(x, item_bytes, off, cnt);
+    free(off);
+}
+
+int vlm_mpi_any(int flag)
+{
+    if (world.size < 2)
+        return flag != 0;
+    int v = flag != 0, any = 0;
+    MPI_Allreduce(&v, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any;
 }
 
 char *vlm_mpi_gather_bytes(const char *mine, size_t n, size_t *len)

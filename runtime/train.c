@@ -254,19 +254,10 @@ static int save_ckpt_all(const char *path, VlmModel *m, const TrainState *s,
     if (cw->size < 2)
         return save_ckpt(path, m, s, err);
     if (m->loc) {
-        size_t *off = vlm_xcalloc((size_t)cw->size, sizeof *off);
-        size_t *cnt = vlm_xcalloc((size_t)cw->size, sizeof *cnt);
-        for (int r = 0; r < cw->size; r++) {
-            size_t lo, hi;
-            vlm_shard_range(m->local_rows, r, cw->size, &lo, &hi);
-            off[r] = lo * m->local_width;
-            cnt[r] = (hi - lo) * m->local_width;
-        }
-        vlm_mpi_gather_blocks_f(m->loc, off, cnt);
-        vlm_mpi_gather_blocks_f(m->loc_m, off, cnt);
-        vlm_mpi_gather_blocks_f(m->loc_v, off, cnt);
-        free(off);
-        free(cnt);
+        size_t row = m->local_width * sizeof *m->loc;
+        vlm_mpi_gather_items(m->loc, row, m->local_rows);
+        vlm_mpi_gather_items(m->loc_m, row, m->local_rows);
+        vlm_mpi_gather_items(m->loc_v, row, m->local_rows);
     }
     int rc = cw->rank == 0 ? save_ckpt(path, m, s, err) : 0;
     vlm_mpi_bcast(&rc, sizeof rc, 0);

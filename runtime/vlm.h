@@ -697,9 +697,15 @@ void vlm_mpi_sum_f(float *x, size_t n);
 void vlm_mpi_isum_f(float *x, size_t n);
 double vlm_mpi_wait_all(void);
 void vlm_mpi_bcast(void *p, size_t bytes, int root);
-/* Each rank's block [off[r], off[r] + cnt[r]) of x (floats) lands in
- * rank 0's x: x is the same size on every rank. */
-void vlm_mpi_gather_blocks_f(float *x, const size_t *off, const size_t *cnt);
+/* Each rank's block [off[r], off[r] + cnt[r]) of x (elements of elem
+ * bytes) lands in rank 0's x: x is the same size on every rank. */
+void vlm_mpi_gather_blocks(void *x, size_t elem, const size_t *off,
+                           const size_t *cnt);
+/* The same for the items [lo, hi) of each rank (vlm_shard_range of n):
+ * rank 0's x then holds every item's row, in input order. */
+void vlm_mpi_gather_items(void *x, size_t item_bytes, size_t n);
+/* Whether flag is nonzero on any rank. */
+int vlm_mpi_any(int flag);
 /* Rank 0 receives every rank's bytes, concatenated in rank order (a
  * malloc'd buffer, *len); other ranks get NULL. */
 char *vlm_mpi_gather_bytes(const char *mine, size_t n, size_t *len);
