@@ -28,7 +28,10 @@ DNNL_LIBS  := $(if $(strip $(DNNL_LIBS)),$(DNNL_LIBS),-ldnnl)
 PKG_LIBS   := $(PKG_LIBS) $(DNNL_LIBS) -lgomp
 # OpenMPI (runtime/mpi.c: data-parallel train, EM and eval under mpirun):
 # every trainer links it; run alone it never calls MPI_Init.
-MPI_CFLAGS := $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null || echo -I/usr/lib/x86_64-linux-gnu/openmpi/include)
+# Where pkg-config cannot answer (or answers nothing), Debian's paths.
+MPI_INC    := -I/usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/openmpi/include
+MPI_CFLAGS := $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null || echo $(MPI_INC))
+MPI_CFLAGS := $(if $(strip $(MPI_CFLAGS)),$(MPI_CFLAGS),$(MPI_INC))
 MPI_LIBS   := $(shell $(PKG_CONFIG) --libs ompi-c 2>/dev/null || echo -lmpi)
 MPI_LIBS   := $(if $(strip $(MPI_LIBS)),$(MPI_LIBS),-lmpi)
 PKG_CFLAGS := $(PKG_CFLAGS) $(MPI_CFLAGS)

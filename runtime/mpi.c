@@ -78,16 +78,6 @@ void vlm_mpi_sum_d(double *x, size_t n)
     }
 }
 
-void vlm_mpi_sum_l(long *x, size_t n)
-{
-    if (world.size < 2)
-        return;
-    for (size_t i = 0; i < n; i += CHUNK) {
-        size_t k = n - i < CHUNK ? n - i : CHUNK;
-        MPI_Allreduce(MPI_IN_PLACE, x + i, (int)k, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-    }
-}
-
 void vlm_mpi_sum_f(float *x, size_t n)
 {
     if (world.size < 2)
@@ -181,47 +171,6 @@ int vlm_mpi_any(int flag)
     int v = flag != 0, any = 0;
     MPI_Allreduce(&v, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     return any;
-}
-
-char *vlm_mpi_gather_bytes(const char *mine, size_t n, size_t *len)
-{
-    if (world.size < 2) {
-        char *out = vlm_xmalloc(n ? n : 1);
-        if (n)
-            memcpy(out, mine, n);
-        *len = n;
-        return out;
-    }
-    long my = (long)n;
-    long *all = vlm_xcalloc((size_t)world.size, sizeof *all);
-    MPI_Gather(&my, 1, MPI_LONG, all, 1, MPI_LONG, 0, MPI_COMM_WORLD);
-    char *out = NULL;
-    if (world.rank == 0) {
-        size_t tot = 0;
-        for (int r = 0; r < world.size; r++)
-            tot += (size_t)all[r];
-        out = vlm_xmalloc(tot ? tot : 1);
-        if (n)
-            memcpy(out, mine, n);
-        size_t at = n;
-        for (int r = 1; r < world.size; r++) {
-            for (size_t i = 0; i < (size_t)all[r]; i += CHUNK) {
-                size_t k = (size_t)all[r] - i < CHUNK ? (size_t)all[r] - i : CHUNK;
-                MPI_Recv(out + at + i, (int)k, MPI_BYTE, r, 8, MPI_COMM_WORLD,
-                         MPI_STATUS_IGNORE);
-            }
-            at += (size_t)all[r];
-        }
-        *len = tot;
-    } else {
-        for (size_t i = 0; i < n; i += CHUNK) {
-            size_t k = n - i < CHUNK ? n - i : CHUNK;
-            MPI_Send(mine + i, (int)k, MPI_BYTE, 0, 8, MPI_COMM_WORLD);
-        }
-        *len = 0;
-    }
-    free(all);
-    return out;
 }
 
 int vlm_mpi_check_same(uint64_t v, const char *what, VlmErr *err)

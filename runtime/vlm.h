@@ -688,7 +688,6 @@ void vlm_mpi_go_alone(void);
 static inline bool vlm_mpi_parallel(void) { return vlm_comm_world()->size > 1; }
 /* Blocking sums, in place, over every rank (double for statistics). */
 void vlm_mpi_sum_d(double *x, size_t n);
-void vlm_mpi_sum_l(long *x, size_t n);
 void vlm_mpi_sum_f(float *x, size_t n);
 /* A non-blocking float sum in place (a gradient tensor), completed by
  * vlm_mpi_wait_all; at most VLM_MPI_MAX_PENDING pending. Every rank
@@ -706,9 +705,6 @@ void vlm_mpi_gather_blocks(void *x, size_t elem, const size_t *off,
 void vlm_mpi_gather_items(void *x, size_t item_bytes, size_t n);
 /* Whether flag is nonzero on any rank. */
 int vlm_mpi_any(int flag);
-/* Rank 0 receives every rank's bytes, concatenated in rank order (a
- * malloc'd buffer, *len); other ranks get NULL. */
-char *vlm_mpi_gather_bytes(const char *mine, size_t n, size_t *len);
 /* Every rank must hold the same value (the model hash, the consts, the
  * command): -1 with a message naming the ranks that differ. */
 int vlm_mpi_check_same(uint64_t v, const char *what, VlmErr *err);
