@@ -34,23 +34,48 @@ TEST="--test $DIR/t10k-images-idx3-ubyte.gz"
 
 echo "| run | items/s (train, mean over epochs) | step ms | allreduce wait ms/step | test ELBO after $EPOCHS epochs |"
 echo "|---|---|---|---|---|"
-vae_row() {  # label, then the launcher and its arguments
-    label=$1; shift
-    t0=$(now)
-    "$@" train $TRAIN $TEST --epochs "$EPOCHS" --batch "$BATCH" --seed 1 \
+vae_row() {  # label, global batch, learning rate, then the launcher and its arguments
+    label=$1; b=$2; lr=$3; shift 3
+    "$@" train $TRAIN $TEST --epochs "$EPOCHS" --batch "$b" --lr "$lr" --seed 1 \
         >"$W/vae.$label.out" 2>"$W/vae.$label.err"
-    t1=$(now)
     # "epoch 1/2: 20000 items in 9.81s (2039 items/s) ..." (rank 0's, whole batch)
     ips=$(sed -n 's/^epoch [0-9]*\/[0-9]*: .* items in .*(\([0-9.]*\) items\/s).*/\1/p' "$W/vae.$label.err" |
           awk '{ s += $1; n++ } END { if (n) printf "%.0f", s / n }')
     wait_ms=$(sed -n 's/^mpi: .* \([0-9.]*\) ms per step waiting.*/\1/p' "$W/vae.$label.err")
     elbo=$(awk '/^epoch/ { for (i = 1; i < NF; i++) if ($i == "elbo" && $(i - 1) == "test") v = $(i + 1) } END { print v }' "$W/vae.$label.out")
-    step=$(calc "1000 * $BATCH / ${ips:-1}")
-    echo "| VAE, $label, B = $BATCH, $N items | ${ips:--} | $step | ${wait_ms:--} | ${elbo:--} |"
+    step=$(calc "1000 * $b / ${ips:-1}")
+    echo "| VAE, $label, global batch $b, lr $lr, $N items | ${ips:--} | $step | ${wait_ms:--} | ${elbo:--} |" | tee -a "$W/rows"
 }
-vae_row "1 process x 2 threads" sh -c '"$0" "$@" --threads 2' "$W/vae"
-vae_row "2 ranks x 1 thread" sh -c "$MPIRUN -np 2 \"\$0\" \"\$@\" --threads 1" "$W/vae"
+ONE='"$0" "$@" --threads 2'
+TWO="$MPIRUN -np 2 \"\$0\" \"\$@\" --threads 1"
+vae_row "1 process x 2 threads" "$BATCH" 1e-3 sh -c "$ONE" "$W/vae"
+vae_row "2 ranks x 1 thread" "$BATCH" 1e-3 sh -c "$TWO" "$W/vae"
+# the other rule: each rank keeps the batch, the global batch doubles and
+# the learning rate with it (linear scaling; the trainer has no warm-up)
+vae_row "2 ranks x 1 thread, linear scaling" $((2 * BATCH)) 2e-3 sh -c "$TWO" "$W/vae"
+vae_row "1 process x 1 thread" "$BATCH" 1e-3 sh -c '"$0" "$@" --threads 1' "$W/vae"
 
+# the cost model (docs/scaling.md): ring allreduce of G bytes moves
+# 2(N-1)/N G per rank in 2(N-1) messages of latency ALPHA; compute per step
+# c1 = the 1-thread step time measured above, split over the N ranks
+# (strong scaling, global batch fixed) or kept per rank (weak scaling,
+# global batch N x B)
+c1=$(sed -n 's/^| VAE, 1 process x 1 thread, [^|]*| [^|]*| \([0-9.]*\) |.*/\1/p' "$W/rows" 2>/dev/null)
+G=${G:-2611296}; ALPHA=${ALPHA:-5e-6}
+if [ -n "$c1" ]; then
+    echo
+    echo "Predicted speedup over one rank (c1 = $c1 ms per $BATCH-item step on one core; G = $G bytes; latency $ALPHA s per message):"
+    echo
+    echo "| link | allreduce ms at N=4 / 256 | strong scaling (global batch $BATCH): N = 4, 8, 16, 32, 64, 128 | weak scaling (batch $BATCH per rank): N = 4, 16, 64, 256 |"
+    echo "|---|---|---|---|"
+    for gb in 10 25 100; do
+        awk -v c="$c1" -v G="$G" -v a="$ALPHA" -v gb="$gb" 'function tc(N) { return 1000 * (2 * (N - 1) / N * G / (gb * 1e9 / 8) + 2 * (N - 1) * a) }
+            BEGIN { s = ""; split("4 8 16 32 64 128", n1, " "); split("4 16 64 256", n2, " ")
+                    for (i = 1; i <= 6; i++) s = s sprintf("%s%.1f", i > 1 ? ", " : "", c / (c / n1[i] + tc(n1[i])))
+                    w = ""; for (i = 1; i <= 4; i++) w = w sprintf("%s%.0f", i > 1 ? ", " : "", n2[i] * c / (c + tc(n2[i])))
+                    printf "| %d Gb/s | %.2f / %.2f | %s | %s |\n", gb, tc(4), tc(256), s, w }'
+    done
+fi
 echo
 echo "| run | EM s/iteration ($MOG_IT iterations, $MOG_N items) | k-means start s | final train log p(x) |"
 echo "|---|---|---|---|"
@@ -64,7 +89,7 @@ mog_row() {
     ll=$(awk '/^epoch/ { v = $5 } END { print v }' "$W/mog.$label.out")
     echo "| mixture EM, $label | $it | ${km:--} | ${ll:--} |"
 }
-mog_row "1 process x 2 threads" sh -c '"$0" "$@" --threads 2' "$W/mog"
-mog_row "2 ranks x 1 thread" sh -c "$MPIRUN -np 2 \"\$0\" \"\$@\" --threads 1" "$W/mog"
+mog_row "1 process x 2 threads" sh -c "$ONE" "$W/mog"
+mog_row "2 ranks x 1 thread" sh -c "$TWO" "$W/mog"
 echo
 echo "(outputs in $W)"
