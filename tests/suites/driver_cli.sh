@@ -18,7 +18,8 @@ check() { name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
 
 M=$T/mog
 if ! cc -std=c11 -O2 $SANFLAGS -Iruntime tests/fixtures/mog_fixture.c "$LIBDIR/libvlm.a" \
-        $(pkg-config --cflags --libs openblas libpng zlib) -ldnnl -lgomp -lm -lpthread -o "$M" 2>"$T/err"; then
+        $(pkg-config --cflags --libs openblas libpng zlib) -ldnnl -lgomp \
+        $(pkg-config --libs ompi-c 2>/dev/null || echo -lmpi) -lm -lpthread -o "$M" 2>"$T/err"; then
     bad "compile fixture"; echo "COUNTS passed=$pass failed=$fail"; exit 1
 fi
 ok "compile fixture"
