@@ -164,6 +164,15 @@ void vlm_mpi_gather_items(void *x, size_t item_bytes, size_t n)
     free(off);
 }
 
+uint64_t vlm_mpi_max_u64(uint64_t v)
+{
+    if (world.size < 2)
+        return v;
+    unsigned long long mine = v, max = 0;
+    MPI_Allreduce(&mine, &max, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+    return max;
+}
+
 int vlm_mpi_any(int flag)
 {
     if (world.size < 2)

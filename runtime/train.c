@@ -953,6 +953,18 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     DpSteps dp = {vlm_xcalloc((size_t)m->n_params + 1, sizeof(bool)), 1,
                   false, false, &s.inf, 0, 0};
     long dp_steps = 0;
+    /* Noise under MPI: where every draw of a step is a bulk draw per item
+     * (reparameterized and enumerated latents; no score-function or
+     * global latent) and each rank's items are a contiguous slice of the
+     * batch, each rank draws its slice of one process's noise
+     * (VlmRngShard): the run is then one process's up to the order of
+     * float sums, and resumes at any number of ranks. Otherwise each rank
+     * draws its own noise, keyed by (rank, step). */
+    bool keyed = par && shard == VLM_SHARD_SLICE;
+    for (int j = 0; j < m->n_latent; j++)
+        if (m->vars[j].treat == VLM_TREAT_SCORE || m->vars[j].global)
+            keyed = false;
+    VlmRngShard rs = {0};
 
     VlmMetrics met = {0};
     bool have_met = false;
@@ -1003,10 +1015,18 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
                 nmine = vlm_shard_batch(shard, idx, cnt, data->n, cw->rank,
                                         cw->size, mine, &least);
                 use = mine;
-                /* each rank its own noise, keyed by (rank, step): the
-                 * same at any resume, whatever each rank drew before */
-                vlm_rng_init(&m->rng, o->seed, VLM_STREAM_NOISE + ((uint64_t)cw->rank << 32));
-                m->rng.counter = (uint64_t)s.step << 24;
+                if (keyed) {
+                    size_t hi;
+                    vlm_shard_range(cnt, cw->rank, cw->size, &rs.lo, &hi);
+                    rs.b = nmine;
+                    rs.B = cnt;
+                    m->rng.shard = &rs;
+                } else {
+                    /* each rank its own noise, keyed by (rank, step): the
+                     * same at any resume, whatever each rank drew before */
+                    vlm_rng_init(&m->rng, o->seed, VLM_STREAM_NOISE + ((uint64_t)cw->rank << 32));
+                    m->rng.counter = (uint64_t)s.step << 24;
+                }
                 dp.agreed = dp.any_bad = false;
                 dp.mine = nmine;
                 dp.scale = (float)((double)nmine / (double)cnt);
@@ -1044,8 +1064,17 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             m->param_ready = NULL;
             m->ready_ctx = NULL;
             if (par) {
+                m->rng.shard = NULL;
                 bad = dp_finish(m, &dp, bad, overlap, cnt, err);
                 dp_steps++;
+                if (keyed && least == 0)   /* a rank without items drew nothing */
+                    vlm_rng_seek(&m->rng, vlm_mpi_max_u64(vlm_rng_tell(&m->rng)));
+                if (keyed && rs.missed) {
+                    keyed = false;
+                    fprintf(stderr, "mpi: note: this model draws noise the ranks cannot "
+                            "split as one process does; from step %ld each rank draws "
+                            "its own\n", s.step + 2);
+                }
             }
             if (!bad && per_tensor) {
                 m->ready_ctx = &steps;

@@ -47,12 +47,24 @@ void vlm_err_set(VlmErr *e, const char *fmt, ...)
  * streams with different ids are independent; the whole state is the three
  * numbers plus the unread part of the current block, so saving VlmRng and
  * restoring it continues the identical sequence. */
+/* Under MPI, a rank's place in the draws of one process (see
+ * vlm_rng_normal_fill): each bulk draw of n values for this rank's b items
+ * is the slice [lo * n/b, (lo + b) * n/b) of a draw for B items, and the
+ * stream ends where that whole draw would leave it. Any other draw on a
+ * stream with a shard sets `missed` (the ranks' noise is then not the one
+ * process's). */
+typedef struct VlmRngShard {
+    size_t lo, b, B;
+    bool missed;
+} VlmRngShard;
+
 typedef struct VlmRng {
     uint64_t seed;
     uint64_t stream;
     uint64_t counter;   /* blocks consumed */
     uint32_t buf[4];
     uint32_t pos;       /* next unread word of buf; 4 = empty */
+    VlmRngShard *shard; /* NULL: draws as they come (not saved) */
 } VlmRng;
 
 enum { VLM_STREAM_INIT = 1, VLM_STREAM_ORDER = 2, VLM_STREAM_NOISE = 3,
@@ -61,6 +73,9 @@ enum { VLM_STREAM_INIT = 1, VLM_STREAM_ORDER = 2, VLM_STREAM_NOISE = 3,
        VLM_STREAM_LABELS = 6  /* which items keep their label (--keep-labels) */ };
 
 void vlm_rng_init(VlmRng *r, uint64_t seed, uint64_t stream);
+/* The index of the next word of the stream, and a jump to a word. */
+uint64_t vlm_rng_tell(const VlmRng *r);
+void vlm_rng_seek(VlmRng *r, uint64_t word);
 uint32_t vlm_rng_u32(VlmRng *r);
 double vlm_rng_uniform(VlmRng *r);            /* in (0, 1), never 0 or 1 */
 double vlm_rng_normal(VlmRng *r);             /* standard normal */
@@ -703,6 +718,7 @@ void vlm_mpi_gather_blocks(void *x, size_t elem, const size_t *off,
 /* The same for the items [lo, hi) of each rank (vlm_shard_range of n):
  * rank 0's x then holds every item's row, in input order. */
 void vlm_mpi_gather_items(void *x, size_t item_bytes, size_t n);
+uint64_t vlm_mpi_max_u64(uint64_t v);
 /* Whether flag is nonzero on any rank. */
 int vlm_mpi_any(int flag);
 /* Every rank must hold the same value (the model hash, the consts, the

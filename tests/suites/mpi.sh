@@ -112,8 +112,25 @@ w2=$(awk '/log p\(x\) \(IS\)/ { print $4; exit }' "$T/vev2")
 check "vae eval: 2 ranks within 5 SE of 1 process ($w1 +- $se; $w2)" \
     sh -c "[ -n '$w1' ] && [ -n '$w2' ] && [ -n '$se' ] && awk 'BEGIN { exit !(($w1 - $w2)^2 < 25 * 2 * $se^2 && $w1 != $w2) }'"
 
-# --- the VAE on 2 ranks: trains, saves, resumes on 2 ranks and alone
-run2 "$V" $VT --save "$T/v2.ckpt" >"$T/out" 2>"$T/err" &&
+# --- the VAE on 2 ranks: each rank draws its slice of one process's noise,
+# so 3 epochs give one process's parameters; resumes on 2 ranks and alone
+run2 "$V" $VT --save "$T/v2.ckpt" >"$T/out" 2>"$T/err"
+"$V" params --load "$T/v1.ckpt" >"$T/vp1.csv" 2>"$T/err"
+"$V" params --load "$T/v2.ckpt" >"$T/vp2.csv" 2>"$T/err"
+"$V" params $VS --seed 1 >"$T/vp0.csv" 2>"$T/err"
+d=$(maxdiff "$T/vp1.csv" "$T/vp2.csv"); moved=$(maxdiff "$T/vp0.csv" "$T/vp1.csv")
+check "vae (guide noise): every parameter after 3 epochs, 2 ranks = 1 process (max |diff| $d <= 1e-4; moved $moved)" \
+    holds "$d <= 1e-4 && $moved > 0.01"
+# 3 ranks, 2 samples, 3 latent dimensions (odd offsets into the normal
+# pairs), 577 items (the last batch of 1 leaves two ranks without items)
+V3="train --data $T/v.csv --set D=16 --set H=8 --set Z=3 --epochs 2 --batch 32 --samples 2 --limit 577 --threads 1"
+"$V" $V3 --save "$T/z1.ckpt" >"$T/out" 2>"$T/err"
+timeout 60 $MPIRUN -np 3 "$V" $V3 --save "$T/z3.ckpt" >"$T/out" 2>"$T/err"
+"$V" params --load "$T/z1.ckpt" >"$T/zp1.csv" 2>"$T/err"
+"$V" params --load "$T/z3.ckpt" >"$T/zp3.csv" 2>"$T/err"
+d=$(maxdiff "$T/zp1.csv" "$T/zp3.csv")
+check "... 3 ranks, Z = 3, 2 samples, ranks without items: = 1 process (max |diff| $d <= 1e-4)" \
+    sh -c "[ -s '$T/zp3.csv' ] && awk 'BEGIN { exit !($d <= 1e-4) }'"
 run2 "$V" train --data "$T/v.csv" --load "$T/v2.ckpt" --save "$T/v2.ckpt" --epochs 4 --threads 1 >"$T/out" 2>"$T/err"
 check "vae: 2 ranks train 3 epochs and resume to 4" grep -q '^epoch 4 ' "$T/out"
 "$V" train --data "$T/v.csv" --load "$T/v2.ckpt" --epochs 5 --threads 1 >"$T/out" 2>"$T/err"
