@@ -86,10 +86,15 @@ mog_row() {
     km=$(sed -n 's/^em: k-means.*(\([0-9.]*\) s).*/\1/p' "$W/mog.$label.err")
     tot=$(sed -n 's/^em: .* after [0-9]* iterations (\([0-9.]*\) s).*/\1/p' "$W/mog.$label.err")
     it=$(calc "(${tot:-0} - ${km:-0}) / $MOG_IT")
-    ll=$(awk '/^epoch/ { v = $5 } END { print v }' "$W/mog.$label.out")
+    ll=$(awk '/^epoch/ { v = $6 } END { print v }' "$W/mog.$label.out")
     echo "| mixture EM, $label | $it | ${km:--} | ${ll:--} |"
 }
 mog_row "1 process x 2 threads" sh -c "$ONE" "$W/mog"
 mog_row "2 ranks x 1 thread" sh -c "$TWO" "$W/mog"
+# the allreduce alone, on this machine's shared memory: the VAE's gradient
+if command -v mpicc >/dev/null 2>&1 && mpicc -O2 bench/allreduce_bench.c -o "$W/allreduce_bench" 2>"$W/ar.err"; then
+    echo
+    $MPIRUN -np 2 "$W/allreduce_bench" $((G / 4)) 50 2>>"$W/ar.err" | sed 's/^/    2 ranks, one host: /'
+fi
 echo
 echo "(outputs in $W)"
