@@ -683,10 +683,11 @@ static int start_mpi(const VlmModelDesc *desc, const Opts *o)
     return 0;
 }
 
-/* FNV-1a over the model hash, every const (--set) and the command: ranks
- * that disagree would compute different things, or wait forever in
- * collectives the others never start. */
-static int same_model(const VlmModel *m, const Opts *o, VlmErr *err)
+/* FNV-1a over the model hash and every const (--set), then over the
+ * command line: ranks that disagree would compute different things, or
+ * wait forever in collectives the others never start. */
+static int same_model(const VlmModel *m, const Opts *o, int argc,
+                      char **argv, VlmErr *err)
 {
     const VlmComm *c = vlm_comm_world();
     if (c->size < 2 || !vlm_mpi_parallel())
@@ -707,12 +708,15 @@ static int same_model(const VlmModel *m, const Opts *o, VlmErr *err)
         }
     if (vlm_mpi_check_same(h, "models (model hash or --set values)", err) != 0)
         return -1;
-    uint64_t hc = 1469598103934665603ull;
-    for (const char *p = o->cmd; *p; p++) {
-        hc ^= (unsigned char)*p;
-        hc *= 1099511628211ull;
-    }
-    return vlm_mpi_check_same(hc, "commands", err);
+    uint64_t hc = 1469598103934665603ull;   /* the command line */
+    for (int i = 1; i < argc; i++)
+        for (const char *p = argv[i]; ; p++) {
+            hc ^= (unsigned char)*p;
+            hc *= 1099511628211ull;
+            if (!*p)
+                break;
+        }
+    return vlm_mpi_check_same(hc, "command lines (command or options)", err);
 }
 
 int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
@@ -772,7 +776,7 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
     VlmModel m;
     if (vlm_model_init(&m, desc, &err) != 0)
         return vlm_mpi_finalize(vlm_cli_fail("%s", err.msg));
-    if (same_model(&m, &o, &err) != 0) {
+    if (same_model(&m, &o, argc, argv, &err) != 0) {
         vlm_model_free(&m);
         return vlm_mpi_finalize(vlm_cli_fail("%s", err.msg));
     }

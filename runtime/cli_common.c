@@ -178,6 +178,12 @@ int vlm_cli_read_data_counted(const VlmModel *m, const Opts *o, bool test,
         vlm_data_free(d);
         return 1;
     }
+    /* MPI: every rank must read the same items (its shard of them) */
+    if (vlm_mpi_check_same((uint64_t)d->n * 1000003u + d->d,
+                           "data (the files differ in items or columns)", &err) != 0) {
+        vlm_data_free(d);
+        return vlm_cli_fail("%s", err.msg);
+    }
     return 0;
 }
 

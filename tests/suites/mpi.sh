@@ -163,8 +163,16 @@ timeout 60 $MPIRUN -np 1 "$V" $VT : -np 1 "$L" $VT >"$T/out" 2>"$T/err"; rc=$?
 check "a different model on rank 1: the same error" \
     sh -c "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'different models' '$T/err'"
 timeout 60 $MPIRUN -np 1 "$M" $A : -np 1 "$M" eval --data "$T/mix.csv" --load "$T/alone.ckpt" >"$T/out" 2>"$T/err"; rc=$?
-check "a different command on rank 1: 'different commands'" \
-    sh -c "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'different commands' '$T/err'"
+check "a different command on rank 1: 'different command lines'" \
+    sh -c "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'different command lines' '$T/err'"
+timeout 60 $MPIRUN -np 1 "$M" $A : -np 1 "$M" $A --lr 0.1 >"$T/out" 2>"$T/err"; rc=$?
+check "another option on rank 1 (--lr): the same error" \
+    sh -c "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'different command lines' '$T/err'"
+head -1001 "$T/mix.csv" >"$T/mix_short.csv"; mkdir -p "$T/r1"; cp "$T/mix.csv" "$T/r1/x.csv"; cp "$T/mix_short.csv" "$T/x.csv"
+timeout 60 $MPIRUN -np 1 sh -c "cd '$T' && exec ./mix train --data x.csv --epochs 1" : \
+    -np 1 sh -c "cd '$T/r1' && exec ../mix train --data x.csv --epochs 1" >"$T/out" 2>"$T/err"; rc=$?
+check "the same path, other data on rank 1 (1000 vs 3000 items): 'different data'" \
+    sh -c "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q 'different data' '$T/err'"
 run2 "$M" params --load "$T/alone.ckpt" >"$T/out" 2>"$T/err"
 check "params under mpirun: rank 0 alone prints (once)" sh -c "cmp -s '$T/out' '$T/p1.csv'"
 
