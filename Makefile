@@ -7,7 +7,7 @@ LIBDIR  ?= lib
 SAN     ?=
 CC      ?= cc
 
-DEPS_PKGS := flex bison libopenblas-dev libdnnl-dev libcunit1-dev zlib1g-dev libpng-dev pkg-config
+DEPS_PKGS := flex bison libopenblas-dev libdnnl-dev libcunit1-dev zlib1g-dev libpng-dev pkg-config libopenmpi-dev openmpi-bin
 DATA_PKGS := dataset-fashion-mnist
 
 # Flags of the Debian libraries, read when this Makefile is read. `make demo`
@@ -26,6 +26,16 @@ PKG_LIBS   := $(if $(strip $(PKG_LIBS)),$(PKG_LIBS),-lopenblas -lpng16 -lz)
 DNNL_LIBS  := $(shell $(PKG_CONFIG) --libs dnnl 2>/dev/null || echo -ldnnl)
 DNNL_LIBS  := $(if $(strip $(DNNL_LIBS)),$(DNNL_LIBS),-ldnnl)
 PKG_LIBS   := $(PKG_LIBS) $(DNNL_LIBS) -lgomp
+# OpenMPI (runtime/mpi.c: data-parallel train, EM and eval under mpirun):
+# every trainer links it; run alone it never calls MPI_Init.
+# Where pkg-config cannot answer (or answers nothing), Debian's paths.
+MPI_INC    := -I/usr/lib/$(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/openmpi/include
+MPI_CFLAGS := $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null || echo $(MPI_INC))
+MPI_CFLAGS := $(if $(strip $(MPI_CFLAGS)),$(MPI_CFLAGS),$(MPI_INC))
+MPI_LIBS   := $(shell $(PKG_CONFIG) --libs ompi-c 2>/dev/null || echo -lmpi)
+MPI_LIBS   := $(if $(strip $(MPI_LIBS)),$(MPI_LIBS),-lmpi)
+PKG_CFLAGS := $(PKG_CFLAGS) $(MPI_CFLAGS)
+PKG_LIBS   := $(PKG_LIBS) $(MPI_LIBS)
 CUNIT_LIBS := $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null || echo -lcunit)
 CUNIT_LIBS := $(if $(strip $(CUNIT_LIBS)),$(CUNIT_LIBS),-lcunit)
 

@@ -26,13 +26,22 @@ static int default_threads(void)
 
 const char *vlm_cli_prog = "model";
 
+/* Where errors go: stderr, or on ranks > 0 under MPI (whose ordinary
+ * output is silenced) a copy of the original stderr. */
+static FILE *err_out;
+
 int vlm_cli_fail(const char *fmt, ...)
 {
+    FILE *f = err_out ? err_out : stderr;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: error: ", vlm_cli_prog);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    if (vlm_comm_world()->size > 1)
+        fprintf(f, "%s: error (rank %d): ", vlm_cli_prog, vlm_comm_world()->rank);
+    else
+        fprintf(f, "%s: error: ", vlm_cli_prog);
+    vfprintf(f, fmt, ap);
+    fprintf(f, "\n");
+    fflush(f);
     va_end(ap);
     return 1;
 }
@@ -640,6 +649,76 @@ static int finish_stdout(int rc)
     return rc;
 }
 
+/* Under mpirun: join MPI. train, eval, posterior and impute run on every
+ * rank (each computes its shard; rank 0 alone prints and writes); the
+ * other commands run on rank 0 while the others leave at once (-1). On
+ * ranks > 0 standard output and the notes on stderr are silenced; errors
+ * still reach the terminal, naming the rank. */
+static int start_mpi(const VlmModelDesc *desc, const Opts *o)
+{
+    (void)desc;
+    VlmErr err;
+    if (vlm_mpi_init(&err) != 0)
+        return vlm_cli_fail("%s", err.msg);
+    const VlmComm *c = vlm_comm_world();
+    if (c->size < 2)
+        return 0;
+    bool parallel = !strcmp(o->cmd, "train") || !strcmp(o->cmd, "eval") ||
+                    !strcmp(o->cmd, "posterior") || !strcmp(o->cmd, "impute");
+    if (c->rank > 0) {
+        int fd = dup(2);
+        err_out = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!freopen("/dev/null", "w", stdout) ||
+            !freopen("/dev/null", "w", stderr))
+            return vlm_mpi_finalize(vlm_cli_fail("cannot open /dev/null"));
+        if (!parallel) {
+            vlm_mpi_finalize(0);
+            return -1;
+        }
+    } else if (!parallel) {
+        fprintf(stderr, "%s: note: `%s` runs on rank 0 alone (%d ranks)\n",
+                vlm_cli_prog, o->cmd, c->size);
+        vlm_mpi_go_alone();
+    }
+    return 0;
+}
+
+/* FNV-1a over the model hash and every const (--set), then over the
+ * command line: ranks that disagree would compute different things, or
+ * wait forever in collectives the others never start. */
+static int same_model(const VlmModel *m, const Opts *o, int argc,
+                      char **argv, VlmErr *err)
+{
+    const VlmComm *c = vlm_comm_world();
+    if (c->size < 2 || !vlm_mpi_parallel())
+        return 0;
+    if (strcmp(o->cmd, "train") && strcmp(o->cmd, "eval") &&
+        strcmp(o->cmd, "posterior") && strcmp(o->cmd, "impute"))
+        return 0;
+    uint64_t h = 1469598103934665603ull;
+    uint64_t words[2 + 64];
+    int nw = 0;
+    words[nw++] = m->hash;
+    for (int i = 0; i < m->desc->n_consts && nw < 2 + 63; i++)
+        words[nw++] = (uint64_t)m->desc->const_values[i];
+    for (int i = 0; i < nw; i++)
+        for (int k = 0; k < 8; k++) {
+            h ^= (words[i] >> (8 * k)) & 0xff;
+            h *= 1099511628211ull;
+        }
+    if (vlm_mpi_check_same(h, "models (model hash or --set values)", err) != 0)
+        return -1;
+    uint64_t hc = 1469598103934665603ull;   /* the command line */
+    for (int i = 1; i < argc; i++)
+        for (const char *p = argv[i]; ; p++) {
+            hc ^= (unsigned char)*p;
+            hc *= 1099511628211ull;
+            if (!*p)
+                break;
+        }
+    return vlm_mpi_check_same(hc, "command lines (command or options)", err);
+}
+
 int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
 {
     if (argc > 0 && argv[0])
@@ -683,6 +762,8 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         return rc;
     if ((rc = vlm_cli_check_outputs(&o)) != 0)
         return rc;
+    if ((rc = start_mpi(desc, &o)) != 0)
+        return rc < 0 ? 0 : rc;
     openblas_set_num_threads(1);   /* GEMMs are split by vlm's own pool */
     vlm_parallel_set_threads(o.threads);
     VlmErr err;
@@ -694,9 +775,13 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         consts_from_checkpoint(desc, o.load);
     VlmModel m;
     if (vlm_model_init(&m, desc, &err) != 0)
-        return vlm_cli_fail("%s", err.msg);
+        return vlm_mpi_finalize(vlm_cli_fail("%s", err.msg));
+    if (same_model(&m, &o, argc, argv, &err) != 0) {
+        vlm_model_free(&m);
+        return vlm_mpi_finalize(vlm_cli_fail("%s", err.msg));
+    }
     rc = cmds[ci].run(&m, &o);
     vlm_model_free(&m);
     vlm_gemm_release();
-    return finish_stdout(rc);
+    return vlm_mpi_finalize(finish_stdout(rc));
 }

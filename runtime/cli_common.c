@@ -178,6 +178,12 @@ int vlm_cli_read_data_counted(const VlmModel *m, const Opts *o, bool test,
         vlm_data_free(d);
         return 1;
     }
+    /* MPI: every rank must read the same items (its shard of them) */
+    if (vlm_mpi_check_same((uint64_t)d->n * 1000003u + d->d,
+                           "data (the files differ in items or columns)", &err) != 0) {
+        vlm_data_free(d);
+        return vlm_cli_fail("%s", err.msg);
+    }
     return 0;
 }
 
@@ -339,6 +345,8 @@ int vlm_cli_load_trained(VlmModel *m, const Opts *o, const VlmData *d,
         return 1;
     vlm_model_alloc_rows(m, rows);
     vlm_rng_init(&m->rng, o->seed, VLM_STREAM_SAMPLE);
+    /* under MPI rank 0 draws as one process would, the others their own */
+    m->rng.stream += (uint64_t)vlm_comm_world()->rank << 32;
     if (d && m->local_width && o->refine > 0) {
         VlmRefineOpts r;
         vlm_refine_defaults(&r);

@@ -33,6 +33,11 @@ int vlm_cmd_eval(VlmModel *m, const Opts *o)
         vlm_data_free(&d);
         return vlm_cli_fail("%s", err.msg);
     }
+    if (vlm_comm_world()->rank > 0) {   /* rank 0 holds every item's */
+        free(st);
+        vlm_data_free(&d);
+        return 0;
+    }
     VlmEvidence ev;
     vlm_evidence_summarize(d.n, st, K, vlm_model_exact(m), m->local_width > 0,
                            &ev);

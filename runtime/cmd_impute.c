@@ -139,8 +139,11 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
     uint32_t *idx = vlm_xmalloc((size_t)Bp * sizeof *idx);
     VlmItemStats *st = vlm_xmalloc(n * sizeof *st);
     int rc = 0;
-    for (size_t i0 = 0; i0 < n && rc == 0; i0 += (size_t)Bp) {
-        int nb = n - i0 < (size_t)Bp ? (int)(n - i0) : Bp;
+    /* MPI: each rank its contiguous share of the items, gathered below */
+    size_t lo, hi;
+    vlm_shard_range(n, vlm_comm_world()->rank, vlm_comm_world()->size, &lo, &hi);
+    for (size_t i0 = lo; i0 < hi && rc == 0; i0 += (size_t)Bp) {
+        int nb = hi - i0 < (size_t)Bp ? (int)(hi - i0) : Bp;
         for (int b = 0; b < nb; b++)
             idx[b] = (uint32_t)(i0 + b);
         vlm_model_fill_batch(m, &d, idx, nb, S);
@@ -188,6 +191,20 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
         }
     }
     int ret = 0;
+    if (vlm_mpi_parallel()) {
+        int mine = rc;
+        rc = vlm_mpi_any(rc) ? -1 : 0;
+        if (rc != 0 && mine == 0)
+            vlm_err_set(&err, "another rank stopped (its message names the cause)");
+        if (rc == 0) {
+            vlm_mpi_gather_items(imp, D * sizeof *imp, n);
+            vlm_mpi_gather_items(st, sizeof *st, n);
+            if (pout)
+                vlm_mpi_gather_items(pout, (size_t)pcol * sizeof *pout, n);
+        }
+        if (rc == 0 && vlm_comm_world()->rank > 0)
+            goto done;   /* rank 0 alone writes */
+    }
     if (rc != 0) {
         ret = vlm_cli_fail("%s", err.msg);
         goto done;

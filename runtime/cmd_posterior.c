@@ -257,8 +257,11 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     int *path = vlm_xmalloc((TK + (size_t)(m->markov_var >= 0 ? m->markov_T : 1)) * sizeof *path);
     int *back = path + (m->markov_var >= 0 ? m->markov_T : 1);
     int rc = 0;
-    for (size_t i0 = 0; i0 < d.n && rc == 0; i0 += (size_t)Bp) {
-        int nb = d.n - i0 < (size_t)Bp ? (int)(d.n - i0) : Bp;
+    /* MPI: each rank its contiguous share of the items, gathered below */
+    size_t lo, hi;
+    vlm_shard_range(d.n, vlm_comm_world()->rank, vlm_comm_world()->size, &lo, &hi);
+    for (size_t i0 = lo; i0 < hi && rc == 0; i0 += (size_t)Bp) {
+        int nb = hi - i0 < (size_t)Bp ? (int)(hi - i0) : Bp;
         for (int b = 0; b < nb; b++)
             idx[b] = (uint32_t)(i0 + b);
         vlm_model_fill_batch(m, &d, idx, nb, S);
@@ -330,13 +333,29 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
             }
         }
     }
-    if (rc == 0)
+    bool rank0 = true;
+    if (vlm_mpi_parallel()) {
+        int mine = rc;
+        rc = vlm_mpi_any(rc) ? -1 : 0;
+        if (rc != 0 && mine == 0)
+            vlm_err_set(&err, "another rank stopped (its message names the cause)");
+        if (rc == 0) {
+            vlm_mpi_gather_items(out, (size_t)ncol * sizeof *out, d.n);
+            vlm_mpi_gather_items(st, sizeof *st, d.n);
+            vlm_mpi_gather_items(cluster, sizeof *cluster, d.n);
+            vlm_mpi_gather_items(cls, sizeof *cls, d.n);
+            vlm_mpi_gather_items(cls_missing, sizeof *cls_missing, d.n);
+            vlm_mpi_gather_items(qcls, sizeof *qcls, d.n);
+        }
+        rank0 = vlm_comm_world()->rank == 0;   /* it alone writes */
+    }
+    if (rc == 0 && rank0)
         rc = vlm_data_write_csv(o->out, (const char *const *)names, d.n,
                                 (size_t)ncol, out, &err);
     int ret = 0;
     if (rc != 0) {
         ret = vlm_cli_fail("%s", err.msg);
-    } else {
+    } else if (rank0) {
         VlmEvidence ev;
         vlm_evidence_summarize(d.n, st, S, vlm_model_exact(m),
                                m->local_width > 0, &ev);

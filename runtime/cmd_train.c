@@ -69,8 +69,10 @@ int vlm_cmd_train(VlmModel *m, const Opts *o)
      * overwrite each other's checkpoints: the second is refused. The
      * locks are held for the whole run. */
     VlmLock lk_save = {-1, NULL}, lk_log = {-1, NULL};
-    if ((o->save && vlm_io_lock(&lk_save, o->save, &err) != 0) ||
-        (o->log && vlm_io_lock(&lk_log, o->log, &err) != 0)) {
+    /* under MPI rank 0 alone writes them, so it alone locks them */
+    bool writer = vlm_comm_world()->rank == 0;
+    if (writer && ((o->save && vlm_io_lock(&lk_save, o->save, &err) != 0) ||
+        (o->log && vlm_io_lock(&lk_log, o->log, &err) != 0))) {
         vlm_io_unlock(&lk_save);
         return vlm_cli_fail("%s", err.msg);
     }

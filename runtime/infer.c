@@ -563,8 +563,12 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
      * the ELBO like the global latents') */
     bool once_terms = global || m->n_priors > 0;
     m->predictive = once_terms;
-    for (size_t i0 = 0; i0 < d->n && rc == 0; i0 += (size_t)Bp) {
-        int nb = d->n - i0 < (size_t)Bp ? (int)(d->n - i0) : Bp;
+    /* MPI: each rank its contiguous share of the items */
+    const VlmComm *cw = vlm_comm_world();
+    size_t lo, hi;
+    vlm_shard_range(d->n, cw->rank, cw->size, &lo, &hi);
+    for (size_t i0 = lo; i0 < hi && rc == 0; i0 += (size_t)Bp) {
+        int nb = hi - i0 < (size_t)Bp ? (int)(hi - i0) : Bp;
         for (int b = 0; b < nb; b++)
             idx[b] = (uint32_t)(i0 + b);
         for (int k0 = 0; k0 < K && rc == 0; k0 += Sc) {
@@ -585,7 +589,21 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
         }
     }
     m->predictive = false;
-    for (size_t i = 0; i < d->n && rc == 0 && once_terms; i++)
+    if (cw->size > 1) {   /* every rank's share, gathered in rank 0 */
+        int mine = rc;
+        rc = vlm_mpi_any(rc) ? -1 : 0;
+        if (rc != 0 && mine == 0)
+            vlm_err_set(err, "another rank stopped (its message names the cause)");
+        double once[2] = {once_sum, (double)once_n};
+        vlm_mpi_sum_d(once, 2);
+        once_sum = once[0];
+        once_n = (long)once[1];
+        if (rc == 0)
+            vlm_mpi_gather_items(stats, sizeof *stats, d->n);
+    }
+    if (cw->rank == 0)   /* it holds them all now */
+        lo = 0, hi = d->n;
+    for (size_t i = lo; i < hi && rc == 0 && once_terms; i++)
         stats[i].elbo += once_sum / (double)once_n / (double)d->n;
     free(work);
     free(logw);

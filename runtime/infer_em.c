@@ -342,11 +342,37 @@ typedef struct {
     double *ll;             /* nb: sum of log p(x_i) per block */
     double *nk;             /* (nb, K) */
     double *T;              /* (nb, K, P) */
+    size_t first;           /* this rank's first block (MPI) */
 } EstepJob;
+
+/* Under MPI: the sum of log p(x) and the statistics of every rank's
+ * items, in double (one allreduce); returns the total. */
+static double reduce_estep(VlmEm *em, double total, bool stats, int P)
+{
+    if (!vlm_mpi_parallel())
+        return total;
+    size_t n = 1 + (stats ? (size_t)em->K * (1 + (size_t)P) : 0);
+    double *v = vlm_xmalloc(n * sizeof *v);
+    v[0] = total;
+    if (stats) {
+        memcpy(v + 1, em->Nk, (size_t)em->K * sizeof *v);
+        memcpy(v + 1 + em->K, em->T, (size_t)em->K * P * sizeof *v);
+    }
+    vlm_mpi_sum_d(v, n);
+    if (stats) {
+        memcpy(em->Nk, v + 1, (size_t)em->K * sizeof *v);
+        memcpy(em->T, v + 1 + em->K, (size_t)em->K * P * sizeof *v);
+    }
+    total = v[0];
+    free(v);
+    return total;
+}
 
 static void estep_blocks(void *ctx, size_t b0, size_t b1)
 {
     const EstepJob *j = ctx;
+    b0 += j->first;
+    b1 += j->first;
     int K = j->K, Kp = j->Kp, Pp = j->Pp, P = j->P;
     float *A = xalloc_aligned((size_t)EM_ROWS * Pp * sizeof *A);
     float *Lf = xalloc_aligned((size_t)EM_ROWS * Kp * sizeof *Lf);
@@ -413,9 +439,15 @@ static double estep_float(VlmEm *em, const VlmData *data, bool stats,
         .nk = stats ? vlm_xmalloc(nb * K * sizeof(double)) : NULL,
         .T = stats ? vlm_xmalloc(nb * K * (size_t)P * sizeof(double)) : NULL,
     };
-    vlm_parallel_for(nb, 1, estep_blocks, &j);
+    /* under MPI each rank takes its range of whole blocks (the same
+     * blocks as one process, so each block's float partial is the same) */
+    const VlmComm *cw = vlm_comm_world();
+    size_t blo, bhi;
+    vlm_shard_range(nb, cw->rank, cw->size, &blo, &bhi);
+    j.first = blo;
+    vlm_parallel_for(bhi - blo, 1, estep_blocks, &j);
     double total = 0;
-    for (size_t b = 0; b < nb; b++) {
+    for (size_t b = blo; b < bhi; b++) {
         total += j.ll[b];
         if (!stats)
             continue;
@@ -426,7 +458,7 @@ static double estep_float(VlmEm *em, const VlmData *data, bool stats,
             em->T[q] += t[q];
     }
     free(W); free(j.ll); free(j.nk); free(j.T);
-    return total / (double)data->n;
+    return reduce_estep(em, total, stats, P) / (double)data->n;
 }
 
 double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats)
@@ -446,7 +478,10 @@ double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats)
     if (em->fp32)
         return estep_float(em, data, stats, P, cst);
     double total = 0;
-    for (size_t i0 = 0; i0 < data->n; i0 += EM_CHUNK) {
+    const VlmComm *cw = vlm_comm_world();
+    size_t nc = (data->n + EM_CHUNK - 1) / EM_CHUNK, clo, chi;
+    vlm_shard_range(nc, cw->rank, cw->size, &clo, &chi);   /* MPI: chunks */
+    for (size_t i0 = clo * EM_CHUNK; i0 < data->n && i0 < chi * EM_CHUNK; i0 += EM_CHUNK) {
         int n = data->n - i0 < EM_CHUNK ? (int)(data->n - i0) : EM_CHUNK;
         // L (n,K) = A (n,P) @ W (P,K)
         build_a(em, data, i0, n, P);
@@ -467,7 +502,7 @@ double vlm_em_estep(VlmEm *em, const VlmData *data, bool stats)
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, n, 1.0,
                     em->resp, K, em->A, P, 1.0, em->T, P);
     }
-    return total / (double)data->n;
+    return reduce_estep(em, total, stats, P) / (double)data->n;
 }
 
 void vlm_em_mstep(VlmEm *em)

@@ -94,8 +94,25 @@ void vlm_rng_init(VlmRng *r, uint64_t seed, uint64_t stream)
     r->pos = 4;
 }
 
+uint64_t vlm_rng_tell(const VlmRng *r)
+{
+    return r->counter * 4 - (r->pos < 4 ? 4 - r->pos : 0);
+}
+
+void vlm_rng_seek(VlmRng *r, uint64_t word)
+{
+    r->counter = word / 4;
+    r->pos = 4;
+    if (word % 4) {
+        rng_block(r, r->counter++, r->buf);
+        r->pos = (uint32_t)(word % 4);
+    }
+}
+
 uint32_t vlm_rng_u32(VlmRng *r)
 {
+    if (r->shard)   /* a draw a shard cannot place */
+        r->shard->missed = true;
     if (r->pos >= 4) {
         rng_block(r, r->counter++, r->buf);
         r->pos = 0;
@@ -148,8 +165,51 @@ static inline float u32_to_unit_float(uint32_t w)
 
 #define FILL_CHUNK 512
 
+/* A shard's slice of a bulk draw (VlmRngShard): uniforms take one word
+ * each; normals take a word pair per two values (value k: the pair at
+ * words 2 floor(k/2), its cosine for even k, its sine for odd k), and a
+ * draw of V values V + (V odd) words. The values are those one process
+ * draws for the same items, bit for bit. */
+static void shard_fill(VlmRng *r, float *out, size_t n, bool normal)
+{
+    VlmRngShard *s = r->shard;
+    r->shard = NULL;
+    if (s->b == 0 || n % s->b) {   /* not per item: cannot be placed */
+        s->missed = true;
+        if (normal)
+            vlm_rng_normal_fill(r, out, n);
+        else
+            vlm_rng_uniform_fill(r, out, n);
+        r->shard = s;
+        return;
+    }
+    uint64_t per = n / s->b, a = s->lo * per, V = s->B * per;
+    uint64_t w0 = vlm_rng_tell(r);
+    if (normal) {
+        vlm_rng_seek(r, w0 + (a & ~(uint64_t)1));
+        if ((a & 1) && n) {   /* the sine of the pair that starts before */
+            float t[2];
+            vlm_rng_normal_fill(r, t, 2);
+            out[0] = t[1];
+            out++;
+            n--;
+        }
+        vlm_rng_normal_fill(r, out, n);
+        vlm_rng_seek(r, w0 + V + (V & 1));
+    } else {
+        vlm_rng_seek(r, w0 + a);
+        vlm_rng_uniform_fill(r, out, n);
+        vlm_rng_seek(r, w0 + V);
+    }
+    r->shard = s;
+}
+
 void vlm_rng_uniform_fill(VlmRng *r, float *out, size_t n)
 {
+    if (r->shard) {
+        shard_fill(r, out, n, false);
+        return;
+    }
     uint32_t w[FILL_CHUNK];
     while (n) {
         size_t m = n < FILL_CHUNK ? n : FILL_CHUNK;
@@ -174,6 +234,10 @@ double vlm_rng_normal(VlmRng *r)
  * The radius uses a 24-bit uniform in (0, 1), so |z| <= 5.9. */
 void vlm_rng_normal_fill(VlmRng *r, float *out, size_t n)
 {
+    if (r->shard) {
+        shard_fill(r, out, n, true);
+        return;
+    }
     uint32_t w[FILL_CHUNK];
     const float two_pi = 6.28318530717958647692f;
     while (n) {

@@ -244,6 +244,28 @@ static int save_ckpt(const char *path, VlmModel *m, const TrainState *s,
     return rc;
 }
 
+/* Under MPI: each rank's local rows (its items, VLM_SHARD_OWNER) are
+ * gathered into rank 0's table, rank 0 alone writes (atomically, as
+ * save_ckpt always does), and every rank learns whether it could. */
+static int save_ckpt_all(const char *path, VlmModel *m, const TrainState *s,
+                         VlmErr *err)
+{
+    const VlmComm *cw = vlm_comm_world();
+    if (cw->size < 2)
+        return save_ckpt(path, m, s, err);
+    if (m->loc) {
+        size_t row = m->local_width * sizeof *m->loc;
+        vlm_mpi_gather_items(m->loc, row, m->local_rows);
+        vlm_mpi_gather_items(m->loc_m, row, m->local_rows);
+        vlm_mpi_gather_items(m->loc_v, row, m->local_rows);
+    }
+    int rc = cw->rank == 0 ? save_ckpt(path, m, s, err) : 0;
+    vlm_mpi_bcast(&rc, sizeof rc, 0);
+    if (rc != 0 && cw->rank != 0)
+        vlm_err_set(err, "rank 0 could not write %s", path);
+    return rc;
+}
+
 static const VlmCkptTensor *find_tensor(const VlmCkpt *c, const char *name)
 {
     for (int i = 0; i < c->n_tensors; i++)
@@ -550,15 +572,105 @@ static void step_tensor(VlmModel *m, int i)
         t->bad = true;
 }
 
+/* Data parallel (MPI): each rank's gradient is the mean over its share
+ * of the global batch; scaled by share / B and summed over the ranks it
+ * is the global batch's mean. Each tensor's sum starts (MPI_Iallreduce)
+ * where the backward passes report it complete, so communication
+ * overlaps the rest of the backward; the optimizer steps after all have
+ * arrived. Before the first one of a step the ranks agree that every
+ * forward pass succeeded (a rank that failed never reaches the backward
+ * and would start no sums), and they average the score-function
+ * baseline. Every rank runs the same straight-line backward, so the
+ * reports, and the sums, come in the same order on every rank. */
+typedef struct DpSteps {
+    bool *started;          /* n_params */
+    float scale;            /* this rank's share / global batch */
+    bool agreed, any_bad;
+    VlmInfer *inf;
+    size_t mine;            /* items of this rank in the step */
+    double comm_s;          /* seconds waiting for sums (this run) */
+} DpSteps;
+
+static void dp_agree(DpSteps *dp, int bad)
+{
+    double v[3] = {bad ? 1 : 0, 0, 0};
+    if (dp->inf->baseline_set && dp->mine) {
+        v[1] = dp->inf->baseline * (double)dp->mine;
+        v[2] = (double)dp->mine;
+    }
+    vlm_mpi_sum_d(v, 3);
+    dp->agreed = true;
+    dp->any_bad = v[0] > 0;
+    if (v[2] > 0) {
+        dp->inf->baseline = v[1] / v[2];
+        dp->inf->baseline_set = true;
+    }
+}
+
+static void dp_start(VlmModel *m, DpSteps *dp, int i)
+{
+    const VlmParamInfo *q = &m->params[i];
+    if (q->local || dp->started[i])
+        return;
+    dp->started[i] = true;
+    float *g = m->dw + q->offset, sc = dp->scale;
+    for (size_t k = 0; k < q->count; k++)
+        g[k] *= sc;
+    vlm_mpi_isum_f(g, q->count);
+}
+
+static void dp_ready(VlmModel *m, int i)
+{
+    DpSteps *dp = m->ready_ctx;
+    if (!dp->agreed)
+        dp_agree(dp, 0);
+    if (!dp->any_bad)
+        dp_start(m, dp, i);
+}
+
+/* After this rank's forward and backward (or none, with no items): the
+ * global gradient in every rank's dw; nonzero when any rank failed. */
+static int dp_finish(VlmModel *m, DpSteps *dp, int bad, bool overlap,
+                     size_t cnt, VlmErr *err)
+{
+    if (!dp->agreed)
+        dp_agree(dp, bad);
+    if (dp->any_bad) {
+        dp->comm_s += vlm_mpi_wait_all();
+        if (!bad)
+            vlm_err_set(err, "another rank stopped (its message names the "
+                        "cause)");
+        return 1;
+    }
+    if (overlap) {
+        for (int i = 0; i < m->n_params; i++)   /* any not reported */
+            dp_start(m, dp, i);
+        dp->comm_s += vlm_mpi_wait_all();
+    } else {
+        float sc = (float)((double)dp->mine / (double)cnt);
+        for (size_t k = 0; k < m->n_w; k++)
+            m->dw[k] *= sc;
+        double t0 = vlm_now();
+        vlm_mpi_sum_f(m->dw, m->n_w);
+        dp->comm_s += vlm_now() - t0;
+    }
+    m->dw_zero = false;
+    return 0;
+}
+
 /* The local rows of the batch: gather dloc rows into a compact (B, width)
- * block and take a lazy step on those rows only. */
+ * block (times scale: 1, or under MPI this rank's share of the global
+ * batch) and take a lazy step on those rows only. */
 static void step_local(VlmModel *m, const VlmOptim *opt, const uint32_t *idx,
-                       int B, float *g)
+                       int B, float *g, float scale)
 {
     size_t w = m->local_width;
     for (int b = 0; b < B; b++)
         memcpy(g + (size_t)b * w, m->dloc + (size_t)idx[b] * w,
                w * sizeof *g);
+    if (scale != 1)
+        for (size_t k = 0; k < (size_t)B * w; k++)
+            g[k] *= scale;
     vlm_optim_update_rows(opt, m->loc, g, m->loc_m, m->loc_v, w, idx,
                           (size_t)B);
 }
@@ -668,7 +780,7 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
         if (resume_ckpt(o->load, m, &s, data, err) != 0)
             goto fail;
     }
-    if (o->log) {   /* before the k-means start: a log that cannot be
+    if (o->log && vlm_comm_world()->rank == 0) {   /* before the k-means start: a log that cannot be
                        appended to (other columns) fails at once */
         if (open_log(&met, o->log, err) != 0)
             goto fail;
@@ -727,7 +839,7 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
         }
         if (o->save && o->every > 0 && s.epoch % o->every == 0 &&
             s.epoch < max_iter && !converged) {
-            if (save_ckpt(o->save, m, &s, err) != 0)
+            if (save_ckpt_all(o->save, m, &s, err) != 0)
                 goto fail;
             saved_epoch = s.epoch;
         }
@@ -735,7 +847,7 @@ static int train_em(VlmModel *m, const VlmData *data, const VlmData *test,
     fprintf(stderr, "em: %s after %ld iterations (%.2f s)\n",
             converged ? "converged" : "stopped (--epochs)", s.epoch,
             vlm_now() - t0);
-    if (o->save && save_ckpt(o->save, m, &s, err) != 0)
+    if (o->save && save_ckpt_all(o->save, m, &s, err) != 0)
         goto fail;
     if (have_met)
         vlm_metrics_close(&met);
@@ -832,10 +944,31 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         ? vlm_xmalloc((size_t)batch * m->local_width * sizeof(float)) : NULL;
     TensorSteps steps = {&s.opt, vlm_xcalloc((size_t)m->n_params + 1, sizeof(bool)), false};
     bool step_after = getenv("VLM_STEP_AFTER_BACKWARD") != NULL;
+    /* MPI: this rank's items of each step (shard.c); local guide
+     * parameters stay with the rank owning their item */
+    const VlmComm *cw = vlm_comm_world();
+    bool par = cw->size > 1;
+    VlmShardKind shard = m->local_width ? VLM_SHARD_OWNER : VLM_SHARD_SLICE;
+    uint32_t *mine = vlm_xmalloc((size_t)batch * sizeof *mine);
+    DpSteps dp = {vlm_xcalloc((size_t)m->n_params + 1, sizeof(bool)), 1,
+                  false, false, &s.inf, 0, 0};
+    long dp_steps = 0;
+    /* Noise under MPI: where every draw of a step is a bulk draw per item
+     * (reparameterized and enumerated latents; no score-function or
+     * global latent) and each rank's items are a contiguous slice of the
+     * batch, each rank draws its slice of one process's noise
+     * (VlmRngShard): the run is then one process's up to the order of
+     * float sums, and resumes at any number of ranks. Otherwise each rank
+     * draws its own noise, keyed by (rank, step). */
+    bool keyed = par && shard == VLM_SHARD_SLICE;
+    for (int j = 0; j < m->n_latent; j++)
+        if (m->vars[j].treat == VLM_TREAT_SCORE || m->vars[j].global)
+            keyed = false;
+    VlmRngShard rs = {0};
 
     VlmMetrics met = {0};
     bool have_met = false;
-    if (o->log) {
+    if (o->log && cw->rank == 0) {
         if (open_log(&met, o->log, err) != 0)
             goto fail_free;
         have_met = true;
@@ -871,16 +1004,46 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         VlmProgress pg;
         vlm_progress_start(&pg, stderr, label, (long)data->n);
         double sum = 0;
-        size_t seen = 0;
+        size_t seen = 0, seen_mine = 0;
         const uint32_t *idx;
         size_t cnt;
         while ((cnt = vlm_batcher_next(&s.bt, &idx)) > 0) {
-            double obj;
-            vlm_model_fill_training_batch(m, data, idx, (int)cnt, S);
+            double obj = 0;
+            const uint32_t *use = idx;
+            size_t nmine = cnt, least = cnt;
+            if (par) {
+                nmine = vlm_shard_batch(shard, idx, cnt, data->n, cw->rank,
+                                        cw->size, mine, &least);
+                use = mine;
+                if (keyed) {
+                    size_t hi;
+                    vlm_shard_range(cnt, cw->rank, cw->size, &rs.lo, &hi);
+                    rs.b = nmine;
+                    rs.B = cnt;
+                    m->rng.shard = &rs;
+                } else {
+                    /* each rank its own noise, keyed by (rank, step): the
+                     * same at any resume, whatever each rank drew before */
+                    vlm_rng_init(&m->rng, o->seed, VLM_STREAM_NOISE + ((uint64_t)cw->rank << 32));
+                    m->rng.counter = (uint64_t)s.step << 24;
+                }
+                dp.agreed = dp.any_bad = false;
+                dp.mine = nmine;
+                dp.scale = (float)((double)nmine / (double)cnt);
+                memset(dp.started, 0, (size_t)m->n_params * sizeof *dp.started);
+            }
+            /* overlapped sums need every rank in the backward passes */
+            bool overlap = par && least > 0 && !step_after;
             /* without clipping, each tensor is stepped (checked, updated,
              * its gradient zeroed) as soon as the backward passes have
              * it; with clipping the norm needs the whole gradient first */
-            bool per_tensor = s.opt.clip_norm <= 0 && !step_after;
+            bool per_tensor = s.opt.clip_norm <= 0 && !step_after && !par;
+            if (nmine > 0)
+                vlm_model_fill_training_batch(m, data, use, (int)nmine, S);
+            if (overlap) {
+                m->param_ready = dp_ready;
+                m->ready_ctx = &dp;
+            }
             if (per_tensor) {
                 vlm_optim_begin_step(&s.opt);
                 memset(steps.stepped, 0, (size_t)m->n_params * sizeof *steps.stepped);
@@ -893,9 +1056,26 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             double ramp = o->kl_warmup > 0
                 ? fmin(1.0, ((double)s.epoch + (double)seen / (double)data->n) / o->kl_warmup) : 1.0;
             s.inf.kl_weight = kl_weight * ramp;
-            int bad = vlm_infer_grad(m, &s.inf, &obj, err) != 0;
+            int bad = 0;
+            if (nmine > 0)
+                bad = vlm_infer_grad(m, &s.inf, &obj, err) != 0;
+            else if (!m->dw_zero)   /* no items here: a zero share */
+                memset(m->dw, 0, (m->n_w ? m->n_w : 1) * sizeof *m->dw);
             m->param_ready = NULL;
             m->ready_ctx = NULL;
+            if (par) {
+                m->rng.shard = NULL;
+                bad = dp_finish(m, &dp, bad, overlap, cnt, err);
+                dp_steps++;
+                if (keyed && least == 0)   /* a rank without items drew nothing */
+                    vlm_rng_seek(&m->rng, vlm_mpi_max_u64(vlm_rng_tell(&m->rng)));
+                if (keyed && rs.missed) {
+                    keyed = false;
+                    fprintf(stderr, "mpi: note: this model draws noise the ranks cannot "
+                            "split as one process does; from step %ld each rank draws "
+                            "its own\n", s.step + 2);
+                }
+            }
             if (!bad && per_tensor) {
                 m->ready_ctx = &steps;
                 for (int i = 0; i < m->n_params; i++)   /* any not reported */
@@ -930,14 +1110,16 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
                 note_checkpoint(err, o->save, saved_epoch, "epoch");
                 goto fail_met;
             }
-            if (m->local_width)
-                step_local(m, &s.opt, idx, (int)cnt, gloc);
+            if (m->local_width && nmine > 0)
+                step_local(m, &s.opt, use, (int)nmine, gloc, dp.scale);
             s.step++;
             sum += obj;
             seen += cnt;
-            vlm_progress_update(&pg, (long)seen, sum / (double)seen);
+            seen_mine += nmine;
+            vlm_progress_update(&pg, (long)seen, sum / (double)(seen_mine ? seen_mine : 1));
         }
         s.epoch++;
+        vlm_mpi_sum_d(&sum, 1);   /* MPI: every rank's items */
         double train_obj = sum / (double)(seen ? seen : 1);
         double test_obj = NAN;
         char summary[128] = "";
@@ -967,13 +1149,17 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         }
         if (o->save && o->every > 0 && s.epoch % o->every == 0 &&
             s.epoch < o->epochs) {
-            if (save_ckpt(o->save, m, &s, err) != 0)
+            if (save_ckpt_all(o->save, m, &s, err) != 0)
                 goto fail_met;
             saved_epoch = s.epoch;
         }
     }
-    if (o->save && save_ckpt(o->save, m, &s, err) != 0)
+    if (o->save && save_ckpt_all(o->save, m, &s, err) != 0)
         goto fail_met;
+    if (par && dp_steps > 0)
+        fprintf(stderr, "mpi: %d ranks, %ld steps, %.3f ms per step waiting "
+                "for the gradient sums (rank 0)\n", cw->size, dp_steps,
+                1e3 * dp.comm_s / (double)dp_steps);
     if (m->n_given_batches > 0)
         printf("%ld batches had every summed variable given: computed on %ld rows per "
                "(item, sample) instead of %ld\n", m->n_given_batches, m->E_given, m->E_max);
@@ -981,6 +1167,8 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         vlm_metrics_close(&met);
     free(gloc);
     free(steps.stepped);
+    free(mine);
+    free(dp.started);
     vlm_batcher_free(&s.bt);
     return 0;
 fail_met:
@@ -989,6 +1177,8 @@ fail_met:
 fail_free:
     free(gloc);
     free(steps.stepped);
+    free(mine);
+    free(dp.started);
 fail:
     vlm_batcher_free(&s.bt);
     return -1;
@@ -1079,7 +1269,7 @@ int vlm_train_refine(VlmModel *m, const VlmData *d, const VlmRefineOpts *o,
                 double obj;
                 rc = vlm_infer_grad(m, &inf, &obj, err);
                 if (rc == 0)
-                    step_local(m, &opt, idx, nb, g);
+                    step_local(m, &opt, idx, nb, g, 1);
                 obj_sum += obj;
             }
             vlm_progress_update(&pg, (long)(r.steps + 1) * (long)d->n,

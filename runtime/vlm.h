@@ -47,12 +47,24 @@ void vlm_err_set(VlmErr *e, const char *fmt, ...)
  * streams with different ids are independent; the whole state is the three
  * numbers plus the unread part of the current block, so saving VlmRng and
  * restoring it continues the identical sequence. */
+/* Under MPI, a rank's place in the draws of one process (see
+ * vlm_rng_normal_fill): each bulk draw of n values for this rank's b items
+ * is the slice [lo * n/b, (lo + b) * n/b) of a draw for B items, and the
+ * stream ends where that whole draw would leave it. Any other draw on a
+ * stream with a shard sets `missed` (the ranks' noise is then not the one
+ * process's). */
+typedef struct VlmRngShard {
+    size_t lo, b, B;
+    bool missed;
+} VlmRngShard;
+
 typedef struct VlmRng {
     uint64_t seed;
     uint64_t stream;
     uint64_t counter;   /* blocks consumed */
     uint32_t buf[4];
     uint32_t pos;       /* next unread word of buf; 4 = empty */
+    VlmRngShard *shard; /* NULL: draws as they come (not saved) */
 } VlmRng;
 
 enum { VLM_STREAM_INIT = 1, VLM_STREAM_ORDER = 2, VLM_STREAM_NOISE = 3,
@@ -61,6 +73,9 @@ enum { VLM_STREAM_INIT = 1, VLM_STREAM_ORDER = 2, VLM_STREAM_NOISE = 3,
        VLM_STREAM_LABELS = 6  /* which items keep their label (--keep-labels) */ };
 
 void vlm_rng_init(VlmRng *r, uint64_t seed, uint64_t stream);
+/* The index of the next word of the stream, and a jump to a word. */
+uint64_t vlm_rng_tell(const VlmRng *r);
+void vlm_rng_seek(VlmRng *r, uint64_t word);
 uint32_t vlm_rng_u32(VlmRng *r);
 double vlm_rng_uniform(VlmRng *r);            /* in (0, 1), never 0 or 1 */
 double vlm_rng_normal(VlmRng *r);             /* standard normal */
@@ -664,6 +679,66 @@ void vlm_batcher_init(VlmBatcher *b, size_t n, size_t batch, uint64_t seed,
  * the next call starts a new, reshuffled epoch). */
 size_t vlm_batcher_next(VlmBatcher *b, const uint32_t **idx);
 void vlm_batcher_free(VlmBatcher *b);
+
+/* ============================================================ MPI (mpi.c)
+ * The communicator layer. A trainer started by mpirun (OMPI_COMM_WORLD_SIZE
+ * or PMIX_RANK in the environment) joins MPI_COMM_WORLD; run alone it never
+ * calls MPI_Init: rank 0 of 1, and every helper below is a no-op. Only the
+ * main thread calls MPI. mpi.h stays out of this header (the generated
+ * code does not see it). */
+typedef struct VlmComm {
+    int rank, size;
+    bool active;            /* MPI_Init was called (under a launcher) */
+} VlmComm;
+/* Joins MPI when a launcher started this process; 0, or -1 with a message
+ * when MPI cannot start. Idempotent. */
+int vlm_mpi_init(VlmErr *err);
+/* rc == 0: MPI_Finalize; rc != 0 with other ranks: MPI_Abort, so that no
+ * rank is left waiting in a collective. Returns rc. */
+int vlm_mpi_finalize(int rc);
+const VlmComm *vlm_comm_world(void);
+/* Rank 0 running a command alone (the others left): size 1 from now on,
+ * so no helper waits for ranks that are gone. */
+void vlm_mpi_go_alone(void);
+static inline bool vlm_mpi_parallel(void) { return vlm_comm_world()->size > 1; }
+/* Blocking sums, in place, over every rank (double for statistics). */
+void vlm_mpi_sum_d(double *x, size_t n);
+void vlm_mpi_sum_f(float *x, size_t n);
+/* A non-blocking float sum in place (a gradient tensor), completed by
+ * vlm_mpi_wait_all; at most VLM_MPI_MAX_PENDING pending. Every rank
+ * must start them in the same order. Returns the seconds spent waiting. */
+#define VLM_MPI_MAX_PENDING 4096
+void vlm_mpi_isum_f(float *x, size_t n);
+double vlm_mpi_wait_all(void);
+void vlm_mpi_bcast(void *p, size_t bytes, int root);
+/* Each rank's block [off[r], off[r] + cnt[r]) of x (elements of elem
+ * bytes) lands in rank 0's x: x is the same size on every rank. */
+void vlm_mpi_gather_blocks(void *x, size_t elem, const size_t *off,
+                           const size_t *cnt);
+/* The same for the items [lo, hi) of each rank (vlm_shard_range of n):
+ * rank 0's x then holds every item's row, in input order. */
+void vlm_mpi_gather_items(void *x, size_t item_bytes, size_t n);
+uint64_t vlm_mpi_max_u64(uint64_t v);
+/* Whether flag is nonzero on any rank. */
+int vlm_mpi_any(int flag);
+/* Every rank must hold the same value (the model hash, the consts, the
+ * command): -1 with a message naming the ranks that differ. */
+int vlm_mpi_check_same(uint64_t v, const char *what, VlmErr *err);
+
+/* ============================================================ shards (shard.c)
+ * Which items a rank computes. A step's global batch (idx, cnt) is cut
+ * into `size` contiguous slices in batch order (VLM_SHARD_SLICE), or, for
+ * a model with local guide parameters, each item goes to the rank owning
+ * it: the fixed block partition of the n items (VLM_SHARD_OWNER). */
+typedef enum { VLM_SHARD_SLICE, VLM_SHARD_OWNER } VlmShardKind;
+/* The owner of item i of n among size ranks, and rank r's items [lo, hi). */
+int vlm_shard_owner(size_t i, size_t n, int size);
+void vlm_shard_range(size_t n, int rank, int size, size_t *lo, size_t *hi);
+/* This rank's items of the batch into out (at most cnt); returns their
+ * count. min_cnt: the least count over all ranks (every rank knows it). */
+size_t vlm_shard_batch(VlmShardKind k, const uint32_t *idx, size_t cnt,
+                       size_t n, int rank, int size, uint32_t *out,
+                       size_t *min_cnt);
 
 /* ============================================================ checkpoints */
 

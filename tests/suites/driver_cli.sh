@@ -14,7 +14,8 @@ suite_show() { head -5; }
 
 M=$T/mog
 require "compile fixture" cc -std=c11 -O2 $SANFLAGS -Iruntime tests/fixtures/mog_fixture.c "$LIBDIR/libvlm.a" \
-    $(pkg-config --cflags --libs openblas libpng zlib) -ldnnl -lgomp -lm -lpthread -o "$M" 2>"$T/err"
+    $(pkg-config --cflags --libs openblas libpng zlib) -ldnnl -lgomp \
+    $(pkg-config --libs ompi-c 2>/dev/null || echo -lmpi) -lm -lpthread -o "$M" 2>"$T/err"
 
 run() { "$M" "$@" >"$T/out" 2>"$T/err"; }
 
