@@ -192,10 +192,7 @@ int vlm_cmd_impute(VlmModel *m, const Opts *o)
     }
     int ret = 0;
     if (vlm_mpi_parallel()) {
-        int mine = rc;
-        rc = vlm_mpi_any(rc) ? -1 : 0;
-        if (rc != 0 && mine == 0)
-            vlm_err_set(&err, "another rank stopped (its message names the cause)");
+        rc = vlm_mpi_agree(rc, &err);
         if (rc == 0) {
             vlm_mpi_gather_items(imp, D * sizeof *imp, n);
             vlm_mpi_gather_items(st, sizeof *st, n);

@@ -335,10 +335,7 @@ int vlm_cmd_posterior(VlmModel *m, const Opts *o)
     }
     bool rank0 = true;
     if (vlm_mpi_parallel()) {
-        int mine = rc;
-        rc = vlm_mpi_any(rc) ? -1 : 0;
-        if (rc != 0 && mine == 0)
-            vlm_err_set(&err, "another rank stopped (its message names the cause)");
+        rc = vlm_mpi_agree(rc, &err);
         if (rc == 0) {
             vlm_mpi_gather_items(out, (size_t)ncol * sizeof *out, d.n);
             vlm_mpi_gather_items(st, sizeof *st, d.n);

@@ -590,10 +590,7 @@ int vlm_infer_eval_data(VlmModel *m, const VlmData *d, int K,
     }
     m->predictive = false;
     if (cw->size > 1) {   /* every rank's share, gathered in rank 0 */
-        int mine = rc;
-        rc = vlm_mpi_any(rc) ? -1 : 0;
-        if (rc != 0 && mine == 0)
-            vlm_err_set(err, "another rank stopped (its message names the cause)");
+        rc = vlm_mpi_agree(rc, err);
         double once[2] = {once_sum, (double)once_n};
         vlm_mpi_sum_d(once, 2);
         once_sum = once[0];

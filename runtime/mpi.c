@@ -68,24 +68,24 @@ void vlm_mpi_go_alone(void)
 /* MPI counts are int: larger arrays go in chunks. */
 #define CHUNK ((size_t)1 << 30)
 
-void vlm_mpi_sum_d(double *x, size_t n)
+static void sum_chunks(void *x, size_t n, size_t elem, MPI_Datatype type)
 {
     if (world.size < 2)
         return;
     for (size_t i = 0; i < n; i += CHUNK) {
         size_t k = n - i < CHUNK ? n - i : CHUNK;
-        MPI_Allreduce(MPI_IN_PLACE, x + i, (int)k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(MPI_IN_PLACE, (char *)x + i * elem, (int)k, type, MPI_SUM, MPI_COMM_WORLD);
     }
+}
+
+void vlm_mpi_sum_d(double *x, size_t n)
+{
+    sum_chunks(x, n, sizeof *x, MPI_DOUBLE);
 }
 
 void vlm_mpi_sum_f(float *x, size_t n)
 {
-    if (world.size < 2)
-        return;
-    for (size_t i = 0; i < n; i += CHUNK) {
-        size_t k = n - i < CHUNK ? n - i : CHUNK;
-        MPI_Allreduce(MPI_IN_PLACE, x + i, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    }
+    sum_chunks(x, n, sizeof *x, MPI_FLOAT);
 }
 
 void vlm_mpi_isum_f(float *x, size_t n)
@@ -180,6 +180,15 @@ int vlm_mpi_any(int flag)
     int v = flag != 0, any = 0;
     MPI_Allreduce(&v, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     return any;
+}
+
+int vlm_mpi_agree(int rc, VlmErr *err)
+{
+    if (!vlm_mpi_any(rc))
+        return 0;
+    if (rc == 0)
+        vlm_err_set(err, "another rank stopped (its message names the cause)");
+    return -1;
 }
 
 int vlm_mpi_check_same(uint64_t v, const char *what, VlmErr *err)

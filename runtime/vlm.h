@@ -721,6 +721,9 @@ void vlm_mpi_gather_items(void *x, size_t item_bytes, size_t n);
 uint64_t vlm_mpi_max_u64(uint64_t v);
 /* Whether flag is nonzero on any rank. */
 int vlm_mpi_any(int flag);
+/* rc combined over the ranks: 0 where every rank's rc is 0, else -1; a
+ * rank whose own rc was 0 gets "another rank stopped" in err. */
+int vlm_mpi_agree(int rc, VlmErr *err);
 /* Every rank must hold the same value (the model hash, the consts, the
  * command): -1 with a message naming the ranks that differ. */
 int vlm_mpi_check_same(uint64_t v, const char *what, VlmErr *err);
