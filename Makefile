@@ -144,9 +144,12 @@ $(UNIT): $(UT_OBJ) $(CC_OBJ) $(LIBVLM) $(FLAGS_STAMP)
 	$(CC) $(SANFLAGS) -o $@ $(UT_OBJ) $(CC_OBJ) $(LIBVLM) $(CUNIT_LIBS) $(LDLIBS)
 
 # ------------------------------------------------------------- commands
+# A package counts as present only when dpkg says "install ok installed":
+# `dpkg -s` also succeeds for a removed package whose config files remain
+# (openmpi-bin after `apt-get remove`).
 deps:
 	@missing=""; for p in $(DEPS_PKGS) $(DATA_PKGS); do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -155,7 +158,7 @@ deps:
 
 check-deps:
 	@missing=""; for p in $(DEPS_PKGS); do \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "error: missing Debian packages:$$missing"; \
 	  echo "       run 'make deps' (or: apt-get install -y$$missing)"; exit 1; fi
