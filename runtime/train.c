@@ -1121,6 +1121,8 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         s.epoch++;
         vlm_mpi_sum_d(&sum, 1);   /* MPI: every rank's items */
         double train_obj = sum / (double)(seen ? seen : 1);
+        /* the bar showed rank 0's items under MPI; its last line, all */
+        pg.running = train_obj;
         double test_obj = NAN;
         char summary[128] = "";
         if (test) {
