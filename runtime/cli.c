@@ -654,17 +654,22 @@ static int finish_stdout(int rc)
  * other commands run on rank 0 while the others leave at once (-1). On
  * ranks > 0 standard output and the notes on stderr are silenced; errors
  * still reach the terminal, naming the rank. */
-static int start_mpi(const VlmModelDesc *desc, const Opts *o)
+/* The commands that compute a shard on every rank under mpirun. */
+static bool runs_on_every_rank(const char *cmd)
 {
-    (void)desc;
+    return !strcmp(cmd, "train") || !strcmp(cmd, "eval") ||
+           !strcmp(cmd, "posterior") || !strcmp(cmd, "impute");
+}
+
+static int start_mpi(const Opts *o)
+{
     VlmErr err;
     if (vlm_mpi_init(&err) != 0)
         return vlm_cli_fail("%s", err.msg);
     const VlmComm *c = vlm_comm_world();
     if (c->size < 2)
         return 0;
-    bool parallel = !strcmp(o->cmd, "train") || !strcmp(o->cmd, "eval") ||
-                    !strcmp(o->cmd, "posterior") || !strcmp(o->cmd, "impute");
+    bool parallel = runs_on_every_rank(o->cmd);
     if (c->rank > 0) {
         int fd = dup(2);
         err_out = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -683,6 +688,17 @@ static int start_mpi(const VlmModelDesc *desc, const Opts *o)
     return 0;
 }
 
+/* FNV-1a of n bytes, continuing from h */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
 /* FNV-1a over the model hash and every const (--set), then over the
  * command line: ranks that disagree would compute different things, or
  * wait forever in collectives the others never start. */
@@ -690,32 +706,26 @@ static int same_model(const VlmModel *m, const Opts *o, int argc,
                       char **argv, VlmErr *err)
 {
     const VlmComm *c = vlm_comm_world();
-    if (c->size < 2 || !vlm_mpi_parallel())
+    if (c->size < 2 || !vlm_mpi_parallel() || !runs_on_every_rank(o->cmd))
         return 0;
-    if (strcmp(o->cmd, "train") && strcmp(o->cmd, "eval") &&
-        strcmp(o->cmd, "posterior") && strcmp(o->cmd, "impute"))
-        return 0;
-    uint64_t h = 1469598103934665603ull;
+    const uint64_t basis = 1469598103934665603ull;
     uint64_t words[2 + 64];
     int nw = 0;
     words[nw++] = m->hash;
     for (int i = 0; i < m->desc->n_consts && nw < 2 + 63; i++)
         words[nw++] = (uint64_t)m->desc->const_values[i];
-    for (int i = 0; i < nw; i++)
-        for (int k = 0; k < 8; k++) {
-            h ^= (words[i] >> (8 * k)) & 0xff;
-            h *= 1099511628211ull;
-        }
+    uint64_t h = basis;   /* the words' bytes, least significant first */
+    for (int i = 0; i < nw; i++) {
+        unsigned char b[8];
+        for (int k = 0; k < 8; k++)
+            b[k] = (unsigned char)(words[i] >> (8 * k));
+        h = fnv1a(h, b, sizeof b);
+    }
     if (vlm_mpi_check_same(h, "models (model hash or --set values)", err) != 0)
         return -1;
-    uint64_t hc = 1469598103934665603ull;   /* the command line */
+    uint64_t hc = basis;   /* the command line, each argument with its NUL */
     for (int i = 1; i < argc; i++)
-        for (const char *p = argv[i]; ; p++) {
-            hc ^= (unsigned char)*p;
-            hc *= 1099511628211ull;
-            if (!*p)
-                break;
-        }
+        hc = fnv1a(hc, argv[i], strlen(argv[i]) + 1);
     return vlm_mpi_check_same(hc, "command lines (command or options)", err);
 }
 
@@ -762,7 +772,7 @@ int vlm_main(const VlmModelDesc *desc, int argc, char **argv)
         return rc;
     if ((rc = vlm_cli_check_outputs(&o)) != 0)
         return rc;
-    if ((rc = start_mpi(desc, &o)) != 0)
+    if ((rc = start_mpi(&o)) != 0)
         return rc < 0 ? 0 : rc;
     openblas_set_num_threads(1);   /* GEMMs are split by vlm's own pool */
     vlm_parallel_set_threads(o.threads);

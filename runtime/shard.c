@@ -4,6 +4,8 @@
  * rank that owns it). Pure arithmetic: no MPI calls here. */
 #include "vlm.h"
 
+#include <string.h>
+
 void vlm_shard_range(size_t n, int rank, int size, size_t *lo, size_t *hi)
 {
     *lo = n * (size_t)rank / (size_t)size;
@@ -24,7 +26,7 @@ int vlm_shard_owner(size_t i, size_t n, int size)
 
 size_t vlm_shard_batch(VlmShardKind k, const uint32_t *idx, size_t cnt,
                        size_t n, int rank, int size, uint32_t *out,
-                       size_t *min_cnt)
+                       size_t *counts, size_t *min_cnt)
 {
     if (k == VLM_SHARD_SLICE) {
         size_t lo, hi;
@@ -35,16 +37,15 @@ size_t vlm_shard_batch(VlmShardKind k, const uint32_t *idx, size_t cnt,
         return hi - lo;
     }
     size_t mine = 0, least = cnt;
-    for (int r = 0; r < size; r++) {
-        size_t c = 0;
-        for (size_t i = 0; i < cnt; i++)
-            if (vlm_shard_owner(idx[i], n, size) == r) {
-                if (r == rank)
-                    out[mine++] = idx[i];
-                c++;
-            }
-        least = c < least ? c : least;
+    memset(counts, 0, (size_t)size * sizeof *counts);
+    for (size_t i = 0; i < cnt; i++) {   /* each item's owner, once */
+        int r = vlm_shard_owner(idx[i], n, size);
+        counts[r]++;
+        if (r == rank)
+            out[mine++] = idx[i];
     }
+    for (int r = 0; r < size; r++)
+        least = counts[r] < least ? counts[r] : least;
     *min_cnt = least;
     return mine;
 }

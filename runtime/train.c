@@ -950,6 +950,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     bool par = cw->size > 1;
     VlmShardKind shard = m->local_width ? VLM_SHARD_OWNER : VLM_SHARD_SLICE;
     uint32_t *mine = vlm_xmalloc((size_t)batch * sizeof *mine);
+    size_t *rank_counts = vlm_xmalloc((size_t)cw->size * sizeof *rank_counts);
     DpSteps dp = {vlm_xcalloc((size_t)m->n_params + 1, sizeof(bool)), 1,
                   false, false, &s.inf, 0, 0};
     long dp_steps = 0;
@@ -1013,7 +1014,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             size_t nmine = cnt, least = cnt;
             if (par) {
                 nmine = vlm_shard_batch(shard, idx, cnt, data->n, cw->rank,
-                                        cw->size, mine, &least);
+                                        cw->size, mine, rank_counts, &least);
                 use = mine;
                 if (keyed) {
                     size_t hi;
@@ -1170,6 +1171,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
     free(gloc);
     free(steps.stepped);
     free(mine);
+    free(rank_counts);
     free(dp.started);
     vlm_batcher_free(&s.bt);
     return 0;
@@ -1180,6 +1182,7 @@ fail_free:
     free(gloc);
     free(steps.stepped);
     free(mine);
+    free(rank_counts);
     free(dp.started);
 fail:
     vlm_batcher_free(&s.bt);

@@ -738,10 +738,11 @@ typedef enum { VLM_SHARD_SLICE, VLM_SHARD_OWNER } VlmShardKind;
 int vlm_shard_owner(size_t i, size_t n, int size);
 void vlm_shard_range(size_t n, int rank, int size, size_t *lo, size_t *hi);
 /* This rank's items of the batch into out (at most cnt); returns their
- * count. min_cnt: the least count over all ranks (every rank knows it). */
+ * count. min_cnt: the least count over all ranks (every rank knows it);
+ * counts (size entries) is scratch for the owner partition. */
 size_t vlm_shard_batch(VlmShardKind k, const uint32_t *idx, size_t cnt,
                        size_t n, int rank, int size, uint32_t *out,
-                       size_t *min_cnt);
+                       size_t *counts, size_t *min_cnt);
 
 /* ============================================================ checkpoints */
 
