@@ -87,17 +87,31 @@ static void plan_graph(VlmcGraph *g)
             }
         }
     }
+    /* the last step reading each value */
+    int *vend = malloc(sizeof(int) * (size_t)(n + 1));
+    if (!vend) {
+        fprintf(stderr, "vlmc: out of memory planning buffers\n");
+        exit(1);
+    }
+    for (int i = 0; i < n; i++) {
+        const VlmcNode *x = &g->nodes[i];
+        vend[i] = last_fwd[i] > last_bwd[i] ? last_fwd[i] : last_bwd[i];
+        if (has_bwd(x) && 2 * n - 1 - i > vend[i])
+            vend[i] = 2 * n - 1 - i;          /* its own backward reads it */
+    }
+    /* a repeat with one copy per row is a view of its input (emit_c.c):
+     * the input's buffer lives as long as the repeat's readers (from the
+     * back, so that chains of repeats pass it on) */
+    for (int j = n - 1; j >= 0; j--) {
+        const VlmcNode *x = &g->nodes[j];
+        if (x->live && x->op == VLMC_OP_REPEAT && vend[j] > vend[x->in[0]])
+            vend[x->in[0]] = vend[j];
+    }
     int m = 0;
     for (int i = 0; i < n; i++) {
         VlmcNode *x = &g->nodes[i];
-        if (vlmc_node_owns_value(x)) {
-            int end = last_fwd[i];
-            if (last_bwd[i] > end)
-                end = last_bwd[i];
-            if (has_bwd(x) && 2 * n - 1 - i > end)
-                end = 2 * n - 1 - i;          /* its own backward reads it */
-            iv[m++] = (Interval){i, end, &x->vslot};
-        }
+        if (vlmc_node_owns_value(x))
+            iv[m++] = (Interval){i, vend[i], &x->vslot};
         if (vlmc_node_owns_grad(x)) {
             iv[m++] = (Interval){first_grad[i], 2 * n - 1 - i, &x->gslot};
             x->gfirst = 2 * n - 1 - first_grad[i];
@@ -121,6 +135,7 @@ static void plan_graph(VlmcGraph *g)
     }
     g->n_slots = n_slots;
     free(slot_end);
+    free(vend);
     free(iv);
     free(first_grad);
     free(last_bwd);

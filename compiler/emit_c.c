@@ -70,10 +70,13 @@ static void V(Emit *E, int i, char *buf, size_t n)
             snprintf(buf, n, "M->lat[%d]", x->var);
         return;
     case VLMC_OP_OBS:
-        if (x->level < VLMC_LEVEL_FULL)
-            snprintf(buf, n, "%c_slot[%d]", E->pfx, x->vslot);
+        if (x->level < VLMC_LEVEL_FULL)   /* a view of the data's rows */
+            snprintf(buf, n, "%c_val[%d]", E->pfx, i);
         else
             snprintf(buf, n, "M->obs[%d]", x->var);
+        return;
+    case VLMC_OP_REPEAT:   /* a view of its input's rows */
+        snprintf(buf, n, "%c_val[%d]", E->pfx, i);
         return;
     default:
         snprintf(buf, n, "%c_slot[%d]", E->pfx, x->vslot);
@@ -262,13 +265,18 @@ static void emit_fwd(Emit *E, int i)
     case VLMC_OP_LATENT: case VLMC_OP_OBS:
         /* the runtime's FULL rows of the guide's draw or of the data: one
          * per (item, sample) or per item */
-        out(E, "    vlm_rows_pick(%s, %s, (size_t)%s, M->%s[%d], %s);\n", rows(x), full_factor(x), x->n,
-            x->op == VLMC_OP_OBS ? "obs" : "lat", x->var, v);
+        if (x->op == VLMC_OP_OBS)   /* the data's own rows when one per row */
+            out(E, "    %s = vlm_rows_pick_view(%s, %s, (size_t)%s, M->obs[%d], %c_slot[%d]);\n", v, rows(x),
+                full_factor(x), x->n, x->var, E->pfx, x->vslot);
+        else
+            out(E, "    vlm_rows_pick(%s, %s, (size_t)%s, M->lat[%d], %s);\n", rows(x), full_factor(x), x->n,
+                x->var, v);
         break;
-    case VLMC_OP_REPEAT: {
+    case VLMC_OP_REPEAT: {   /* its input's rows when one copy each */
         const VlmcNode *s = node(E, x->in[0]);
         V(E, x->in[0], va, sizeof va);
-        out(E, "    vlm_rows_repeat_copy(%s, %s / %s, (size_t)%s, %s, %s);\n", rows(s), rows(x), rows(s), x->n, va, v);
+        out(E, "    %s = vlm_rows_repeat_view(%s, %s / %s, (size_t)%s, %s, %c_slot[%d]);\n", v, rows(s), rows(x),
+            rows(s), x->n, va, E->pfx, x->vslot);
         break;
     }
     case VLMC_OP_NUM:
@@ -491,6 +499,35 @@ static void emit_fwd(Emit *E, int i)
 
 /* ----------------------------------------------------------- backward */
 
+static bool param_grad_node(const VlmcNode *x, int param);
+
+/* The parameter of linear node i's weight when this node's backward
+ * writes its gradient's only contribution in the program: the weight is a
+ * global parameter read by no other node of either graph. Its gradient is
+ * then final, and its value read no more, as soon as this backward has
+ * run each slice of its rows (vlm_nn_linear_bwd_ready). Else -1. */
+static int sole_weight_use(Emit *E, int i)
+{
+    const VlmcNode *x = node(E, i);
+    const VlmcNode *w = node(E, x->in[1]);
+    if (!param_grad_node(w, w->param) || E->p->params[w->param].local)
+        return -1;
+    const VlmcGraph *gs[2] = {&E->p->guide_g, &E->p->model_g};
+    int grads = 0;
+    for (int k = 0; k < 2; k++)
+        for (int n = 0; n < gs[k]->n; n++) {
+            const VlmcNode *y = &gs[k]->nodes[n];
+            if (param_grad_node(y, w->param))
+                grads++;
+            if (gs[k] != E->g || !y->live)
+                continue;
+            for (int a = 0; a < y->n_in; a++)   /* readers of this weight node */
+                if (y->in[a] == x->in[1] && (n != i || a != 1))
+                    return -1;
+        }
+    return grads == 1 ? w->param : -1;
+}
+
 static void emit_bwd(Emit *E, int i)
 {
     const VlmcNode *x = node(E, i);
@@ -596,8 +633,13 @@ static void emit_bwd(Emit *E, int i)
         char dc[64] = "NULL";
         if (x->n_in > 2)
             D(E, x->in[2], dc, sizeof dc);
-        out(E, "    vlm_nn_linear_bwd(%s, (int)%s, (int)%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n", rows(x), x->k,
-            x->m, va, vb, v, d, act_enum[x->act], d, da, db, dc);
+        int w = sole_weight_use(E, i);
+        if (w >= 0)   /* the weight's last gradient: stepped by row slices */
+            out(E, "    vlm_nn_linear_bwd_ready(%s, (int)%s, (int)%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, M, %d);\n",
+                rows(x), x->k, x->m, va, vb, v, d, act_enum[x->act], d, da, db, dc, w);
+        else
+            out(E, "    vlm_nn_linear_bwd(%s, (int)%s, (int)%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n", rows(x),
+                x->k, x->m, va, vb, v, d, act_enum[x->act], d, da, db, dc);
         break;
     }
     case VLMC_OP_GATHER:
@@ -704,6 +746,8 @@ static void emit_bwd(Emit *E, int i)
 static void declare_buffers(Emit *E)
 {
     out(E, "static float *%c_slot[%d];\n", E->pfx, E->g->n_slots ? E->g->n_slots : 1);
+    /* views (V): picked data rows and repeats, by node */
+    out(E, "static float *%c_val[%d] __attribute__((unused));\n", E->pfx, E->g->n ? E->g->n : 1);
 }
 
 /* What slot_size measures: the floats of a slot for Rmax FULL rows (a

@@ -22,6 +22,12 @@ char *openblas_get_corename(void);
 char *openblas_get_config(void);
 
 #define SLOTS 64
+/* A product is split over the pool from this many multiply-adds
+ * (M N K) on: below it (the 20-wide layers of a VAE at batch 128, about
+ * 1M) a split costs more in waking the other thread and moving operands
+ * between caches than it saves; measured on the VAE at 2 threads, the
+ * 20-wide layers ran 1.3-2x slower split than whole. */
+#define SPLIT_MIN (1L << 22)
 
 static struct {
     bool chosen;
@@ -251,7 +257,9 @@ void vlm_gemm_run(const VlmGemm *g)
     int T = vlm_parallel_threads(), slices = 1;
     if (dnn)
         vlm_dnn_set_team(omp_team() ? T : 1);
-    if (T > 1 && (long)g->M * g->N * g->K >= (1L << 18) && !(dnn && omp_team())) {
+    static long split_min = -1;
+    if (split_min < 0) { const char *e = getenv("VLM_SPLIT_MIN"); split_min = e ? 1L << atol(e) : SPLIT_MIN; }
+    if (T > 1 && (long)g->M * g->N * g->K >= split_min && !(dnn && omp_team())) {
         /* Each slice packs its part of the split operand and all of the
          * other: splitting the longer of M and N packs the least (a batch
          * of 128 rows times a 784x400 weight splits the weight's columns). */
@@ -295,6 +303,70 @@ void vlm_gemm_run_pair(const VlmGemm *a, const VlmGemm *b)
         j.prim[1] = vlm_dnn_prepare(b, 1, &j.fused[1]);
     }
     vlm_parallel_for(2, 1, job_slice, &j);
+}
+
+typedef struct WrowsJob {
+    const VlmGemm *gx, *gw;  /* gx may be NULL */
+    int n, chunk;
+    VlmDnnPrim *px[SLOTS], *pw[SLOTS];
+    bool fx[SLOTS], fw[SLOTS];
+    VlmTaskFn *done;
+    void *ctx;
+} WrowsJob;
+
+static void wrows_slice(void *ctx, size_t lo, size_t hi)
+{
+    WrowsJob *j = ctx;
+    for (size_t t = lo; t < hi; t++) {
+        int a = (int)t * j->chunk, b = a + j->chunk < j->n ? a + j->chunk : j->n;
+        if (a >= b)
+            continue;
+        if (j->gx) {
+            VlmGemm s = slice_of(j->gx, false, a, b);
+            run_one(&s, j->px[t], j->fx[t], (int)t);
+        }
+        VlmGemm s = slice_of(j->gw, true, a, b);
+        run_one(&s, j->pw[t], j->fw[t], (int)t);
+        if (j->done)
+            j->done(j->ctx, (size_t)a, (size_t)b);
+    }
+}
+
+void vlm_gemm_run_wrows(const VlmGemm *gx, const VlmGemm *gw, int in, VlmTaskFn *done, void *ctx)
+{
+    bool dnn = vlm_gemm_backend() == VLM_GEMM_ONEDNN || gw->bf16;
+    WrowsJob j = {.gx = gx, .gw = gw, .n = in, .chunk = in, .done = done, .ctx = ctx};
+    int T = vlm_parallel_threads(), slices = 1;
+    long work = (long)gw->M * gw->N * gw->K * (gx ? 2 : 1);
+    if (dnn && omp_team()) {   /* oneDNN's team does each product whole */
+        if (gx)
+            vlm_gemm_run(gx);
+        vlm_gemm_run(gw);
+        if (done)
+            done(ctx, 0, (size_t)in);
+        return;
+    }
+    if (dnn)
+        vlm_dnn_set_team(1);
+    if (T > 1 && work >= SPLIT_MIN && in >= 2 * 16) {
+        slices = in / T < 16 ? in / 16 : T;
+        j.chunk = (in + slices - 1) / slices;
+    }
+    for (int t = 0; t < slices && dnn; t++) {
+        int a = t * j.chunk, b = a + j.chunk < in ? a + j.chunk : in;
+        if (a >= b)
+            break;
+        if (gx) {
+            VlmGemm s = slice_of(gx, false, a, b);
+            j.px[t] = vlm_dnn_prepare(&s, t, &j.fx[t]);
+        }
+        VlmGemm s = slice_of(gw, true, a, b);
+        j.pw[t] = vlm_dnn_prepare(&s, t, &j.fw[t]);
+    }
+    if (slices == 1)
+        wrows_slice(&j, 0, 1);
+    else
+        vlm_parallel_for((size_t)slices, 1, wrows_slice, &j);
 }
 
 // op(A) (M,K) @ op(B) (K,N) -> C (M,N), row major with leading dimensions

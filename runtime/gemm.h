@@ -27,6 +27,13 @@ void vlm_gemm_run(const VlmGemm *g);
  * (each whole, single-threaded); on another pool size, one after the
  * other, each split. */
 void vlm_gemm_run_pair(const VlmGemm *a, const VlmGemm *b);
+/* A linear layer's backward products by slices of its weight's rows (the
+ * layer's inputs): slice a..b runs dx's columns a..b (gx, which reads only
+ * W's rows a..b; may be NULL), then dW's rows a..b (gw), then, when done
+ * is given, done(ctx, a, b) on the same thread: that slice's gradient is
+ * final and in this thread's cache, and no other slice reads its rows of
+ * W. `in` is the number of W's rows. */
+void vlm_gemm_run_wrows(const VlmGemm *gx, const VlmGemm *gw, int in, VlmTaskFn *done, void *ctx);
 
 /* ---- oneDNN (gemm_onednn.c) */
 typedef struct VlmDnnPrim VlmDnnPrim;

@@ -156,12 +156,14 @@ static void act_bwd_cols(void *ctx, size_t c0, size_t c1)
  *   dx (R,in)   += dpre (R,out) @ W^T (out,in)
  *   dW (in,out) += x^T (in,R)   @ dpre (R,out)
  *   db (out)    += sum_r dpre
- * Identity with no scratch distinct from dy skips the copy. */
-// x (R,in), W (in,out), y, dy (R,out) -> dx (R,in), dW (in,out), db (out)
-void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
-                       const float *W, const float *y, const float *dy,
-                       VlmAct act, float *scratch, float *dx, float *dW,
-                       float *db)
+ * Identity with no scratch distinct from dy skips the copy. The two
+ * products run by slices of W's rows (gemm.c, vlm_gemm_run_wrows): a
+ * slice's dx columns and dW rows read only its rows of W, so when the
+ * weight's gradient is complete here, ready(ready_ctx, a, b) steps the
+ * optimizer on W's rows a..b in the same slice, while they are in cache. */
+static void linear_bwd(int R, int in, int out, const float *x, const float *W, const float *y,
+                       const float *dy, VlmAct act, float *scratch, float *dx, float *dW, float *db,
+                       VlmTaskFn *ready, void *ready_ctx)
 {
     if (R <= 0 || out <= 0)
         return;
@@ -171,12 +173,28 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
          * dy directly, no copy */
         bool sum_only = act == VLM_ACT_IDENTITY && scratch != dy;
         ActBwd j = {R, out, y, dy, act, sum_only ? NULL : scratch, db};
-        vlm_parallel_for((size_t)out, 64, act_bwd_cols, &j);
+        static long act_min = -1;
+        if (act_min < 0) { const char *e = getenv("VLM_ACT_MIN"); act_min = e ? atol(e) : 0; }
+        size_t mc = 64;
+        if (act_min && (size_t)((1L << act_min) / R) > mc) mc = (size_t)((1L << act_min) / R);
+        vlm_parallel_for((size_t)out, mc, act_bwd_cols, &j);
         if (!sum_only)
             dpre = scratch;
     }
-    if (in <= 0 || (!dW && !dx))
+    if (in <= 0 || !dW) {
+        if (in > 0 && dx) {
+            // dx (R,in) += dpre (R,out) @ W^T (out,in)
+            VlmGemm gx = {.tb = true, .M = R, .N = in, .K = out, .lda = out, .ldb = out, .ldc = in,
+                          .alpha = 1.0f, .beta = 1.0f, .A = dpre, .B = W, .C = dx};
+            if (vlm_gemm_precision() == VLM_PREC_BF16) {
+                gx.bf16 = true;
+                gx.A = stage_bf16(1, dpre, (size_t)R * out);
+                gx.B = weight_bf16(W, (size_t)in * out, false);   /* the forward's copy */
+            }
+            vlm_gemm_run(&gx);
+        }
         return;
+    }
     // dW (in,out) += x^T (in,R) @ dpre (R,out)
     VlmGemm gw = {.ta = true, .M = in, .N = out, .K = R, .lda = in, .ldb = out, .ldc = out,
                   .alpha = 1.0f, .beta = 1.0f, .A = x, .B = dpre, .C = dW};
@@ -186,22 +204,44 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
     if (vlm_gemm_precision() == VLM_PREC_BF16) {
         gw.bf16 = gx.bf16 = true;
         gw.B = gx.A = stage_bf16(1, dpre, (size_t)R * out);
-        if (dW)
-            gw.A = stage_bf16(0, x, (size_t)R * in);
+        gw.A = stage_bf16(0, x, (size_t)R * in);
         if (dx)  /* the copy the forward pass made */
             gx.B = weight_bf16(W, (size_t)in * out, false);
     }
-    if (dW && dx && (long)R * in * out >= (1L << 22)) {
-        /* a pool of two and two GEMMs of equal size: one each, whole,
-         * instead of splitting both (each half packs all of the shared
-         * operand); 10% faster for the VAE's 400x784 output layer */
-        vlm_gemm_run_pair(&gw, &gx);
-        return;
-    }
-    if (dW)
-        vlm_gemm_run(&gw);
-    if (dx)
-        vlm_gemm_run(&gx);
+    vlm_gemm_run_wrows(dx ? &gx : NULL, &gw, in, ready, ready_ctx);
+}
+
+// x (R,in), W (in,out), y, dy (R,out) -> dx (R,in), dW (in,out), db (out)
+void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
+                       const float *W, const float *y, const float *dy,
+                       VlmAct act, float *scratch, float *dx, float *dW,
+                       float *db)
+{
+    linear_bwd(R, in, out, x, W, y, dy, act, scratch, dx, dW, db, NULL, NULL);
+}
+
+/* The weight's rows a..b as the model's parameter elements */
+typedef struct RowsReady {
+    VlmModel *m;
+    int param;
+    size_t width;
+} RowsReady;
+
+static void rows_ready(void *ctx, size_t a, size_t b)
+{
+    const RowsReady *r = ctx;
+    r->m->param_rows_ready(r->m, r->param, a * r->width, b * r->width);
+}
+
+void vlm_nn_linear_bwd_ready(int R, int in, int out, const float *x,
+                             const float *W, const float *y, const float *dy,
+                             VlmAct act, float *scratch, float *dx, float *dW,
+                             float *db, VlmModel *m, int w_param)
+{
+    RowsReady r = {m, w_param, (size_t)(out > 0 ? out : 0)};
+    bool hook = m && m->param_rows_ready;
+    linear_bwd(R, in, out, x, W, y, dy, act, scratch, dx, dW, db, hook ? rows_ready : NULL,
+               hook ? &r : NULL);
 }
 
 /* y[r] = A x[r] for every row: the batch is x @ A^T. */

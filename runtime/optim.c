@@ -197,6 +197,14 @@ int vlm_optim_update_consume(const VlmOptim *o, float *p, float *g, float *m,
     return atomic_load(&j.bad) ? -1 : 0;
 }
 
+int vlm_optim_consume_span(const VlmOptim *o, float *p, float *g, float *m, float *v, size_t n)
+{
+    Step s = step_consts(o);
+    ConsumeJob j = {{o, &s, p, m, v, g}, 0};
+    consume_slice(&j, 0, n);
+    return atomic_load(&j.bad) ? -1 : 0;
+}
+
 // p, m, v (rows,width), g (count,width): step rows idx[0..count) only
 void vlm_optim_update_rows(const VlmOptim *o, float *p, const float *g,
                            float *m, float *v, size_t width,

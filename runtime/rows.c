@@ -64,6 +64,25 @@ void vlm_rows_pick(int G, int F, size_t n, const float *src, float *dst)
         memcpy(dst + (size_t)g * n, src + (size_t)g * F * n, n * sizeof *dst);
 }
 
+/* The generated code reads a picked or repeated value through the
+ * pointer these return: dst after the copy, or src itself when F == 1
+ * (one row per row: nothing to copy). Nothing writes through it. */
+float *vlm_rows_pick_view(int G, int F, size_t n, const float *src, float *dst)
+{
+    if (F == 1)
+        return (float *)src;
+    vlm_rows_pick(G, F, n, src, dst);
+    return dst;
+}
+
+float *vlm_rows_repeat_view(int G, int F, size_t n, const float *src, float *dst)
+{
+    if (F == 1)
+        return (float *)src;
+    vlm_rows_repeat_copy(G, F, n, src, dst);
+    return dst;
+}
+
 // value (R,n), obs (R,n), mask (R,n) or NULL -> logp (R) = -inf where a
 // given entry differs from the row's enumerated value
 void vlm_rows_clamp_given(int R, int n, const float *value, const float *obs,

@@ -9,6 +9,8 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -557,8 +559,16 @@ static int check_grad(const VlmModel *m, VlmErr *err)
 typedef struct TensorSteps {
     const VlmOptim *opt;
     bool *stepped;          /* n_params */
-    bool bad;               /* a non-finite gradient was left unstepped */
+    atomic_size_t *rows;    /* n_params: elements stepped by step_rows */
+    atomic_bool bad;        /* a non-finite gradient was left unstepped */
+    int mode;               /* 0 here, 1 by row slices */
 } TensorSteps;
+
+static int step_mode(void)
+{
+    const char *e = getenv("VLM_ADAM_MODE");
+    return e ? atoi(e) : 1;
+}
 
 static void step_tensor(VlmModel *m, int i)
 {
@@ -567,9 +577,29 @@ static void step_tensor(VlmModel *m, int i)
     if (q->local || t->stepped[i])
         return;
     t->stepped[i] = true;
+    size_t done = atomic_load(&t->rows[i]);
+    if (done == q->count)   /* every element already, by slices */
+        return;
+    if (done != 0) {   /* vlm_nn_linear_bwd_ready covers all rows */
+        fprintf(stderr, "vlm: internal error: parameter `%s` stepped in part (%zu of %zu "
+                "elements)\n", q->name, done, q->count);
+        exit(1);
+    }
     size_t o = q->offset;
     if (vlm_optim_update_consume(t->opt, m->w + o, m->dw + o, m->w_m + o, m->w_v + o, q->count) != 0)
-        t->bad = true;
+        atomic_store(&t->bad, true);
+}
+
+/* A slice of a weight's rows whose gradient is complete
+ * (VlmModel.param_rows_ready, from a pool thread inside the layer's
+ * backward): stepped there, from the same cache as its products. */
+static void step_rows(VlmModel *m, int i, size_t lo, size_t hi)
+{
+    TensorSteps *t = m->ready_ctx;
+    size_t o = m->params[i].offset + lo;
+    if (vlm_optim_consume_span(t->opt, m->w + o, m->dw + o, m->w_m + o, m->w_v + o, hi - lo) != 0)
+        atomic_store(&t->bad, true);
+    atomic_fetch_add(&t->rows[i], hi - lo);
 }
 
 /* Data parallel (MPI): each rank's gradient is the mean over its share
@@ -942,7 +972,9 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         goto fail;
     float *gloc = m->local_width
         ? vlm_xmalloc((size_t)batch * m->local_width * sizeof(float)) : NULL;
-    TensorSteps steps = {&s.opt, vlm_xcalloc((size_t)m->n_params + 1, sizeof(bool)), false};
+    TensorSteps steps = {&s.opt, vlm_xcalloc((size_t)m->n_params + 1, sizeof(bool)),
+                         vlm_xcalloc((size_t)m->n_params + 1, sizeof(atomic_size_t)), false,
+                         step_mode()};
     bool step_after = getenv("VLM_STEP_AFTER_BACKWARD") != NULL;
     /* MPI: this rank's items of each step (shard.c); local guide
      * parameters stay with the rank owning their item */
@@ -1048,8 +1080,11 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             if (per_tensor) {
                 vlm_optim_begin_step(&s.opt);
                 memset(steps.stepped, 0, (size_t)m->n_params * sizeof *steps.stepped);
-                steps.bad = false;
+                for (int i = 0; i < m->n_params; i++)
+                    atomic_store(&steps.rows[i], 0);
+                atomic_store(&steps.bad, false);
                 m->param_ready = step_tensor;
+                m->param_rows_ready = steps.mode == 1 ? step_rows : NULL;
                 m->ready_ctx = &steps;
             }
             /* KL warm-up by position in training (epoch, items seen):
@@ -1063,6 +1098,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
             else if (!m->dw_zero)   /* no items here: a zero share */
                 memset(m->dw, 0, (m->n_w ? m->n_w : 1) * sizeof *m->dw);
             m->param_ready = NULL;
+            m->param_rows_ready = NULL;
             m->ready_ctx = NULL;
             if (par) {
                 m->rng.shard = NULL;
@@ -1082,7 +1118,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
                 for (int i = 0; i < m->n_params; i++)   /* any not reported */
                     step_tensor(m, i);
                 m->ready_ctx = NULL;
-                if (steps.bad) {
+                if (atomic_load(&steps.bad)) {
                     if (check_grad(m, err) == 0)   /* names the parameter */
                         vlm_err_set(err, "a gradient is Inf or NaN");
                     bad = 1;
@@ -1170,6 +1206,7 @@ int vlm_train(VlmModel *m, const VlmData *data, const VlmData *test,
         vlm_metrics_close(&met);
     free(gloc);
     free(steps.stepped);
+    free(steps.rows);
     free(mine);
     free(rank_counts);
     free(dp.started);
@@ -1181,6 +1218,7 @@ fail_met:
 fail_free:
     free(gloc);
     free(steps.stepped);
+    free(steps.rows);
     free(mine);
     free(rank_counts);
     free(dp.started);

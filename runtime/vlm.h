@@ -222,6 +222,10 @@ void vlm_rows_repeat_copy(int G, int F, size_t n, const float *src,
 void vlm_rows_sum(int G, int F, size_t n, const float *src, float *dst);
 // src (G*F,n) -> dst (G,n), dst row g = src row g*F (the first copy)
 void vlm_rows_pick(int G, int F, size_t n, const float *src, float *dst);
+/* The same two as views: the rows copied into dst, or, with F == 1, src
+ * itself; the result is read only. */
+float *vlm_rows_pick_view(int G, int F, size_t n, const float *src, float *dst);
+float *vlm_rows_repeat_view(int G, int F, size_t n, const float *src, float *dst);
 
 /* A discrete observed variable summed out where the data lack it: in
  * every row whose enumerated value (R,n) differs from a given entry of
@@ -318,6 +322,15 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
                        const float *W, const float *y, const float *dy,
                        VlmAct act, float *scratch, float *dx, float *dW,
                        float *db);
+/* The same, in a generated backward pass where the weight W (parameter
+ * w_param) gets its last gradient: when m->param_rows_ready is set, it is
+ * called for each slice of W's rows as soon as that slice's gradient is
+ * complete (from the pool's threads, on disjoint element ranges). */
+typedef struct VlmModel VlmModel;
+void vlm_nn_linear_bwd_ready(int R, int in, int out, const float *x,
+                             const float *W, const float *y, const float *dy,
+                             VlmAct act, float *scratch, float *dx, float *dW,
+                             float *db, VlmModel *m, int w_param);
 /* Matrix-vector per row: y (R,m) = A (m,n) @ x_r (n), i.e. x @ A^T. */
 void vlm_nn_matvec_fwd(int R, int m, int n, const float *A, const float *x,
                        float *y);
@@ -493,6 +506,8 @@ void vlm_optim_update(const VlmOptim *o, float *p, const float *g, float *m,
  * were, so the caller can name the parameter). */
 int vlm_optim_update_consume(const VlmOptim *o, float *p, float *g, float *m,
                              float *v, size_t n);
+/* The same on the calling thread alone (from inside a pool slice). */
+int vlm_optim_consume_span(const VlmOptim *o, float *p, float *g, float *m, float *v, size_t n);
 /* Lazy update of selected rows of a (rows, width) block: only the rows in
  * idx (count, no duplicates) take a step; used for per-data-point
  * parameters. p, m, v are the whole (rows, width) blocks; g is compact
@@ -890,7 +905,6 @@ typedef struct VlmVarInfo {
 #define VLM_MAX_PARAMS 128
 #define VLM_MAX_PRIORS 32
 
-typedef struct VlmModel VlmModel;
 typedef struct VlmModelDesc VlmModelDesc;
 
 struct VlmModel {
@@ -974,6 +988,10 @@ struct VlmModel {
      * training loop steps the optimizer there, while the gradient and the
      * weights are still in cache. */
     void (*param_ready)(VlmModel *m, int param);
+    /* Elements lo..hi of a parameter complete before its param_ready
+     * (vlm_nn_linear_bwd_ready), called from the pool's threads on
+     * disjoint ranges; NULL: not called. Its param_ready follows. */
+    void (*param_rows_ready)(VlmModel *m, int param, size_t lo, size_t hi);
     void *ready_ctx;
     double *scratch;        /* driver's per-batch work space: 8 x Rmax,
                                allocated with the rows (no malloc per batch) */
