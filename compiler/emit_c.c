@@ -499,35 +499,6 @@ static void emit_fwd(Emit *E, int i)
 
 /* ----------------------------------------------------------- backward */
 
-static bool param_grad_node(const VlmcNode *x, int param);
-
-/* The parameter of linear node i's weight when this node's backward
- * writes its gradient's only contribution in the program: the weight is a
- * global parameter read by no other node of either graph. Its gradient is
- * then final, and its value read no more, as soon as this backward has
- * run each slice of its rows (vlm_nn_linear_bwd_ready). Else -1. */
-static int sole_weight_use(Emit *E, int i)
-{
-    const VlmcNode *x = node(E, i);
-    const VlmcNode *w = node(E, x->in[1]);
-    if (!param_grad_node(w, w->param) || E->p->params[w->param].local)
-        return -1;
-    const VlmcGraph *gs[2] = {&E->p->guide_g, &E->p->model_g};
-    int grads = 0;
-    for (int k = 0; k < 2; k++)
-        for (int n = 0; n < gs[k]->n; n++) {
-            const VlmcNode *y = &gs[k]->nodes[n];
-            if (param_grad_node(y, w->param))
-                grads++;
-            if (gs[k] != E->g || !y->live)
-                continue;
-            for (int a = 0; a < y->n_in; a++)   /* readers of this weight node */
-                if (y->in[a] == x->in[1] && (n != i || a != 1))
-                    return -1;
-        }
-    return grads == 1 ? w->param : -1;
-}
-
 static void emit_bwd(Emit *E, int i)
 {
     const VlmcNode *x = node(E, i);
@@ -633,13 +604,8 @@ static void emit_bwd(Emit *E, int i)
         char dc[64] = "NULL";
         if (x->n_in > 2)
             D(E, x->in[2], dc, sizeof dc);
-        int w = sole_weight_use(E, i);
-        if (w >= 0)   /* the weight's last gradient: stepped by row slices */
-            out(E, "    vlm_nn_linear_bwd_ready(%s, (int)%s, (int)%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, M, %d);\n",
-                rows(x), x->k, x->m, va, vb, v, d, act_enum[x->act], d, da, db, dc, w);
-        else
-            out(E, "    vlm_nn_linear_bwd(%s, (int)%s, (int)%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n", rows(x),
-                x->k, x->m, va, vb, v, d, act_enum[x->act], d, da, db, dc);
+        out(E, "    vlm_nn_linear_bwd(%s, (int)%s, (int)%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n", rows(x), x->k,
+            x->m, va, vb, v, d, act_enum[x->act], d, da, db, dc);
         break;
     }
     case VLMC_OP_GATHER:

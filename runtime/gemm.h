@@ -23,17 +23,11 @@ typedef struct VlmGemm {
 
 /* Run one product over the pool (K <= 0: C = beta * C, then bias/act). */
 void vlm_gemm_run(const VlmGemm *g);
-/* Two independent products at once, one per thread of a pool of two
- * (each whole, single-threaded); on another pool size, one after the
- * other, each split. */
-void vlm_gemm_run_pair(const VlmGemm *a, const VlmGemm *b);
-/* A linear layer's backward products by slices of its weight's rows (the
- * layer's inputs): slice a..b runs dx's columns a..b (gx, which reads only
- * W's rows a..b; may be NULL), then dW's rows a..b (gw), then, when done
- * is given, done(ctx, a, b) on the same thread: that slice's gradient is
- * final and in this thread's cache, and no other slice reads its rows of
- * W. `in` is the number of W's rows. */
-void vlm_gemm_run_wrows(const VlmGemm *gx, const VlmGemm *gw, int in, VlmTaskFn *done, void *ctx);
+/* A linear layer's two backward products by slices of its weight's rows
+ * (the layer's inputs): slice a..b runs dx's columns a..b (gx, which
+ * reads only W's rows a..b; may be NULL), then dW's rows a..b (gw), both
+ * on one thread, with one fork-join for the two. `in` is W's rows. */
+void vlm_gemm_run_wrows(const VlmGemm *gx, const VlmGemm *gw, int in);
 
 /* ---- oneDNN (gemm_onednn.c) */
 typedef struct VlmDnnPrim VlmDnnPrim;

@@ -157,13 +157,12 @@ static void act_bwd_cols(void *ctx, size_t c0, size_t c1)
  *   dW (in,out) += x^T (in,R)   @ dpre (R,out)
  *   db (out)    += sum_r dpre
  * Identity with no scratch distinct from dy skips the copy. The two
- * products run by slices of W's rows (gemm.c, vlm_gemm_run_wrows): a
- * slice's dx columns and dW rows read only its rows of W, so when the
- * weight's gradient is complete here, ready(ready_ctx, a, b) steps the
- * optimizer on W's rows a..b in the same slice, while they are in cache. */
-static void linear_bwd(int R, int in, int out, const float *x, const float *W, const float *y,
-                       const float *dy, VlmAct act, float *scratch, float *dx, float *dW, float *db,
-                       VlmTaskFn *ready, void *ready_ctx)
+ * products run together by slices of W's rows (vlm_gemm_run_wrows). */
+// x (R,in), W (in,out), y, dy (R,out) -> dx (R,in), dW (in,out), db (out)
+void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
+                       const float *W, const float *y, const float *dy,
+                       VlmAct act, float *scratch, float *dx, float *dW,
+                       float *db)
 {
     if (R <= 0 || out <= 0)
         return;
@@ -208,40 +207,7 @@ static void linear_bwd(int R, int in, int out, const float *x, const float *W, c
         if (dx)  /* the copy the forward pass made */
             gx.B = weight_bf16(W, (size_t)in * out, false);
     }
-    vlm_gemm_run_wrows(dx ? &gx : NULL, &gw, in, ready, ready_ctx);
-}
-
-// x (R,in), W (in,out), y, dy (R,out) -> dx (R,in), dW (in,out), db (out)
-void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
-                       const float *W, const float *y, const float *dy,
-                       VlmAct act, float *scratch, float *dx, float *dW,
-                       float *db)
-{
-    linear_bwd(R, in, out, x, W, y, dy, act, scratch, dx, dW, db, NULL, NULL);
-}
-
-/* The weight's rows a..b as the model's parameter elements */
-typedef struct RowsReady {
-    VlmModel *m;
-    int param;
-    size_t width;
-} RowsReady;
-
-static void rows_ready(void *ctx, size_t a, size_t b)
-{
-    const RowsReady *r = ctx;
-    r->m->param_rows_ready(r->m, r->param, a * r->width, b * r->width);
-}
-
-void vlm_nn_linear_bwd_ready(int R, int in, int out, const float *x,
-                             const float *W, const float *y, const float *dy,
-                             VlmAct act, float *scratch, float *dx, float *dW,
-                             float *db, VlmModel *m, int w_param)
-{
-    RowsReady r = {m, w_param, (size_t)(out > 0 ? out : 0)};
-    bool hook = m && m->param_rows_ready;
-    linear_bwd(R, in, out, x, W, y, dy, act, scratch, dx, dW, db, hook ? rows_ready : NULL,
-               hook ? &r : NULL);
+    vlm_gemm_run_wrows(dx ? &gx : NULL, &gw, in);
 }
 
 /* y[r] = A x[r] for every row: the batch is x @ A^T. */

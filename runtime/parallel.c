@@ -1,8 +1,17 @@
-/* parallel.c — a small fork-join pool for the runtime's own loops (the
- * elementwise work between GEMMs: log-densities, optimizer steps, fused
- * bias/activation passes). OpenBLAS threads its GEMMs itself; this pool
- * threads the rest (and splits GEMMs, see vlm_sgemm) with --threads. Work is split statically by
- * index ranges, so a run is reproducible for a given thread count. */
+/* parallel.c — a small pool for the runtime's own loops (the elementwise
+ * work between GEMMs: log-densities, optimizer steps, fused bias and
+ * activation passes, and the GEMMs' own slices, see gemm.c), sized by
+ * --threads, and background tasks.
+ *
+ * vlm_parallel_for cuts [0, n) into fixed slices (their bounds depend
+ * only on n, min_chunk and the thread count, so a run is reproducible for
+ * a given thread count) that the caller and the workers claim one at a
+ * time: a worker busy with a background task leaves its slices to the
+ * others. vlm_parallel_async hands a task to the workers, in the
+ * background of the caller's own work; vlm_parallel_wait returns when
+ * every posted task is done. The training loop steps the optimizer that
+ * way (memory-bound, no faster on two threads than on one) while the
+ * backward passes go on with the next layers. */
 #include "vlm.h"
 
 #include <pthread.h>
@@ -11,57 +20,112 @@
 #include <stdlib.h>
 
 #define MAX_THREADS 64
+#define MAX_TASKS 1024        /* background tasks between two waits */
 #define SPIN 200              /* yielding polls before a worker sleeps */
+
+typedef struct Task {
+    VlmTaskFn *fn;
+    void *ctx;
+    size_t lo, hi;
+} Task;
 
 static struct Pool {
     int threads;              /* including the caller */
-    pthread_t tid[MAX_THREADS];
+    int started;              /* workers created */
     pthread_mutex_t mu;
     pthread_cond_t wake;
-    atomic_uint gen;          /* bumped once per job */
-    atomic_int pending;       /* workers still running the job */
-    VlmTaskFn *fn;
-    void *ctx;
-    size_t n, chunk;
-    int started;
+    atomic_uint signal;       /* bumped at each job and task posted */
+    /* the current job: claim = (job id << 32) | next slice; its fields
+     * are written before the claim word names it */
+    _Atomic uint64_t claim;
+    _Atomic(VlmTaskFn *) fn;
+    _Atomic(void *) ctx;
+    atomic_size_t n, chunk;
+    atomic_uint slices;
+    atomic_uint left;         /* slices not yet finished */
+    /* background tasks: posted by the caller, taken by anyone */
+    Task task[MAX_TASKS];
+    atomic_uint posted, taken, done;
 } pool = {.threads = 1, .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-static void run_slice(int t)
+/* Claims and runs slices of the current job until none is left; the
+ * fields are read only after a successful claim, and a job's fields are
+ * not rewritten before all its slices are finished. */
+static void run_slices(void)
 {
-    size_t lo = (size_t)t * pool.chunk;
-    if (lo >= pool.n)
-        return;
-    size_t hi = lo + pool.chunk < pool.n ? lo + pool.chunk : pool.n;
-    pool.fn(pool.ctx, lo, hi);
+    uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    for (;;) {
+        unsigned k = (unsigned)(c & 0xffffffffu);
+        if (k >= atomic_load_explicit(&pool.slices, memory_order_relaxed))
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;   /* c reloaded: another claim, or the next job */
+        size_t chunk = atomic_load_explicit(&pool.chunk, memory_order_relaxed);
+        size_t n = atomic_load_explicit(&pool.n, memory_order_relaxed);
+        size_t lo = (size_t)k * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        VlmTaskFn *fn = atomic_load_explicit(&pool.fn, memory_order_relaxed);
+        if (lo < hi)
+            fn(atomic_load_explicit(&pool.ctx, memory_order_relaxed), lo, hi);
+        atomic_fetch_sub_explicit(&pool.left, 1, memory_order_acq_rel);
+        c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    }
 }
 
-/* the job generation at each worker's creation: a worker only runs jobs
- * published after it exists (set_threads and parallel_for are called from
- * one thread, so no job is in flight while a worker is created) */
-static unsigned start_gen[MAX_THREADS];
+/* Takes and runs one background task; false when none is waiting. */
+static bool run_task(void)
+{
+    unsigned t = atomic_load_explicit(&pool.taken, memory_order_acquire);
+    while (t < atomic_load_explicit(&pool.posted, memory_order_acquire)) {
+        if (atomic_compare_exchange_weak_explicit(&pool.taken, &t, t + 1, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            Task *k = &pool.task[t];
+            k->fn(k->ctx, k->lo, k->hi);
+            atomic_fetch_add_explicit(&pool.done, 1, memory_order_acq_rel);
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool work_waiting(void)
+{
+    uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+    return (unsigned)(c & 0xffffffffu) < atomic_load_explicit(&pool.slices, memory_order_relaxed) ||
+           atomic_load_explicit(&pool.taken, memory_order_acquire) <
+               atomic_load_explicit(&pool.posted, memory_order_acquire);
+}
 
 static void *worker(void *arg)
 {
-    int t = (int)(intptr_t)arg;
-    unsigned seen = start_gen[t];
+    (void)arg;
     for (;;) {
-        unsigned g;
+        /* slices first: the caller waits for them */
+        run_slices();
+        if (run_task())
+            continue;
+        unsigned s = atomic_load_explicit(&pool.signal, memory_order_acquire);
         int spins = 0;
-        while ((g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen && spins < SPIN) {
+        while (!work_waiting() && spins < SPIN) {
             spins++;
             sched_yield();
         }
-        if (g == seen) {
-            pthread_mutex_lock(&pool.mu);
-            while ((g = atomic_load_explicit(&pool.gen, memory_order_acquire)) == seen)
-                pthread_cond_wait(&pool.wake, &pool.mu);
-            pthread_mutex_unlock(&pool.mu);
-        }
-        seen = g;
-        run_slice(t);
-        atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel);
+        if (work_waiting())
+            continue;
+        pthread_mutex_lock(&pool.mu);
+        while (atomic_load_explicit(&pool.signal, memory_order_acquire) == s)
+            pthread_cond_wait(&pool.wake, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
     }
     return NULL;
+}
+
+static void wake_workers(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    atomic_fetch_add_explicit(&pool.signal, 1, memory_order_acq_rel);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.mu);
 }
 
 void vlm_parallel_set_threads(int threads)
@@ -70,14 +134,15 @@ void vlm_parallel_set_threads(int threads)
         threads = 1;
     if (threads > MAX_THREADS)
         threads = MAX_THREADS;
-    /* workers are created once, on demand; fewer can be used later */
+    vlm_parallel_wait();
+    /* workers are created once, on demand; fewer can be used later (a
+     * worker beyond the count only ever finds slices it may take) */
     pthread_mutex_lock(&pool.mu);
     while (pool.started < threads - 1) {
-        int t = pool.started + 1;
-        start_gen[t] = atomic_load_explicit(&pool.gen, memory_order_acquire);
-        if (pthread_create(&pool.tid[t], NULL, worker, (void *)(intptr_t)t) != 0)
+        pthread_t tid;
+        if (pthread_create(&tid, NULL, worker, NULL) != 0)
             break;
-        pthread_detach(pool.tid[t]);
+        pthread_detach(tid);
         pool.started++;
     }
     pool.threads = pool.started + 1 < threads ? pool.started + 1 : threads;
@@ -97,17 +162,48 @@ void vlm_parallel_for(size_t n, size_t min_chunk, VlmTaskFn *fn, void *ctx)
         fn(ctx, 0, n);
         return;
     }
-    pool.fn = fn;
-    pool.ctx = ctx;
-    pool.n = n;
-    pool.chunk = (n + (size_t)T - 1) / (size_t)T;
-    /* workers beyond T find an empty slice */
-    atomic_store_explicit(&pool.pending, pool.started, memory_order_release);
-    pthread_mutex_lock(&pool.mu);
-    atomic_fetch_add_explicit(&pool.gen, 1, memory_order_acq_rel);
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.mu);
-    run_slice(0);
-    while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0)
+    size_t chunk = (n + (size_t)T - 1) / (size_t)T;
+    unsigned slices = (unsigned)((n + chunk - 1) / chunk);
+    /* the previous job is finished: nobody reads these until the claim
+     * word below names the new job */
+    atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&pool.ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&pool.n, n, memory_order_relaxed);
+    atomic_store_explicit(&pool.chunk, chunk, memory_order_relaxed);
+    atomic_store_explicit(&pool.slices, slices, memory_order_relaxed);
+    atomic_store_explicit(&pool.left, slices, memory_order_relaxed);
+    uint64_t id = (atomic_load_explicit(&pool.claim, memory_order_relaxed) >> 32) + 1;
+    atomic_store_explicit(&pool.claim, id << 32, memory_order_release);
+    wake_workers();
+    run_slices();
+    while (atomic_load_explicit(&pool.left, memory_order_acquire) > 0)
         sched_yield();
+    /* no slice left to claim: a worker that still tries sees k >= slices */
+}
+
+void vlm_parallel_async(VlmTaskFn *fn, void *ctx, size_t lo, size_t hi)
+{
+    unsigned p = atomic_load_explicit(&pool.posted, memory_order_relaxed);
+    if (pool.threads <= 1 || p >= MAX_TASKS) {
+        fn(ctx, lo, hi);
+        return;
+    }
+    pool.task[p] = (Task){fn, ctx, lo, hi};
+    atomic_store_explicit(&pool.posted, p + 1, memory_order_release);
+    wake_workers();
+}
+
+void vlm_parallel_wait(void)
+{
+    unsigned p = atomic_load_explicit(&pool.posted, memory_order_acquire);
+    if (p == 0)
+        return;
+    while (run_task())   /* the caller takes what no worker has yet */
+        ;
+    while (atomic_load_explicit(&pool.done, memory_order_acquire) < p)
+        sched_yield();
+    /* posted first: a worker that still looks sees nothing to take */
+    atomic_store_explicit(&pool.posted, 0, memory_order_release);
+    atomic_store_explicit(&pool.taken, 0, memory_order_release);
+    atomic_store_explicit(&pool.done, 0, memory_order_release);
 }

@@ -91,14 +91,22 @@ void vlm_rng_shuffle(VlmRng *r, uint32_t *perm, size_t n);
 
 /* ============================================================ threads */
 
-/* A fork-join pool for the runtime's own loops (OpenBLAS threads the
- * GEMMs): fn(ctx, lo, hi) runs on static slices of [0, n), each at least
- * min_chunk long, one per thread; returns when all are done. Slices are
- * static, so a run is reproducible for a given thread count. */
+/* A pool for the runtime's own loops and the GEMMs' slices (gemm.c):
+ * fn(ctx, lo, hi) runs on fixed slices of [0, n), each at least
+ * min_chunk long, as many as threads, claimed by the caller and the free
+ * workers; returns when all are done. The slices' bounds depend only on
+ * n, min_chunk and the thread count, so a run is reproducible for a
+ * given thread count. */
 typedef void VlmTaskFn(void *ctx, size_t lo, size_t hi);
 void vlm_parallel_set_threads(int threads);
 int vlm_parallel_threads(void);
 void vlm_parallel_for(size_t n, size_t min_chunk, VlmTaskFn *fn, void *ctx);
+/* fn(ctx, lo, hi) in the background, on a worker (or, with one thread,
+ * here and now); it must not call vlm_parallel_for. vlm_parallel_wait
+ * returns when every task posted is done (running those no worker has
+ * taken yet). */
+void vlm_parallel_async(VlmTaskFn *fn, void *ctx, size_t lo, size_t hi);
+void vlm_parallel_wait(void);
 
 /* ============================================================ tensors */
 
@@ -322,15 +330,6 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
                        const float *W, const float *y, const float *dy,
                        VlmAct act, float *scratch, float *dx, float *dW,
                        float *db);
-/* The same, in a generated backward pass where the weight W (parameter
- * w_param) gets its last gradient: when m->param_rows_ready is set, it is
- * called for each slice of W's rows as soon as that slice's gradient is
- * complete (from the pool's threads, on disjoint element ranges). */
-typedef struct VlmModel VlmModel;
-void vlm_nn_linear_bwd_ready(int R, int in, int out, const float *x,
-                             const float *W, const float *y, const float *dy,
-                             VlmAct act, float *scratch, float *dx, float *dW,
-                             float *db, VlmModel *m, int w_param);
 /* Matrix-vector per row: y (R,m) = A (m,n) @ x_r (n), i.e. x @ A^T. */
 void vlm_nn_matvec_fwd(int R, int m, int n, const float *A, const float *x,
                        float *y);
@@ -905,6 +904,7 @@ typedef struct VlmVarInfo {
 #define VLM_MAX_PARAMS 128
 #define VLM_MAX_PRIORS 32
 
+typedef struct VlmModel VlmModel;
 typedef struct VlmModelDesc VlmModelDesc;
 
 struct VlmModel {
@@ -988,10 +988,6 @@ struct VlmModel {
      * training loop steps the optimizer there, while the gradient and the
      * weights are still in cache. */
     void (*param_ready)(VlmModel *m, int param);
-    /* Elements lo..hi of a parameter complete before its param_ready
-     * (vlm_nn_linear_bwd_ready), called from the pool's threads on
-     * disjoint ranges; NULL: not called. Its param_ready follows. */
-    void (*param_rows_ready)(VlmModel *m, int param, size_t lo, size_t hi);
     void *ready_ctx;
     double *scratch;        /* driver's per-batch work space: 8 x Rmax,
                                allocated with the rows (no malloc per batch) */

@@ -1,10 +1,12 @@
-/* test_parallel.c — the fork-join pool: every index is visited exactly
- * once for any thread count and chunk size, and a threaded optimizer step
- * equals the single-threaded one bit for bit. */
+/* test_parallel.c — the pool: every index is visited exactly once for any
+ * thread count and chunk size, also while background tasks keep workers
+ * busy; every background task runs once and is done at the wait; and a
+ * threaded optimizer step equals the single-threaded one bit for bit. */
 #include "vlm.h"
 
 #include <CUnit/CUnit.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,58 @@ static void test_cover(void)
     }
     vlm_parallel_set_threads(1);
     CU_ASSERT_EQUAL(vlm_parallel_threads(), 1);
+}
+
+/* A background task: a slow pass over its range, then counted. */
+typedef struct Bg {
+    atomic_int runs[64];
+    double sink[64];
+} Bg;
+
+static void bg_task(void *ctx, size_t lo, size_t hi)
+{
+    Bg *b = ctx;
+    double s = 0;
+    for (long k = 0; k < 200000; k++)   /* long enough to overlap the loops */
+        s += sqrt((double)k + (double)lo);
+    b->sink[lo] = s;
+    (void)hi;
+    atomic_fetch_add(&b->runs[lo], 1);
+}
+
+/* Tasks posted between two waits each run once and are done when the wait
+ * returns; loops run meanwhile still cover every index once (their
+ * slices go to whoever is free); with one thread a task runs at once. */
+static void test_async(void)
+{
+    static int hits[10007];
+    for (int t = 1; t <= 3; t++) {
+        vlm_parallel_set_threads(t);
+        for (int round = 0; round < 3; round++) {
+            static Bg b;
+            for (int k = 0; k < 64; k++)
+                atomic_store(&b.runs[k], 0);
+            int n_tasks = 1 + 20 * round;
+            for (int k = 0; k < n_tasks; k++) {
+                vlm_parallel_async(bg_task, &b, (size_t)k, (size_t)k + 1);
+                if (t == 1)
+                    CU_ASSERT_EQUAL(atomic_load(&b.runs[k]), 1);
+                memset(hits, 0, sizeof hits);
+                vlm_parallel_for(10007, 16, count_slice, hits);
+                int bad = 0;
+                for (size_t i = 0; i < 10007; i++)
+                    bad += hits[i] != 1;
+                CU_ASSERT_EQUAL(bad, 0);
+            }
+            vlm_parallel_wait();
+            int wrong = 0;
+            for (int k = 0; k < 64; k++)
+                wrong += atomic_load(&b.runs[k]) != (k < n_tasks);
+            CU_ASSERT_EQUAL(wrong, 0);
+        }
+        vlm_parallel_wait();   /* nothing posted: returns */
+    }
+    vlm_parallel_set_threads(1);
 }
 
 static void test_adam_threads_identical(void)
@@ -198,6 +252,7 @@ void vlm_test_parallel(void)
 {
     CU_pSuite s = CU_add_suite("parallel", NULL, NULL);
     CU_add_test(s, "every index once, any threads and chunk", test_cover);
+    CU_add_test(s, "background tasks: each once, done at the wait, loops meanwhile", test_async);
     CU_add_test(s, "threaded Adam step equals single-threaded", test_adam_threads_identical);
     CU_add_test(s, "threaded GEMM matches single-threaded, all transposes", test_gemm_threads_identical);
     CU_add_test(s, "fused Adam step: same update, zeroed gradient, NaN reported", test_update_consume);
