@@ -318,9 +318,7 @@ void vlm_gemm_run(const VlmGemm *g)
     int T = vlm_parallel_threads(), slices = 1;
     if (dnn)
         vlm_dnn_set_team(omp_team() ? T : 1);
-    static long split_min = -1;
-    if (split_min < 0) { const char *e = getenv("VLM_SPLIT_MIN"); split_min = e ? 1L << atol(e) : SPLIT_MIN; }
-    if (T > 1 && (long)g->M * g->N * g->K >= split_min && !(dnn && omp_team())) {
+    if (T > 1 && (long)g->M * g->N * g->K >= SPLIT_MIN && !(dnn && omp_team())) {
         /* Each slice packs its part of the split operand and all of the
          * other: splitting the longer of M and N packs the least (a batch
          * of 128 rows times a 784x400 weight splits the weight's columns). */

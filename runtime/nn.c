@@ -172,11 +172,7 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
          * dy directly, no copy */
         bool sum_only = act == VLM_ACT_IDENTITY && scratch != dy;
         ActBwd j = {R, out, y, dy, act, sum_only ? NULL : scratch, db};
-        static long act_min = -1;
-        if (act_min < 0) { const char *e = getenv("VLM_ACT_MIN"); act_min = e ? atol(e) : 0; }
-        size_t mc = 64;
-        if (act_min && (size_t)((1L << act_min) / R) > mc) mc = (size_t)((1L << act_min) / R);
-        vlm_parallel_for((size_t)out, mc, act_bwd_cols, &j);
+        vlm_parallel_for((size_t)out, 64, act_bwd_cols, &j);
         if (!sum_only)
             dpre = scratch;
     }
