@@ -98,7 +98,6 @@ int vlm_gemm_select(VlmGemmBackend b, VlmPrecision p, VlmErr *err)
     return 0;
 }
 
-
 /* VLM_ONEDNN_THREADS=omp: oneDNN's OpenMP team does each product whole
  * while vlm's pool waits (the alternative to single-threaded primitives
  * in the pool's slices; measured slower, docs/performance.md) */

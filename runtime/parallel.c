@@ -35,13 +35,14 @@ static struct Pool {
     pthread_mutex_t mu;
     pthread_cond_t wake;
     atomic_uint signal;       /* bumped at each job and task posted */
-    /* the current job: claim = (job id << 32) | next slice; its fields
-     * are written before the claim word names it */
+    /* the current job: claim = job id << 16 | slices << 8 | next slice
+     * (slices <= MAX_THREADS < 256): a claim names its job and its count
+     * in one word, so a stale look at another job's fields can never
+     * claim; the fields are written before the claim word names the job */
     _Atomic uint64_t claim;
     _Atomic(VlmTaskFn *) fn;
     _Atomic(void *) ctx;
     atomic_size_t n, chunk;
-    atomic_uint slices;
     atomic_uint left;         /* slices not yet finished */
     /* background tasks: posted by the caller, taken by anyone */
     Task task[MAX_TASKS];
@@ -55,8 +56,8 @@ static void run_slices(void)
 {
     uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
     for (;;) {
-        unsigned k = (unsigned)(c & 0xffffffffu);
-        if (k >= atomic_load_explicit(&pool.slices, memory_order_relaxed))
+        unsigned k = (unsigned)(c & 0xffu);
+        if (k >= (unsigned)((c >> 8) & 0xffu))
             return;
         if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
@@ -91,7 +92,7 @@ static bool run_task(void)
 static bool work_waiting(void)
 {
     uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
-    return (unsigned)(c & 0xffffffffu) < atomic_load_explicit(&pool.slices, memory_order_relaxed) ||
+    return (c & 0xffu) < ((c >> 8) & 0xffu) ||
            atomic_load_explicit(&pool.taken, memory_order_acquire) <
                atomic_load_explicit(&pool.posted, memory_order_acquire);
 }
@@ -170,10 +171,9 @@ void vlm_parallel_for(size_t n, size_t min_chunk, VlmTaskFn *fn, void *ctx)
     atomic_store_explicit(&pool.ctx, ctx, memory_order_relaxed);
     atomic_store_explicit(&pool.n, n, memory_order_relaxed);
     atomic_store_explicit(&pool.chunk, chunk, memory_order_relaxed);
-    atomic_store_explicit(&pool.slices, slices, memory_order_relaxed);
     atomic_store_explicit(&pool.left, slices, memory_order_relaxed);
-    uint64_t id = (atomic_load_explicit(&pool.claim, memory_order_relaxed) >> 32) + 1;
-    atomic_store_explicit(&pool.claim, id << 32, memory_order_release);
+    uint64_t id = (atomic_load_explicit(&pool.claim, memory_order_relaxed) >> 16) + 1;
+    atomic_store_explicit(&pool.claim, id << 16 | (uint64_t)slices << 8, memory_order_release);
     wake_workers();
     run_slices();
     while (atomic_load_explicit(&pool.left, memory_order_acquire) > 0)
