@@ -274,11 +274,14 @@ static void run_one(const VlmGemm *s, const Prep *p, int slot)
     bias_act(s, true, true);
 }
 
+/* One or two products cut into the same slices a..b of n: slice t runs
+ * g[0]'s part (when given) then g[1]'s, each split by its rows or its
+ * columns, on slot t. */
 typedef struct Job {
-    const VlmGemm *g;
-    bool by_rows;
-    int n, chunk;
-    Prep prep[SLOTS];
+    const VlmGemm *g[2];
+    bool by_rows[2];
+    int n, chunk, slices;
+    Prep prep[2][SLOTS];
 } Job;
 
 static void job_slice(void *ctx, size_t lo, size_t hi)
@@ -286,11 +289,32 @@ static void job_slice(void *ctx, size_t lo, size_t hi)
     Job *j = ctx;
     for (size_t t = lo; t < hi; t++) {
         int a = (int)t * j->chunk, b = a + j->chunk < j->n ? a + j->chunk : j->n;
-        if (a >= b)
-            continue;
-        VlmGemm s = slice_of(j->g, j->by_rows, a, b);
-        run_one(&s, &j->prep[t], (int)t);
+        for (int k = 0; k < 2 && a < b; k++)
+            if (j->g[k]) {
+                VlmGemm s = slice_of(j->g[k], j->by_rows[k], a, b);
+                run_one(&s, &j->prep[k][t], (int)t);
+            }
     }
+}
+
+/* Cuts the job into `slices` (at least 1) and runs it: the primitives
+ * are prepared here, on the caller's thread, then the slices on the pool. */
+static void run_job(Job *j, int slices, bool dnn)
+{
+    j->slices = slices < 1 ? 1 : slices;
+    j->chunk = (j->n + j->slices - 1) / j->slices;
+    for (int t = 0; t < j->slices && dnn; t++) {
+        int a = t * j->chunk, b = a + j->chunk < j->n ? a + j->chunk : j->n;
+        for (int k = 0; k < 2 && a < b; k++)
+            if (j->g[k]) {
+                VlmGemm s = slice_of(j->g[k], j->by_rows[k], a, b);
+                j->prep[k][t] = prepare(&s, t);
+            }
+    }
+    if (j->slices == 1)
+        job_slice(j, 0, 1);
+    else
+        vlm_parallel_for((size_t)j->slices, 1, job_slice, j);
 }
 
 /* K <= 0: the product is empty (BLAS rejects ld = 0) */
@@ -313,7 +337,7 @@ void vlm_gemm_run(const VlmGemm *g)
         return;
     }
     bool dnn = vlm_gemm_backend() == VLM_GEMM_ONEDNN || g->bf16;
-    Job j = {.g = g, .by_rows = true, .n = g->M, .chunk = g->M};
+    Job j = {.g = {NULL, g}, .by_rows = {false, true}, .n = g->M};
     int T = vlm_parallel_threads(), slices = 1;
     if (dnn)
         vlm_dnn_set_team(omp_team() ? T : 1);
@@ -323,56 +347,18 @@ void vlm_gemm_run(const VlmGemm *g)
          * of 128 rows times a 784x400 weight splits the weight's columns). */
         int min_chunk = 16;
         if (!(g->M >= 32 * T && g->M >= g->N)) {
-            j.by_rows = false;
+            j.by_rows[1] = false;
             j.n = g->N;
             min_chunk = 32;
         }
         slices = j.n / T < min_chunk ? j.n / min_chunk : T;
-        if (slices < 1)
-            slices = 1;
-        j.chunk = (j.n + slices - 1) / slices;
     }
-    for (int t = 0; t < slices && dnn; t++) {
-        int a = t * j.chunk, b = a + j.chunk < j.n ? a + j.chunk : j.n;
-        if (a >= b)
-            break;
-        VlmGemm s = slice_of(g, j.by_rows, a, b);
-        j.prep[t] = prepare(&s, t);
-    }
-    if (slices == 1)
-        job_slice(&j, 0, 1);
-    else
-        vlm_parallel_for((size_t)slices, 1, job_slice, &j);
-}
-
-typedef struct WrowsJob {
-    const VlmGemm *gx, *gw;  /* gx may be NULL */
-    int n, chunk;
-    Prep px[SLOTS], pw[SLOTS];
-} WrowsJob;
-
-static void wrows_slice(void *ctx, size_t lo, size_t hi)
-{
-    WrowsJob *j = ctx;
-    for (size_t t = lo; t < hi; t++) {
-        int a = (int)t * j->chunk, b = a + j->chunk < j->n ? a + j->chunk : j->n;
-        if (a >= b)
-            continue;
-        if (j->gx) {
-            VlmGemm s = slice_of(j->gx, false, a, b);
-            run_one(&s, &j->px[t], (int)t);
-        }
-        VlmGemm s = slice_of(j->gw, true, a, b);
-        run_one(&s, &j->pw[t], (int)t);
-    }
+    run_job(&j, slices, dnn);
 }
 
 void vlm_gemm_run_wrows(const VlmGemm *gx, const VlmGemm *gw, int in)
 {
     bool dnn = vlm_gemm_backend() == VLM_GEMM_ONEDNN || gw->bf16;
-    WrowsJob j = {.gx = gx, .gw = gw, .n = in, .chunk = in};
-    int T = vlm_parallel_threads(), slices = 1;
-    long work = (long)gw->M * gw->N * gw->K * (gx ? 2 : 1);
     if (dnn && omp_team()) {   /* oneDNN's team does each product whole */
         if (gx)
             vlm_gemm_run(gx);
@@ -381,25 +367,13 @@ void vlm_gemm_run_wrows(const VlmGemm *gx, const VlmGemm *gw, int in)
     }
     if (dnn)
         vlm_dnn_set_team(1);
-    if (T > 1 && work >= SPLIT_MIN && in >= 2 * 16) {
+    /* dx's columns and dW's rows of the same inputs a..b */
+    Job j = {.g = {gx, gw}, .by_rows = {false, true}, .n = in};
+    int T = vlm_parallel_threads(), slices = 1;
+    long work = (long)gw->M * gw->N * gw->K * (gx ? 2 : 1);
+    if (T > 1 && work >= SPLIT_MIN && in >= 2 * 16)
         slices = in / T < 16 ? in / 16 : T;
-        j.chunk = (in + slices - 1) / slices;
-    }
-    for (int t = 0; t < slices && dnn; t++) {
-        int a = t * j.chunk, b = a + j.chunk < in ? a + j.chunk : in;
-        if (a >= b)
-            break;
-        if (gx) {
-            VlmGemm s = slice_of(gx, false, a, b);
-            j.px[t] = prepare(&s, t);
-        }
-        VlmGemm s = slice_of(gw, true, a, b);
-        j.pw[t] = prepare(&s, t);
-    }
-    if (slices == 1)
-        wrows_slice(&j, 0, 1);
-    else
-        vlm_parallel_for((size_t)slices, 1, wrows_slice, &j);
+    run_job(&j, slices, dnn);
 }
 
 // op(A) (M,K) @ op(B) (K,N) -> C (M,N), row major with leading dimensions
