@@ -75,11 +75,11 @@ static double cat_probs_elem(const float *p, int K, int c, float *g,
 }
 
 /* out[r] = sum_i mask * log p(x | row), masked-out elements skipped. */
-static inline void cat_logp_loop(int R, int n, int K, VlmIn x,
+static inline void cat_logp_loop(int r0, int R, int n, int K, VlmIn x,
                                  const VlmIn *th, VlmIn mask, double *out,
                                  CatElemFn *f)
 {
-    for (int r = 0; r < R; r++) {
+    for (int r = r0; r < R; r++) {
         double s = 0.0;
         for (int i = 0; i < n; i++) {
             double m = mask_at(mask, r, i);
@@ -115,11 +115,68 @@ static inline void cat_logp_bwd_loop(int R, int n, int K, VlmIn x,
     }
 }
 
+/* Rows on the pool (dist_common.h): each row's sum as in one pass. */
+typedef struct CatRowsJob {
+    DistRowsJob d;
+    int K;
+} CatRowsJob;
+
+static void cat_logits_rows(void *ctx, size_t lo, size_t hi)
+{
+    const CatRowsJob *j = ctx;
+    cat_logp_loop((int)lo, (int)hi, j->d.n, j->K, j->d.x, j->d.th, j->d.mask, j->d.out,
+                  cat_logits_elem);
+}
+
+static void cat_probs_rows(void *ctx, size_t lo, size_t hi)
+{
+    const CatRowsJob *j = ctx;
+    cat_logp_loop((int)lo, (int)hi, j->d.n, j->K, j->d.x, j->d.th, j->d.mask, j->d.out,
+                  cat_probs_elem);
+}
+
 void vlm_dist_categorical_logits_logp(int R, int n, int K, VlmIn x,
                                       const VlmIn *th, VlmIn mask,
                                       double *out)
 {
-    cat_logp_loop(R, n, K, x, th, mask, out, cat_logits_elem);
+    CatRowsJob j = {{n, x, mask, th, out, NULL, {0}, NULL}, K};
+    dist_rows(R, n * K, true, cat_logits_rows, &j);
+}
+
+/* Logits shared by every row (a global parameter: rs == 0 for them and
+ * their gradient): the softmax once per element, then per class the sum
+ * of the rows' weights, d/dl_k = sum_r s_r ([c_r = k] - softmax_k), in
+ * double; rows whose class is out of range add nothing (log p = -inf),
+ * as in the per-row loop. */
+static bool cat_logits_bwd_shared(int R, int n, int K, VlmIn x, const VlmIn *th, VlmIn mask,
+                                  const float *dout, VlmOut d)
+{
+    if (th[0].rs != 0 || d.rs != 0 || K > 256)
+        return false;
+    double acc[256], sm[256];
+    for (int i = 0; i < n; i++) {
+        const float *l = cat_row(th[0], 0, i, K);
+        double lse = cat_lse(l, K);
+        if (!isfinite(lse))
+            continue;   /* NaN or no class with mass: no gradient */
+        for (int k = 0; k < K; k++) {
+            sm[k] = exp(l[k] - lse);
+            acc[k] = 0.0;
+        }
+        double tot = 0.0;
+        for (int r = 0; r < R; r++) {
+            double w = dout[r], m = mask_at(mask, r, i);
+            int c = cat_index(vin_at(x, r, i), K);
+            if (w == 0 || m == 0 || c < 0 || !isfinite(l[c] - lse))
+                continue;
+            acc[c] += w * m;
+            tot += w * m;
+        }
+        float *g = cat_grad_row(d, 0, i, K);
+        for (int k = 0; k < K; k++)
+            g[k] += (float)(acc[k] - tot * sm[k]);
+    }
+    return true;
 }
 
 void vlm_dist_categorical_logits_logp_bwd(int R, int n, int K, VlmIn x,
@@ -128,13 +185,17 @@ void vlm_dist_categorical_logits_logp_bwd(int R, int n, int K, VlmIn x,
                                           const VlmOut *dth)
 {
     (void)dx;
+    VlmOut d = dth_get(dth, 0);
+    if (d.p && cat_logits_bwd_shared(R, n, K, x, th, mask, dout, d))
+        return;
     cat_logp_bwd_loop(R, n, K, x, th, mask, dout, dth, cat_logits_elem);
 }
 
 void vlm_dist_categorical_probs_logp(int R, int n, int K, VlmIn x,
                                      const VlmIn *th, VlmIn mask, double *out)
 {
-    cat_logp_loop(R, n, K, x, th, mask, out, cat_probs_elem);
+    CatRowsJob j = {{n, x, mask, th, out, NULL, {0}, NULL}, K};
+    dist_rows(R, n * K, true, cat_probs_rows, &j);
 }
 
 void vlm_dist_categorical_probs_logp_bwd(int R, int n, int K, VlmIn x,

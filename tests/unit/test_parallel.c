@@ -90,6 +90,67 @@ static void test_async(void)
     vlm_parallel_set_threads(1);
 }
 
+/* Log-density passes split by rows (dist_common.h, from 8192 elements)
+ * equal the single pass bit for bit: Normal logp and its gradients with
+ * per-row parameter views, and with a broadcast loc (rs == 0, one sum over
+ * all rows, not split), at 1 and 2 threads; and the categorical logits
+ * density with shared logits. */
+static void test_dist_rows_identical(void)
+{
+    enum { R = 700, n = 20, K = 10 };
+    VlmRng r;
+    vlm_rng_init(&r, 5, 1);
+    static float x[R * n], mu[R * n], sd[R * n], dout[R], c[R], lg[K];
+    vlm_rng_normal_fill(&r, x, R * n);
+    vlm_rng_normal_fill(&r, mu, R * n);
+    vlm_rng_normal_fill(&r, dout, R);
+    for (int i = 0; i < R * n; i++)
+        sd[i] = 0.5f + 0.25f * (float)(i % 7);
+    for (int i = 0; i < R; i++)
+        c[i] = (float)(i % K);
+    vlm_rng_normal_fill(&r, lg, K);
+    double lp[2][R], lc[2][R];
+    static float dx[2][R * n], dmu[2][R * n], dsd[2][R * n], dmu0[2][n], dlg[2][K];
+    for (int t = 0; t < 2; t++) {
+        vlm_parallel_set_threads(t + 1);
+        VlmIn xv = {x, n, 1}, th[2] = {{mu, n, 1}, {sd, n, 1}}, none = {NULL, 0, 0};
+        vlm_dist_normal_logp(R, n, 1, xv, th, none, lp[t]);
+        VlmOut d[2] = {{dmu[t], n, 1}, {dsd[t], n, 1}};
+        vlm_dist_normal_logp_bwd(R, n, 1, xv, th, none, dout, (VlmOut){dx[t], n, 1}, d);
+        VlmIn thb[2] = {{mu, 0, 1}, {sd, n, 1}};   /* loc: one row for all */
+        VlmOut db[2] = {{dmu0[t], 0, 1}, {NULL, 0, 0}};
+        vlm_dist_normal_logp_bwd(R, n, 1, xv, thb, none, dout, (VlmOut){NULL, 0, 0}, db);
+        VlmIn cv = {c, 1, 0}, tl[1] = {{lg, 0, 1}};
+        vlm_dist_categorical_logits_logp(R, 1, K, cv, tl, none, lc[t]);
+        VlmOut dl[1] = {{dlg[t], 0, 1}};
+        vlm_dist_categorical_logits_logp_bwd(R, 1, K, cv, tl, none, dout, (VlmOut){NULL, 0, 0}, dl);
+    }
+    vlm_parallel_set_threads(1);
+    CU_ASSERT(memcmp(lp[0], lp[1], sizeof lp[0]) == 0);
+    CU_ASSERT(memcmp(dx[0], dx[1], sizeof dx[0]) == 0);
+    CU_ASSERT(memcmp(dmu[0], dmu[1], sizeof dmu[0]) == 0);
+    CU_ASSERT(memcmp(dsd[0], dsd[1], sizeof dsd[0]) == 0);
+    CU_ASSERT(memcmp(dmu0[0], dmu0[1], sizeof dmu0[0]) == 0);
+    CU_ASSERT(memcmp(lc[0], lc[1], sizeof lc[0]) == 0);
+    CU_ASSERT(memcmp(dlg[0], dlg[1], sizeof dlg[0]) == 0);
+    /* the broadcast loc's gradient is the sum of the per-row ones at that
+     * loc (row 0 of mu copied to every row) */
+    static float rep[R * n], drep[R * n];
+    for (int q = 0; q < R; q++)
+        memcpy(rep + q * n, mu, n * sizeof *mu);
+    VlmIn xv = {x, n, 1}, th[2] = {{rep, n, 1}, {sd, n, 1}}, none = {NULL, 0, 0};
+    VlmOut d[2] = {{drep, n, 1}, {NULL, 0, 0}};
+    vlm_dist_normal_logp_bwd(R, n, 1, xv, th, none, dout, (VlmOut){NULL, 0, 0}, d);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int q = 0; q < R; q++)
+            s += drep[q * n + i];
+        worst = fmax(worst, fabs(s - dmu0[0][i]) / (1 + fabs(s)));
+    }
+    CU_ASSERT(worst < 1e-4);
+}
+
 static void test_adam_threads_identical(void)
 {
     enum { N = 200003 };
@@ -253,6 +314,7 @@ void vlm_test_parallel(void)
     CU_pSuite s = CU_add_suite("parallel", NULL, NULL);
     CU_add_test(s, "every index once, any threads and chunk", test_cover);
     CU_add_test(s, "background tasks: each once, done at the wait, loops meanwhile", test_async);
+    CU_add_test(s, "log-density rows on threads equal one pass", test_dist_rows_identical);
     CU_add_test(s, "threaded Adam step equals single-threaded", test_adam_threads_identical);
     CU_add_test(s, "threaded GEMM matches single-threaded, all transposes", test_gemm_threads_identical);
     CU_add_test(s, "fused Adam step: same update, zeroed gradient, NaN reported", test_update_consume);
