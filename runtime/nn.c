@@ -176,20 +176,8 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
         if (!sum_only)
             dpre = scratch;
     }
-    if (in <= 0 || !dW) {
-        if (in > 0 && dx) {
-            // dx (R,in) += dpre (R,out) @ W^T (out,in)
-            VlmGemm gx = {.tb = true, .M = R, .N = in, .K = out, .lda = out, .ldb = out, .ldc = in,
-                          .alpha = 1.0f, .beta = 1.0f, .A = dpre, .B = W, .C = dx};
-            if (vlm_gemm_precision() == VLM_PREC_BF16) {
-                gx.bf16 = true;
-                gx.A = stage_bf16(1, dpre, (size_t)R * out);
-                gx.B = weight_bf16(W, (size_t)in * out, false);   /* the forward's copy */
-            }
-            vlm_gemm_run(&gx);
-        }
+    if (in <= 0 || (!dW && !dx))
         return;
-    }
     // dW (in,out) += x^T (in,R) @ dpre (R,out)
     VlmGemm gw = {.ta = true, .M = in, .N = out, .K = R, .lda = in, .ldb = out, .ldc = out,
                   .alpha = 1.0f, .beta = 1.0f, .A = x, .B = dpre, .C = dW};
@@ -199,9 +187,14 @@ void vlm_nn_linear_bwd(int R, int in, int out, const float *x,
     if (vlm_gemm_precision() == VLM_PREC_BF16) {
         gw.bf16 = gx.bf16 = true;
         gw.B = gx.A = stage_bf16(1, dpre, (size_t)R * out);
-        gw.A = stage_bf16(0, x, (size_t)R * in);
+        if (dW)
+            gw.A = stage_bf16(0, x, (size_t)R * in);
         if (dx)  /* the copy the forward pass made */
             gx.B = weight_bf16(W, (size_t)in * out, false);
+    }
+    if (!dW) {
+        vlm_gemm_run(&gx);
+        return;
     }
     vlm_gemm_run_wrows(dx ? &gx : NULL, &gw, in);
 }
