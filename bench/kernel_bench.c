@@ -111,6 +111,10 @@ static int run_peak(bool quick)
     int n = quick ? 512 : 2048, reps = quick ? 2 : 5;
     VlmGemmInfo gi;
     vlm_gemm_info(&gi);
+    /* as in the trainers: vlm's pool of t splits the product and OpenBLAS
+     * runs single-threaded inside each slice (left at its default, its
+     * own threads would make the "1 thread" figure a 2-thread one) */
+    openblas_set_num_threads(1);
     for (int t = 1; t <= 2; t++) {
         vlm_parallel_set_threads(t);
         printf("peak n=%d threads=%d  fp32 onednn %7.1f GFLOP/s  fp32 openblas %7.1f GFLOP/s", n, t,
