@@ -34,6 +34,19 @@ check "kernel_bench --peak --quick prints the peak at 1 and 2 threads" sh -c \
 check "vlmc compiles examples/vae.vlm (timed loop)" sh -c "
     for i in 1 2; do '$BINDIR/vlmc' examples/vae.vlm -o '$T/vae' || exit 1; done; [ -x '$T/vae' ]"
 
+# --- the per-statement profile of a generated trainer
+check "profile_statements.sh without a model prints its usage, exit 2" sh -c "
+    sh bench/profile_statements.sh > /dev/null 2> '$T/pu.err'; [ \$? = 2 ] && grep -q Usage '$T/pu.err'"
+if [ $have_data = 1 ]; then
+    check "profile_statements.sh times each statement of examples/vae.vlm (256 images)" sh -c "
+        VLMC='$BINDIR/vlmc' sh bench/profile_statements.sh examples/vae.vlm train \
+            --data '$DIR/t10k-images-idx3-ubyte.gz' --limit 256 --epochs 1 --threads 1 > '$T/prof.out' &&
+        awk '\$4 ~ /^vlm_nn_linear_fwd/ && \$2 > 0 { n++ } END { exit n != 5 }' '$T/prof.out' &&
+        grep -q 'all timed statements' '$T/prof.out'"
+else
+    skip "profile_statements.sh on examples/vae.vlm (no Fashion-MNIST in $DIR)"
+fi
+
 # --- the peers on tiny subsets
 if [ $have_data = 0 ]; then
     skip "vae_torch.py (no Fashion-MNIST in $DIR)"
