@@ -228,6 +228,22 @@ else
         set -- $TB; ts=$3; te=$4; tc=$2
         ratio=$(calc "$vs / $ts")
         row "VAE fp32 epoch time vlm/PyTorch (best configs: $(cname vlm "$vc"); $(cname torch "$tc")) | $(fmt %.2fx "$ratio") | target <= 0.35x (or within 1.25x of the matmul time at peak, above) | $(verdict "$ratio <= 0.35")"
+        # issue 15's fp32 target: 0.35x of PyTorch, or, where 0.35x of
+        # PyTorch is less time than the products alone take at the
+        # measured peak, within 1.25x of that time
+        if [ -n "$P32" ]; then
+            lim=$(calc "0.35 * $ts")
+            if [ "$(calc "$ratio <= 0.35")" = 1 ]; then
+                why="0.35x of PyTorch"; ok=1
+            elif [ "$(calc "$lim < $ideal")" = 1 ]; then
+                why="0.35x of PyTorch ($(fmt %.2f "$lim") s) is below the matmul time at peak ($(fmt %.2f "$ideal") s): the 1.25x figure applies"
+                ok=$(calc "$vs <= 1.25 * $ideal")
+            else
+                why="0.35x of PyTorch ($(fmt %.2f "$lim") s) is within reach of the peak ($(fmt %.2f "$ideal") s): 0.35x applies"
+                ok=0
+            fi
+            row "VAE fp32 target (issue 15) | $why | either criterion | $(verdict "$ok == 1")"
+        fi
         if [ "$ve" = - ] || [ "$te" = - ]; then
             row "VAE test ELBO vlm - PyTorch, fp32 (same epochs) | - | target >= -0.5 | missed (no test ELBO from $([ "$ve" = - ] && echo vlm || echo torch))"
         else

@@ -91,7 +91,8 @@ if [ $have_data = 1 ]; then
         ! grep -qx old '$T/perf.md' && [ \$(grep -c 'bench:begin' '$T/perf.md') -eq 1 ]"
     if [ $have_torch = 1 ]; then
         check "run.sh reports torch rows and the VAE ratio" sh -c "
-            grep -q '^| torch fp32, 1 thread' '$T/perf.md' && grep -q 'VAE fp32 epoch time vlm/PyTorch .* | [0-9.]*x |' '$T/perf.md'"
+            grep -q '^| torch fp32, 1 thread' '$T/perf.md' && grep -q 'VAE fp32 epoch time vlm/PyTorch .* | [0-9.]*x |' '$T/perf.md' &&
+            grep -q '^| VAE fp32 target (issue 15) | .*0.35x.* | either criterion | m' '$T/perf.md'"
     else
         check "run.sh reports the missing torch as skipped" grep -q 'PyTorch VAE | skipped' "$T/perf.md"
     fi
