@@ -91,7 +91,7 @@ void vlm_model_alloc_rows(VlmModel *m, int Rmax)
         m->dlogq[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
     for (int j = 0; j < m->n_latent; j++)
         m->dlogp_lat[j] = vlm_xcalloc((size_t)Rmax, sizeof(float));
-    m->row_item = vlm_xcalloc((size_t)Rmax, sizeof(float));
+    m->row_item = vlm_xcalloc((size_t)Rmax, sizeof *m->row_item);
     m->dlogp = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->dprior = vlm_xcalloc((size_t)Rmax, sizeof(float));
     m->scratch = vlm_xcalloc(8 * (size_t)Rmax, sizeof(double));
@@ -423,7 +423,7 @@ static void fill_batch(VlmModel *m, const VlmData *d, const uint32_t *idx,
     fill_vars(m, d, idx, B, SE, false);
     for (int b = 0; b < B; b++)
         for (int k = 0; k < SE; k++)
-            m->row_item[(size_t)b * SE + k] = (float)idx[b];
+            m->row_item[(size_t)b * SE + k] = idx[b];
 }
 
 /* Both set n_items: the terms counted once per data set weigh 1/N of the
@@ -456,5 +456,5 @@ void vlm_model_fill_inputs(VlmModel *m, const VlmData *d, const uint32_t *idx,
     set_rows(m, B, 1, 1);
     fill_vars(m, d, idx, B, 1, true);
     for (int b = 0; b < B; b++)
-        m->row_item[b] = (float)idx[b];
+        m->row_item[b] = idx[b];
 }

@@ -949,7 +949,7 @@ struct VlmModel {
     const float *obs[VLM_MAX_VARS];      /* per observed var and input:
                                             R x numel */
     const float *obs_mask[VLM_MAX_VARS]; /* NULL = fully observed */
-    float *row_item;        /* R: data index of each row's item (local) */
+    uint32_t *row_item;     /* R: data index of each row's item (local) */
 
     /* outputs of the generated forward passes (allocated by desc->alloc) */
     float *lat[VLM_MAX_VARS];     /* per latent: R x numel values */

@@ -245,6 +245,15 @@ static void ppca_release(VlmModel *m)
     memset(m->dlat, 0, sizeof m->dlat);
 }
 
+/* The rows' item indices as the gather kernels take them (floats) */
+static float *row_items(const VlmModel *m)
+{
+    float *f = vlm_xmalloc((size_t)m->R * sizeof *f);
+    for (int r = 0; r < m->R; r++)
+        f[r] = (float)m->row_item[r];
+    return f;
+}
+
 static void ppca_guide_fwd(VlmModel *m)
 {
     int R = m->R, G = R / (int)m->E;
@@ -252,7 +261,9 @@ static void ppca_guide_fwd(VlmModel *m)
     vlm_rows_repeat(G, (int)m->E, 2, pp.eps);
     VlmIn th[2] = {vin(m->w + 10, 0, 1), vin(pp.qs, 0, 1)};
     if (pp.local) {
-        vlm_gather_fwd(R, 4, m->loc, m->row_item, pp.qrow);  // loc[item] (R,4)
+        float *item = row_items(m);
+        vlm_gather_fwd(R, 4, m->loc, item, pp.qrow);  // loc[item] (R,4)
+        free(item);
         vlm_ew_copy_fwd(R, 2, vin(pp.qrow + 2, 4, 1), pp.dqsr);
         vlm_ew_fn_fwd(VLM_FN_EXP, (size_t)R * 2, pp.dqsr, pp.qsr);
         th[0] = vin(pp.qrow, 4, 1);
@@ -325,7 +336,9 @@ static void ppca_guide_bwd(VlmModel *m)
             for (int i = 0; i < 2; i++)
                 pp.dqrow[r * 4 + 2 + i] +=
                     pp.dqsr[r * 2 + i] * pp.qsr[r * 2 + i];
-        vlm_gather_bwd(R, 4, m->row_item, pp.dqrow, m->dloc);
+        float *item = row_items(m);
+        vlm_gather_bwd(R, 4, item, pp.dqrow, m->dloc);
+        free(item);
     } else {
         vlm_ew_fn_bwd(VLM_FN_EXP, 2, NULL, pp.qs, pp.dqs, m->dw + 12);
     }
@@ -679,6 +692,34 @@ static void test_ppca_local(void)
     /* SGD noise at a constant step size keeps it a little below */
     CU_ASSERT(fabs(after - (logpx - gap)) < 0.1);
     vlm_data_free(&data);
+    vlm_model_free(&m);
+    pp.local = false;
+}
+
+/* Each row's item index is exact past 2^24 items (a float index rounded
+ * 16,777,217 to 16,777,216: per-data-point parameters of one item were
+ * read and written as another's). The data are zero bytes, never read
+ * past the three items. */
+static void test_row_item_exact(void)
+{
+    VlmModel m;
+    VlmErr err;
+    pp.local = true;
+    CU_ASSERT_FATAL(vlm_model_init(&m, &ppca_desc, &err) == 0);
+    vlm_model_alloc_rows(&m, 64);
+    VlmData d;
+    memset(&d, 0, sizeof d);
+    d.n = ((size_t)1 << 24) + 4;
+    d.d = 3;
+    d.rank = 1;
+    d.shape[0] = 3;
+    d.x8 = vlm_xcalloc(d.n * d.d, 1);
+    uint32_t idx[3] = {(1u << 24) + 1, (1u << 24) + 3, 5};
+    vlm_model_fill_training_batch(&m, &d, idx, 3, 2);
+    for (int b = 0; b < 3; b++)
+        for (int k = 0; k < 2 * (int)m.E; k++)
+            CU_ASSERT((double)m.row_item[(size_t)b * 2 * m.E + k] == (double)idx[b]);
+    vlm_data_free(&d);
     vlm_model_free(&m);
     pp.local = false;
 }
@@ -1238,6 +1279,7 @@ void vlm_test_infer(void)
                 test_ppca_bounds);
     CU_add_test(s, "ppca: reparam ELBO/IWAE gradients vs FD", test_ppca_grad);
     CU_add_test(s, "ppca local guide: dloc vs FD, refinement", test_ppca_local);
+    CU_add_test(s, "row item indices exact past 2^24 items", test_row_item_exact);
     CU_add_test(s, "score function surrogate and baselines, term by term",
                 test_score_baseline_exact);
     CU_add_test(s, "ppca local guide: refinement stops on its own, far means",
