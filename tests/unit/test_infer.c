@@ -605,6 +605,21 @@ static void test_ppca_grad(void)
 /* The local guide: gradients with respect to the batch's rows of the
  * local table vs central differences (noise fixed), and refinement with
  * theta frozen raises the ELBO to within the diagonal-Gaussian gap. */
+/* The ppca model with its per-item (local) guide, rows for `rows` */
+static void ppca_local_open(VlmModel *m, int rows)
+{
+    VlmErr err;
+    pp.local = true;
+    CU_ASSERT_FATAL(vlm_model_init(m, &ppca_desc, &err) == 0);
+    vlm_model_alloc_rows(m, rows);
+}
+
+static void ppca_local_close(VlmModel *m)
+{
+    vlm_model_free(m);
+    pp.local = false;
+}
+
 static void test_ppca_local(void)
 {
     VlmModel m;
@@ -703,10 +718,7 @@ static void test_ppca_local(void)
 static void test_row_item_exact(void)
 {
     VlmModel m;
-    VlmErr err;
-    pp.local = true;
-    CU_ASSERT_FATAL(vlm_model_init(&m, &ppca_desc, &err) == 0);
-    vlm_model_alloc_rows(&m, 64);
+    ppca_local_open(&m, 64);
     VlmData d;
     memset(&d, 0, sizeof d);
     d.n = ((size_t)1 << 24) + 4;
@@ -720,8 +732,7 @@ static void test_row_item_exact(void)
         for (int k = 0; k < 2 * (int)m.E; k++)
             CU_ASSERT((double)m.row_item[(size_t)b * 2 * m.E + k] == (double)idx[b]);
     vlm_data_free(&d);
-    vlm_model_free(&m);
-    pp.local = false;
+    ppca_local_close(&m);
 }
 
 /* Refinement with its defaults stops on its own and reaches posterior
@@ -732,9 +743,7 @@ static void test_ppca_refine_converges(void)
 {
     VlmModel m;
     VlmErr err;
-    pp.local = true;
-    CU_ASSERT_FATAL(vlm_model_init(&m, &ppca_desc, &err) == 0);
-    vlm_model_alloc_rows(&m, 8000);
+    ppca_local_open(&m, 8000);
     enum { N = 8 };
     const float W[6] = {1.0f, 0.5f, -0.3f, 0.8f, 0.6f, -1.0f};
     double Wd[6], bd[3] = {0, 0, 0}, s2 = 0.25;
@@ -808,8 +817,7 @@ static void test_ppca_refine_converges(void)
     }
     printf("\n");
     vlm_data_free(&data);
-    vlm_model_free(&m);
-    pp.local = false;
+    ppca_local_close(&m);
 }
 
 /* ================================================================ model 3
