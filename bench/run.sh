@@ -87,8 +87,12 @@ ISA=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f
 # boundary, fp32 on both backends and bf16 on oneDNN, at 1 and 2 threads
 log "matmul peak"
 sh bench/kernel_bench.sh --peak $KQUICK > "$W/peak" 2>&1 || echo "peak: failed" > "$W/peak"
-peak_of() {  # threads, "fp32 onednn" | "fp32 openblas" | "bf16 onednn"
-    awk -v t="threads=$1" -v k="$2" '$3 == t { i = index($0, k " "); if (i) { split(substr($0, i + length(k) + 1), a, " "); print a[1] } }' "$W/peak"
+peak_of() {  # threads, "fp32 onednn" | "fp32 openblas" | "bf16 onednn":
+    # the higher of the two measurements (before and after the VAE runs)
+    cat "$W/peak" "$W/peak.after" 2>/dev/null | awk -v t="threads=$1" -v k="$2" '
+        $3 == t { i = index($0, k " "); if (i) { split(substr($0, i + length(k) + 1), a, " ")
+                  if (a[1] + 0 > 0 && (b == "" || a[1] + 0 > b + 0)) b = a[1] } }
+        END { if (b != "") print b }'
 }
 BF16_OK=0; grep -q 'bf16 onednn' "$W/peak" && BF16_OK=1
 PYV=skipped; [ $have_torch = 1 ] && PYV=$("$PY" -c 'import torch, numpy; print("torch", torch.__version__, "numpy", numpy.__version__)')
@@ -172,6 +176,11 @@ while [ $vae_ok = 1 ] && [ $r -le "$ROUNDS" ]; do
     done
     r=$((r + 1))
 done
+# the peak again, after the VAE runs: the machine's speed moves within
+# minutes, and the fp32 target compares with the higher of the two
+log "matmul peak (after the VAE runs)"
+sh bench/kernel_bench.sh --peak $KQUICK > "$W/peak.after" 2>&1 || : > "$W/peak.after"
+[ -s "$W/peak.after" ] && echo "- measured matmul peak after the VAE runs: $(sed 's/^peak n=[0-9]* //; s/  */ /g' "$W/peak.after" | tr '\n' ';' | sed 's/;$//; s/;/; /g') (the targets use the higher of the two)" >> "$W/machine"
 # per configuration: best time over rounds; test ELBO averaged over the
 # rounds (round r trains with seed r: one seed's ELBO varies by ~0.7 nats,
 # more than the 0.5-nat target); the largest peak RSS

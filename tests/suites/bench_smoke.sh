@@ -85,7 +85,8 @@ if [ $have_data = 1 ]; then
         [ \$(grep -c '^| VaDE (examples/vade.vlm.* | [0-9.]* s | [0-9.]*x | target <= 1.5x: m' '$T/perf.md') -ge 1 ]"
     check "run.sh reports the CPU, its features, oneDNN and the matmul peak" sh -c "
         grep -q '^- CPU features:' '$T/perf.md' && grep -q '^- oneDNN: onednn' '$T/perf.md' &&
-        grep -q '^- measured matmul peak' '$T/perf.md' && grep -q 'GFLOP of matrix products' '$T/perf.md'"
+        grep -q '^- measured matmul peak' '$T/perf.md' && grep -q 'GFLOP of matrix products' '$T/perf.md' &&
+        grep -q '^- measured matmul peak after the VAE runs: threads=1' '$T/perf.md'"
     check "run.sh keeps the text outside the markers, replaces inside" sh -c "
         grep -q 'kept text above' '$T/perf.md' && grep -q 'kept text below' '$T/perf.md' &&
         ! grep -qx old '$T/perf.md' && [ \$(grep -c 'bench:begin' '$T/perf.md') -eq 1 ]"
