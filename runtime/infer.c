@@ -37,9 +37,9 @@ typedef struct Fwd {
  * free, and no allocation per batch. */
 static void fwd_free(Fwd *f) { (void)f; }
 
-static int item_of(const VlmModel *m, int b)
+static size_t item_of(const VlmModel *m, int b)
 {
-    return (int)m->row_item[(size_t)b * m->S * m->E];
+    return m->row_item[(size_t)b * m->S * m->E];
 }
 
 /* Whether latent v's KL(q || p) is taken in closed form in this pass. */
@@ -53,7 +53,7 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
 {
     int E = (int)m->E;
     int b = bs / m->S;
-    int item = item_of(m, b);
+    size_t item = item_of(m, b);
     /* a chain's emissions: their per-step terms */
     for (int q = 0; q < m->n_markov_emit; q++) {
         int v = m->markov_emit[q];
@@ -61,7 +61,7 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
             for (int e = 0; e < E; e++) {
                 double x = m->logp_step[v][(size_t)t * m->R + (size_t)bs * E + e];
                 if (isnan(x) || x == INFINITY) {
-                    vlm_err_set(err, "log p(%s) term of variable `%s` is %s at item %d, "
+                    vlm_err_set(err, "log p(%s) term of variable `%s` is %s at item %zu, "
                                 "step %ld", m->vars[v].name, m->vars[v].name,
                                 isnan(x) ? "NaN" : "+Inf", item, t);
                     return;
@@ -78,7 +78,7 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
                 double x = t[(size_t)bs * E + e];
                 if (pass == 0 ? (isnan(x) || x == INFINITY) : false) {
                     vlm_err_set(err, "log p(%s) term of variable `%s` is %s "
-                                "at item %d", m->vars[v].name,
+                                "at item %zu", m->vars[v].name,
                                 m->vars[v].name, isnan(x) ? "NaN" : "+Inf",
                                 item);
                     return;
@@ -93,7 +93,7 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
             double x = t[(size_t)bs * E];
             if (pass == 0 ? (isnan(x) || isinf(x)) : false) {
                 vlm_err_set(err, "%s(%s) term of latent `%s` (the guide) "
-                            "is %s at item %d", kl ? "KL(q || p) " : "log q",
+                            "is %s at item %zu", kl ? "KL(q || p) " : "log q",
                             m->vars[j].name, m->vars[j].name,
                             isnan(x) ? "NaN" : "Inf", item);
                 return;
@@ -107,14 +107,14 @@ static void blame(const VlmModel *m, const Fwd *f, int bs, VlmErr *err)
             const double *t = m->logp_term[v];
             if (t && !uses_kl(m, v) && t[(size_t)bs * E] == -INFINITY) {
                 vlm_err_set(err, "log p(%s) term of variable `%s` is -Inf at "
-                            "item %d (a value outside the distribution's "
+                            "item %zu (a value outside the distribution's "
                             "support?)", m->vars[v].name, m->vars[v].name,
                             item);
                 return;
             }
         }
     }
-    vlm_err_set(err, "log weight is %s at item %d", isnan(f->logw[bs]) ? "NaN"
+    vlm_err_set(err, "log weight is %s at item %zu", isnan(f->logw[bs]) ? "NaN"
                 : "infinite", item);
 }
 
