@@ -602,9 +602,6 @@ static void test_ppca_grad(void)
     vlm_model_free(&m);
 }
 
-/* The local guide: gradients with respect to the batch's rows of the
- * local table vs central differences (noise fixed), and refinement with
- * theta frozen raises the ELBO to within the diagonal-Gaussian gap. */
 /* The ppca model with its per-item (local) guide, rows for `rows` */
 static void ppca_local_open(VlmModel *m, int rows)
 {
@@ -620,14 +617,15 @@ static void ppca_local_close(VlmModel *m)
     pp.local = false;
 }
 
+/* The local guide: gradients with respect to the batch's rows of the
+ * local table vs central differences (noise fixed), and refinement with
+ * theta frozen raises the ELBO to within the diagonal-Gaussian gap. */
 static void test_ppca_local(void)
 {
     VlmModel m;
     VlmErr err;
-    pp.local = true;
-    CU_ASSERT_FATAL(vlm_model_init(&m, &ppca_desc, &err) == 0);
+    ppca_local_open(&m, 4000);
     CU_ASSERT(m.local_width == 4 && m.n_w == 10);
-    vlm_model_alloc_rows(&m, 4000);
     float x[6 * 3];
     for (int i = 0; i < 18; i++)
         x[i] = (float)(cos(0.7 * i + 0.2) * 1.5);
@@ -707,8 +705,7 @@ static void test_ppca_local(void)
     /* SGD noise at a constant step size keeps it a little below */
     CU_ASSERT(fabs(after - (logpx - gap)) < 0.1);
     vlm_data_free(&data);
-    vlm_model_free(&m);
-    pp.local = false;
+    ppca_local_close(&m);
 }
 
 /* Each row's item index is exact past 2^24 items (a float index rounded
