@@ -21,7 +21,9 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/vlm-prof.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 
 # the C compiler command vlmc uses for this model (-v prints it)
-"$VLMC" -v "$MODEL" -o "$T/plain" 2> "$T/cc.txt" >/dev/null
+if ! "$VLMC" -v "$MODEL" -o "$T/plain" 2> "$T/cc.txt" >/dev/null; then
+    grep -v -- ' -o ' "$T/cc.txt" >&2; exit 1
+fi
 CCLINE=$(grep -m1 -- ' -o ' "$T/cc.txt") || { cat "$T/cc.txt" >&2; exit 1; }
 "$VLMC" --no-line --emit-c "$T/model.c" "$MODEL"
 
