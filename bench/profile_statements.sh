@@ -27,12 +27,13 @@ fi
 CCLINE=$(grep -m1 -- ' -o ' "$T/cc.txt") || { cat "$T/cc.txt" >&2; exit 1; }
 "$VLMC" --no-line --emit-c "$T/model.c" "$MODEL"
 
-cat > "$T/prolog.h" <<'EOF'
+LINES=$(($(wc -l < "$T/model.c") + 1))   # one counter per line of the C
+{ echo "#define PROF_LINES $LINES"; cat <<'EOF'
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-static double prof_s[4096];
-static long prof_n[4096];
+static double prof_s[PROF_LINES];
+static long prof_n[PROF_LINES];
 static inline double prof_now(void)
 {
     struct timespec t;
@@ -45,18 +46,19 @@ __attribute__((destructor)) static void prof_dump(void)
     FILE *f = path ? fopen(path, "w") : NULL;
     if (!f)
         return;
-    for (int i = 0; i < 4096; i++)
+    for (int i = 0; i < PROF_LINES; i++)
         if (prof_n[i])
             fprintf(f, "%d %.6f %ld\n", i, prof_s[i], prof_n[i]);
     fclose(f);
 }
 EOF
+} > "$T/prolog.h"
 # one-line statements of the pass functions, each in its own timed block
 awk '
 /^static void (guide_fwd|guide_bwd|model_fwd|model_bwd|sample_fwd)\(/ { inside = 1 }
 /^}/ { inside = 0 }
 {
-    if (inside && NR < 4096 && $0 ~ /^ +((vlm_|memset|memcpy)|[gms]_val\[[0-9]+\] = vlm_)/ && $0 ~ /;$/)
+    if (inside && $0 ~ /^ +((vlm_|memset|memcpy)|[gms]_val\[[0-9]+\] = vlm_)/ && $0 ~ /;$/)
         printf "{ double prof_t0 = prof_now();\n%s\nprof_s[%d] += prof_now() - prof_t0; prof_n[%d]++; }\n", $0, NR, NR
     else
         print
