@@ -325,7 +325,10 @@ static int bad_usage(const Cmd *c, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
-    usage_cmd(stderr, c);
+    /* the usage line and a pointer to the options, not the whole list:
+     * the error must stay on the screen */
+    fprintf(stderr, "usage: %s %s\n%s: run `%s %s --help` for the options\n", vlm_cli_prog,
+            c->usage, vlm_cli_prog, vlm_cli_prog, c->name);
     return 2;
 }
 

@@ -25,6 +25,9 @@ for c in train eval sample posterior impute info; do
     check "$c --help" sh -c "'$M' $c --help | grep -q usage"
 done
 run train --bogus 1; check "unknown option exits 2" [ $? -eq 2 ]
+check "bad usage: the error, the usage line and where the options are, not the whole list" \
+    sh -c "[ \$(wc -l < '$T/err') -eq 3 ] && head -1 '$T/err' | grep -q 'error: unknown option .--bogus.' \
+           && grep -q '^usage: .* train --data' '$T/err' && grep -q 'train --help. for the options' '$T/err'"
 run train --set Q=3 --data x; rc=$?
 check "--set unknown const exits 2 listing consts" sh -c "[ $rc -eq 2 ] && grep -q 'K=3, D=2' '$T/err'"
 
