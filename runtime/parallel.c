@@ -32,6 +32,21 @@
  * 2 ms (VaDE 3.8%), steps alternating between the two in one process. */
 #define SPIN_NS 2000000L
 
+static bool timeline;             /* VLM_TIMELINE: slices and tasks recorded */
+static _Thread_local int self;    /* 0: the caller; 1..: the workers */
+
+/* fn(ctx, lo, hi), recorded in the timeline when it is on */
+static void run_fn(char kind, VlmTaskFn *fn, void *ctx, size_t lo, size_t hi)
+{
+    if (!timeline) {
+        fn(ctx, lo, hi);
+        return;
+    }
+    double t0 = vlm_timeline_clock();
+    fn(ctx, lo, hi);
+    vlm_timeline_add(self, kind, (const void *)fn, t0, vlm_timeline_clock());
+}
+
 typedef struct Task {
     VlmTaskFn *fn;
     void *ctx;
@@ -76,7 +91,7 @@ static void run_slices(void)
         size_t lo = (size_t)k * chunk, hi = lo + chunk < n ? lo + chunk : n;
         VlmTaskFn *fn = atomic_load_explicit(&pool.fn, memory_order_relaxed);
         if (lo < hi)
-            fn(atomic_load_explicit(&pool.ctx, memory_order_relaxed), lo, hi);
+            run_fn('s', fn, atomic_load_explicit(&pool.ctx, memory_order_relaxed), lo, hi);
         atomic_fetch_sub_explicit(&pool.left, 1, memory_order_acq_rel);
         c = atomic_load_explicit(&pool.claim, memory_order_acquire);
     }
@@ -90,7 +105,7 @@ static bool run_task(void)
         if (atomic_compare_exchange_weak_explicit(&pool.taken, &t, t + 1, memory_order_acq_rel,
                                                   memory_order_acquire)) {
             Task *k = &pool.task[t];
-            k->fn(k->ctx, k->lo, k->hi);
+            run_fn('t', k->fn, k->ctx, k->lo, k->hi);
             atomic_fetch_add_explicit(&pool.done, 1, memory_order_acq_rel);
             return true;
         }
@@ -108,7 +123,7 @@ static bool work_waiting(void)
 
 static void *worker(void *arg)
 {
-    (void)arg;
+    self = (int)(intptr_t)arg;
     for (;;) {
         /* slices first: the caller waits for them */
         run_slices();
@@ -150,12 +165,13 @@ void vlm_parallel_set_threads(int threads)
     if (threads > MAX_THREADS)
         threads = MAX_THREADS;
     vlm_parallel_wait();
+    timeline = vlm_timeline_on();   /* before any worker reads it */
     /* workers are created once, on demand; fewer can be used later (a
      * worker beyond the count only ever finds slices it may take) */
     pthread_mutex_lock(&pool.mu);
     while (pool.started < threads - 1) {
         pthread_t tid;
-        if (pthread_create(&tid, NULL, worker, NULL) != 0)
+        if (pthread_create(&tid, NULL, worker, (void *)(intptr_t)(pool.started + 1)) != 0)
             break;
         pthread_detach(tid);
         pool.started++;
@@ -174,7 +190,7 @@ void vlm_parallel_for(size_t n, size_t min_chunk, VlmTaskFn *fn, void *ctx)
     if (T > 1 && n / (size_t)T < min_chunk)
         T = (int)(n / min_chunk) > 1 ? (int)(n / min_chunk) : 1;
     if (T <= 1) {
-        fn(ctx, 0, n);
+        run_fn('i', fn, ctx, 0, n);
         return;
     }
     size_t chunk = (n + (size_t)T - 1) / (size_t)T;
@@ -199,7 +215,7 @@ void vlm_parallel_async(VlmTaskFn *fn, void *ctx, size_t lo, size_t hi)
 {
     unsigned p = atomic_load_explicit(&pool.posted, memory_order_relaxed);
     if (pool.threads <= 1 || p >= MAX_TASKS) {
-        fn(ctx, lo, hi);
+        run_fn('i', fn, ctx, lo, hi);
         return;
     }
     pool.task[p] = (Task){fn, ctx, lo, hi};

@@ -107,6 +107,12 @@ void vlm_parallel_for(size_t n, size_t min_chunk, VlmTaskFn *fn, void *ctx);
  * taken yet). */
 void vlm_parallel_async(VlmTaskFn *fn, void *ctx, size_t lo, size_t hi);
 void vlm_parallel_wait(void);
+/* timeline.c: with VLM_TIMELINE=FILE, the pool records each slice and
+ * task (thread, start, end, function) and the record is written to FILE
+ * at exit (bench/timeline.sh reads it) */
+bool vlm_timeline_on(void);
+double vlm_timeline_clock(void);
+void vlm_timeline_add(int thread, char kind, const void *fn, double t0, double t1);
 
 /* ============================================================ tensors */
 

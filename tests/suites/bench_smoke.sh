@@ -2,7 +2,8 @@
 # bench_smoke.sh — the benchmark programs on tiny sizes (seconds), so they
 # never rot: kernel_bench --quick, the PyTorch VAE peer on 512 images,
 # the sklearn mixture peer on 512 images, vlmc's compile-time loop on one
-# example, and bench/run.sh end to end in its tiny mode. Checks that each
+# example, the statement profiler and the threads' timeline on 256-320
+# images, and bench/run.sh end to end in its tiny mode. Checks that each
 # runs and prints what run.sh parses — never a speed. A peer or data set
 # that is not installed gives a `skip` line, counted as neither passed nor
 # failed. Last line: COUNTS passed=N failed=M.
@@ -45,6 +46,23 @@ if [ $have_data = 1 ]; then
         grep -q 'all timed statements' '$T/prof.out'"
 else
     skip "profile_statements.sh on examples/vae.vlm (no Fashion-MNIST in $DIR)"
+fi
+
+# --- the threads' timeline of a generated trainer (VLM_TIMELINE)
+check "timeline.sh without a model prints its usage, exit 2" sh -c "
+    sh bench/timeline.sh > /dev/null 2> '$T/tu.err'; [ \$? = 2 ] && grep -q Usage '$T/tu.err'"
+if [ $have_data = 1 ]; then
+    # 5 batches of 64 at 2 threads: every batch read (5 fill_items runs or
+    # more), the products' slices, the caller's busy time, a step
+    check "timeline.sh records the pool's slices and shows one step of examples/vae.vlm" sh -c "
+        VLMC='$BINDIR/vlmc' sh bench/timeline.sh examples/vae.vlm train \
+            --data '$DIR/t10k-images-idx3-ubyte.gz' --limit 320 --batch 64 --epochs 1 --threads 2 \
+            > '$T/tl.out' 2> '$T/tl.err' &&
+        awk '\$3 == \"fill_items\" { f = \$2 } \$3 == \"job_slice\" { j = \$2 } END { exit !(f >= 5 && j >= 20) }' '$T/tl.out' &&
+        grep -q '^thread 0: ' '$T/tl.out' &&
+        grep -q 'the step\$' '$T/tl.out'"
+else
+    skip "timeline.sh on examples/vae.vlm (no Fashion-MNIST in $DIR)"
 fi
 
 # --- the peers on tiny subsets
