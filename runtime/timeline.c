@@ -33,7 +33,7 @@ static struct {
     char path[4096];
     double start;
     Event *ev;
-    atomic_int n;         /* events claimed, may pass the maximum */
+    atomic_ulong n;       /* events claimed, may pass the maximum */
 } tl = {.state = -1};
 
 double vlm_timeline_clock(void)
@@ -50,10 +50,10 @@ static void write_record(void)
         fprintf(stderr, "vlm: VLM_TIMELINE: cannot write %s\n", tl.path);
         return;
     }
-    int n = atomic_load(&tl.n), kept = n < VLM_TIMELINE_MAX ? n : VLM_TIMELINE_MAX;
-    fprintf(f, "# vlm timeline: %d events, %d kept; thread kind start_us end_us "
+    unsigned long n = atomic_load(&tl.n), kept = n < VLM_TIMELINE_MAX ? n : VLM_TIMELINE_MAX;
+    fprintf(f, "# vlm timeline: %lu events, %lu kept; thread kind start_us end_us "
             "function_offset\n", n, kept);
-    for (int i = 0; i < kept; i++) {
+    for (unsigned long i = 0; i < kept; i++) {
         const Event *e = &tl.ev[i];
         Dl_info d;
         uintptr_t off = (uintptr_t)e->fn;
@@ -84,7 +84,7 @@ bool vlm_timeline_on(void)
 
 void vlm_timeline_add(int thread, char kind, const void *fn, double t0, double t1)
 {
-    int i = atomic_fetch_add_explicit(&tl.n, 1, memory_order_relaxed);
+    unsigned long i = atomic_fetch_add_explicit(&tl.n, 1, memory_order_relaxed);
     if (i < VLM_TIMELINE_MAX)
         tl.ev[i] = (Event){t0 - tl.start, t1 - tl.start, fn, thread, kind};
 }
