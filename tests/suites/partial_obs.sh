@@ -198,6 +198,19 @@ exact grad "$T/p0" "$T/labelled.csv" | paste -d' ' - "$T/v0" "$(values "$T/lb1" 
 check "fully labelled SGD step = lr x row-by-row gradient (11 entries within 1e-4)" \
     awk '{ step = ($3 - $2) / 0.1; d = step - $1; if (d < 0) d = -d; if (d > 1e-4 + 1e-4 * ($1 < 0 ? -$1 : $1)) bad++ }
          END { exit bad > 0 || NR != 11 }' "$T/lbcmp"
+# a file where every y is given has no mask at all (obs_mask NULL): eval
+# and posterior still hold each item to its given y (log p(x, y), not
+# log p(x); a one-hot posterior)
+"$M" eval --data "$T/labelled.csv" --load "$T/a.ckpt" >"$T/lbeval" 2>"$T/err"
+got=$(sed -n 's/.*log p(x) *\(-*[0-9.]*\).*exact.*/\1/p' "$T/lbeval")
+want=$(exact ll "$T/a.params" "$T/labelled.csv")
+check "eval on a file with every y given: log p(x, y) ($got) = row-by-row ($want)" \
+    awk "BEGIN { exit !(\"$got\" != \"\" && ($got - $want) < 1e-5 && ($want - $got) < 1e-5) }"
+"$M" posterior --data "$T/labelled.csv" --load "$T/a.ckpt" --out "$T/lbpost.csv" >"$T/out" 2>"$T/err"
+check "posterior on a file with every y given is certain of each given value" \
+    awk -F, 'NR == FNR { if (FNR > 1) y[FNR] = $1; next }
+             FNR > 1 { n++; if ($(y[FNR] + 1) != 1) bad++ } END { exit !(n == 100 && bad == 0) }' \
+    "$T/labelled.csv" "$T/lbpost.csv"
 "$M2" train --data "$T/labelled.csv" --epochs 1 --batch 100 --optimizer sgd --lr 0.1 \
     --seed 5 --threads 1 --aux-weight 0.5 --save "$T/m2lb.ckpt" >"$T/m2lbout" 2>"$T/err"
 check "M2 on a fully labelled batch runs at E = 1" grep -q "^1 batches had every summed variable given" "$T/m2lbout"
