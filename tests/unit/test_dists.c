@@ -741,6 +741,40 @@ static void test_mask_skips(void)
     CU_ASSERT(gxo == 0 && gp == 0);
 }
 
+/* The categorical "mean" is the mode, and the first argmax on ties (the
+ * promise in dist_categorical.c), for probs and logits alike. */
+static void test_cat_mode_ties(void)
+{
+    float flat[4] = {0.25f, 0.25f, 0.25f, 0.25f}, lg[3] = {1, 3, 3};
+    float mode = -1;
+    vlm_dist_categorical_probs_mean(1, 1, 4, &(VlmIn){flat, 0, 0}, &mode);
+    CU_ASSERT_EQUAL(mode, 0);
+    mode = -1;
+    vlm_dist_categorical_logits_mean(1, 1, 3, &(VlmIn){lg, 0, 0}, &mode);
+    CU_ASSERT_EQUAL(mode, 1);
+}
+
+/* A class with logit -inf has log p = -inf; its gradient is 0, not
+ * [k = c] - softmax_k (which would be {1, -1/2, -1/2} here), through the
+ * per-row loop (rs != 0) and the shared-logits path (rs == 0). */
+static void test_cat_logits_grad_at_neg_inf(void)
+{
+    float l[3] = {-INFINITY, 0, 0}, x = 0, dout = 1;
+    for (ptrdiff_t rs = 0; rs <= 3; rs += 3) {
+        float g[3] = {0, 0, 0};
+        VlmIn th = {l, rs, 1};
+        VlmOut dth = {g, rs, 1};
+        double out;
+        vlm_dist_categorical_logits_logp(1, 1, 3, (VlmIn){&x, 0, 0}, &th,
+                                         (VlmIn){NULL, 0, 0}, &out);
+        CU_ASSERT(out == -INFINITY);
+        vlm_dist_categorical_logits_logp_bwd(1, 1, 3, (VlmIn){&x, 0, 0}, &th,
+                                             (VlmIn){NULL, 0, 0}, &dout,
+                                             (VlmOut){NULL, 0, 0}, &dth);
+        CU_ASSERT(g[0] == 0 && g[1] == 0 && g[2] == 0);
+    }
+}
+
 /* ------------------------------------------------------------ rsample */
 
 typedef double RefTransformFn(const double *th, double eps);
@@ -1002,6 +1036,15 @@ static void test_special(void)
     CU_ASSERT_DOUBLE_EQUAL(vlm_digamma(10), 2.2517525890667211, 1e-14);
     CU_ASSERT_DOUBLE_EQUAL(vlm_digamma(100), 4.6001618527380874, 1e-13);
     CU_ASSERT_DOUBLE_EQUAL(vlm_digamma(-0.5), 0.03648997397857652, 1e-13);
+    /* reflection psi(x) = psi(1 - x) - pi cot(pi x) away from the half
+     * integers, where cot(pi x) = 0 hides its sign: cot = -1 at -0.25 and
+     * -1.25, +1 at -2.75 (values from mpmath, 30 digits) */
+    const struct { double x, psi; } neg[] = {
+        {-0.25, 2.914139120213528}, {-1.25, 3.714139120213528},
+        {-2.75, -1.959055264977997}, {-1.5, 0.7031566406452432}};
+    for (int k = 0; k < 4; k++)
+        CU_ASSERT_DOUBLE_EQUAL(vlm_digamma(neg[k].x), neg[k].psi,
+                               1e-12 * fabs(neg[k].psi));
     CU_ASSERT_DOUBLE_EQUAL(vlm_digamma(1e-8) / (-1e8 - euler), 1, 1e-15);
     CU_ASSERT(isnan(vlm_digamma(0)) && isnan(vlm_digamma(-3)));
     CU_ASSERT(isnan(vlm_digamma(NAN)));
@@ -1112,6 +1155,9 @@ void vlm_test_dists(void)
     CU_add_test(s, "continuous bernoulli near p = 1/2", test_cb_near_half);
     CU_add_test(s, "edge inputs", test_edges);
     CU_add_test(s, "mask skips elements", test_mask_skips);
+    CU_add_test(s, "categorical mode: first argmax on ties", test_cat_mode_ties);
+    CU_add_test(s, "categorical logits: no gradient where log p = -inf",
+                test_cat_logits_grad_at_neg_inf);
     CU_add_test(s, "rsample gradients", test_rsample_grads);
     CU_add_test(s, "sample moments and means", test_sample_moments);
     CU_add_test(s, "rsample moments", test_rsample_moments);

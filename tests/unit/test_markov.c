@@ -153,6 +153,23 @@ static void test_viterbi_brute(void)
             }
 }
 
+/* Ties go to the smaller state (markov.c's promise), in the back pointers
+ * as well as at the last step: with a uniform chain and flat emissions
+ * every path is equally likely and the answer is all zeros, log 1/8. */
+static void test_viterbi_ties(void)
+{
+    enum { T = 3, K = 2 };
+    double li[K], lA[K * K], em[T * K] = {0}, delta[T * K];
+    int back[T * K], path[T] = {-1, -1, -1};
+    for (int k = 0; k < K; k++)
+        li[k] = log(0.5);
+    for (int k = 0; k < K * K; k++)
+        lA[k] = log(0.5);
+    double got = vlm_markov_viterbi(T, K, li, lA, em, delta, back, path);
+    CU_ASSERT(path[0] == 0 && path[1] == 0 && path[2] == 0);
+    CU_ASSERT(fabs(got - 3 * log(0.5)) <= 1e-12);
+}
+
 /* d log Z / d em = gamma, / d init and / d trans (probabilities, also at
  * a zero probability: one-sided there) against finite differences */
 static void test_grad_fd(void)
@@ -340,6 +357,7 @@ void vlm_test_markov(void)
     CU_pSuite s = CU_add_suite("markov", NULL, NULL);
     CU_add_test(s, "forward and marginals = brute force (T <= 6), 1e-10", test_forward_brute);
     CU_add_test(s, "Viterbi = brute force", test_viterbi_brute);
+    CU_add_test(s, "Viterbi ties go to the smaller state", test_viterbi_ties);
     CU_add_test(s, "gradients of log Z vs finite differences", test_grad_fd);
     CU_add_test(s, "logits form vs finite differences", test_logits_fd);
     CU_add_test(s, "sampler's path frequencies = the law", test_sample_law);

@@ -96,6 +96,23 @@ static void test_sgd(void)
     NEAR(p, 0.875, 1e-7);
 }
 
+/* SGD with momentum and weight decay: the decay multiplies p on the
+ * momentum path too (torch's decoupled form used here), lr 0.1, mu 0.9,
+ * wd 0.5, p = 1, g = 1:  m = 1,  p = 1 (1 - 0.1 * 0.5) - 0.1 * 1 = 0.85.
+ * Without the decay it would be 0.9; only the C API reaches this path. */
+static void test_sgd_momentum_decay(void)
+{
+    VlmOptim o;
+    vlm_optim_defaults(&o, VLM_OPT_SGD, 0.1f);
+    o.momentum = 0.9f;
+    o.weight_decay = 0.5f;
+    float p = 1, m = 0, g = 1;
+    vlm_optim_begin_step(&o);
+    vlm_optim_update(&o, &p, &g, &m, NULL, 1);
+    NEAR(m, 1.0, 1e-7);
+    NEAR(p, 0.85, 1e-7);
+}
+
 static void test_clip(void)
 {
     float g[2] = {3, 4};
@@ -246,6 +263,8 @@ void vlm_test_optim(void)
     CU_add_test(s, "adam bias correction", test_adam_bias_correction);
     CU_add_test(s, "decoupled weight decay", test_weight_decay);
     CU_add_test(s, "sgd with momentum", test_sgd);
+    CU_add_test(s, "sgd with momentum applies weight decay",
+                test_sgd_momentum_decay);
     CU_add_test(s, "global-norm clipping", test_clip);
     CU_add_test(s, "lr schedules", test_schedules);
     CU_add_test(s, "lazy row updates touch only given rows", test_update_rows);

@@ -121,6 +121,42 @@ static void test_reference_values(void)
     CU_ASSERT(fabs(vlm_psis_khat(100, lw, work) - 0.40116338202686) < 1e-9);
 }
 
+/* k-hat depends on the multiset of log weights, not their order: the
+ * selection of the cutoff must put the value of rank S - M - 1 in place
+ * whatever the input order (a wrong branch on t == j leaves another value
+ * there). 200 heavy-tailed vectors, S = 21, 24, ..., 618, each against
+ * its sorted copy; the results must be bitwise equal, since the tail is
+ * sorted before the fit. */
+static void test_khat_order_free(void)
+{
+    enum { NV = 200, SMAX = 21 + 3 * (NV - 1) };
+    double *lw = vlm_xmalloc(SMAX * sizeof *lw);
+    double *sorted = vlm_xmalloc(SMAX * sizeof *sorted);
+    double *work = vlm_xmalloc(vlm_psis_work(SMAX) * sizeof *work);
+    VlmRng r;
+    vlm_rng_init(&r, 31, 5);
+    int differ = 0, finite = 0;
+    for (int v = 0; v < NV; v++) {
+        int S = 21 + 3 * v;
+        for (int i = 0; i < S; i++) {
+            double u = vlm_rng_uniform(&r), z = vlm_rng_normal(&r);
+            /* (log U)^2, or a t-like z / sqrt(U): both heavy upper tails */
+            lw[i] = v % 2 ? log(u) * log(u) : z / sqrt(u + 1e-12);
+        }
+        memcpy(sorted, lw, S * sizeof *lw);
+        qsort(sorted, S, sizeof *sorted, cmp);
+        double a = vlm_psis_khat(S, lw, work);
+        double b = vlm_psis_khat(S, sorted, work);
+        finite += isfinite(a);
+        differ += memcmp(&a, &b, sizeof a) != 0;
+    }
+    CU_ASSERT_EQUAL(differ, 0);
+    CU_ASSERT_EQUAL(finite, NV);          /* not vacuous: every k-hat exists */
+    free(lw);
+    free(sorted);
+    free(work);
+}
+
 /* No number where there is no tail: fewer than 5 tail samples (S < 21),
  * tied largest weights (a discrete guide with few values), and excesses
  * whose first quartile is 0 (tied with the threshold). */
@@ -223,6 +259,25 @@ static void test_verdict(void)
     CU_ASSERT(strstr(buf, "warning") == NULL);
 }
 
+/* sd over items is the population sd of the items' IWAE estimates,
+ * sqrt(mean x^2 - mean^2): for -1 and -5, sqrt(13 - 9) = 2 (not its square,
+ * 4); for -1, -2, -6: sqrt(41/3 - 9) = sqrt(14/3). One item has none. */
+static void test_sd_items(void)
+{
+    VlmItemStats st[3] = {{.elbo = -2, .iwae = -1, .se = 0.1, .ess = 50, .khat = 0.2},
+                          {.elbo = -6, .iwae = -5, .se = 0.1, .ess = 50, .khat = 0.2},
+                          {.elbo = -7, .iwae = -6, .se = 0.1, .ess = 50, .khat = 0.2}};
+    VlmEvidence ev;
+    vlm_evidence_summarize(2, st, 100, false, true, &ev);
+    CU_ASSERT_DOUBLE_EQUAL(ev.iwae, -3, 1e-15);
+    CU_ASSERT_DOUBLE_EQUAL(ev.sd_items, 2, 1e-12);
+    st[1].iwae = -2;
+    vlm_evidence_summarize(3, st, 100, false, true, &ev);
+    CU_ASSERT_DOUBLE_EQUAL(ev.sd_items, sqrt(14.0 / 3), 1e-12);
+    vlm_evidence_summarize(1, st, 100, false, true, &ev);
+    CU_ASSERT(ev.sd_items == 0);
+}
+
 void vlm_test_psis(void)
 {
     CU_pSuite s = CU_add_suite("psis", NULL, NULL);
@@ -232,5 +287,8 @@ void vlm_test_psis(void)
     CU_add_test(s, "gpdfit and k-hat match the reference", test_reference_values);
     CU_add_test(s, "k-hat not available without a tail", test_not_available);
     CU_add_test(s, "item stats: K = 1 has no SE", test_item_stats);
+    CU_add_test(s, "k-hat does not depend on the order of the weights",
+                test_khat_order_free);
     CU_add_test(s, "verdict: k-hat share, ESS < 2, n/a at K = 1", test_verdict);
+    CU_add_test(s, "sd over items is the population sd", test_sd_items);
 }
