@@ -58,7 +58,7 @@ if [ $have_data = 1 ]; then
         VLMC='$BINDIR/vlmc' sh bench/timeline.sh examples/vae.vlm train \
             --data '$DIR/t10k-images-idx3-ubyte.gz' --limit 320 --batch 64 --epochs 1 --threads 2 \
             > '$T/tl.out' 2> '$T/tl.err' &&
-        awk '\$3 == \"fill_items\" { f = \$2 } \$3 == \"job_slice\" { j = \$2 } END { exit !(f >= 5 && j >= 20) }' '$T/tl.out' &&
+        awk '\$3 == \"fill_items\" { f += \$2 } \$3 == \"job_slice\" { j += \$2 } END { exit !(f >= 5 && j >= 20) }' '$T/tl.out' &&
         grep -q '^thread 0: ' '$T/tl.out' &&
         grep -q 'the step\$' '$T/tl.out'"
 else
