@@ -50,6 +50,12 @@ check "shared scale exp(ls): gradient" \
     form f6 'param l[K]; param ls[D];' 'exp(ls)' "gradient" 'logits = l' 'mu[z]'
 check "s[z] unconstrained: gradient" \
     form f7 'param l[K]; param s[K, D] = 1;' 'exp(s[z]) * 2' "gradient" 'logits = l' 'mu[z]'
+check "an input beside the mixture: gradient (EM has no inputs)" \
+    form f8 'input c; param l[K]; param ls[K, D];' 'exp(ls[z])' "gradient" 'logits = l' 'mu[z]'
+check "scale from the mean's own table, exp(mu[z]): gradient" \
+    form f9 'param l[K];' 'exp(mu[z])' "gradient" 'logits = l' 'mu[z]'
+check "logits = l with l positive (stored as log l): gradient" \
+    form f10 'param l[K] : positive; param ls[K, D];' 'exp(ls[z])' "gradient" 'logits = l' 'mu[z]'
 
 # --- mix2d: data from the parameters of --seed 7, fit by EM and by Adam
 M=$T/mix2d
@@ -57,6 +63,16 @@ M=$T/mix2d
 check "mix2d compiles" [ $? -eq 0 ]
 "$M" params --seed 7 >"$T/truth.csv" 2>"$T/err"
 check "params prints the initial parameters" sh -c "[ \$(grep -c '^mu,' '$T/truth.csv') -eq 3 ]"
+# sample --mean: E[x | z] = mu[z], each row one of the three means
+"$M" sample --seed 7 -n 20 --mean --out "$T/means.csv" >"$T/out" 2>"$T/err"
+check "sample --mean writes mu[z]: every row is one of the means" \
+    awk -F, 'NR == FNR { if ($1 == "mu") { m[++k] = $3 " " $4 }; next }
+             FNR > 1 { n++; hit = 0
+                       for (j = 1; j <= k; j++) { split(m[j], a, " ")
+                           d = $1 - a[1]; e = $2 - a[2]; if (d < 0) d = -d; if (e < 0) e = -e
+                           if (d < 1e-5 && e < 1e-5) hit = 1 }
+                       if (!hit) bad++ }
+             END { exit !(k == 3 && n == 20 && bad == 0) }' "$T/truth.csv" "$T/means.csv"
 "$M" sample --seed 7 -n 2500 --out "$T/all.csv" >"$T/out" 2>"$T/err"
 head -2001 "$T/all.csv" >"$T/train.csv"
 { head -1 "$T/all.csv"; tail -500 "$T/all.csv"; } >"$T/test.csv"
