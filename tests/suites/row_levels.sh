@@ -31,6 +31,13 @@ check "vade plan: the encoder at the item level, 128 rows" \
     grep -q 'layer enc.W0 (784 -> 400) *item *128 rows' "$T/vade_plan"
 check "vade plan: log p(x) at the sample level, log p(z) at the full level" \
     sh -c "grep -q 'log p(x) *sample *128 rows' '$T/vade_plan' && grep -q 'log p(z) *full *1280 rows' '$T/vade_plan'"
+# the plan's memory line: on top of the activations, 16 bytes per
+# parameter (the value, its gradient and Adam's two moments, 4 floats)
+"$VLMC" --plan examples/vae.vlm >"$T/vae_plan" 2>"$T/err"
+check "vae plan: memory with parameters = activations + 16 B x (theta + phi)" \
+    awk '/parameters: [0-9]+ model \(theta\), [0-9]+ guide \(phi\)/ { n = $2 + $5 }
+         /memory: batch/ { for (i = 1; i <= NF; i++) { if ($(i + 1) == "MiB" && !a) a = $i; else if ($(i + 1) == "MiB") w = $i } }
+         END { d = w - a - 16 * n / 1048576; if (d < 0) d = -d; exit !(n > 600000 && a > 0 && d < 0.011) }' "$T/vae_plan"
 "$VLMC" --plan examples/m2.vlm >"$T/m2_plan" 2>"$T/err"
 check "m2 plan: the classifier cls(x) at the item level" \
     sh -c "[ \$(grep -c 'layer cls.W[01] .* item *128 rows' '$T/m2_plan') -eq 2 ]"
