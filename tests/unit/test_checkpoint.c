@@ -129,6 +129,15 @@ static void expect_reject(const char *path, const char *want, uint64_t hash)
     free(l);
 }
 
+/* Store the CRC32 of buf[0, n - 4) in its last 4 bytes, so a structural
+ * edit is judged by the walk and not caught by the checksum. */
+static void fix_crc(uint8_t *buf, size_t n)
+{
+    uint32_t crc = vlm_crc32(0, buf, n - 4);
+    for (int i = 0; i < 4; i++)
+        buf[n - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+}
+
 static void test_corruption(void)
 {
     Fixture *f = fixture(false, 0);
@@ -211,12 +220,108 @@ static void test_corruption(void)
         bad[n - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
     put_file(p, bad, n);
     expect_reject(p, "larger than the file", HASH);
+    /* a name length of exactly 64 (the name buffer holds 63 and a NUL),
+     * bytes 24-25 little-endian, with a valid CRC */
+    memcpy(bad, good, n);
+    bad[24] = 64;
+    bad[25] = 0;
+    fix_crc(bad, n);
+    put_file(p, bad, n);
+    expect_reject(p, "corrupt checkpoint at byte offset 24: bad tensor name length", HASH);
+    /* rank 5 (enc.W's rank field, after its 5-byte name), valid CRC */
+    memcpy(bad, good, n);
+    size_t rank_off = 8 + 4 + 8 + 4 + 2 + 5;
+    CU_ASSERT(bad[rank_off] == 2);
+    bad[rank_off] = 5;
+    fix_crc(bad, n);
+    put_file(p, bad, n);
+    expect_reject(p, "corrupt checkpoint at byte offset 31: tensor rank over 4", HASH);
     /* wrong model */
     expect_reject(tpath("small.ckpt"),
                   "checkpoint is for a different model (hash 0123456789abcdef, expected 00000000deadbeef)",
                   0xdeadbeefULL);
     free(bad);
     free(good);
+    free(f);
+}
+
+/* A checkpoint file written by hand: one tensor named by name_len bytes
+ * of 'a', of shape dims[0, rank), with count zero floats, no metadata. */
+static size_t craft(uint8_t *buf, size_t name_len, int rank, const uint64_t *dims,
+                    size_t count)
+{
+    size_t k = 0;
+    memcpy(buf, "VLMCKPT", 8);
+    k = 8;
+#define LE(v, bytes)                                        \
+    for (int i_ = 0; i_ < (bytes); i_++)                    \
+        buf[k++] = (uint8_t)((uint64_t)(v) >> (8 * i_));
+    LE(1, 4);          /* version */
+    LE(HASH, 8);
+    LE(1, 4);          /* one tensor */
+    LE(name_len, 2);
+    memset(buf + k, 'a', name_len);
+    k += name_len;
+    LE(rank, 4);
+    for (int d = 0; d < rank; d++)
+        LE(dims[d], 8);
+    memset(buf + k, 0, 4 * count);
+    k += 4 * count;
+    LE(0, 8);          /* metadata length */
+#undef LE
+    k += 4;
+    fix_crc(buf, k);
+    return k;
+}
+
+/* Bounds of the format: the longest name (63 bytes), one byte more, an
+ * empty tensor whose first dimension alone exceeds the file. */
+static void test_bounds(void)
+{
+    Fixture *f = fixture(false, 0);
+    VlmErr e = {{0}};
+    VlmCkpt *l = malloc(sizeof *l);
+    const char *p = tpath("bounds.ckpt");
+    /* a 63-character name round-trips; a 64-character one is refused */
+    memset(f->c.t[1].name, 'n', 63);
+    f->c.t[1].name[63] = 0;
+    CU_ASSERT_FATAL(vlm_ckpt_save(p, &f->c, &e) == 0);
+    CU_ASSERT_FATAL(vlm_ckpt_load(p, HASH, l, &e) == 0);
+    CU_ASSERT(same_ckpt(&f->c, l));
+    CU_ASSERT(strlen(l->t[1].name) == 63);
+    vlm_ckpt_free(l);
+    memset(f->c.t[1].name, 'n', 64);
+    CU_ASSERT(vlm_ckpt_save(tpath("long.ckpt"), &f->c, &e) == -1);
+    CU_ASSERT(strstr(e.msg, "tensor 1 has a bad name or rank") != NULL);
+    /* by hand: a 63-byte name loads, a 64-byte one is a bad length */
+    uint8_t buf[256];
+    uint64_t two = 2;
+    size_t n = craft(buf, 63, 1, &two, 2);
+    put_file(p, buf, n);
+    if (vlm_ckpt_load(p, HASH, l, &e) != 0) {
+        fprintf(stderr, "\n  %s\n", e.msg);
+        CU_FAIL("63-byte name");
+    } else {
+        CU_ASSERT(strlen(l->t[0].name) == 63 && l->t[0].count == 2);
+        vlm_ckpt_free(l);
+    }
+    n = craft(buf, 64, 1, &two, 2);
+    put_file(p, buf, n);
+    expect_reject(p, "corrupt checkpoint at byte offset 24: bad tensor name length", HASH);
+    /* an empty [100000, 0] tensor: 4 * 100000 bytes exceed the file, but it
+     * holds no elements */
+    f->c.t[1] = (VlmCkptTensor){"void", 2, {100000, 0}, f->s, 0};
+    CU_ASSERT_FATAL(vlm_ckpt_save(p, &f->c, &e) == 0);
+    if (vlm_ckpt_load(p, HASH, l, &e) != 0) {
+        fprintf(stderr, "\n  %s\n", e.msg);
+        CU_FAIL("empty [100000, 0] tensor");
+    } else {
+        CU_ASSERT(same_ckpt(&f->c, l));
+        CU_ASSERT(l->t[1].rank == 2 && l->t[1].dims[0] == 100000 &&
+                  l->t[1].dims[1] == 0 && l->t[1].count == 0);
+        vlm_ckpt_free(l);
+    }
+    free(l);
     free(f);
 }
 
@@ -320,6 +425,7 @@ void vlm_test_checkpoint(void)
     CU_add_test(s, "crc32 check value", test_crc);
     CU_add_test(s, "round trip bit-exact", test_roundtrip);
     CU_add_test(s, "flips, truncations, garbage, wrong hash", test_corruption);
+    CU_add_test(s, "name length 63/64, empty tensor past the file size", test_bounds);
     CU_add_test(s, "failure at every save step keeps the old file", test_fail_injection);
     CU_add_test(s, "unwritable destinations", test_unwritable);
 }

@@ -111,6 +111,12 @@ static void test_idx_roundtrip(void)
     expect_fail(vlm_data_read_labels(tpath("lab4.idx"), &d, &e), &e, tpath("lab4.idx"),
                 "4 labels for 3");
     expect_fail(vlm_data_read_labels(img[0], &d, &e), &e, img[0], "rank 3");
+    ldim = 2;   /* fewer labels than items fails too */
+    ln = make_idx(buf, 0x08, 1, &ldim, lab4, 2);
+    put_file(tpath("lab2.idx"), buf, ln);
+    expect_fail(vlm_data_read_labels(tpath("lab2.idx"), &d, &e), &e, tpath("lab2.idx"),
+                "2 labels for 3 data items");
+    CU_ASSERT(d.labels == NULL);
     vlm_data_free(&d);
 }
 
@@ -202,6 +208,11 @@ static void test_idx_hostile(void)
     buf[3] = 9;
     put_file(tpath("rank.idx"), buf, n);
     read_fail(tpath("rank.idx"), VLM_FMT_IDX, 0, "rank");
+    /* rank 5, one past the largest: the header alone (no dimensions) */
+    buf[3] = 5;
+    put_file(tpath("rank5.idx"), buf, 4);
+    read_fail(tpath("rank5.idx"), VLM_FMT_IDX, 0,
+              "IDX rank 5 at byte offset 3 is not supported (1 to 4)");
     uint8_t junk[1000];
     uint32_t s = 12345;
     for (size_t i = 0; i < sizeof junk; i++)
@@ -354,6 +365,13 @@ static void test_labels_csv(void)
                 "neg.csv:2:1: '-1' is not a class id (an integer from 0 to 65535)");
     labels_fail(&d, "frac.csv", "y\n2.5\n", "frac.csv:2:1: '2.5' is not a class id");
     labels_fail(&d, "huge.csv", "70000\n", "is not a class id");
+    labels_fail(&d, "over.csv", "0\n65536\n",
+                "over.csv:2:1: '65536' is not a class id (an integer from 0 to 65535)");
+    put_text(tpath("max.csv"), "65535\n0\n");   /* VLM_LABEL_MAX itself */
+    CU_ASSERT_FATAL(vlm_data_read_labels(tpath("max.csv"), &d, &e) == 0);
+    CU_ASSERT(d.n == 2 && d.labels[0] == 65535 && d.labels[1] == 0);
+    vlm_data_free(&d);
+    d = (VlmData){0};
     labels_fail(&d, "two.csv", "a,b\n1,2\n",
                 "two.csv:1:1: the header has 2 fields; a label file has one column");
     labels_fail(&d, "nolab.csv", "label\n", "no labels");
@@ -472,6 +490,30 @@ static void test_npy_bad(void)
     put_file(tpath("big.npy"), buf, n);
     read_fail(tpath("big.npy"), VLM_FMT_NPY, 0, "over the limit");
     read_fail(tpath("big.npy"), VLM_FMT_NPY, SIZE_MAX, "truncated");
+    /* the cap counts x and a mask: 64 bytes hold 8 elements, not 16 */
+    float f9[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    n = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 3), }",
+                 f9, sizeof f9);
+    put_file(tpath("cap9.npy"), buf, n);
+    read_fail(tpath("cap9.npy"), VLM_FMT_NPY, 64,
+              "NPY header claims 9 elements, over the limit of 64 bytes");
+    n = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }",
+                 f9, 8 * sizeof(float));
+    put_file(tpath("cap8.npy"), buf, n);
+    VlmData d;
+    VlmErr e = {{0}};
+    if (vlm_data_read(tpath("cap8.npy"), VLM_FMT_NPY, 64, &d, &e) != 0) {
+        fprintf(stderr, "\n  %s\n", e.msg);
+        CU_FAIL("8 elements under a 64-byte cap");
+    } else {
+        CU_ASSERT(d.n == 2 && d.d == 4 && d.x[7] == 8);
+        vlm_data_free(&d);
+    }
+    /* six dimensions: refused while parsing the shape */
+    n = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, 1), }",
+                 f9, sizeof(float));
+    put_file(tpath("rank6.npy"), buf, n);
+    read_fail(tpath("rank6.npy"), VLM_FMT_NPY, 0, "more than 5 dimensions");
     n = make_npy(buf, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999, 2), }",
                  f4, sizeof f4);
     put_file(tpath("huge.npy"), buf, n);

@@ -197,6 +197,22 @@ static void test_item_stats(void)
     CU_ASSERT(fabs(st.iwae + 3) < 1e-12);
 }
 
+/* K = 2 weights 1 and 3 (log w = 0, log 3): mean 2, sample sd sqrt 2
+ * (divisor K - 1), SE = sd / mean / sqrt K = 1/2 exactly; the population
+ * sd (divisor K) would give 0.35355. IWAE = log 2, ELBO = log 3 / 2,
+ * ESS = 16 / 10. */
+static void test_item_stats_two(void)
+{
+    double lw[2] = {0, log(3.0)};
+    VlmItemStats st;
+    vlm_infer_stats(2, lw, NULL, &st);
+    CU_ASSERT(fabs(st.se - 0.5) < 1e-12);
+    CU_ASSERT(fabs(st.iwae - log(2.0)) < 1e-12);
+    CU_ASSERT(fabs(st.elbo - log(3.0) / 2) < 1e-12);
+    CU_ASSERT(fabs(st.ess - 1.6) < 1e-12);
+    CU_ASSERT(isnan(st.khat));
+}
+
 /* The verdict: unreliable when k-hat > 0.7 on more than 1% of the items
  * or ESS < 2 on any; SE n/a at K = 1; the words say what helps. */
 static void test_verdict(void)
@@ -287,6 +303,7 @@ void vlm_test_psis(void)
     CU_add_test(s, "gpdfit and k-hat match the reference", test_reference_values);
     CU_add_test(s, "k-hat not available without a tail", test_not_available);
     CU_add_test(s, "item stats: K = 1 has no SE", test_item_stats);
+    CU_add_test(s, "item stats: K = 2, SE with divisor K - 1", test_item_stats_two);
     CU_add_test(s, "k-hat does not depend on the order of the weights",
                 test_khat_order_free);
     CU_add_test(s, "verdict: k-hat share, ESS < 2, n/a at K = 1", test_verdict);
