@@ -16,8 +16,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #define VLM_TIMELINE_MAX (1 << 18)   /* events kept: 8 MB */
 
@@ -30,18 +28,11 @@ typedef struct Event {
 
 static struct {
     int state;            /* -1 not looked at yet, 0 off, 1 on */
-    char path[4096];
+    const char *path;     /* VLM_TIMELINE, as the environment holds it */
     double start;
     Event *ev;
     atomic_ulong n;       /* events claimed, may pass the maximum */
 } tl = {.state = -1};
-
-double vlm_timeline_clock(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void write_record(void)
 {
@@ -71,10 +62,10 @@ bool vlm_timeline_on(void)
     if (tl.state < 0) {   /* first call: from vlm_parallel_set_threads, before any worker */
         const char *p = getenv("VLM_TIMELINE");
         tl.state = 0;
-        if (p && *p && strlen(p) < sizeof tl.path) {
-            strcpy(tl.path, p);
+        if (p && *p) {
+            tl.path = p;
             tl.ev = vlm_xmalloc(VLM_TIMELINE_MAX * sizeof *tl.ev);
-            tl.start = vlm_timeline_clock();
+            tl.start = vlm_now();
             tl.state = 1;
             atexit(write_record);
         }

@@ -111,7 +111,6 @@ void vlm_parallel_wait(void);
  * task (thread, start, end, function) and the record is written to FILE
  * at exit (bench/timeline.sh reads it) */
 bool vlm_timeline_on(void);
-double vlm_timeline_clock(void);
 void vlm_timeline_add(int thread, char kind, const void *fn, double t0, double t1);
 
 /* ============================================================ tensors */
